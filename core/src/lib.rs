@@ -1,0 +1,12 @@
+//! The pure core of Tianshan: event time, sliding windows, quality control, basin aggregation,
+//! hazard models, the warning lifecycle and region data. No async runtime, no Kafka, no gRPC.
+//!
+//! # Layout
+//! - [`time`]: event time, durations, calendar formatting.
+//! - [`ids`]: identifier newtypes.
+//! - [`slot_windows`]: incremental sliding sums over time slots.
+#![warn(missing_docs, unreachable_pub, rust_2018_idioms)]
+
+pub mod ids;
+pub mod slot_windows;
+pub mod time;
