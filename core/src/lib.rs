@@ -5,12 +5,14 @@
 //! - [`time`]: event time, durations, calendar formatting.
 //! - [`ids`]: identifier newtypes.
 //! - [`observation`]: typed observations and the outcome of applying one.
+//! - [`region`]: region folders: admin units, stations, basins, gauge weights and thresholds.
 //! - [`slot_windows`]: incremental sliding sums over time slots.
 //! - [`warning`]: hazards, levels, actions, statuses, warning events and ids.
 #![warn(missing_docs, unreachable_pub, rust_2018_idioms)]
 
 pub mod ids;
 pub mod observation;
+pub mod region;
 pub mod slot_windows;
 pub mod time;
 pub mod warning;
