@@ -1,1 +1,26 @@
-//! placeholder
+//! The ractor actors of Tianshan. Each actor is thin: it receives a message, calls the pure core
+//! (`tianshan-core`), and sends what the core says to emit to a downstream `DerivedActorRef`, so
+//! this crate never depends on Kafka or gRPC and tests can pass in recorders.
+//!
+//! Supervision tree of one node (drawn in each supervisor's own docs too):
+//! ```text
+//! StationSupervisor ── StationActor × stations        (observations, ticks → StationSummary)
+//! BasinSupervisor   ── BasinActor × basins            (StationSummary → Assessment)
+//! WarningManager                                      (Assessment → WarningEvent)
+//! ```
+//!
+//! # Layout
+//! - [`station`]: `StationActor`, windows and QC of one station.
+//! - [`station_supervisor`]: `StationSupervisor`, routes observations and ticks to stations.
+//! - [`basin`]: `BasinActor`, areal rainfall and thresholds of one basin.
+//! - [`basin_supervisor`]: `BasinSupervisor`, routes station summaries to basins.
+//! - [`warning_manager`]: `WarningManager`, the warning lifecycle per basin.
+//! - [`ask`]: bounded request/reply helpers.
+#![warn(missing_docs, unreachable_pub, rust_2018_idioms)]
+
+pub mod ask;
+pub mod basin;
+pub mod basin_supervisor;
+pub mod station;
+pub mod station_supervisor;
+pub mod warning_manager;

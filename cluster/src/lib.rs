@@ -1,1 +1,14 @@
-//! placeholder
+//! The Tianshan node's network face: the public gRPC API (tonic) and the HTTP endpoints for
+//! Prometheus metrics and health probes.
+//!
+//! # Layout
+//! - [`warning_service`]: `tianshan.v1.WarningService` (list active warnings, subscribe).
+//! - [`http_endpoints`]: `/metrics`, `/healthz`, `/readyz`.
+//! - [`server`]: binds and serves both.
+//! - [`error`]: the one conversion of errors into `tonic::Status`.
+#![warn(missing_docs, unreachable_pub, rust_2018_idioms)]
+
+pub mod error;
+pub mod http_endpoints;
+pub mod server;
+pub mod warning_service;

@@ -1,1 +1,26 @@
-//! placeholder
+//! Kafka sources and sinks of Tianshan (rdkafka), observation decoding, dead letters, metrics,
+//! the embedded broker of the demo and tests, and the assembly of one node's pipeline.
+//!
+//! # Layout
+//! - [`config`]: Kafka, topic and pipeline settings.
+//! - [`embedded_broker`]: librdkafka's mock cluster inside the process.
+//! - [`observation_source`]: the consumer-group source with rebuild on assignment.
+//! - [`event_clock`]: watermark across partitions and evaluation ticks.
+//! - [`dead_letters`]: the dead-letter writer.
+//! - [`warning_publisher`]: the warnings topic writer with exactly-once-per-version publishing.
+//! - [`gateway`]: a sensor gateway: observation files and the storm scenario into Kafka.
+//! - [`node_pipeline`]: starts the actors, the source and the sinks of one node.
+//! - [`telemetry`]: metrics in the Prometheus text format.
+//! - [`error`]: the crate's error type.
+#![warn(missing_docs, unreachable_pub, rust_2018_idioms)]
+
+pub mod config;
+pub mod dead_letters;
+pub mod embedded_broker;
+pub mod error;
+pub mod event_clock;
+pub mod gateway;
+pub mod node_pipeline;
+pub mod observation_source;
+pub mod telemetry;
+pub mod warning_publisher;

@@ -1,0 +1,160 @@
+//! Owns one [`BasinActor`] per basin and routes station summaries to the basins that use them.
+//!
+//! ```text
+//! BasinSupervisor
+//!  ├── BasinActor(B0001)
+//!  └── …                  one per basin of the region
+//! ```
+//! A basin that fails is restarted with an empty assessor; it catches up at the next tick.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use ractor::{Actor, ActorProcessingErr, ActorRef, DerivedActorRef, RpcReplyPort, SupervisionEvent};
+use tianshan_core::flash_flood::{Assessment, BasinAssessor, FlashFloodPolicy};
+use tianshan_core::ids::BasinId;
+use tianshan_core::region::{Basin, Region};
+use tianshan_core::station_windows::StationSummary;
+use tracing::error;
+
+use crate::ask::{await_reply, reply_port};
+use crate::basin::{BasinActor, BasinArgs, BasinMsg};
+
+/// Messages of [`BasinSupervisor`].
+pub enum BasinSupervisorMsg {
+    /// A station summary, forwarded to every basin that station belongs to.
+    Summary(StationSummary),
+    /// Replies once every basin has handled all earlier messages.
+    Flush(RpcReplyPort<()>),
+    /// Replies with the latest assessment of every basin that has one.
+    Snapshot(RpcReplyPort<Vec<Assessment>>),
+}
+
+impl From<StationSummary> for BasinSupervisorMsg {
+    fn from(summary: StationSummary) -> Self {
+        BasinSupervisorMsg::Summary(summary)
+    }
+}
+
+impl TryFrom<BasinSupervisorMsg> for StationSummary {
+    type Error = ();
+
+    fn try_from(msg: BasinSupervisorMsg) -> Result<Self, ()> {
+        match msg {
+            BasinSupervisorMsg::Summary(summary) => Ok(summary),
+            _ => Err(()),
+        }
+    }
+}
+
+/// Start-up arguments of [`BasinSupervisor`].
+pub struct BasinSupervisorArgs {
+    /// Basins to run.
+    pub region: Arc<Region>,
+    /// Flash-flood policy.
+    pub policy: FlashFloodPolicy,
+    /// Where assessments go.
+    pub assessments: DerivedActorRef<Assessment>,
+}
+
+/// State of [`BasinSupervisor`].
+pub struct BasinSupervisorState {
+    region: Arc<Region>,
+    policy: FlashFloodPolicy,
+    assessments: DerivedActorRef<Assessment>,
+    basins: BTreeMap<BasinId, ActorRef<BasinMsg>>,
+}
+
+/// The supervisor of all basin actors of a node.
+pub struct BasinSupervisor;
+
+async fn spawn_basin(
+    me: &ActorRef<BasinSupervisorMsg>,
+    basin: &Basin,
+    policy: &FlashFloodPolicy,
+    assessments: &DerivedActorRef<Assessment>,
+) -> Result<ActorRef<BasinMsg>, ActorProcessingErr> {
+    let args = BasinArgs { assessor: BasinAssessor::new(basin, policy.clone()), assessments: assessments.clone() };
+    let (actor, _) = Actor::spawn_linked(None, BasinActor, args, me.get_cell()).await?;
+    Ok(actor)
+}
+
+impl Actor for BasinSupervisor {
+    type Msg = BasinSupervisorMsg;
+    type State = BasinSupervisorState;
+    type Arguments = BasinSupervisorArgs;
+
+    async fn pre_start(
+        &self,
+        me: ActorRef<BasinSupervisorMsg>,
+        args: BasinSupervisorArgs,
+    ) -> Result<BasinSupervisorState, ActorProcessingErr> {
+        let mut basins = BTreeMap::new();
+        for basin in args.region.basins.values() {
+            basins.insert(basin.id.clone(), spawn_basin(&me, basin, &args.policy, &args.assessments).await?);
+        }
+        Ok(BasinSupervisorState { region: args.region, policy: args.policy, assessments: args.assessments, basins })
+    }
+
+    async fn handle(
+        &self,
+        _me: ActorRef<BasinSupervisorMsg>,
+        msg: BasinSupervisorMsg,
+        st: &mut BasinSupervisorState,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            BasinSupervisorMsg::Summary(summary) => {
+                for basin_id in st.region.basins_of_station(summary.station()) {
+                    if let Some(basin) = st.basins.get(basin_id) {
+                        basin.cast(BasinMsg::Summary(summary.clone()))?;
+                    }
+                }
+            }
+            BasinSupervisorMsg::Flush(reply) => {
+                let mut pending = Vec::with_capacity(st.basins.len());
+                for basin in st.basins.values() {
+                    let (port, receiver) = reply_port();
+                    basin.cast(BasinMsg::Flush(port))?;
+                    pending.push(receiver);
+                }
+                for receiver in pending {
+                    await_reply(receiver, "basin flush").await?;
+                }
+                let _ = reply.send(());
+            }
+            BasinSupervisorMsg::Snapshot(reply) => {
+                let mut pending = Vec::with_capacity(st.basins.len());
+                for basin in st.basins.values() {
+                    let (port, receiver) = reply_port();
+                    basin.cast(BasinMsg::Snapshot(port))?;
+                    pending.push(receiver);
+                }
+                let mut assessments = Vec::new();
+                for receiver in pending {
+                    assessments.extend(await_reply(receiver, "basin snapshot").await?);
+                }
+                let _ = reply.send(assessments);
+            }
+        }
+        Ok(())
+    }
+
+    async fn handle_supervisor_evt(
+        &self,
+        me: ActorRef<BasinSupervisorMsg>,
+        event: SupervisionEvent,
+        st: &mut BasinSupervisorState,
+    ) -> Result<(), ActorProcessingErr> {
+        if let SupervisionEvent::ActorFailed(cell, reason) = event {
+            let failed = st.basins.iter().find(|(_, actor)| actor.get_id() == cell.get_id()).map(|(id, _)| id.clone());
+            if let Some(id) = failed {
+                error!(basin = %id, %reason, "basin actor failed; restarting it");
+                if let Some(basin) = st.region.basins.get(&id) {
+                    let actor = spawn_basin(&me, basin, &st.policy, &st.assessments).await?;
+                    st.basins.insert(id, actor);
+                }
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,80 @@
+//! Sliding windows and QC for one station. Receives [`StationMsg`]; emits a `StationSummary` at
+//! every tick to `summaries` (the `BasinSupervisor`, or a recorder in tests). Supervised by
+//! `StationSupervisor`.
+
+use ractor::{Actor, ActorProcessingErr, ActorRef, DerivedActorRef, RpcReplyPort};
+use tianshan_core::observation::{Observation, Outcome};
+use tianshan_core::station_windows::{StationSummary, StationWindows};
+use tianshan_core::time::EventTime;
+
+/// An observation with the time the broker received it (the Kafka timestamp), which QC uses to
+/// spot timestamps in the future without reading a clock.
+#[derive(Debug, Clone)]
+pub struct Envelope {
+    /// The decoded observation.
+    pub observation: Observation,
+    /// When the broker received it.
+    pub received_at: EventTime,
+}
+
+/// Messages of [`StationActor`].
+pub enum StationMsg {
+    /// Applies observations in order and replies with one outcome each.
+    Apply(Vec<Envelope>, RpcReplyPort<Vec<Outcome>>),
+    /// Advances the windows to this tick and emits the station's summary.
+    Tick(EventTime),
+    /// Replies once every earlier message has been handled.
+    Flush(RpcReplyPort<()>),
+    /// Replies with the summary of the last tick.
+    Snapshot(RpcReplyPort<Option<StationSummary>>),
+}
+
+/// Start-up arguments of [`StationActor`].
+pub struct StationArgs {
+    /// Empty windows for the station.
+    pub windows: StationWindows,
+    /// Where summaries go.
+    pub summaries: DerivedActorRef<StationSummary>,
+}
+
+/// State of [`StationActor`].
+pub struct StationState {
+    windows: StationWindows,
+    summaries: DerivedActorRef<StationSummary>,
+    last_summary: Option<StationSummary>,
+}
+
+/// The actor owning one station's windows.
+pub struct StationActor;
+
+impl Actor for StationActor {
+    type Msg = StationMsg;
+    type State = StationState;
+    type Arguments = StationArgs;
+
+    async fn pre_start(&self, _me: ActorRef<StationMsg>, args: StationArgs) -> Result<StationState, ActorProcessingErr> {
+        Ok(StationState { windows: args.windows, summaries: args.summaries, last_summary: None })
+    }
+
+    async fn handle(&self, _me: ActorRef<StationMsg>, msg: StationMsg, st: &mut StationState) -> Result<(), ActorProcessingErr> {
+        match msg {
+            StationMsg::Apply(batch, reply) => {
+                let outcomes = batch.iter().map(|env| st.windows.observe(&env.observation, env.received_at)).collect();
+                let _ = reply.send(outcomes);
+            }
+            StationMsg::Tick(tick) => {
+                st.windows.advance_to(tick);
+                let summary = st.windows.summary(tick);
+                st.last_summary = Some(summary.clone());
+                st.summaries.send_message(summary).map_err(|_| "station summaries downstream is gone")?;
+            }
+            StationMsg::Flush(reply) => {
+                let _ = reply.send(());
+            }
+            StationMsg::Snapshot(reply) => {
+                let _ = reply.send(st.last_summary.clone());
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,110 @@
+//! The warning lifecycle of every basin on this node. Receives basin `Assessment`s; emits each
+//! new warning version (`WarningEvent`) to `warnings` (the warnings publisher in `pipelines`, or
+//! a recorder in tests). Top-level actor of the node, started before the basins.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use ractor::{Actor, ActorProcessingErr, ActorRef, DerivedActorRef, RpcReplyPort};
+use tianshan_core::flash_flood::Assessment;
+use tianshan_core::ids::BasinId;
+use tianshan_core::lifecycle::{LifecyclePolicy, WarningThread};
+use tianshan_core::region::Region;
+use tianshan_core::warning::{Hazard, WarningEvent};
+
+/// Messages of [`WarningManager`].
+pub enum WarningManagerMsg {
+    /// A basin's assessment for one tick.
+    Assess(Assessment),
+    /// Replies with the last version of every active warning, ordered by id.
+    Active(RpcReplyPort<Vec<WarningEvent>>),
+    /// Replies once every earlier message has been handled.
+    Flush(RpcReplyPort<()>),
+}
+
+impl From<Assessment> for WarningManagerMsg {
+    fn from(assessment: Assessment) -> Self {
+        WarningManagerMsg::Assess(assessment)
+    }
+}
+
+impl TryFrom<WarningManagerMsg> for Assessment {
+    type Error = ();
+
+    fn try_from(msg: WarningManagerMsg) -> Result<Self, ()> {
+        match msg {
+            WarningManagerMsg::Assess(assessment) => Ok(assessment),
+            _ => Err(()),
+        }
+    }
+}
+
+/// Start-up arguments of [`WarningManager`].
+pub struct WarningManagerArgs {
+    /// Basins and their areas.
+    pub region: Arc<Region>,
+    /// Timing of upgrades, downgrades, renewals and cancellations.
+    pub policy: LifecyclePolicy,
+    /// Where warning versions go.
+    pub warnings: DerivedActorRef<WarningEvent>,
+}
+
+/// State of [`WarningManager`].
+pub struct WarningManagerState {
+    region: Arc<Region>,
+    policy: LifecyclePolicy,
+    warnings: DerivedActorRef<WarningEvent>,
+    threads: BTreeMap<BasinId, WarningThread>,
+}
+
+/// The actor running the flash-flood warning lifecycle per basin.
+pub struct WarningManager;
+
+impl Actor for WarningManager {
+    type Msg = WarningManagerMsg;
+    type State = WarningManagerState;
+    type Arguments = WarningManagerArgs;
+
+    async fn pre_start(
+        &self,
+        _me: ActorRef<WarningManagerMsg>,
+        args: WarningManagerArgs,
+    ) -> Result<WarningManagerState, ActorProcessingErr> {
+        Ok(WarningManagerState { region: args.region, policy: args.policy, warnings: args.warnings, threads: BTreeMap::new() })
+    }
+
+    async fn handle(
+        &self,
+        _me: ActorRef<WarningManagerMsg>,
+        msg: WarningManagerMsg,
+        st: &mut WarningManagerState,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            WarningManagerMsg::Assess(assessment) => {
+                let region = &st.region;
+                let thread = st.threads.entry(assessment.basin.clone()).or_insert_with(|| {
+                    let areas = region.basins.get(&assessment.basin).map(|b| b.area_codes()).unwrap_or_default();
+                    WarningThread::new(Hazard::FlashFlood, assessment.basin.as_str(), areas)
+                });
+                let emitted = thread.on_assessment(
+                    assessment.tick,
+                    assessment.raw_level,
+                    assessment.held_level,
+                    &assessment.evidence,
+                    &st.policy,
+                );
+                if let Some(event) = emitted {
+                    st.warnings.send_message(event).map_err(|_| "warnings downstream is gone")?;
+                }
+            }
+            WarningManagerMsg::Active(reply) => {
+                let active = st.threads.values().filter_map(|t| t.active().cloned()).collect();
+                let _ = reply.send(active);
+            }
+            WarningManagerMsg::Flush(reply) => {
+                let _ = reply.send(());
+            }
+        }
+        Ok(())
+    }
+}

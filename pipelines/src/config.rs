@@ -1,0 +1,144 @@
+//! Configuration of what `pipelines` owns: the Kafka connection, topic names and batching.
+
+use serde::{Deserialize, Serialize};
+use tianshan_core::time::{parse_duration_ms, MINUTE_MS};
+
+/// Kafka connection and topics (`[kafka]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
+pub struct KafkaConfig {
+    /// Comma-separated `host:port` list of brokers. The demo replaces it with the embedded broker.
+    pub bootstrap_servers: String,
+    /// Consumer group of the observation consumers; nodes of one cluster share it.
+    pub group_id: String,
+    /// Consumer session timeout; a node that stops heart-beating this long loses its partitions.
+    pub session_timeout: String,
+    /// Topic names.
+    pub topics: TopicsConfig,
+}
+
+impl Default for KafkaConfig {
+    fn default() -> Self {
+        Self {
+            bootstrap_servers: "127.0.0.1:9092".into(),
+            group_id: "tianshan".into(),
+            session_timeout: "6s".into(),
+            topics: TopicsConfig::default(),
+        }
+    }
+}
+
+/// Topic names (`[kafka.topics]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
+pub struct TopicsConfig {
+    /// Rain-gauge observations.
+    pub rainfall: String,
+    /// Water-level observations.
+    pub water_level: String,
+    /// GNSS / crack-meter observations.
+    pub deformation: String,
+    /// Lightning strikes.
+    pub lightning: String,
+    /// Weather-station observations.
+    pub weather: String,
+    /// Warning versions (protobuf `tianshan.v1.Warning`, keyed by warning id).
+    pub warnings: String,
+    /// Rejected input with a `reason` header.
+    pub dead_letters: String,
+}
+
+impl Default for TopicsConfig {
+    fn default() -> Self {
+        Self {
+            rainfall: "obs.rainfall".into(),
+            water_level: "obs.water-level".into(),
+            deformation: "obs.deformation".into(),
+            lightning: "obs.lightning".into(),
+            weather: "obs.weather".into(),
+            warnings: "warnings".into(),
+            dead_letters: "dead-letters".into(),
+        }
+    }
+}
+
+impl TopicsConfig {
+    /// Returns the observation topics the node consumes.
+    pub fn observation_topics(&self) -> Vec<&str> {
+        vec![&self.rainfall, &self.water_level, &self.deformation, &self.lightning, &self.weather]
+    }
+}
+
+/// Stream processing settings (`[pipeline]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
+pub struct PipelineConfig {
+    /// Evaluation period in event time; basins are assessed at every multiple of it (hazards.md
+    /// §9.2 `tick_min` = 5 [U]). Must be a multiple of the window slot.
+    pub tick: String,
+    /// Most observations applied in one batch; bounds the work in flight.
+    pub max_batch: usize,
+}
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        Self { tick: "5m".into(), max_batch: 2_000 }
+    }
+}
+
+impl PipelineConfig {
+    /// Returns the tick period in milliseconds.
+    ///
+    /// # Errors
+    /// Returns a message naming `pipeline.tick` when it is not a positive duration.
+    pub fn tick_ms(&self) -> Result<i64, String> {
+        match parse_duration_ms(&self.tick) {
+            Ok(ms) if ms > 0 && ms % MINUTE_MS == 0 => Ok(ms),
+            Ok(ms) => Err(format!("pipeline.tick must be a positive whole number of minutes, got {ms} ms")),
+            Err(e) => Err(format!("pipeline.tick: {e}")),
+        }
+    }
+
+    /// Checks the settings.
+    ///
+    /// # Errors
+    /// Returns a message naming the first bad field.
+    pub fn validate(&self) -> Result<(), String> {
+        self.tick_ms()?;
+        if self.max_batch == 0 {
+            return Err("pipeline.max-batch must be at least 1".into());
+        }
+        Ok(())
+    }
+}
+
+impl KafkaConfig {
+    /// Checks the settings.
+    ///
+    /// # Errors
+    /// Returns a message naming the first bad field.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.bootstrap_servers.trim().is_empty() {
+            return Err("kafka.bootstrap-servers must not be empty".into());
+        }
+        if self.group_id.trim().is_empty() {
+            return Err("kafka.group-id must not be empty".into());
+        }
+        parse_duration_ms(&self.session_timeout).map_err(|e| format!("kafka.session-timeout: {e}"))?;
+        let t = &self.topics;
+        for (field, name) in [
+            ("rainfall", &t.rainfall),
+            ("water-level", &t.water_level),
+            ("deformation", &t.deformation),
+            ("lightning", &t.lightning),
+            ("weather", &t.weather),
+            ("warnings", &t.warnings),
+            ("dead-letters", &t.dead_letters),
+        ] {
+            if name.trim().is_empty() {
+                return Err(format!("kafka.topics.{field} must not be empty"));
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,187 @@
+//! Starts one node's pipeline: the warning publisher, the warning manager, the basin and station
+//! supervisors (downstream first, so nothing is sent to an actor that does not exist yet), and
+//! the Kafka source; and stops it in the reverse order.
+
+use std::sync::Arc;
+
+use ractor::{Actor, ActorRef};
+use rdkafka::producer::FutureProducer;
+use rdkafka::ClientConfig;
+use tianshan_actors::ask::{await_reply, reply_port};
+use tianshan_actors::basin_supervisor::{BasinSupervisor, BasinSupervisorArgs, BasinSupervisorMsg};
+use tianshan_actors::station_supervisor::{StationSupervisor, StationSupervisorArgs, StationSupervisorMsg};
+use tianshan_actors::warning_manager::{WarningManager, WarningManagerArgs, WarningManagerMsg};
+use tianshan_core::flash_flood::FlashFloodPolicy;
+use tianshan_core::lifecycle::LifecyclePolicy;
+use tianshan_core::region::Region;
+use tianshan_core::station_windows::WindowsConfig;
+use tianshan_core::warning::WarningEvent;
+use tokio::sync::broadcast;
+
+use crate::config::{KafkaConfig, PipelineConfig};
+use crate::dead_letters::DeadLetterWriter;
+use crate::error::PipelineError;
+use crate::observation_source::ObservationSource;
+use crate::telemetry::Metrics;
+use crate::warning_publisher::{read_published, WarningPublisher, WarningPublisherArgs, WarningPublisherMsg};
+
+/// Everything a node's pipeline needs.
+#[derive(Debug, Clone)]
+pub struct PipelineSettings {
+    /// Kafka connection and topics.
+    pub kafka: KafkaConfig,
+    /// Ticks and batching.
+    pub pipeline: PipelineConfig,
+    /// Station windows and QC.
+    pub windows: WindowsConfig,
+    /// Flash-flood levels.
+    pub flash_flood: FlashFloodPolicy,
+    /// Warning lifecycle timing.
+    pub lifecycle: LifecyclePolicy,
+}
+
+/// A running pipeline.
+pub struct NodePipeline {
+    /// The station supervisor (snapshots, flushes).
+    pub stations: ActorRef<StationSupervisorMsg>,
+    /// The basin supervisor.
+    pub basins: ActorRef<BasinSupervisorMsg>,
+    /// The warning manager.
+    pub manager: ActorRef<WarningManagerMsg>,
+    /// The warnings publisher.
+    pub publisher: ActorRef<WarningPublisherMsg>,
+    /// Metrics of this pipeline.
+    pub metrics: Arc<Metrics>,
+    /// Live fan-out of published warning versions.
+    pub warnings: broadcast::Sender<WarningEvent>,
+    source: ObservationSource,
+}
+
+fn actor_error(what: &str, e: impl std::fmt::Display) -> PipelineError {
+    PipelineError::Actor(format!("{what}: {e}"))
+}
+
+impl NodePipeline {
+    /// Starts the pipeline against the configured Kafka.
+    ///
+    /// # Errors
+    /// Returns [`PipelineError`] when Kafka cannot be reached or an actor fails to start.
+    pub async fn start(settings: &PipelineSettings, region: Arc<Region>) -> Result<Self, PipelineError> {
+        let metrics = Arc::new(Metrics::default());
+        metrics.set_topology(region.stations.len(), region.basins.len());
+        let producer: FutureProducer = ClientConfig::new()
+            .set("bootstrap.servers", &settings.kafka.bootstrap_servers)
+            .set("enable.idempotence", "true")
+            .create()
+            .map_err(|e| PipelineError::kafka("create the node producer", e))?;
+        let published = {
+            let (bootstrap, topic) = (settings.kafka.bootstrap_servers.clone(), settings.kafka.topics.warnings.clone());
+            tokio::task::spawn_blocking(move || read_published(&bootstrap, &topic))
+                .await
+                .map_err(|e| actor_error("read published warnings", e))??
+        };
+        let (warnings, _) = broadcast::channel(4096);
+        let (publisher, _) = Actor::spawn(
+            None,
+            WarningPublisher,
+            WarningPublisherArgs {
+                producer: producer.clone(),
+                topic: settings.kafka.topics.warnings.clone(),
+                published,
+                broadcast: warnings.clone(),
+                metrics: metrics.clone(),
+            },
+        )
+        .await
+        .map_err(|e| actor_error("start the warning publisher", e))?;
+        let (manager, _) = Actor::spawn(
+            None,
+            WarningManager,
+            WarningManagerArgs {
+                region: region.clone(),
+                policy: settings.lifecycle.clone(),
+                warnings: publisher.get_derived(),
+            },
+        )
+        .await
+        .map_err(|e| actor_error("start the warning manager", e))?;
+        let (basins, _) = Actor::spawn(
+            None,
+            BasinSupervisor,
+            BasinSupervisorArgs {
+                region: region.clone(),
+                policy: settings.flash_flood.clone(),
+                assessments: manager.get_derived(),
+            },
+        )
+        .await
+        .map_err(|e| actor_error("start the basin supervisor", e))?;
+        let (stations, _) = Actor::spawn(
+            None,
+            StationSupervisor,
+            StationSupervisorArgs { region, windows: settings.windows.clone(), summaries: basins.get_derived() },
+        )
+        .await
+        .map_err(|e| actor_error("start the station supervisor", e))?;
+        let dead_letters = DeadLetterWriter::new(producer, settings.kafka.topics.dead_letters.clone());
+        let source = ObservationSource::start(&settings.kafka, &settings.pipeline, stations.clone(), dead_letters, metrics.clone())?;
+        Ok(Self { stations, basins, manager, publisher, metrics, warnings, source })
+    }
+
+    /// Waits until everything read so far has gone through every stage and every warning
+    /// version is acknowledged by the broker.
+    ///
+    /// # Errors
+    /// Returns [`PipelineError::Actor`] when a stage does not answer.
+    pub async fn flush(&self) -> Result<(), PipelineError> {
+        flush_stages(&self.stations, &self.basins, &self.manager, &self.publisher).await
+    }
+
+    /// Returns the last version of every active warning.
+    ///
+    /// # Errors
+    /// Returns [`PipelineError::Actor`] when the publisher does not answer.
+    pub async fn active_warnings(&self) -> Result<Vec<WarningEvent>, PipelineError> {
+        let (port, receiver) = reply_port();
+        self.publisher.cast(WarningPublisherMsg::Active(port)).map_err(|e| actor_error("list active warnings", e))?;
+        await_reply(receiver, "list active warnings").await.map_err(|e| actor_error("list active warnings", e))
+    }
+
+    /// Stops reading, commits offsets, drains every stage and stops the actors.
+    ///
+    /// # Errors
+    /// Returns the first error met while stopping.
+    pub async fn stop(self) -> Result<(), PipelineError> {
+        let NodePipeline { stations, basins, manager, publisher, source, .. } = self;
+        source.stop().await?;
+        let flushed = flush_stages(&stations, &basins, &manager, &publisher).await;
+        stations.stop(None);
+        basins.stop(None);
+        manager.stop(None);
+        publisher.stop(None);
+        flushed
+    }
+}
+
+/// Flushes the stages in pipeline order: each flush reply proves the stage has forwarded
+/// everything it received before, so the next stage's flush comes after it.
+async fn flush_stages(
+    stations: &ActorRef<StationSupervisorMsg>,
+    basins: &ActorRef<BasinSupervisorMsg>,
+    manager: &ActorRef<WarningManagerMsg>,
+    publisher: &ActorRef<WarningPublisherMsg>,
+) -> Result<(), PipelineError> {
+    let (port, receiver) = reply_port();
+    stations.cast(StationSupervisorMsg::Flush(port)).map_err(|e| actor_error("flush stations", e))?;
+    await_reply(receiver, "flush stations").await.map_err(|e| actor_error("flush stations", e))?;
+    let (port, receiver) = reply_port();
+    basins.cast(BasinSupervisorMsg::Flush(port)).map_err(|e| actor_error("flush basins", e))?;
+    await_reply(receiver, "flush basins").await.map_err(|e| actor_error("flush basins", e))?;
+    let (port, receiver) = reply_port();
+    manager.cast(WarningManagerMsg::Flush(port)).map_err(|e| actor_error("flush warnings", e))?;
+    await_reply(receiver, "flush warnings").await.map_err(|e| actor_error("flush warnings", e))?;
+    let (port, receiver) = reply_port();
+    publisher.cast(WarningPublisherMsg::Flush(port)).map_err(|e| actor_error("flush publisher", e))?;
+    await_reply(receiver, "flush publisher").await.map_err(|e| actor_error("flush publisher", e))?;
+    Ok(())
+}

@@ -1,0 +1,238 @@
+//! Counters and histograms of the pipeline, rendered in the Prometheus text format.
+//!
+//! Every observation that comes in is accounted for: `applied`, `rejected` (with its reason, on
+//! the dead-letter topic), `rebuilt` (re-read after a restart to rebuild windows, not counted
+//! twice) or still in flight. Labels stay bounded: topic, outcome, reason, level, status.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use tianshan_core::observation::RejectReason;
+use tianshan_core::warning::{Level, Status, WarningEvent};
+
+/// Upper bounds (seconds) of the batch processing latency histogram.
+const LATENCY_BUCKETS_S: [f64; 10] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0];
+
+/// Pipeline metrics shared by the source, the sinks and the HTTP endpoint.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    received: AtomicU64,
+    applied: AtomicU64,
+    rebuilt: AtomicU64,
+    rejected: [AtomicU64; RejectReason::ALL.len()],
+    in_flight: AtomicI64,
+    dead_letters_written: AtomicU64,
+    warnings: Mutex<BTreeMap<(Level, Status), u64>>,
+    warnings_deduplicated: AtomicU64,
+    stations: AtomicU64,
+    basins: AtomicU64,
+    watermark_ms: AtomicI64,
+    consumer_lag: Mutex<BTreeMap<(String, i32), i64>>,
+    latency_buckets: [AtomicU64; LATENCY_BUCKETS_S.len()],
+    latency_count: AtomicU64,
+    latency_sum_us: AtomicU64,
+    ready: std::sync::atomic::AtomicBool,
+}
+
+/// Totals of the accounting identity `received = applied + rejected + in_flight`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Accounting {
+    /// Live observations read from Kafka (excluding rebuild re-reads).
+    pub received: u64,
+    /// Applied to station state.
+    pub applied: u64,
+    /// Rejected to the dead-letter topic.
+    pub rejected: u64,
+    /// Read but not yet decided.
+    pub in_flight: i64,
+    /// Re-read to rebuild state after an assignment (already counted by an earlier run).
+    pub rebuilt: u64,
+}
+
+impl Metrics {
+    /// Records the number of stations and basins this node runs.
+    pub fn set_topology(&self, stations: usize, basins: usize) {
+        self.stations.store(stations as u64, Ordering::Relaxed);
+        self.basins.store(basins as u64, Ordering::Relaxed);
+    }
+
+    /// Records live observations read and not yet decided.
+    pub fn observations_received(&self, count: usize) {
+        self.received.fetch_add(count as u64, Ordering::Relaxed);
+        self.in_flight.fetch_add(count as i64, Ordering::Relaxed);
+    }
+
+    /// Records one live observation applied.
+    pub fn observation_applied(&self) {
+        self.applied.fetch_add(1, Ordering::Relaxed);
+        self.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// Records one live observation rejected for `reason`.
+    pub fn observation_rejected(&self, reason: RejectReason) {
+        let index = RejectReason::ALL.iter().position(|r| *r == reason).unwrap_or(0);
+        self.rejected[index].fetch_add(1, Ordering::Relaxed);
+        self.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// Records one observation re-read to rebuild state.
+    pub fn observation_rebuilt(&self) {
+        self.rebuilt.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Records a dead-letter record acknowledged by the broker.
+    pub fn dead_letter_written(&self) {
+        self.dead_letters_written.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Records a warning version published.
+    pub fn warning_published(&self, event: &WarningEvent) {
+        let mut warnings = self.warnings.lock().expect("metrics lock is never poisoned: no panics under it");
+        *warnings.entry((event.level, event.status)).or_default() += 1;
+    }
+
+    /// Records a warning version not re-published because the topic already had it.
+    pub fn warning_deduplicated(&self) {
+        self.warnings_deduplicated.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Records the event-time watermark.
+    pub fn set_watermark_ms(&self, watermark_ms: i64) {
+        self.watermark_ms.store(watermark_ms, Ordering::Relaxed);
+    }
+
+    /// Records the consumer lag of one partition.
+    pub fn set_consumer_lag(&self, topic: &str, partition: i32, lag: i64) {
+        let mut lags = self.consumer_lag.lock().expect("metrics lock is never poisoned: no panics under it");
+        lags.insert((topic.to_string(), partition), lag);
+    }
+
+    /// Records the time one batch took from read to applied.
+    pub fn observe_batch_latency(&self, seconds: f64) {
+        for (bucket, bound) in self.latency_buckets.iter().zip(LATENCY_BUCKETS_S) {
+            if seconds <= bound {
+                bucket.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.latency_count.fetch_add(1, Ordering::Relaxed);
+        self.latency_sum_us.fetch_add((seconds * 1e6) as u64, Ordering::Relaxed);
+    }
+
+    /// Marks the node ready (assigned and rebuilt) or not.
+    pub fn set_ready(&self, ready: bool) {
+        self.ready.store(ready, Ordering::Relaxed);
+    }
+
+    /// Returns whether the node is ready.
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Relaxed)
+    }
+
+    /// Returns the accounting totals.
+    pub fn accounting(&self) -> Accounting {
+        Accounting {
+            received: self.received.load(Ordering::Relaxed),
+            applied: self.applied.load(Ordering::Relaxed),
+            rejected: self.rejected.iter().map(|c| c.load(Ordering::Relaxed)).sum(),
+            in_flight: self.in_flight.load(Ordering::Relaxed),
+            rebuilt: self.rebuilt.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Returns rejected counts per reason (only reasons seen).
+    pub fn rejected_by_reason(&self) -> BTreeMap<RejectReason, u64> {
+        RejectReason::ALL
+            .iter()
+            .zip(self.rejected.iter())
+            .map(|(reason, count)| (*reason, count.load(Ordering::Relaxed)))
+            .filter(|(_, count)| *count > 0)
+            .collect()
+    }
+
+    /// Returns the number of warning versions published.
+    pub fn warnings_published(&self) -> u64 {
+        self.warnings.lock().expect("metrics lock is never poisoned: no panics under it").values().sum()
+    }
+
+    /// Renders every metric in the Prometheus text exposition format.
+    pub fn render_prometheus(&self) -> String {
+        let mut out = String::new();
+        let a = self.accounting();
+        let _ = writeln!(out, "# HELP tianshan_observations_total Observations by outcome (live input; rebuilt = re-read after assignment).");
+        let _ = writeln!(out, "# TYPE tianshan_observations_total counter");
+        let _ = writeln!(out, "tianshan_observations_total{{outcome=\"received\"}} {}", a.received);
+        let _ = writeln!(out, "tianshan_observations_total{{outcome=\"applied\"}} {}", a.applied);
+        let _ = writeln!(out, "tianshan_observations_total{{outcome=\"rebuilt\"}} {}", a.rebuilt);
+        for (reason, count) in RejectReason::ALL.iter().zip(self.rejected.iter()) {
+            let _ = writeln!(
+                out,
+                "tianshan_observations_total{{outcome=\"rejected\",reason=\"{}\"}} {}",
+                reason.code(),
+                count.load(Ordering::Relaxed)
+            );
+        }
+        let _ = writeln!(out, "# HELP tianshan_observations_in_flight Observations read but not yet applied or rejected.");
+        let _ = writeln!(out, "# TYPE tianshan_observations_in_flight gauge");
+        let _ = writeln!(out, "tianshan_observations_in_flight {}", a.in_flight);
+        let _ = writeln!(out, "# HELP tianshan_dead_letters_written_total Dead-letter records acknowledged by the broker.");
+        let _ = writeln!(out, "# TYPE tianshan_dead_letters_written_total counter");
+        let _ = writeln!(out, "tianshan_dead_letters_written_total {}", self.dead_letters_written.load(Ordering::Relaxed));
+        let _ = writeln!(out, "# HELP tianshan_warnings_published_total Warning versions published, by level and status.");
+        let _ = writeln!(out, "# TYPE tianshan_warnings_published_total counter");
+        for ((level, status), count) in self.warnings.lock().expect("metrics lock is never poisoned: no panics under it").iter() {
+            let _ = writeln!(
+                out,
+                "tianshan_warnings_published_total{{level=\"{}\",status=\"{}\"}} {count}",
+                level.name(),
+                status.name()
+            );
+        }
+        let _ = writeln!(out, "# HELP tianshan_warnings_deduplicated_total Warning versions already on the topic, not sent again.");
+        let _ = writeln!(out, "# TYPE tianshan_warnings_deduplicated_total counter");
+        let _ = writeln!(out, "tianshan_warnings_deduplicated_total {}", self.warnings_deduplicated.load(Ordering::Relaxed));
+        let _ = writeln!(out, "# HELP tianshan_windows Station windows and basins held by this node.");
+        let _ = writeln!(out, "# TYPE tianshan_windows gauge");
+        let _ = writeln!(out, "tianshan_windows{{kind=\"station\"}} {}", self.stations.load(Ordering::Relaxed));
+        let _ = writeln!(out, "tianshan_windows{{kind=\"basin\"}} {}", self.basins.load(Ordering::Relaxed));
+        let _ = writeln!(out, "# HELP tianshan_watermark_seconds Event-time watermark (Unix seconds).");
+        let _ = writeln!(out, "# TYPE tianshan_watermark_seconds gauge");
+        let _ = writeln!(out, "tianshan_watermark_seconds {}", self.watermark_ms.load(Ordering::Relaxed) / 1000);
+        let _ = writeln!(out, "# HELP tianshan_consumer_lag Messages behind the partition end, per topic and partition.");
+        let _ = writeln!(out, "# TYPE tianshan_consumer_lag gauge");
+        for ((topic, partition), lag) in self.consumer_lag.lock().expect("metrics lock is never poisoned: no panics under it").iter() {
+            let _ = writeln!(out, "tianshan_consumer_lag{{topic=\"{topic}\",partition=\"{partition}\"}} {lag}");
+        }
+        let _ = writeln!(out, "# HELP tianshan_batch_latency_seconds Time from reading a batch to all of it applied.");
+        let _ = writeln!(out, "# TYPE tianshan_batch_latency_seconds histogram");
+        for (bucket, bound) in self.latency_buckets.iter().zip(LATENCY_BUCKETS_S) {
+            let _ = writeln!(out, "tianshan_batch_latency_seconds_bucket{{le=\"{bound}\"}} {}", bucket.load(Ordering::Relaxed));
+        }
+        let count = self.latency_count.load(Ordering::Relaxed);
+        let _ = writeln!(out, "tianshan_batch_latency_seconds_bucket{{le=\"+Inf\"}} {count}");
+        let _ = writeln!(out, "tianshan_batch_latency_seconds_sum {}", self.latency_sum_us.load(Ordering::Relaxed) as f64 / 1e6);
+        let _ = writeln!(out, "tianshan_batch_latency_seconds_count {count}");
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accounting_balances_and_renders() {
+        let metrics = Metrics::default();
+        metrics.observations_received(3);
+        metrics.observation_applied();
+        metrics.observation_rejected(RejectReason::Duplicate);
+        let a = metrics.accounting();
+        assert_eq!((a.received, a.applied, a.rejected, a.in_flight), (3, 1, 1, 1));
+        metrics.observe_batch_latency(0.003);
+        let text = metrics.render_prometheus();
+        assert!(text.contains("tianshan_observations_total{outcome=\"rejected\",reason=\"duplicate\"} 1"));
+        assert!(text.contains("tianshan_batch_latency_seconds_bucket{le=\"0.005\"} 1"));
+        assert!(text.contains("tianshan_batch_latency_seconds_bucket{le=\"0.0025\"} 0"));
+    }
+}

@@ -1,0 +1,197 @@
+//! Publishes warning versions to the warnings topic, exactly once per (id, version) even across
+//! restarts and replays: at start it reads the ids already on the topic and skips those. Receives
+//! `WarningEvent`s from the `WarningManager`; fans them out to live subscribers (gRPC, the demo's
+//! printer) through a broadcast channel. Top-level actor of the node.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use prost::Message as _;
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
+use tianshan_core::warning::{Status, WarningEvent};
+use tianshan_proto::v1;
+use tokio::sync::broadcast;
+use tracing::info;
+
+use crate::error::PipelineError;
+use crate::telemetry::Metrics;
+
+/// Messages of [`WarningPublisher`].
+pub enum WarningPublisherMsg {
+    /// A new warning version.
+    Publish(WarningEvent),
+    /// Replies once every earlier version is acknowledged by the broker.
+    Flush(RpcReplyPort<()>),
+    /// Replies with the last version of every active warning.
+    Active(RpcReplyPort<Vec<WarningEvent>>),
+}
+
+impl From<WarningEvent> for WarningPublisherMsg {
+    fn from(event: WarningEvent) -> Self {
+        WarningPublisherMsg::Publish(event)
+    }
+}
+
+impl TryFrom<WarningPublisherMsg> for WarningEvent {
+    type Error = ();
+
+    fn try_from(msg: WarningPublisherMsg) -> Result<Self, ()> {
+        match msg {
+            WarningPublisherMsg::Publish(event) => Ok(event),
+            _ => Err(()),
+        }
+    }
+}
+
+/// Start-up arguments of [`WarningPublisher`].
+pub struct WarningPublisherArgs {
+    /// Producer for the warnings topic.
+    pub producer: FutureProducer,
+    /// Warnings topic.
+    pub topic: String,
+    /// (id, version) pairs already on the topic.
+    pub published: BTreeSet<(String, u32)>,
+    /// Live fan-out.
+    pub broadcast: broadcast::Sender<WarningEvent>,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+}
+
+/// State of [`WarningPublisher`].
+pub struct WarningPublisherState {
+    args: WarningPublisherArgs,
+    active: BTreeMap<String, WarningEvent>,
+}
+
+/// The actor that writes warnings to Kafka.
+pub struct WarningPublisher;
+
+impl Actor for WarningPublisher {
+    type Msg = WarningPublisherMsg;
+    type State = WarningPublisherState;
+    type Arguments = WarningPublisherArgs;
+
+    async fn pre_start(
+        &self,
+        _me: ActorRef<WarningPublisherMsg>,
+        args: WarningPublisherArgs,
+    ) -> Result<WarningPublisherState, ActorProcessingErr> {
+        Ok(WarningPublisherState { args, active: BTreeMap::new() })
+    }
+
+    async fn handle(
+        &self,
+        _me: ActorRef<WarningPublisherMsg>,
+        msg: WarningPublisherMsg,
+        st: &mut WarningPublisherState,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            WarningPublisherMsg::Publish(event) => {
+                if event.status == Status::Cancelled {
+                    st.active.remove(event.id.as_str());
+                } else {
+                    st.active.insert(event.id.to_string(), event.clone());
+                }
+                let key = (event.id.to_string(), event.version);
+                if st.args.published.contains(&key) {
+                    st.args.metrics.warning_deduplicated();
+                    return Ok(());
+                }
+                publish(&st.args.producer, &st.args.topic, &event).await?;
+                st.args.published.insert(key);
+                st.args.metrics.warning_published(&event);
+                info!(warning = %event.id, version = event.version, level = %event.level, status = event.status.name(), "warning published");
+                let _ = st.args.broadcast.send(event);
+            }
+            WarningPublisherMsg::Flush(reply) => {
+                st.args.producer.flush(Duration::from_secs(30)).map_err(|e| PipelineError::kafka("flush warnings", e))?;
+                let _ = reply.send(());
+            }
+            WarningPublisherMsg::Active(reply) => {
+                let _ = reply.send(st.active.values().cloned().collect());
+            }
+        }
+        Ok(())
+    }
+}
+
+async fn publish(producer: &FutureProducer, topic: &str, event: &WarningEvent) -> Result<(), PipelineError> {
+    let payload = v1::Warning::from(event).encode_to_vec();
+    let version = event.version.to_string();
+    let headers = OwnedHeaders::new()
+        .insert(Header { key: "content-type", value: Some("application/x-protobuf") })
+        .insert(Header { key: "warning-version", value: Some(version.as_str()) });
+    let record = FutureRecord::to(topic).key(event.id.as_str()).payload(&payload).headers(headers);
+    producer
+        .send(record, Duration::from_secs(30))
+        .await
+        .map(|_| ())
+        .map_err(|(e, _)| PipelineError::kafka("publish a warning", e))
+}
+
+/// Reads every warning on `topic` (from the beginning to the current end) and returns the
+/// (id, version) pairs, so a restarted node does not send them again.
+///
+/// # Errors
+/// Returns [`PipelineError::Kafka`] when the topic cannot be read.
+pub fn read_published(bootstrap_servers: &str, topic: &str) -> Result<BTreeSet<(String, u32)>, PipelineError> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap_servers)
+        .set("group.id", "tianshan-warnings-reader")
+        .set("enable.auto.commit", "false")
+        .create()
+        .map_err(|e| PipelineError::kafka("create the warnings reader", e))?;
+    read_all(&consumer, topic)?
+        .into_iter()
+        .map(|bytes| {
+            v1::Warning::decode(bytes.as_slice())
+                .map(|w| (w.id, w.version))
+                .map_err(|e| PipelineError::Setup(format!("warnings topic {topic} holds a record that is not a warning: {e}")))
+        })
+        .collect()
+}
+
+/// Reads all records of a topic from the beginning to the end seen now, in partition order.
+pub(crate) fn read_all(consumer: &BaseConsumer, topic: &str) -> Result<Vec<Vec<u8>>, PipelineError> {
+    let timeout = Duration::from_secs(10);
+    let metadata = consumer
+        .fetch_metadata(Some(topic), timeout)
+        .map_err(|e| PipelineError::kafka("read topic metadata", e))?;
+    let mut assignment = TopicPartitionList::new();
+    let mut ends = BTreeMap::new();
+    for partition in metadata.topics().iter().flat_map(|t| t.partitions()) {
+        let (low, high) = consumer
+            .fetch_watermarks(topic, partition.id(), timeout)
+            .map_err(|e| PipelineError::kafka("read topic watermarks", e))?;
+        if high > low {
+            assignment
+                .add_partition_offset(topic, partition.id(), Offset::Offset(low))
+                .map_err(|e| PipelineError::kafka("assign a partition", e))?;
+            ends.insert(partition.id(), high);
+        }
+    }
+    let mut records = Vec::new();
+    if ends.is_empty() {
+        return Ok(records);
+    }
+    consumer.assign(&assignment).map_err(|e| PipelineError::kafka("assign partitions", e))?;
+    let mut done = BTreeSet::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while done.len() < ends.len() {
+        if std::time::Instant::now() > deadline {
+            return Err(PipelineError::Setup(format!("timed out reading topic {topic}")));
+        }
+        let Some(message) = consumer.poll(Duration::from_millis(200)) else { continue };
+        let message = message.map_err(|e| PipelineError::kafka("read a record", e))?;
+        records.push(message.payload().unwrap_or_default().to_vec());
+        if ends.get(&message.partition()).is_some_and(|end| message.offset() + 1 >= *end) {
+            done.insert(message.partition());
+        }
+    }
+    Ok(records)
+}
