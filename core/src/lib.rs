@@ -7,16 +7,22 @@
 //! - [`observation`]: typed observations and the outcome of applying one.
 //! - [`region`]: region folders: admin units, stations, basins, gauge weights and thresholds.
 //! - [`slot_windows`]: incremental sliding sums over time slots.
+//! - [`qc`]: rain-gauge and stage quality control with reason codes.
+//! - [`station_windows`]: per-station state: dedupe, lateness, QC, rain windows, stages, weather.
+//! - [`antecedent`]: antecedent precipitation index (Pa) and the meteorological day.
 //! - [`areal`]: basin-average rainfall: arithmetic mean, IDW, renormalised gauge weights.
 //! - [`lifecycle`]: the warning state machine: issue, upgrade, downgrade, renew, cancel.
 //! - [`warning`]: hazards, levels, actions, statuses, warning events and ids.
 #![warn(missing_docs, unreachable_pub, rust_2018_idioms)]
 
+pub mod antecedent;
 pub mod areal;
 pub mod ids;
 pub mod lifecycle;
 pub mod observation;
+pub mod qc;
 pub mod region;
 pub mod slot_windows;
+pub mod station_windows;
 pub mod time;
 pub mod warning;
