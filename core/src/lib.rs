@@ -6,6 +6,7 @@
 //! - [`ids`]: identifier newtypes.
 //! - [`observation`]: typed observations and the outcome of applying one.
 //! - [`region`]: region folders: admin units, stations, basins, gauge weights and thresholds.
+//! - [`scenario`]: the built-in storm scenario: a rain cell over a basin cluster, with bad messages mixed in.
 //! - [`slot_windows`]: incremental sliding sums over time slots.
 //! - [`qc`]: rain-gauge and stage quality control with reason codes.
 //! - [`station_windows`]: per-station state: dedupe, lateness, QC, rain windows, stages, weather.
@@ -22,6 +23,7 @@ pub mod lifecycle;
 pub mod observation;
 pub mod qc;
 pub mod region;
+pub mod scenario;
 pub mod slot_windows;
 pub mod station_windows;
 pub mod time;
