@@ -13,11 +13,13 @@
 //! - [`antecedent`]: antecedent precipitation index (Pa) and the meteorological day.
 //! - [`areal`]: basin-average rainfall: arithmetic mean, IDW, renormalised gauge weights.
 //! - [`lifecycle`]: the warning state machine: issue, upgrade, downgrade, renew, cancel.
+//! - [`flash_flood`]: flash-flood assessment per basin and tick: soil state, rain and stage levels.
 //! - [`warning`]: hazards, levels, actions, statuses, warning events and ids.
 #![warn(missing_docs, unreachable_pub, rust_2018_idioms)]
 
 pub mod antecedent;
 pub mod areal;
+pub mod flash_flood;
 pub mod ids;
 pub mod lifecycle;
 pub mod observation;
