@@ -1,1 +1,182 @@
-fn main() {}
+//! The `tianshan` binary: `demo`, `run`, `produce` and `bench windows`.
+
+mod config;
+mod demo;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand, ValueEnum};
+use tianshan_cluster::server::serve;
+use tianshan_core::rain_workload::{run_workload, WorkloadSpec};
+use tianshan_core::region::Region;
+use tianshan_pipelines::gateway::{gateway_producer, produce_all, read_observation_file, record_for};
+use tianshan_pipelines::node_pipeline::NodePipeline;
+use tianshan_proto::codec::WireFormat;
+use tracing::info;
+
+use crate::config::Config;
+
+#[derive(Parser)]
+#[command(name = "tianshan", version, about = "Real-time natural-hazard early warning: Kafka observations in, flash-flood warnings out")]
+struct Cli {
+    /// Configuration file layered over the built-in defaults.
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// How warnings are printed.
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum OutputFormat {
+    /// A readable table.
+    Table,
+    /// One JSON object per line.
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Runs everything on this machine: an embedded Kafka-protocol broker, the node, and a gateway
+    /// replaying a storm over the Xinjiang network; prints warnings as they are issued.
+    Demo {
+        /// Exit when the scenario is over and every warning is flushed.
+        #[arg(long)]
+        once: bool,
+        /// Warning output format.
+        #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+        format: OutputFormat,
+        /// gRPC listen address (default from config: 127.0.0.1:50051).
+        #[arg(long)]
+        grpc_addr: Option<String>,
+        /// HTTP listen address (default from config: 127.0.0.1:8080).
+        #[arg(long)]
+        http_addr: Option<String>,
+    },
+    /// Runs one node against the Kafka cluster of the configuration until Ctrl-C.
+    Run,
+    /// Replays an observation file (CSV or JSON lines) into Kafka as a gateway would.
+    Produce {
+        /// The file (`.csv`, or `.jsonl` for JSON lines).
+        file: PathBuf,
+        /// Encoding of the produced records.
+        #[arg(long, value_enum, default_value_t = Encoding::Protobuf)]
+        encoding: Encoding,
+    },
+    /// Benchmarks.
+    Bench {
+        #[command(subcommand)]
+        which: BenchCommand,
+    },
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum Encoding {
+    Protobuf,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// The rainfall windows workload of shared/bench/WORKLOAD.md: canonical result on stdout,
+    /// throughput on stderr.
+    Windows {
+        /// Headerless CSV `station_id,ts,rain_mm`.
+        file: PathBuf,
+    },
+}
+
+fn init_tracing(default_level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Bench { which: BenchCommand::Windows { file } } => bench_windows(&file),
+        command => {
+            let config = Config::load(cli.config.as_deref())?;
+            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            match command {
+                Command::Demo { once, format, grpc_addr, http_addr } => {
+                    init_tracing("warn");
+                    let mut config = config;
+                    if let Some(addr) = grpc_addr {
+                        config.node.grpc_addr = addr;
+                    }
+                    if let Some(addr) = http_addr {
+                        config.node.http_addr = addr;
+                    }
+                    runtime.block_on(demo::run_demo(config, once, format))
+                }
+                Command::Run => {
+                    init_tracing("info");
+                    runtime.block_on(run_node(config))
+                }
+                Command::Produce { file, encoding } => {
+                    init_tracing("info");
+                    runtime.block_on(produce_file(config, &file, encoding))
+                }
+                Command::Bench { .. } => unreachable!("handled above"),
+            }
+        }
+    }
+}
+
+async fn run_node(config: Config) -> anyhow::Result<()> {
+    let region = Arc::new(Region::load(&config.region_dir()).context("loading the region")?);
+    info!(stations = region.stations.len(), basins = region.basins.len(), "region loaded");
+    let pipeline = NodePipeline::start(&config.pipeline_settings(), region).await?;
+    serve(
+        &config.node.grpc_addr,
+        &config.node.http_addr,
+        pipeline.metrics.clone(),
+        pipeline.publisher.clone(),
+        pipeline.warnings.clone(),
+    )
+    .await?;
+    tokio::signal::ctrl_c().await?;
+    info!("stopping");
+    pipeline.stop().await?;
+    Ok(())
+}
+
+async fn produce_file(config: Config, file: &std::path::Path, encoding: Encoding) -> anyhow::Result<()> {
+    let observations = read_observation_file(file)?;
+    let format = match encoding {
+        Encoding::Protobuf => WireFormat::Protobuf,
+        Encoding::Json => WireFormat::Json,
+    };
+    let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis() as i64;
+    let records: Vec<_> = observations
+        .iter()
+        .map(|obs| record_for(obs, format, &config.kafka.topics, tianshan_core::time::EventTime(now_ms)))
+        .collect();
+    let producer = gateway_producer(&config.kafka.bootstrap_servers)?;
+    let started = Instant::now();
+    let count = produce_all(&producer, &records).await?;
+    eprintln!("produced {count} observations in {:.2} s", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+fn bench_windows(file: &std::path::Path) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+    let report = run_workload(&bytes, &WorkloadSpec::default())?;
+    let elapsed = started.elapsed().as_secs_f64();
+    print!("{}", report.canonical());
+    eprintln!(
+        "{} observations, {} stations in {:.3} s: {:.2} million observations/s; window state {} bytes/station",
+        report.rows,
+        report.stations,
+        elapsed,
+        report.rows as f64 / elapsed / 1e6,
+        report.state_bytes_per_station
+    );
+    Ok(())
+}

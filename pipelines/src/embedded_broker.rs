@@ -4,6 +4,7 @@
 use rdkafka::config::ClientConfig;
 use rdkafka::producer::{BaseProducer, Producer};
 
+use crate::config::TopicsConfig;
 use crate::error::PipelineError;
 
 /// The embedded broker. Keep it alive as long as clients use it; it is owned by one thread.
@@ -47,6 +48,22 @@ impl EmbeddedBroker {
             .mock_cluster()
             .ok_or_else(|| PipelineError::Setup("the embedded broker is gone".into()))?;
         cluster.create_topic(name, partitions, 1).map_err(|e| PipelineError::kafka("create a topic", e))
+    }
+}
+
+impl EmbeddedBroker {
+    /// Creates every topic a node uses. Rainfall, the busiest, gets 12 partitions so each stays
+    /// far below the mock broker's 5 MiB per-partition limit.
+    ///
+    /// # Errors
+    /// Returns [`PipelineError::Kafka`] when a topic cannot be created.
+    pub fn create_node_topics(&self, topics: &TopicsConfig) -> Result<(), PipelineError> {
+        self.create_topic(&topics.rainfall, 12)?;
+        for topic in [&topics.water_level, &topics.deformation, &topics.lightning, &topics.weather] {
+            self.create_topic(topic, 3)?;
+        }
+        self.create_topic(&topics.warnings, 3)?;
+        self.create_topic(&topics.dead_letters, 3)
     }
 }
 

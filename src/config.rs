@@ -1,0 +1,134 @@
+//! The node's configuration: `default.toml` (compiled in) < `--config FILE` < `TIANSHAN__SECTION__KEY`
+//! environment variables, validated once at start with the offending field named.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use figment::providers::{Env, Format, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+use tianshan_core::flash_flood::FlashFloodPolicy;
+use tianshan_core::lifecycle::LifecyclePolicy;
+use tianshan_core::station_windows::WindowsConfig;
+use tianshan_pipelines::config::{KafkaConfig, PipelineConfig};
+use tianshan_pipelines::node_pipeline::PipelineSettings;
+
+/// The defaults, compiled into the binary.
+pub const DEFAULT_TOML: &str = include_str!("../default.toml");
+
+/// Node addresses and region (`[node]`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct NodeConfig {
+    /// gRPC listen address.
+    pub grpc_addr: String,
+    /// HTTP listen address.
+    pub http_addr: String,
+    /// Region folder.
+    pub region: PathBuf,
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct Config {
+    /// Node addresses and region.
+    pub node: NodeConfig,
+    /// Kafka connection and topics.
+    pub kafka: KafkaConfig,
+    /// Ticks and batching.
+    pub pipeline: PipelineConfig,
+    /// Station windows and QC.
+    #[serde(default)]
+    pub windows: WindowsConfig,
+    /// Flash-flood levels.
+    #[serde(default)]
+    pub flash_flood: FlashFloodPolicy,
+    /// Warning lifecycle timing.
+    #[serde(default)]
+    pub lifecycle: LifecyclePolicy,
+}
+
+impl Config {
+    /// Loads and validates the layered configuration.
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Config> {
+        let mut figment = Figment::new().merge(Toml::string(DEFAULT_TOML));
+        if let Some(file) = file {
+            if !file.exists() {
+                bail!("config file {} does not exist", file.display());
+            }
+            figment = figment.merge(Toml::file(file));
+        }
+        figment = figment.merge(Env::prefixed("TIANSHAN__").split("__").map(|key| key.as_str().replace('_', "-").into()));
+        let config: Config = figment.extract().context("invalid configuration")?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks every section; the error names the field.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        self.kafka.validate().map_err(anyhow::Error::msg).context("invalid configuration")?;
+        self.pipeline.validate().map_err(anyhow::Error::msg).context("invalid configuration")?;
+        self.windows.validate().map_err(|e| anyhow::anyhow!("invalid configuration: windows: {e}"))?;
+        self.flash_flood.validate().map_err(|e| anyhow::anyhow!("invalid configuration: flash-flood: {e}"))?;
+        self.lifecycle.validate().map_err(|e| anyhow::anyhow!("invalid configuration: lifecycle: {e}"))?;
+        Ok(())
+    }
+
+    /// Returns the region folder, falling back to the one shipped with the source tree when the
+    /// configured relative path does not exist from the working directory.
+    pub fn region_dir(&self) -> PathBuf {
+        let configured = &self.node.region;
+        if configured.is_relative() && !configured.exists() {
+            let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join(configured);
+            if shipped.exists() {
+                return shipped;
+            }
+        }
+        configured.clone()
+    }
+
+    /// Returns the settings of the pipeline.
+    pub fn pipeline_settings(&self) -> PipelineSettings {
+        PipelineSettings {
+            kafka: self.kafka.clone(),
+            pipeline: self.pipeline.clone(),
+            windows: self.windows.clone(),
+            flash_flood: self.flash_flood.clone(),
+            lifecycle: self.lifecycle.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use figment::Jail;
+
+    use super::*;
+
+    #[test]
+    fn layers_defaults_file_and_environment() {
+        Jail::expect_with(|jail| {
+            jail.create_file("node.toml", "[kafka]\ngroup-id = \"from-file\"\n[pipeline]\nmax-batch = 10\n")?;
+            jail.set_env("TIANSHAN__PIPELINE__MAX_BATCH", "20");
+            let config = Config::load(Some(Path::new("node.toml"))).expect("config loads");
+            assert_eq!(config.kafka.group_id, "from-file");
+            assert_eq!(config.pipeline.max_batch, 20);
+            assert_eq!(config.node.grpc_addr, "127.0.0.1:50051");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn bad_values_name_the_field() {
+        Jail::expect_with(|jail| {
+            jail.create_file("bad.toml", "[pipeline]\ntick = \"5 parsecs\"\n")?;
+            let error = format!("{:#}", Config::load(Some(Path::new("bad.toml"))).unwrap_err());
+            assert!(error.contains("pipeline.tick"), "{error}");
+            jail.create_file("unknown.toml", "[kafka]\nbootstrap = \"x\"\n")?;
+            let error = format!("{:#}", Config::load(Some(Path::new("unknown.toml"))).unwrap_err());
+            assert!(error.contains("bootstrap"), "{error}");
+            Ok(())
+        });
+    }
+}
