@@ -11,6 +11,7 @@
 //! - [`qc`]: rain-gauge and stage quality control with reason codes.
 //! - [`station_windows`]: per-station state: dedupe, lateness, QC, rain windows, stages, weather.
 //! - [`antecedent`]: antecedent precipitation index (Pa) and the meteorological day.
+//! - [`rain_workload`]: the rainfall-windows benchmark job of `shared/bench/WORKLOAD.md` over CSV bytes.
 //! - [`areal`]: basin-average rainfall: arithmetic mean, IDW, renormalised gauge weights.
 //! - [`lifecycle`]: the warning state machine: issue, upgrade, downgrade, renew, cancel.
 //! - [`flash_flood`]: flash-flood assessment per basin and tick: soil state, rain and stage levels.
@@ -24,6 +25,7 @@ pub mod ids;
 pub mod lifecycle;
 pub mod observation;
 pub mod qc;
+pub mod rain_workload;
 pub mod region;
 pub mod scenario;
 pub mod slot_windows;
