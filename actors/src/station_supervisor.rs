@@ -29,7 +29,7 @@ use crate::station::{Envelope, StationActor, StationArgs, StationMsg};
 pub enum StationSupervisorMsg {
     /// Applies a batch and replies with one outcome per envelope, in order.
     ApplyBatch(Vec<Envelope>, RpcReplyPort<Vec<Outcome>>),
-    /// Advances every station to this tick (stations emit their summaries).
+    /// Advances every basin member station to this tick (they emit their summaries).
     Tick(EventTime),
     /// Replies once every station has handled all earlier messages.
     Flush(RpcReplyPort<()>),
@@ -107,8 +107,12 @@ impl Actor for StationSupervisor {
                 let _ = reply.send(outcomes);
             }
             StationSupervisorMsg::Tick(tick) => {
-                for station in st.stations.values() {
-                    station.cast(StationMsg::Tick(tick))?;
+                // Only basin members feed an assessment; other stations' windows advance on
+                // their next observation, so they need no tick.
+                for (id, station) in &st.stations {
+                    if !st.region.basins_of_station(id).is_empty() {
+                        station.cast(StationMsg::Tick(tick))?;
+                    }
                 }
             }
             StationSupervisorMsg::Flush(reply) => {

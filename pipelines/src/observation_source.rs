@@ -29,7 +29,7 @@ use tianshan_core::observation::{Outcome, RejectReason};
 use tianshan_core::time::EventTime;
 use tianshan_proto::codec::decode_observation;
 use tokio::sync::mpsc;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::config::{KafkaConfig, PipelineConfig};
 use crate::dead_letters::{DeadLetter, DeadLetterWriter};
@@ -37,8 +37,17 @@ use crate::error::PipelineError;
 use crate::event_clock::EventClock;
 use crate::telemetry::Metrics;
 
-/// Offsets below which a partition's records are re-read to rebuild state, per (topic, partition).
-type LiveFrom = Arc<Mutex<BTreeMap<(String, i32), i64>>>;
+/// What the source learned about a partition when it was assigned.
+#[derive(Debug, Clone, Copy)]
+struct AssignedPartition {
+    /// Records below this offset are re-read to rebuild state (the committed offset).
+    live_from: i64,
+    /// The partition held no records when assigned.
+    empty: bool,
+}
+
+/// The current assignment, per (topic, partition).
+type LiveFrom = Arc<Mutex<BTreeMap<(String, i32), AssignedPartition>>>;
 
 /// Consumer callbacks: rewind on assignment, lag from statistics.
 pub struct SourceContext {
@@ -75,7 +84,14 @@ impl ConsumerContext for SourceContext {
                             _ => None,
                         })
                         .unwrap_or(0);
-                    live_from.insert((element.topic().to_string(), element.partition()), boundary);
+                    let empty = consumer
+                        .fetch_watermarks(element.topic(), element.partition(), Duration::from_secs(10))
+                        .map(|(low, high)| high <= low)
+                        .unwrap_or(false);
+                    live_from.insert(
+                        (element.topic().to_string(), element.partition()),
+                        AssignedPartition { live_from: boundary, empty },
+                    );
                 }
                 let mut rewound = TopicPartitionList::new();
                 for element in tpl.elements() {
@@ -108,6 +124,11 @@ struct RawRecord {
     payload: Vec<u8>,
     content_type: Option<String>,
     timestamp_ms: Option<i64>,
+}
+
+/// Records polled together.
+struct PolledBatch {
+    records: Vec<RawRecord>,
 }
 
 /// A running source; dropping it does not stop it, call [`ObservationSource::stop`].
@@ -175,7 +196,7 @@ impl ObservationSource {
     }
 }
 
-fn poll_loop(consumer: &BaseConsumer<SourceContext>, stop: &AtomicBool, max_batch: usize, batches: &mpsc::Sender<Vec<RawRecord>>) {
+fn poll_loop(consumer: &BaseConsumer<SourceContext>, stop: &AtomicBool, max_batch: usize, batches: &mpsc::Sender<PolledBatch>) {
     let mut batch = Vec::with_capacity(max_batch);
     while !stop.load(Ordering::Relaxed) {
         match consumer.poll(Duration::from_millis(50)) {
@@ -203,14 +224,14 @@ fn poll_loop(consumer: &BaseConsumer<SourceContext>, stop: &AtomicBool, max_batc
             None => {}
         }
         if !batch.is_empty() {
-            let full = std::mem::replace(&mut batch, Vec::with_capacity(max_batch));
-            if batches.blocking_send(full).is_err() {
+            let records = std::mem::replace(&mut batch, Vec::with_capacity(max_batch));
+            if batches.blocking_send(PolledBatch { records }).is_err() {
                 return;
             }
         }
     }
     if !batch.is_empty() {
-        let _ = batches.blocking_send(batch);
+        let _ = batches.blocking_send(PolledBatch { records: batch });
     }
 }
 
@@ -225,9 +246,13 @@ struct Applier {
 }
 
 impl Applier {
-    async fn run(mut self, mut receiver: mpsc::Receiver<Vec<RawRecord>>) -> Result<(), PipelineError> {
-        while let Some(batch) = receiver.recv().await {
-            self.apply(batch).await?;
+    async fn run(mut self, mut receiver: mpsc::Receiver<PolledBatch>) -> Result<(), PipelineError> {
+        while let Some(polled) = receiver.recv().await {
+            {
+                let live_from = self.live_from.lock().expect("live-from lock is never poisoned: no panics under it");
+                self.clock.sync_assignment(live_from.iter().map(|(key, p)| (key, p.empty)));
+            }
+            self.apply(polled.records).await?;
         }
         self.consumer
             .commit_consumer_state(rdkafka::consumer::CommitMode::Sync)
@@ -244,7 +269,7 @@ impl Applier {
             let live_from = self.live_from.lock().expect("live-from lock is never poisoned: no panics under it");
             batch
                 .iter()
-                .map(|r| r.offset >= live_from.get(&(r.topic.clone(), r.partition)).copied().unwrap_or(0))
+                .map(|r| r.offset >= live_from.get(&(r.topic.clone(), r.partition)).map_or(0, |p| p.live_from))
                 .collect()
         };
         self.metrics.observations_received(live.iter().filter(|l| **l).count());
@@ -302,13 +327,26 @@ impl Applier {
             self.metrics.dead_letter_written();
             self.metrics.observation_rejected(letter.reason);
         }
-        for (topic, partition, event_time) in partition_times {
-            self.clock.observe(&topic, partition, event_time, started);
-        }
         for record in &batch {
-            self.clock.touch(&record.topic, record.partition, started);
+            self.clock.delivered(&record.topic, record.partition);
         }
-        if let Some(watermark) = self.clock.watermark(started) {
+        for (topic, partition, event_time) in partition_times {
+            self.clock.observe(&topic, partition, event_time);
+        }
+        self.release_ticks()?;
+        for record in &batch {
+            self.consumer
+                .store_offset(&record.topic, record.partition, record.offset + 1)
+                .map_err(|e| PipelineError::kafka("store an offset", e))?;
+        }
+        self.metrics.observe_batch_latency(started.elapsed().as_secs_f64());
+        debug!(records = batch.len(), elapsed_ms = started.elapsed().as_millis() as u64, "batch applied");
+        Ok(())
+    }
+
+    /// Sends the stations every tick the watermark has passed.
+    fn release_ticks(&mut self) -> Result<(), PipelineError> {
+        if let Some(watermark) = self.clock.watermark() {
             self.metrics.set_watermark_ms(watermark.millis());
             for tick in self.clock.ticks_through(watermark) {
                 self.stations
@@ -316,12 +354,6 @@ impl Applier {
                     .map_err(|e| PipelineError::Actor(format!("station supervisor is gone: {e}")))?;
             }
         }
-        for record in &batch {
-            self.consumer
-                .store_offset(&record.topic, record.partition, record.offset + 1)
-                .map_err(|e| PipelineError::kafka("store an offset", e))?;
-        }
-        self.metrics.observe_batch_latency(started.elapsed().as_secs_f64());
         Ok(())
     }
 }
