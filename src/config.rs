@@ -59,7 +59,11 @@ impl Config {
             }
             figment = figment.merge(Toml::file(file));
         }
-        figment = figment.merge(Env::prefixed("TIANSHAN__").split("__").map(|key| key.as_str().replace('_', "-").into()));
+        figment = figment.merge(
+            Env::prefixed("TIANSHAN__")
+                .split("__")
+                .map(|key| key.as_str().replace('_', "-").into()),
+        );
         let config: Config = figment.extract().context("invalid configuration")?;
         config.validate()?;
         Ok(config)
@@ -67,11 +71,23 @@ impl Config {
 
     /// Checks every section; the error names the field.
     pub fn validate(&self) -> anyhow::Result<()> {
-        self.kafka.validate().map_err(anyhow::Error::msg).context("invalid configuration")?;
-        self.pipeline.validate().map_err(anyhow::Error::msg).context("invalid configuration")?;
-        self.windows.validate().map_err(|e| anyhow::anyhow!("invalid configuration: windows: {e}"))?;
-        self.flash_flood.validate().map_err(|e| anyhow::anyhow!("invalid configuration: flash-flood: {e}"))?;
-        self.lifecycle.validate().map_err(|e| anyhow::anyhow!("invalid configuration: lifecycle: {e}"))?;
+        self.kafka
+            .validate()
+            .map_err(anyhow::Error::msg)
+            .context("invalid configuration")?;
+        self.pipeline
+            .validate()
+            .map_err(anyhow::Error::msg)
+            .context("invalid configuration")?;
+        self.windows
+            .validate()
+            .map_err(|e| anyhow::anyhow!("invalid configuration: windows: {e}"))?;
+        self.flash_flood
+            .validate()
+            .map_err(|e| anyhow::anyhow!("invalid configuration: flash-flood: {e}"))?;
+        self.lifecycle
+            .validate()
+            .map_err(|e| anyhow::anyhow!("invalid configuration: lifecycle: {e}"))?;
         Ok(())
     }
 
@@ -101,6 +117,7 @@ impl Config {
 }
 
 #[cfg(test)]
+#[allow(clippy::result_large_err)] // figment::Jail's closures return figment's large error type
 mod tests {
     use figment::Jail;
 
@@ -109,7 +126,10 @@ mod tests {
     #[test]
     fn layers_defaults_file_and_environment() {
         Jail::expect_with(|jail| {
-            jail.create_file("node.toml", "[kafka]\ngroup-id = \"from-file\"\n[pipeline]\nmax-batch = 10\n")?;
+            jail.create_file(
+                "node.toml",
+                "[kafka]\ngroup-id = \"from-file\"\n[pipeline]\nmax-batch = 10\n",
+            )?;
             jail.set_env("TIANSHAN__PIPELINE__MAX_BATCH", "20");
             let config = Config::load(Some(Path::new("node.toml"))).expect("config loads");
             assert_eq!(config.kafka.group_id, "from-file");
@@ -123,10 +143,16 @@ mod tests {
     fn bad_values_name_the_field() {
         Jail::expect_with(|jail| {
             jail.create_file("bad.toml", "[pipeline]\ntick = \"5 parsecs\"\n")?;
-            let error = format!("{:#}", Config::load(Some(Path::new("bad.toml"))).unwrap_err());
+            let error = format!(
+                "{:#}",
+                Config::load(Some(Path::new("bad.toml"))).unwrap_err()
+            );
             assert!(error.contains("pipeline.tick"), "{error}");
             jail.create_file("unknown.toml", "[kafka]\nbootstrap = \"x\"\n")?;
-            let error = format!("{:#}", Config::load(Some(Path::new("unknown.toml"))).unwrap_err());
+            let error = format!(
+                "{:#}",
+                Config::load(Some(Path::new("unknown.toml"))).unwrap_err()
+            );
             assert!(error.contains("bootstrap"), "{error}");
             Ok(())
         });

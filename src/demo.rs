@@ -23,9 +23,15 @@ pub async fn run_demo(mut config: Config, once: bool, format: OutputFormat) -> a
     let broker = EmbeddedBroker::start(3)?;
     broker.create_node_topics(&config.kafka.topics)?;
     config.kafka.bootstrap_servers = broker.bootstrap_servers().to_string();
-    eprintln!("embedded Kafka-protocol broker (librdkafka mock cluster): bootstrap.servers={}", broker.bootstrap_servers());
+    eprintln!(
+        "embedded Kafka-protocol broker (librdkafka mock cluster): bootstrap.servers={}",
+        broker.bootstrap_servers()
+    );
     let region_dir = config.region_dir();
-    let region = Arc::new(Region::load(&region_dir).with_context(|| format!("loading region {}", region_dir.display()))?);
+    let region = Arc::new(
+        Region::load(&region_dir)
+            .with_context(|| format!("loading region {}", region_dir.display()))?,
+    );
     eprintln!(
         "region {}: {} stations, {} basins (station network and basins are synthetic, generated over the real admin divisions; \
          areas are shown as admin codes, no boundary polygons loaded)",
@@ -41,6 +47,16 @@ pub async fn run_demo(mut config: Config, once: bool, format: OutputFormat) -> a
         scenario.start.to_beijing_rfc3339(),
         scenario.end.to_beijing_rfc3339()
     );
+    // The gateway replays the storm into the broker first; the node then consumes that log as a
+    // consumer-group member, exactly as it would a real gateway's topics.
+    let producer = gateway_producer(broker.bootstrap_servers())?;
+    let produced_in = Instant::now();
+    produce_all(&producer, &records).await?;
+    eprintln!(
+        "gateway: {} scenario messages acknowledged by the broker in {:.1} s",
+        records.len(),
+        produced_in.elapsed().as_secs_f64()
+    );
     let pipeline = NodePipeline::start(&config.pipeline_settings(), region.clone()).await?;
     let bound = serve(
         &config.node.grpc_addr,
@@ -50,15 +66,15 @@ pub async fn run_demo(mut config: Config, once: bool, format: OutputFormat) -> a
         pipeline.warnings.clone(),
     )
     .await?;
-    eprintln!("gRPC on {}, metrics and health on http://{}/metrics", bound.grpc, bound.http);
-    let printer = tokio::spawn(print_warnings(pipeline.warnings.subscribe(), format, region.clone()));
-    let producer = gateway_producer(broker.bootstrap_servers())?;
-    let gateway = tokio::spawn(async move {
-        let started = Instant::now();
-        let produced = produce_all(&producer, &records).await;
-        eprintln!("gateway: all scenario messages acknowledged by the broker after {:.1} s", started.elapsed().as_secs_f64());
-        produced
-    });
+    eprintln!(
+        "gRPC on {}, metrics and health on http://{}/metrics",
+        bound.grpc, bound.http
+    );
+    let printer = tokio::spawn(print_warnings(
+        pipeline.warnings.subscribe(),
+        format,
+        region.clone(),
+    ));
     let started = Instant::now();
     let total = scenario.messages.len() as u64;
     let mut progress = tokio::time::interval(Duration::from_secs(1));
@@ -81,7 +97,6 @@ pub async fn run_demo(mut config: Config, once: bool, format: OutputFormat) -> a
             break;
         }
     }
-    gateway.await.context("gateway task")??;
     pipeline.flush().await?;
     let accounting = pipeline.metrics.accounting();
     let active = pipeline.active_warnings().await?;
@@ -102,18 +117,35 @@ pub async fn run_demo(mut config: Config, once: bool, format: OutputFormat) -> a
     Ok(())
 }
 
-async fn print_warnings(mut warnings: broadcast::Receiver<WarningEvent>, format: OutputFormat, region: Arc<Region>) {
+async fn print_warnings(
+    mut warnings: broadcast::Receiver<WarningEvent>,
+    format: OutputFormat,
+    region: Arc<Region>,
+) {
     if format == OutputFormat::Table {
         println!(
             "{:<25} {:<30} {:>3} {:<10} {:<6} {:<3} {:<20} {:<8} area",
-            "issued (Beijing time)", "warning id", "ver", "status", "level", "lvl", "action", "basin"
+            "issued (Beijing time)",
+            "warning id",
+            "ver",
+            "status",
+            "level",
+            "lvl",
+            "action",
+            "basin"
         );
     }
     while let Ok(event) = warnings.recv().await {
         let line = match format {
-            OutputFormat::Json => serde_json::to_string(&event).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}")),
+            OutputFormat::Json => {
+                serde_json::to_string(&event).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+            }
             OutputFormat::Table => {
-                let area = event.area_codes.first().and_then(|code| region.area_name(code)).unwrap_or("");
+                let area = event
+                    .area_codes
+                    .first()
+                    .and_then(|code| region.area_name(code))
+                    .unwrap_or("");
                 format!(
                     "{:<25} {:<30} {:>3} {:<10} {:<6} {:<3} {:<20} {:<8} {}",
                     event.issued.to_beijing_rfc3339(),

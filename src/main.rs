@@ -12,7 +12,9 @@ use clap::{Parser, Subcommand, ValueEnum};
 use tianshan_cluster::server::serve;
 use tianshan_core::rain_workload::{run_workload, WorkloadSpec};
 use tianshan_core::region::Region;
-use tianshan_pipelines::gateway::{gateway_producer, produce_all, read_observation_file, record_for};
+use tianshan_pipelines::gateway::{
+    gateway_producer, produce_all, read_observation_file, record_for,
+};
 use tianshan_pipelines::node_pipeline::NodePipeline;
 use tianshan_proto::codec::WireFormat;
 use tracing::info;
@@ -20,7 +22,11 @@ use tracing::info;
 use crate::config::Config;
 
 #[derive(Parser)]
-#[command(name = "tianshan", version, about = "Real-time natural-hazard early warning: Kafka observations in, flash-flood warnings out")]
+#[command(
+    name = "tianshan",
+    version,
+    about = "Real-time natural-hazard early warning: Kafka observations in, flash-flood warnings out"
+)]
 struct Cli {
     /// Configuration file layered over the built-in defaults.
     #[arg(long, global = true)]
@@ -92,18 +98,30 @@ enum BenchCommand {
 fn init_tracing(default_level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Command::Bench { which: BenchCommand::Windows { file } } => bench_windows(&file),
+        Command::Bench {
+            which: BenchCommand::Windows { file },
+        } => bench_windows(&file),
         command => {
             let config = Config::load(cli.config.as_deref())?;
-            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
             match command {
-                Command::Demo { once, format, grpc_addr, http_addr } => {
+                Command::Demo {
+                    once,
+                    format,
+                    grpc_addr,
+                    http_addr,
+                } => {
                     init_tracing("warn");
                     let mut config = config;
                     if let Some(addr) = grpc_addr {
@@ -130,7 +148,11 @@ fn main() -> anyhow::Result<()> {
 
 async fn run_node(config: Config) -> anyhow::Result<()> {
     let region = Arc::new(Region::load(&config.region_dir()).context("loading the region")?);
-    info!(stations = region.stations.len(), basins = region.basins.len(), "region loaded");
+    info!(
+        stations = region.stations.len(),
+        basins = region.basins.len(),
+        "region loaded"
+    );
     let pipeline = NodePipeline::start(&config.pipeline_settings(), region).await?;
     serve(
         &config.node.grpc_addr,
@@ -146,21 +168,37 @@ async fn run_node(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn produce_file(config: Config, file: &std::path::Path, encoding: Encoding) -> anyhow::Result<()> {
+async fn produce_file(
+    config: Config,
+    file: &std::path::Path,
+    encoding: Encoding,
+) -> anyhow::Result<()> {
     let observations = read_observation_file(file)?;
     let format = match encoding {
         Encoding::Protobuf => WireFormat::Protobuf,
         Encoding::Json => WireFormat::Json,
     };
-    let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis() as i64;
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_millis() as i64;
     let records: Vec<_> = observations
         .iter()
-        .map(|obs| record_for(obs, format, &config.kafka.topics, tianshan_core::time::EventTime(now_ms)))
+        .map(|obs| {
+            record_for(
+                obs,
+                format,
+                &config.kafka.topics,
+                tianshan_core::time::EventTime(now_ms),
+            )
+        })
         .collect();
     let producer = gateway_producer(&config.kafka.bootstrap_servers)?;
     let started = Instant::now();
     let count = produce_all(&producer, &records).await?;
-    eprintln!("produced {count} observations in {:.2} s", started.elapsed().as_secs_f64());
+    eprintln!(
+        "produced {count} observations in {:.2} s",
+        started.elapsed().as_secs_f64()
+    );
     Ok(())
 }
 

@@ -18,7 +18,10 @@ pub fn reply_port<T>() -> (RpcReplyPort<T>, OneshotReceiver<T>) {
 ///
 /// # Errors
 /// Returns an error naming `what` when the replier dropped the port or took too long.
-pub async fn await_reply<T>(receiver: OneshotReceiver<T>, what: &str) -> Result<T, ActorProcessingErr> {
+pub async fn await_reply<T>(
+    receiver: OneshotReceiver<T>,
+    what: &str,
+) -> Result<T, ActorProcessingErr> {
     match tokio::time::timeout(REPLY_TIMEOUT, receiver).await {
         Ok(Ok(value)) => Ok(value),
         Ok(Err(_)) => Err(format!("{what}: the actor stopped before replying").into()),

@@ -42,11 +42,25 @@ impl Actor for BasinActor {
     type State = BasinState;
     type Arguments = BasinArgs;
 
-    async fn pre_start(&self, _me: ActorRef<BasinMsg>, args: BasinArgs) -> Result<BasinState, ActorProcessingErr> {
-        Ok(BasinState { assessor: args.assessor, assessments: args.assessments, evaluated: None, last: None })
+    async fn pre_start(
+        &self,
+        _me: ActorRef<BasinMsg>,
+        args: BasinArgs,
+    ) -> Result<BasinState, ActorProcessingErr> {
+        Ok(BasinState {
+            assessor: args.assessor,
+            assessments: args.assessments,
+            evaluated: None,
+            last: None,
+        })
     }
 
-    async fn handle(&self, _me: ActorRef<BasinMsg>, msg: BasinMsg, st: &mut BasinState) -> Result<(), ActorProcessingErr> {
+    async fn handle(
+        &self,
+        _me: ActorRef<BasinMsg>,
+        msg: BasinMsg,
+        st: &mut BasinState,
+    ) -> Result<(), ActorProcessingErr> {
         match msg {
             BasinMsg::Summary(summary) => {
                 let tick = summary.tick();
@@ -55,7 +69,9 @@ impl Actor for BasinActor {
                     let assessment = st.assessor.assess(tick);
                     st.evaluated = Some(tick);
                     st.last = Some(assessment.clone());
-                    st.assessments.send_message(assessment).map_err(|_| "assessments downstream is gone")?;
+                    st.assessments
+                        .send_message(assessment)
+                        .map_err(|_| "assessments downstream is gone")?;
                 }
             }
             BasinMsg::Flush(reply) => {

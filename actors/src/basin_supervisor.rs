@@ -10,7 +10,9 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use ractor::{Actor, ActorProcessingErr, ActorRef, DerivedActorRef, RpcReplyPort, SupervisionEvent};
+use ractor::{
+    Actor, ActorProcessingErr, ActorRef, DerivedActorRef, RpcReplyPort, SupervisionEvent,
+};
 use tianshan_core::flash_flood::{Assessment, BasinAssessor, FlashFloodPolicy};
 use tianshan_core::ids::BasinId;
 use tianshan_core::region::{Basin, Region};
@@ -74,7 +76,10 @@ async fn spawn_basin(
     policy: &FlashFloodPolicy,
     assessments: &DerivedActorRef<Assessment>,
 ) -> Result<ActorRef<BasinMsg>, ActorProcessingErr> {
-    let args = BasinArgs { assessor: BasinAssessor::new(basin, policy.clone()), assessments: assessments.clone() };
+    let args = BasinArgs {
+        assessor: BasinAssessor::new(basin, policy.clone()),
+        assessments: assessments.clone(),
+    };
     let (actor, _) = Actor::spawn_linked(None, BasinActor, args, me.get_cell()).await?;
     Ok(actor)
 }
@@ -91,9 +96,17 @@ impl Actor for BasinSupervisor {
     ) -> Result<BasinSupervisorState, ActorProcessingErr> {
         let mut basins = BTreeMap::new();
         for basin in args.region.basins.values() {
-            basins.insert(basin.id.clone(), spawn_basin(&me, basin, &args.policy, &args.assessments).await?);
+            basins.insert(
+                basin.id.clone(),
+                spawn_basin(&me, basin, &args.policy, &args.assessments).await?,
+            );
         }
-        Ok(BasinSupervisorState { region: args.region, policy: args.policy, assessments: args.assessments, basins })
+        Ok(BasinSupervisorState {
+            region: args.region,
+            policy: args.policy,
+            assessments: args.assessments,
+            basins,
+        })
     }
 
     async fn handle(
@@ -146,7 +159,11 @@ impl Actor for BasinSupervisor {
         st: &mut BasinSupervisorState,
     ) -> Result<(), ActorProcessingErr> {
         if let SupervisionEvent::ActorFailed(cell, reason) = event {
-            let failed = st.basins.iter().find(|(_, actor)| actor.get_id() == cell.get_id()).map(|(id, _)| id.clone());
+            let failed = st
+                .basins
+                .iter()
+                .find(|(_, actor)| actor.get_id() == cell.get_id())
+                .map(|(id, _)| id.clone());
             if let Some(id) = failed {
                 error!(basin = %id, %reason, "basin actor failed; restarting it");
                 if let Some(basin) = st.region.basins.get(&id) {

@@ -52,21 +52,39 @@ impl Actor for StationActor {
     type State = StationState;
     type Arguments = StationArgs;
 
-    async fn pre_start(&self, _me: ActorRef<StationMsg>, args: StationArgs) -> Result<StationState, ActorProcessingErr> {
-        Ok(StationState { windows: args.windows, summaries: args.summaries, last_summary: None })
+    async fn pre_start(
+        &self,
+        _me: ActorRef<StationMsg>,
+        args: StationArgs,
+    ) -> Result<StationState, ActorProcessingErr> {
+        Ok(StationState {
+            windows: args.windows,
+            summaries: args.summaries,
+            last_summary: None,
+        })
     }
 
-    async fn handle(&self, _me: ActorRef<StationMsg>, msg: StationMsg, st: &mut StationState) -> Result<(), ActorProcessingErr> {
+    async fn handle(
+        &self,
+        _me: ActorRef<StationMsg>,
+        msg: StationMsg,
+        st: &mut StationState,
+    ) -> Result<(), ActorProcessingErr> {
         match msg {
             StationMsg::Apply(batch, reply) => {
-                let outcomes = batch.iter().map(|env| st.windows.observe(&env.observation, env.received_at)).collect();
+                let outcomes = batch
+                    .iter()
+                    .map(|env| st.windows.observe(&env.observation, env.received_at))
+                    .collect();
                 let _ = reply.send(outcomes);
             }
             StationMsg::Tick(tick) => {
                 st.windows.advance_to(tick);
                 let summary = st.windows.summary(tick);
                 st.last_summary = Some(summary.clone());
-                st.summaries.send_message(summary).map_err(|_| "station summaries downstream is gone")?;
+                st.summaries
+                    .send_message(summary)
+                    .map_err(|_| "station summaries downstream is gone")?;
             }
             StationMsg::Flush(reply) => {
                 let _ = reply.send(());

@@ -14,7 +14,9 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use ractor::{Actor, ActorProcessingErr, ActorRef, DerivedActorRef, RpcReplyPort, SupervisionEvent};
+use ractor::{
+    Actor, ActorProcessingErr, ActorRef, DerivedActorRef, RpcReplyPort, SupervisionEvent,
+};
 use tianshan_core::ids::StationId;
 use tianshan_core::observation::{Outcome, RejectReason};
 use tianshan_core::region::{Region, Station, StationKind};
@@ -61,7 +63,9 @@ pub struct StationSupervisor;
 /// Builds empty windows for a station of the given kind.
 pub fn windows_for(station: &Station, cfg: &WindowsConfig) -> StationWindows {
     match station.kind {
-        StationKind::Rain => StationWindows::rain(station.id.clone(), station.report_interval_s, cfg),
+        StationKind::Rain => {
+            StationWindows::rain(station.id.clone(), station.report_interval_s, cfg)
+        }
         StationKind::WaterLevel => StationWindows::water_level(station.id.clone(), cfg),
         StationKind::Weather => StationWindows::weather(station.id.clone(), cfg),
     }
@@ -73,7 +77,10 @@ async fn spawn_station(
     st_windows: &WindowsConfig,
     summaries: &DerivedActorRef<StationSummary>,
 ) -> Result<ActorRef<StationMsg>, ActorProcessingErr> {
-    let args = StationArgs { windows: windows_for(station, st_windows), summaries: summaries.clone() };
+    let args = StationArgs {
+        windows: windows_for(station, st_windows),
+        summaries: summaries.clone(),
+    };
     let (actor, _) = Actor::spawn_linked(None, StationActor, args, me.get_cell()).await?;
     Ok(actor)
 }
@@ -90,9 +97,17 @@ impl Actor for StationSupervisor {
     ) -> Result<StationSupervisorState, ActorProcessingErr> {
         let mut stations = BTreeMap::new();
         for station in args.region.stations.values() {
-            stations.insert(station.id.clone(), spawn_station(&me, station, &args.windows, &args.summaries).await?);
+            stations.insert(
+                station.id.clone(),
+                spawn_station(&me, station, &args.windows, &args.summaries).await?,
+            );
         }
-        Ok(StationSupervisorState { region: args.region, windows: args.windows, summaries: args.summaries, stations })
+        Ok(StationSupervisorState {
+            region: args.region,
+            windows: args.windows,
+            summaries: args.summaries,
+            stations,
+        })
     }
 
     async fn handle(
@@ -148,7 +163,11 @@ impl Actor for StationSupervisor {
         st: &mut StationSupervisorState,
     ) -> Result<(), ActorProcessingErr> {
         if let SupervisionEvent::ActorFailed(cell, reason) = event {
-            let failed = st.stations.iter().find(|(_, actor)| actor.get_id() == cell.get_id()).map(|(id, _)| id.clone());
+            let failed = st
+                .stations
+                .iter()
+                .find(|(_, actor)| actor.get_id() == cell.get_id())
+                .map(|(id, _)| id.clone());
             if let Some(id) = failed {
                 error!(station = %id, %reason, "station actor failed; restarting it with empty windows");
                 if let Some(station) = st.region.stations.get(&id) {
@@ -170,11 +189,16 @@ async fn apply_batch(
     let mut by_station: BTreeMap<StationId, (Vec<usize>, Vec<Envelope>)> = BTreeMap::new();
     for (index, envelope) in batch.into_iter().enumerate() {
         if stations.contains_key(&envelope.observation.station) {
-            let entry = by_station.entry(envelope.observation.station.clone()).or_default();
+            let entry = by_station
+                .entry(envelope.observation.station.clone())
+                .or_default();
             entry.0.push(index);
             entry.1.push(envelope);
         } else {
-            let detail = format!("station {} is not in the region's station list", envelope.observation.station);
+            let detail = format!(
+                "station {} is not in the region's station list",
+                envelope.observation.station
+            );
             outcomes[index] = Some(Outcome::rejected(RejectReason::UnknownStation, detail));
         }
     }
@@ -194,6 +218,10 @@ async fn apply_batch(
     }
     outcomes
         .into_iter()
-        .map(|o| o.ok_or_else(|| ActorProcessingErr::from("a station returned fewer outcomes than it was sent")))
+        .map(|o| {
+            o.ok_or_else(|| {
+                ActorProcessingErr::from("a station returned fewer outcomes than it was sent")
+            })
+        })
         .collect()
 }

@@ -70,7 +70,12 @@ impl Actor for WarningManager {
         _me: ActorRef<WarningManagerMsg>,
         args: WarningManagerArgs,
     ) -> Result<WarningManagerState, ActorProcessingErr> {
-        Ok(WarningManagerState { region: args.region, policy: args.policy, warnings: args.warnings, threads: BTreeMap::new() })
+        Ok(WarningManagerState {
+            region: args.region,
+            policy: args.policy,
+            warnings: args.warnings,
+            threads: BTreeMap::new(),
+        })
     }
 
     async fn handle(
@@ -82,10 +87,17 @@ impl Actor for WarningManager {
         match msg {
             WarningManagerMsg::Assess(assessment) => {
                 let region = &st.region;
-                let thread = st.threads.entry(assessment.basin.clone()).or_insert_with(|| {
-                    let areas = region.basins.get(&assessment.basin).map(|b| b.area_codes()).unwrap_or_default();
-                    WarningThread::new(Hazard::FlashFlood, assessment.basin.as_str(), areas)
-                });
+                let thread = st
+                    .threads
+                    .entry(assessment.basin.clone())
+                    .or_insert_with(|| {
+                        let areas = region
+                            .basins
+                            .get(&assessment.basin)
+                            .map(|b| b.area_codes())
+                            .unwrap_or_default();
+                        WarningThread::new(Hazard::FlashFlood, assessment.basin.as_str(), areas)
+                    });
                 let emitted = thread.on_assessment(
                     assessment.tick,
                     assessment.raw_level,
@@ -94,11 +106,17 @@ impl Actor for WarningManager {
                     &st.policy,
                 );
                 if let Some(event) = emitted {
-                    st.warnings.send_message(event).map_err(|_| "warnings downstream is gone")?;
+                    st.warnings
+                        .send_message(event)
+                        .map_err(|_| "warnings downstream is gone")?;
                 }
             }
             WarningManagerMsg::Active(reply) => {
-                let active = st.threads.values().filter_map(|t| t.active().cloned()).collect();
+                let active = st
+                    .threads
+                    .values()
+                    .filter_map(|t| t.active().cloned())
+                    .collect();
                 let _ = reply.send(active);
             }
             WarningManagerMsg::Flush(reply) => {

@@ -26,7 +26,9 @@ impl From<ClusterError> for tonic::Status {
         match error {
             ClusterError::InvalidRequest(detail) => tonic::Status::invalid_argument(detail),
             ClusterError::Pipeline(e) => match e.domain() {
-                ErrorDomain::External => tonic::Status::unavailable("the message broker is unavailable; retry later"),
+                ErrorDomain::External => {
+                    tonic::Status::unavailable("the message broker is unavailable; retry later")
+                }
                 ErrorDomain::User | ErrorDomain::Internal => {
                     tracing::error!(error = %e, "request failed inside the pipeline");
                     tonic::Status::internal("internal error")

@@ -20,13 +20,19 @@ pub fn router(metrics: Arc<Metrics>) -> Router {
 }
 
 async fn metrics_text(State(metrics): State<Arc<Metrics>>) -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], metrics.render_prometheus())
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        metrics.render_prometheus(),
+    )
 }
 
 async fn readiness(State(metrics): State<Arc<Metrics>>) -> impl IntoResponse {
     if metrics.is_ready() {
         (StatusCode::OK, "ready\n")
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "not ready: no partitions assigned yet\n")
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: no partitions assigned yet\n",
+        )
     }
 }

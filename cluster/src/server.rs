@@ -27,7 +27,12 @@ pub struct BoundAddresses {
 }
 
 async fn bind(addr: &str) -> Result<TcpListener, ClusterError> {
-    TcpListener::bind(addr).await.map_err(|e| ClusterError::Serve { addr: addr.to_string(), detail: e.to_string() })
+    TcpListener::bind(addr)
+        .await
+        .map_err(|e| ClusterError::Serve {
+            addr: addr.to_string(),
+            detail: e.to_string(),
+        })
 }
 
 /// Binds both listeners and serves them in the background.
@@ -44,13 +49,23 @@ pub async fn serve(
     let grpc_listener = bind(grpc_addr).await?;
     let http_listener = bind(http_addr).await?;
     let local = |l: &TcpListener, addr: &str| {
-        l.local_addr().map_err(|e| ClusterError::Serve { addr: addr.to_string(), detail: e.to_string() })
+        l.local_addr().map_err(|e| ClusterError::Serve {
+            addr: addr.to_string(),
+            detail: e.to_string(),
+        })
     };
-    let bound = BoundAddresses { grpc: local(&grpc_listener, grpc_addr)?, http: local(&http_listener, http_addr)? };
+    let bound = BoundAddresses {
+        grpc: local(&grpc_listener, grpc_addr)?,
+        http: local(&http_listener, http_addr)?,
+    };
     let service = WarningServiceServer::new(WarningApi::new(publisher, warnings));
     tokio::spawn(async move {
         let incoming = TcpListenerStream::new(grpc_listener);
-        if let Err(e) = tonic::transport::Server::builder().add_service(service).serve_with_incoming(incoming).await {
+        if let Err(e) = tonic::transport::Server::builder()
+            .add_service(service)
+            .serve_with_incoming(incoming)
+            .await
+        {
             error!(error = %e, "grpc server stopped");
         }
     });

@@ -25,8 +25,14 @@ pub struct WarningApi {
 
 impl WarningApi {
     /// Serves the warnings of `publisher`, streaming from `warnings`.
-    pub fn new(publisher: ActorRef<WarningPublisherMsg>, warnings: broadcast::Sender<WarningEvent>) -> Self {
-        Self { publisher, warnings }
+    pub fn new(
+        publisher: ActorRef<WarningPublisherMsg>,
+        warnings: broadcast::Sender<WarningEvent>,
+    ) -> Self {
+        Self {
+            publisher,
+            warnings,
+        }
     }
 }
 
@@ -40,14 +46,21 @@ fn check_prefix(prefix: &str) -> Result<(), ClusterError> {
 }
 
 fn reaches(event: &WarningEvent, prefix: &str) -> bool {
-    prefix.is_empty() || event.area_codes.iter().any(|code| code.as_str().starts_with(prefix))
+    prefix.is_empty()
+        || event
+            .area_codes
+            .iter()
+            .any(|code| code.as_str().starts_with(prefix))
 }
 
 type WarningStream = Pin<Box<dyn Stream<Item = Result<v1::Warning, Status>> + Send + 'static>>;
 
 #[tonic::async_trait]
 impl WarningService for WarningApi {
-    async fn list_active(&self, request: Request<v1::ListActiveRequest>) -> Result<Response<v1::ListActiveResponse>, Status> {
+    async fn list_active(
+        &self,
+        request: Request<v1::ListActiveRequest>,
+    ) -> Result<Response<v1::ListActiveResponse>, Status> {
         let prefix = request.into_inner().area_code_prefix;
         check_prefix(&prefix)?;
         let (port, receiver) = reply_port();
@@ -57,13 +70,20 @@ impl WarningService for WarningApi {
         let active = await_reply(receiver, "list active warnings")
             .await
             .map_err(|e| ClusterError::Pipeline(PipelineError::Actor(e.to_string())))?;
-        let warnings = active.iter().filter(|w| reaches(w, &prefix)).map(v1::Warning::from).collect();
+        let warnings = active
+            .iter()
+            .filter(|w| reaches(w, &prefix))
+            .map(v1::Warning::from)
+            .collect();
         Ok(Response::new(v1::ListActiveResponse { warnings }))
     }
 
     type SubscribeStream = WarningStream;
 
-    async fn subscribe(&self, request: Request<v1::SubscribeRequest>) -> Result<Response<WarningStream>, Status> {
+    async fn subscribe(
+        &self,
+        request: Request<v1::SubscribeRequest>,
+    ) -> Result<Response<WarningStream>, Status> {
         let prefix = request.into_inner().area_code_prefix;
         check_prefix(&prefix)?;
         let stream = BroadcastStream::new(self.warnings.subscribe()).filter_map(move |item| match item {

@@ -13,8 +13,8 @@
 //! - [`antecedent`]: antecedent precipitation index (Pa) and the meteorological day.
 //! - [`rain_workload`]: the rainfall-windows benchmark job of `shared/bench/WORKLOAD.md` over CSV bytes.
 //! - [`areal`]: basin-average rainfall: arithmetic mean, IDW, renormalised gauge weights.
-//! - [`lifecycle`]: the warning state machine: issue, upgrade, downgrade, renew, cancel.
 //! - [`flash_flood`]: flash-flood assessment per basin and tick: soil state, rain and stage levels.
+//! - [`lifecycle`]: the warning state machine: issue, upgrade, downgrade, renew, cancel.
 //! - [`warning`]: hazards, levels, actions, statuses, warning events and ids.
 #![warn(missing_docs, unreachable_pub, rust_2018_idioms)]
 

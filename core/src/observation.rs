@@ -155,6 +155,9 @@ pub enum Outcome {
 impl Outcome {
     /// Builds a rejection.
     pub fn rejected(reason: RejectReason, detail: impl Into<String>) -> Self {
-        Outcome::Rejected { reason, detail: detail.into() }
+        Outcome::Rejected {
+            reason,
+            detail: detail.into(),
+        }
     }
 }

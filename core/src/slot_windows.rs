@@ -58,8 +58,14 @@ impl SlotWindows {
     /// Panics when `durations` is empty or holds a zero; both are configuration bugs that
     /// config validation rejects first.
     pub fn new(durations: &[u32], lateness_slots: u32) -> Self {
-        assert!(!durations.is_empty(), "at least one window duration is required");
-        assert!(durations.iter().all(|&d| d > 0), "window durations must be positive");
+        assert!(
+            !durations.is_empty(),
+            "at least one window duration is required"
+        );
+        assert!(
+            durations.iter().all(|&d| d > 0),
+            "window durations must be positive"
+        );
         let longest = durations.iter().copied().max().unwrap_or(1);
         let capacity = (longest.max(lateness_slots) as usize + 1).next_power_of_two();
         Self {
@@ -202,12 +208,36 @@ mod tests {
         for slot in 0..10 {
             windows.add(slot, 10).unwrap();
         }
-        assert_eq!(windows.totals()[0], WindowTotal { sum: 10, reports: 1 });
-        assert_eq!(windows.totals()[1], WindowTotal { sum: 30, reports: 3 });
-        assert_eq!(windows.totals()[2], WindowTotal { sum: 60, reports: 6 });
+        assert_eq!(
+            windows.totals()[0],
+            WindowTotal {
+                sum: 10,
+                reports: 1
+            }
+        );
+        assert_eq!(
+            windows.totals()[1],
+            WindowTotal {
+                sum: 30,
+                reports: 3
+            }
+        );
+        assert_eq!(
+            windows.totals()[2],
+            WindowTotal {
+                sum: 60,
+                reports: 6
+            }
+        );
         windows.advance_to(12);
         assert_eq!(windows.totals()[1], WindowTotal::default());
-        assert_eq!(windows.totals()[2], WindowTotal { sum: 30, reports: 3 });
+        assert_eq!(
+            windows.totals()[2],
+            WindowTotal {
+                sum: 30,
+                reports: 3
+            }
+        );
     }
 
     #[test]
@@ -215,7 +245,13 @@ mod tests {
         let mut windows = SlotWindows::new(&[6], 2);
         windows.add(10, 1).unwrap();
         windows.add(8, 1).unwrap();
-        assert_eq!(windows.add(7, 1), Err(SlotTooLate { slot: 7, oldest_open: 8 }));
+        assert_eq!(
+            windows.add(7, 1),
+            Err(SlotTooLate {
+                slot: 7,
+                oldest_open: 8
+            })
+        );
         assert_eq!(windows.totals()[0].sum, 2);
     }
 

@@ -89,14 +89,20 @@ impl EventTime {
             "Z" | "z" => 0,
             zone if zone.len() == 6 && (zone.starts_with('+') || zone.starts_with('-')) => {
                 let sign = if zone.starts_with('-') { -1 } else { 1 };
-                let oh: i64 = zone[1..3].parse().map_err(|_| format!("bad offset in {text:?}"))?;
-                let om: i64 = zone[4..6].parse().map_err(|_| format!("bad offset in {text:?}"))?;
+                let oh: i64 = zone[1..3]
+                    .parse()
+                    .map_err(|_| format!("bad offset in {text:?}"))?;
+                let om: i64 = zone[4..6]
+                    .parse()
+                    .map_err(|_| format!("bad offset in {text:?}"))?;
                 sign * (oh * HOUR_MS + om * MINUTE_MS)
             }
             _ => return Err(format!("timestamp {text:?} has no valid zone")),
         };
         let days = days_from_civil(y, mo, d);
-        Ok(Self(days * 86_400_000 + h * HOUR_MS + mi * MINUTE_MS + s * SECOND_MS - offset_ms))
+        Ok(Self(
+            days * 86_400_000 + h * HOUR_MS + mi * MINUTE_MS + s * SECOND_MS - offset_ms,
+        ))
     }
 }
 
@@ -167,7 +173,10 @@ mod tests {
         let t = EventTime::parse_rfc3339("2024-07-01T08:30:00+08:00").unwrap();
         assert_eq!(t.to_string(), "2024-07-01T00:30:00Z");
         assert_eq!(t.to_beijing_rfc3339(), "2024-07-01T08:30:00+08:00");
-        assert_eq!(EventTime::from_secs(1_704_067_200).to_string(), "2024-01-01T00:00:00Z");
+        assert_eq!(
+            EventTime::from_secs(1_704_067_200).to_string(),
+            "2024-01-01T00:00:00Z"
+        );
         assert_eq!(t.to_compact_utc(), "20240701T0030Z");
     }
 

@@ -193,7 +193,12 @@ pub struct WarningEvent {
 
 /// Derives the warning id of a thread: the same (hazard, target, onset) always gives the same id.
 pub fn warning_id(hazard: Hazard, target: &str, onset: EventTime) -> WarningId {
-    WarningId::new(format!("{}-{}-{}", hazard.id_prefix(), target, onset.to_compact_utc()))
+    WarningId::new(format!(
+        "{}-{}-{}",
+        hazard.id_prefix(),
+        target,
+        onset.to_compact_utc()
+    ))
 }
 
 #[cfg(test)]
@@ -210,6 +215,10 @@ mod tests {
 
     #[test]
     fn levels_order_by_severity() {
-        assert!(Level::Red > Level::Orange && Level::Orange > Level::Yellow && Level::Yellow > Level::Blue);
+        assert!(
+            Level::Red > Level::Orange
+                && Level::Orange > Level::Yellow
+                && Level::Yellow > Level::Blue
+        );
     }
 }

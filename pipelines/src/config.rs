@@ -65,7 +65,13 @@ impl Default for TopicsConfig {
 impl TopicsConfig {
     /// Returns the observation topics the node consumes.
     pub fn observation_topics(&self) -> Vec<&str> {
-        vec![&self.rainfall, &self.water_level, &self.deformation, &self.lightning, &self.weather]
+        vec![
+            &self.rainfall,
+            &self.water_level,
+            &self.deformation,
+            &self.lightning,
+            &self.weather,
+        ]
     }
 }
 
@@ -82,7 +88,10 @@ pub struct PipelineConfig {
 
 impl Default for PipelineConfig {
     fn default() -> Self {
-        Self { tick: "5m".into(), max_batch: 2_000 }
+        Self {
+            tick: "5m".into(),
+            max_batch: 2_000,
+        }
     }
 }
 
@@ -94,7 +103,9 @@ impl PipelineConfig {
     pub fn tick_ms(&self) -> Result<i64, String> {
         match parse_duration_ms(&self.tick) {
             Ok(ms) if ms > 0 && ms % MINUTE_MS == 0 => Ok(ms),
-            Ok(ms) => Err(format!("pipeline.tick must be a positive whole number of minutes, got {ms} ms")),
+            Ok(ms) => Err(format!(
+                "pipeline.tick must be a positive whole number of minutes, got {ms} ms"
+            )),
             Err(e) => Err(format!("pipeline.tick: {e}")),
         }
     }
@@ -124,7 +135,8 @@ impl KafkaConfig {
         if self.group_id.trim().is_empty() {
             return Err("kafka.group-id must not be empty".into());
         }
-        parse_duration_ms(&self.session_timeout).map_err(|e| format!("kafka.session-timeout: {e}"))?;
+        parse_duration_ms(&self.session_timeout)
+            .map_err(|e| format!("kafka.session-timeout: {e}"))?;
         let t = &self.topics;
         for (field, name) in [
             ("rainfall", &t.rainfall),

@@ -40,7 +40,10 @@ pub struct DeadLetterWriter {
 impl DeadLetterWriter {
     /// Creates a writer to `topic` through `producer`.
     pub fn new(producer: FutureProducer, topic: impl Into<String>) -> Self {
-        Self { producer, topic: topic.into() }
+        Self {
+            producer,
+            topic: topic.into(),
+        }
     }
 
     /// Sends the dead letters and returns once every one is acknowledged.
@@ -54,19 +57,38 @@ impl DeadLetterWriter {
             let partition = letter.source_partition.to_string();
             let offset = letter.source_offset.to_string();
             let headers = OwnedHeaders::new()
-                .insert(Header { key: "reason", value: Some(letter.reason.code()) })
-                .insert(Header { key: "detail", value: Some(letter.detail.as_str()) })
-                .insert(Header { key: "source-topic", value: Some(letter.source_topic.as_str()) })
-                .insert(Header { key: "source-partition", value: Some(partition.as_str()) })
-                .insert(Header { key: "source-offset", value: Some(offset.as_str()) });
-            let mut record = FutureRecord::to(&self.topic).payload(&letter.payload).headers(headers);
+                .insert(Header {
+                    key: "reason",
+                    value: Some(letter.reason.code()),
+                })
+                .insert(Header {
+                    key: "detail",
+                    value: Some(letter.detail.as_str()),
+                })
+                .insert(Header {
+                    key: "source-topic",
+                    value: Some(letter.source_topic.as_str()),
+                })
+                .insert(Header {
+                    key: "source-partition",
+                    value: Some(partition.as_str()),
+                })
+                .insert(Header {
+                    key: "source-offset",
+                    value: Some(offset.as_str()),
+                });
+            let mut record = FutureRecord::to(&self.topic)
+                .payload(&letter.payload)
+                .headers(headers);
             if let Some(key) = &letter.key {
                 record = record.key(key);
             }
             deliveries.push(self.producer.send(record, Duration::from_secs(30)));
         }
         for delivery in deliveries {
-            delivery.await.map_err(|(e, _)| PipelineError::kafka("write a dead letter", e))?;
+            delivery
+                .await
+                .map_err(|(e, _)| PipelineError::kafka("write a dead letter", e))?;
         }
         Ok(())
     }

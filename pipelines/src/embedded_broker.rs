@@ -29,7 +29,10 @@ impl EmbeddedBroker {
             .mock_cluster()
             .ok_or_else(|| PipelineError::Setup("librdkafka did not create a mock cluster".into()))?
             .bootstrap_servers();
-        Ok(Self { owner, bootstrap_servers })
+        Ok(Self {
+            owner,
+            bootstrap_servers,
+        })
     }
 
     /// Returns the bootstrap address clients connect to.
@@ -47,7 +50,9 @@ impl EmbeddedBroker {
             .client()
             .mock_cluster()
             .ok_or_else(|| PipelineError::Setup("the embedded broker is gone".into()))?;
-        cluster.create_topic(name, partitions, 1).map_err(|e| PipelineError::kafka("create a topic", e))
+        cluster
+            .create_topic(name, partitions, 1)
+            .map_err(|e| PipelineError::kafka("create a topic", e))
     }
 }
 
@@ -59,7 +64,12 @@ impl EmbeddedBroker {
     /// Returns [`PipelineError::Kafka`] when a topic cannot be created.
     pub fn create_node_topics(&self, topics: &TopicsConfig) -> Result<(), PipelineError> {
         self.create_topic(&topics.rainfall, 12)?;
-        for topic in [&topics.water_level, &topics.deformation, &topics.lightning, &topics.weather] {
+        for topic in [
+            &topics.water_level,
+            &topics.deformation,
+            &topics.lightning,
+            &topics.weather,
+        ] {
             self.create_topic(topic, 3)?;
         }
         self.create_topic(&topics.warnings, 3)?;

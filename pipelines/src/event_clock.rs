@@ -32,28 +32,47 @@ pub struct EventClock {
 impl EventClock {
     /// Creates a clock releasing ticks every `tick_ms` of event time.
     pub fn new(tick_ms: i64) -> Self {
-        Self { tick_ms, partitions: BTreeMap::new(), last_tick: None }
+        Self {
+            tick_ms,
+            partitions: BTreeMap::new(),
+            last_tick: None,
+        }
     }
 
     /// Makes the tracked partitions equal to the assignment (`(partition, empty when assigned)`):
     /// new non-empty ones hold the watermark until they deliver, empty ones are idle until they
     /// deliver, revoked ones are forgotten.
-    pub fn sync_assignment<'a>(&mut self, assigned: impl Iterator<Item = (&'a (String, i32), bool)>) {
+    pub fn sync_assignment<'a>(
+        &mut self,
+        assigned: impl Iterator<Item = (&'a (String, i32), bool)>,
+    ) {
         let assigned: Vec<(&(String, i32), bool)> = assigned.collect();
-        self.partitions.retain(|key, _| assigned.iter().any(|(k, _)| *k == key));
+        self.partitions
+            .retain(|key, _| assigned.iter().any(|(k, _)| *k == key));
         for (key, empty) in assigned {
-            self.partitions.entry(key.clone()).or_insert(PartitionProgress { newest: None, idle: empty });
+            self.partitions
+                .entry(key.clone())
+                .or_insert(PartitionProgress {
+                    newest: None,
+                    idle: empty,
+                });
         }
     }
 
     /// Records that a partition delivered records (it is active).
     pub fn delivered(&mut self, topic: &str, partition: i32) {
-        self.partitions.entry((topic.to_string(), partition)).or_default().idle = false;
+        self.partitions
+            .entry((topic.to_string(), partition))
+            .or_default()
+            .idle = false;
     }
 
     /// Records an applied observation's event time.
     pub fn observe(&mut self, topic: &str, partition: i32, event_time: EventTime) {
-        let progress = self.partitions.entry((topic.to_string(), partition)).or_default();
+        let progress = self
+            .partitions
+            .entry((topic.to_string(), partition))
+            .or_default();
         progress.newest = Some(progress.newest.map_or(event_time, |t| t.max(event_time)));
     }
 
@@ -63,9 +82,11 @@ impl EventClock {
         if active.peek().is_none() {
             return self.partitions.values().filter_map(|p| p.newest).max();
         }
-        active.map(|p| p.newest).try_fold(None, |slowest: Option<EventTime>, newest| {
-            newest.map(|t| Some(slowest.map_or(t, |s| s.min(t))))
-        })?
+        active
+            .map(|p| p.newest)
+            .try_fold(None, |slowest: Option<EventTime>, newest| {
+                newest.map(|t| Some(slowest.map_or(t, |s| s.min(t))))
+            })?
     }
 
     /// Returns the ticks not yet released up to and including `watermark`, oldest first.
@@ -73,11 +94,16 @@ impl EventClock {
         let newest = watermark.floor_to(self.tick_ms);
         let first = match self.last_tick {
             Some(last) if newest <= last => return Vec::new(),
-            Some(last) if (newest.millis() - last.millis()) / self.tick_ms <= MAX_TICKS_AT_ONCE => last.plus_ms(self.tick_ms),
+            Some(last) if (newest.millis() - last.millis()) / self.tick_ms <= MAX_TICKS_AT_ONCE => {
+                last.plus_ms(self.tick_ms)
+            }
             _ => newest,
         };
         self.last_tick = Some(newest);
-        (0..).map(|i| first.plus_ms(i * self.tick_ms)).take_while(|t| *t <= newest).collect()
+        (0..)
+            .map(|i| first.plus_ms(i * self.tick_ms))
+            .take_while(|t| *t <= newest)
+            .collect()
     }
 }
 
@@ -110,14 +136,27 @@ mod tests {
         clock.observe("obs", 0, EventTime(10 * TICK));
         assert_eq!(clock.watermark(), Some(EventTime(10 * TICK)));
         clock.delivered("obs", 1);
-        assert_eq!(clock.watermark(), None, "partition 1 delivered records not applied yet");
+        assert_eq!(
+            clock.watermark(),
+            None,
+            "partition 1 delivered records not applied yet"
+        );
     }
 
     #[test]
     fn releases_each_tick_once_in_order() {
         let mut clock = EventClock::new(TICK);
-        assert_eq!(clock.ticks_through(EventTime(3 * TICK + 1)), vec![EventTime(3 * TICK)]);
-        assert_eq!(clock.ticks_through(EventTime(3 * TICK + 9)), Vec::<EventTime>::new());
-        assert_eq!(clock.ticks_through(EventTime(5 * TICK)), vec![EventTime(4 * TICK), EventTime(5 * TICK)]);
+        assert_eq!(
+            clock.ticks_through(EventTime(3 * TICK + 1)),
+            vec![EventTime(3 * TICK)]
+        );
+        assert_eq!(
+            clock.ticks_through(EventTime(3 * TICK + 9)),
+            Vec::<EventTime>::new()
+        );
+        assert_eq!(
+            clock.ticks_through(EventTime(5 * TICK)),
+            vec![EventTime(4 * TICK), EventTime(5 * TICK)]
+        );
     }
 }

@@ -44,7 +44,12 @@ pub fn topic_for<'t>(reading: &Reading, topics: &'t TopicsConfig) -> &'t str {
 }
 
 /// Builds the records of an observation, encoded in `format`, sent `delay_ms` after its event time.
-pub fn record_for(obs: &Observation, format: WireFormat, topics: &TopicsConfig, sent_at: EventTime) -> GatewayRecord {
+pub fn record_for(
+    obs: &Observation,
+    format: WireFormat,
+    topics: &TopicsConfig,
+    sent_at: EventTime,
+) -> GatewayRecord {
     GatewayRecord {
         topic: topic_for(&obs.reading, topics).to_string(),
         key: obs.station.to_string(),
@@ -70,11 +75,19 @@ pub fn scenario_records(scenario: &Scenario, topics: &TopicsConfig) -> Vec<Gatew
                 Encoding::Json => WireFormat::Json,
             };
             let (payload, content_type) = match &message.payload {
-                ScenarioPayload::Observation(obs) => (encode_observation(obs, format), Some(format.content_type())),
+                ScenarioPayload::Observation(obs) => {
+                    (encode_observation(obs, format), Some(format.content_type()))
+                }
                 // Broken bytes travel without a header, as a misbehaving gateway would send them.
                 ScenarioPayload::Raw(bytes) => (bytes.clone(), None),
             };
-            GatewayRecord { topic: topic.clone(), key: message.key.clone(), payload, content_type, timestamp: message.sent_at }
+            GatewayRecord {
+                topic: topic.clone(),
+                key: message.key.clone(),
+                payload,
+                content_type,
+                timestamp: message.sent_at,
+            }
         })
         .collect()
 }
@@ -87,9 +100,15 @@ pub fn scenario_records(scenario: &Scenario, topics: &TopicsConfig) -> Vec<Gatew
 /// # Errors
 /// Returns [`PipelineError::Input`] naming the line of the first bad row.
 pub fn read_observation_file(path: &Path) -> Result<Vec<Observation>, PipelineError> {
-    let input_error = |detail: String| PipelineError::Input { path: path.display().to_string(), detail };
+    let input_error = |detail: String| PipelineError::Input {
+        path: path.display().to_string(),
+        detail,
+    };
     let text = std::fs::read_to_string(path).map_err(|e| input_error(e.to_string()))?;
-    let is_json = matches!(path.extension().and_then(|e| e.to_str()), Some("jsonl" | "json" | "ndjson"));
+    let is_json = matches!(
+        path.extension().and_then(|e| e.to_str()),
+        Some("jsonl" | "json" | "ndjson")
+    );
     let mut observations = Vec::new();
     for (number, line) in text.lines().enumerate().map(|(i, l)| (i + 1, l.trim())) {
         if line.is_empty() || (!is_json && number == 1) {
@@ -115,11 +134,15 @@ fn parse_csv_row(line: &str) -> Result<Observation, String> {
         Ok(ms) => EventTime(ms),
         Err(_) => EventTime::parse_rfc3339(time).map_err(|e| format!("event_time: {e}"))?,
     };
-    let value: f64 = value.parse().map_err(|_| format!("value {value:?} is not a number"))?;
+    let value: f64 = value
+        .parse()
+        .map_err(|_| format!("value {value:?} is not a number"))?;
     let reading = match kind {
         "rainfall" => Reading::Rainfall {
             mm: value,
-            interval_s: interval.parse().map_err(|_| format!("interval_s {interval:?} is not a whole number"))?,
+            interval_s: interval
+                .parse()
+                .map_err(|_| format!("interval_s {interval:?} is not a whole number"))?,
         },
         "water_level" => Reading::WaterLevel { metres: value },
         other => return Err(format!("kind {other:?} is not rainfall or water_level")),
@@ -128,7 +151,9 @@ fn parse_csv_row(line: &str) -> Result<Observation, String> {
         station: StationId::new(station),
         event_time,
         gateway: GatewayId::new(gateway),
-        sequence: sequence.parse().map_err(|_| format!("sequence {sequence:?} is not a whole number"))?,
+        sequence: sequence
+            .parse()
+            .map_err(|_| format!("sequence {sequence:?} is not a whole number"))?,
         reading,
     })
 }
@@ -151,12 +176,18 @@ pub fn gateway_producer(bootstrap_servers: &str) -> Result<FutureProducer, Pipel
 ///
 /// # Errors
 /// Returns [`PipelineError::Kafka`] on the first record the broker refuses.
-pub async fn produce_all(producer: &FutureProducer, records: &[GatewayRecord]) -> Result<usize, PipelineError> {
+pub async fn produce_all(
+    producer: &FutureProducer,
+    records: &[GatewayRecord],
+) -> Result<usize, PipelineError> {
     let mut pending = std::collections::VecDeque::new();
     for record in records {
         let mut headers = OwnedHeaders::new();
         if let Some(content_type) = record.content_type {
-            headers = headers.insert(Header { key: "content-type", value: Some(content_type) });
+            headers = headers.insert(Header {
+                key: "content-type",
+                value: Some(content_type),
+            });
         }
         let mut future_record = FutureRecord::to(&record.topic)
             .key(&record.key)
@@ -188,7 +219,9 @@ pub async fn produce_all(producer: &FutureProducer, records: &[GatewayRecord]) -
     for delivery in pending {
         check_delivery(delivery.await)?;
     }
-    producer.flush(Duration::from_secs(30)).map_err(|e| PipelineError::kafka("flush the gateway producer", e))?;
+    producer
+        .flush(Duration::from_secs(30))
+        .map_err(|e| PipelineError::kafka("flush the gateway producer", e))?;
     Ok(records.len())
 }
 
@@ -198,6 +231,8 @@ fn check_delivery<Canceled>(
     match result {
         Ok(Ok(_)) => Ok(()),
         Ok(Err((e, _))) => Err(PipelineError::kafka("deliver an observation", e)),
-        Err(_) => Err(PipelineError::Setup("the producer dropped a delivery".into())),
+        Err(_) => Err(PipelineError::Setup(
+            "the producer dropped a delivery".into(),
+        )),
     }
 }

@@ -9,7 +9,9 @@ use rdkafka::producer::FutureProducer;
 use rdkafka::ClientConfig;
 use tianshan_actors::ask::{await_reply, reply_port};
 use tianshan_actors::basin_supervisor::{BasinSupervisor, BasinSupervisorArgs, BasinSupervisorMsg};
-use tianshan_actors::station_supervisor::{StationSupervisor, StationSupervisorArgs, StationSupervisorMsg};
+use tianshan_actors::station_supervisor::{
+    StationSupervisor, StationSupervisorArgs, StationSupervisorMsg,
+};
 use tianshan_actors::warning_manager::{WarningManager, WarningManagerArgs, WarningManagerMsg};
 use tianshan_core::flash_flood::FlashFloodPolicy;
 use tianshan_core::lifecycle::LifecyclePolicy;
@@ -23,7 +25,9 @@ use crate::dead_letters::DeadLetterWriter;
 use crate::error::PipelineError;
 use crate::observation_source::ObservationSource;
 use crate::telemetry::Metrics;
-use crate::warning_publisher::{read_published, WarningPublisher, WarningPublisherArgs, WarningPublisherMsg};
+use crate::warning_publisher::{
+    read_published, WarningPublisher, WarningPublisherArgs, WarningPublisherMsg,
+};
 
 /// Everything a node's pipeline needs.
 #[derive(Debug, Clone)]
@@ -66,7 +70,10 @@ impl NodePipeline {
     ///
     /// # Errors
     /// Returns [`PipelineError`] when Kafka cannot be reached or an actor fails to start.
-    pub async fn start(settings: &PipelineSettings, region: Arc<Region>) -> Result<Self, PipelineError> {
+    pub async fn start(
+        settings: &PipelineSettings,
+        region: Arc<Region>,
+    ) -> Result<Self, PipelineError> {
         let metrics = Arc::new(Metrics::default());
         metrics.set_topology(region.stations.len(), region.basins.len());
         let producer: FutureProducer = ClientConfig::new()
@@ -75,7 +82,10 @@ impl NodePipeline {
             .create()
             .map_err(|e| PipelineError::kafka("create the node producer", e))?;
         let published = {
-            let (bootstrap, topic) = (settings.kafka.bootstrap_servers.clone(), settings.kafka.topics.warnings.clone());
+            let (bootstrap, topic) = (
+                settings.kafka.bootstrap_servers.clone(),
+                settings.kafka.topics.warnings.clone(),
+            );
             tokio::task::spawn_blocking(move || read_published(&bootstrap, &topic))
                 .await
                 .map_err(|e| actor_error("read published warnings", e))??
@@ -119,13 +129,32 @@ impl NodePipeline {
         let (stations, _) = Actor::spawn(
             None,
             StationSupervisor,
-            StationSupervisorArgs { region, windows: settings.windows.clone(), summaries: basins.get_derived() },
+            StationSupervisorArgs {
+                region,
+                windows: settings.windows.clone(),
+                summaries: basins.get_derived(),
+            },
         )
         .await
         .map_err(|e| actor_error("start the station supervisor", e))?;
-        let dead_letters = DeadLetterWriter::new(producer, settings.kafka.topics.dead_letters.clone());
-        let source = ObservationSource::start(&settings.kafka, &settings.pipeline, stations.clone(), dead_letters, metrics.clone())?;
-        Ok(Self { stations, basins, manager, publisher, metrics, warnings, source })
+        let dead_letters =
+            DeadLetterWriter::new(producer, settings.kafka.topics.dead_letters.clone());
+        let source = ObservationSource::start(
+            &settings.kafka,
+            &settings.pipeline,
+            stations.clone(),
+            dead_letters,
+            metrics.clone(),
+        )?;
+        Ok(Self {
+            stations,
+            basins,
+            manager,
+            publisher,
+            metrics,
+            warnings,
+            source,
+        })
     }
 
     /// Waits until everything read so far has gone through every stage and every warning
@@ -143,8 +172,12 @@ impl NodePipeline {
     /// Returns [`PipelineError::Actor`] when the publisher does not answer.
     pub async fn active_warnings(&self) -> Result<Vec<WarningEvent>, PipelineError> {
         let (port, receiver) = reply_port();
-        self.publisher.cast(WarningPublisherMsg::Active(port)).map_err(|e| actor_error("list active warnings", e))?;
-        await_reply(receiver, "list active warnings").await.map_err(|e| actor_error("list active warnings", e))
+        self.publisher
+            .cast(WarningPublisherMsg::Active(port))
+            .map_err(|e| actor_error("list active warnings", e))?;
+        await_reply(receiver, "list active warnings")
+            .await
+            .map_err(|e| actor_error("list active warnings", e))
     }
 
     /// Stops reading, commits offsets, drains every stage and stops the actors.
@@ -152,7 +185,14 @@ impl NodePipeline {
     /// # Errors
     /// Returns the first error met while stopping.
     pub async fn stop(self) -> Result<(), PipelineError> {
-        let NodePipeline { stations, basins, manager, publisher, source, .. } = self;
+        let NodePipeline {
+            stations,
+            basins,
+            manager,
+            publisher,
+            source,
+            ..
+        } = self;
         source.stop().await?;
         let flushed = flush_stages(&stations, &basins, &manager, &publisher).await;
         stations.stop(None);
@@ -172,16 +212,32 @@ async fn flush_stages(
     publisher: &ActorRef<WarningPublisherMsg>,
 ) -> Result<(), PipelineError> {
     let (port, receiver) = reply_port();
-    stations.cast(StationSupervisorMsg::Flush(port)).map_err(|e| actor_error("flush stations", e))?;
-    await_reply(receiver, "flush stations").await.map_err(|e| actor_error("flush stations", e))?;
+    stations
+        .cast(StationSupervisorMsg::Flush(port))
+        .map_err(|e| actor_error("flush stations", e))?;
+    await_reply(receiver, "flush stations")
+        .await
+        .map_err(|e| actor_error("flush stations", e))?;
     let (port, receiver) = reply_port();
-    basins.cast(BasinSupervisorMsg::Flush(port)).map_err(|e| actor_error("flush basins", e))?;
-    await_reply(receiver, "flush basins").await.map_err(|e| actor_error("flush basins", e))?;
+    basins
+        .cast(BasinSupervisorMsg::Flush(port))
+        .map_err(|e| actor_error("flush basins", e))?;
+    await_reply(receiver, "flush basins")
+        .await
+        .map_err(|e| actor_error("flush basins", e))?;
     let (port, receiver) = reply_port();
-    manager.cast(WarningManagerMsg::Flush(port)).map_err(|e| actor_error("flush warnings", e))?;
-    await_reply(receiver, "flush warnings").await.map_err(|e| actor_error("flush warnings", e))?;
+    manager
+        .cast(WarningManagerMsg::Flush(port))
+        .map_err(|e| actor_error("flush warnings", e))?;
+    await_reply(receiver, "flush warnings")
+        .await
+        .map_err(|e| actor_error("flush warnings", e))?;
     let (port, receiver) = reply_port();
-    publisher.cast(WarningPublisherMsg::Flush(port)).map_err(|e| actor_error("flush publisher", e))?;
-    await_reply(receiver, "flush publisher").await.map_err(|e| actor_error("flush publisher", e))?;
+    publisher
+        .cast(WarningPublisherMsg::Flush(port))
+        .map_err(|e| actor_error("flush publisher", e))?;
+    await_reply(receiver, "flush publisher")
+        .await
+        .map_err(|e| actor_error("flush publisher", e))?;
     Ok(())
 }

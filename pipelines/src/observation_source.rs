@@ -42,8 +42,9 @@ use crate::telemetry::Metrics;
 struct AssignedPartition {
     /// Records below this offset are re-read to rebuild state (the committed offset).
     live_from: i64,
-    /// The partition held no records when assigned.
-    empty: bool,
+    /// The partition held no records when assigned; `None` until the source has asked the broker
+    /// (not from the rebalance callback, where broker requests are not served).
+    empty: Option<bool>,
 }
 
 /// The current assignment, per (topic, partition).
@@ -60,7 +61,8 @@ impl ClientContext for SourceContext {
         for (topic, stats) in &statistics.topics {
             for (partition, p) in &stats.partitions {
                 if *partition >= 0 && p.consumer_lag >= 0 {
-                    self.metrics.set_consumer_lag(topic, *partition, p.consumer_lag);
+                    self.metrics
+                        .set_consumer_lag(topic, *partition, p.consumer_lag);
                 }
             }
         }
@@ -68,8 +70,16 @@ impl ClientContext for SourceContext {
 }
 
 impl ConsumerContext for SourceContext {
-    fn rebalance(&self, consumer: &BaseConsumer<Self>, err: RDKafkaRespErr, tpl: &mut TopicPartitionList) {
-        let mut live_from = self.live_from.lock().expect("live-from lock is never poisoned: no panics under it");
+    fn rebalance(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        err: RDKafkaRespErr,
+        tpl: &mut TopicPartitionList,
+    ) {
+        let mut live_from = self
+            .live_from
+            .lock()
+            .expect("live-from lock is never poisoned: no panics under it");
         match err {
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
                 let committed = consumer.committed_offsets(tpl.clone(), Duration::from_secs(10)).unwrap_or_else(|e| {
@@ -84,20 +94,26 @@ impl ConsumerContext for SourceContext {
                             _ => None,
                         })
                         .unwrap_or(0);
-                    let empty = consumer
-                        .fetch_watermarks(element.topic(), element.partition(), Duration::from_secs(10))
-                        .map(|(low, high)| high <= low)
-                        .unwrap_or(false);
                     live_from.insert(
                         (element.topic().to_string(), element.partition()),
-                        AssignedPartition { live_from: boundary, empty },
+                        AssignedPartition {
+                            live_from: boundary,
+                            empty: None,
+                        },
                     );
                 }
                 let mut rewound = TopicPartitionList::new();
                 for element in tpl.elements() {
-                    let _ = rewound.add_partition_offset(element.topic(), element.partition(), Offset::Beginning);
+                    let _ = rewound.add_partition_offset(
+                        element.topic(),
+                        element.partition(),
+                        Offset::Beginning,
+                    );
                 }
-                info!(partitions = rewound.count(), "partitions assigned; rebuilding from the start of the log");
+                info!(
+                    partitions = rewound.count(),
+                    "partitions assigned; rebuilding from the start of the log"
+                );
                 if let Err(e) = consumer.assign(&rewound) {
                     warn!(error = %e, "assigning partitions failed");
                 }
@@ -151,8 +167,12 @@ impl ObservationSource {
         metrics: Arc<Metrics>,
     ) -> Result<Self, PipelineError> {
         let live_from: LiveFrom = Arc::default();
-        let context = SourceContext { live_from: live_from.clone(), metrics: metrics.clone() };
-        let session_ms = tianshan_core::time::parse_duration_ms(&kafka.session_timeout).map_err(PipelineError::Setup)?;
+        let context = SourceContext {
+            live_from: live_from.clone(),
+            metrics: metrics.clone(),
+        };
+        let session_ms = tianshan_core::time::parse_duration_ms(&kafka.session_timeout)
+            .map_err(PipelineError::Setup)?;
         let consumer: BaseConsumer<SourceContext> = ClientConfig::new()
             .set("bootstrap.servers", &kafka.bootstrap_servers)
             .set("group.id", &kafka.group_id)
@@ -161,7 +181,10 @@ impl ObservationSource {
             .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", "earliest")
             .set("session.timeout.ms", session_ms.to_string())
-            .set("heartbeat.interval.ms", (session_ms / 3).max(100).to_string())
+            .set(
+                "heartbeat.interval.ms",
+                (session_ms / 3).max(100).to_string(),
+            )
             .set("statistics.interval.ms", "5000")
             .set("queued.max.messages.kbytes", "16384")
             .create_with_context(context)
@@ -177,9 +200,20 @@ impl ObservationSource {
             tokio::task::spawn_blocking(move || poll_loop(&consumer, &stop, max_batch, &batches))
         };
         let tick_ms = pipeline.tick_ms().map_err(PipelineError::Setup)?;
-        let applier = Applier { consumer, stations, dead_letters, metrics, live_from, clock: EventClock::new(tick_ms) };
+        let applier = Applier {
+            consumer,
+            stations,
+            dead_letters,
+            metrics,
+            live_from,
+            clock: EventClock::new(tick_ms),
+        };
         let apply_task = tokio::spawn(applier.run(receiver));
-        Ok(Self { stop, poll_thread, apply_task })
+        Ok(Self {
+            stop,
+            poll_thread,
+            apply_task,
+        })
     }
 
     /// Stops polling, lets the batch in hand finish, and commits the stored offsets.
@@ -196,14 +230,22 @@ impl ObservationSource {
     }
 }
 
-fn poll_loop(consumer: &BaseConsumer<SourceContext>, stop: &AtomicBool, max_batch: usize, batches: &mpsc::Sender<PolledBatch>) {
+fn poll_loop(
+    consumer: &BaseConsumer<SourceContext>,
+    stop: &AtomicBool,
+    max_batch: usize,
+    batches: &mpsc::Sender<PolledBatch>,
+) {
     let mut batch = Vec::with_capacity(max_batch);
     while !stop.load(Ordering::Relaxed) {
         match consumer.poll(Duration::from_millis(50)) {
             Some(Ok(message)) => {
                 let content_type = message
                     .headers()
-                    .and_then(|h| h.iter().find(|header| header.key.eq_ignore_ascii_case("content-type")))
+                    .and_then(|h| {
+                        h.iter()
+                            .find(|header| header.key.eq_ignore_ascii_case("content-type"))
+                    })
                     .and_then(|header| header.value)
                     .map(|v| String::from_utf8_lossy(v).into_owned());
                 batch.push(RawRecord {
@@ -248,10 +290,7 @@ struct Applier {
 impl Applier {
     async fn run(mut self, mut receiver: mpsc::Receiver<PolledBatch>) -> Result<(), PipelineError> {
         while let Some(polled) = receiver.recv().await {
-            {
-                let live_from = self.live_from.lock().expect("live-from lock is never poisoned: no panics under it");
-                self.clock.sync_assignment(live_from.iter().map(|(key, p)| (key, p.empty)));
-            }
+            self.sync_assignment();
             self.apply(polled.records).await?;
         }
         self.consumer
@@ -266,43 +305,72 @@ impl Applier {
     async fn apply(&mut self, batch: Vec<RawRecord>) -> Result<(), PipelineError> {
         let started = Instant::now();
         let live: Vec<bool> = {
-            let live_from = self.live_from.lock().expect("live-from lock is never poisoned: no panics under it");
+            let live_from = self
+                .live_from
+                .lock()
+                .expect("live-from lock is never poisoned: no panics under it");
             batch
                 .iter()
-                .map(|r| r.offset >= live_from.get(&(r.topic.clone(), r.partition)).map_or(0, |p| p.live_from))
+                .map(|r| {
+                    r.offset
+                        >= live_from
+                            .get(&(r.topic.clone(), r.partition))
+                            .map_or(0, |p| p.live_from)
+                })
                 .collect()
         };
-        self.metrics.observations_received(live.iter().filter(|l| **l).count());
+        self.metrics
+            .observations_received(live.iter().filter(|l| **l).count());
         let mut outcomes: Vec<Option<Outcome>> = Vec::with_capacity(batch.len());
         let mut envelopes = Vec::new();
         let mut envelope_slots = Vec::new();
         for (index, record) in batch.iter().enumerate() {
             match decode_observation(record.content_type.as_deref(), &record.payload) {
                 Ok(observation) => {
-                    let received_at = EventTime(record.timestamp_ms.unwrap_or(observation.event_time.millis()));
-                    envelopes.push(Envelope { observation, received_at });
+                    let received_at = EventTime(
+                        record
+                            .timestamp_ms
+                            .unwrap_or(observation.event_time.millis()),
+                    );
+                    envelopes.push(Envelope {
+                        observation,
+                        received_at,
+                    });
                     envelope_slots.push(index);
                     outcomes.push(None);
                 }
-                Err(e) => outcomes.push(Some(Outcome::rejected(RejectReason::Malformed, e.to_string()))),
+                Err(e) => outcomes.push(Some(Outcome::rejected(
+                    RejectReason::Malformed,
+                    e.to_string(),
+                ))),
             }
         }
-        let event_times: Vec<EventTime> = envelopes.iter().map(|e| e.observation.event_time).collect();
+        let event_times: Vec<EventTime> =
+            envelopes.iter().map(|e| e.observation.event_time).collect();
         let (port, receiver) = reply_port();
         self.stations
             .cast(StationSupervisorMsg::ApplyBatch(envelopes, port))
             .map_err(|e| PipelineError::Actor(format!("station supervisor is gone: {e}")))?;
-        let applied = await_reply(receiver, "apply batch").await.map_err(|e| PipelineError::Actor(e.to_string()))?;
+        let applied = await_reply(receiver, "apply batch")
+            .await
+            .map_err(|e| PipelineError::Actor(e.to_string()))?;
         let mut partition_times: Vec<(String, i32, EventTime)> = Vec::new();
-        for ((slot, outcome), event_time) in envelope_slots.into_iter().zip(applied).zip(event_times) {
+        for ((slot, outcome), event_time) in
+            envelope_slots.into_iter().zip(applied).zip(event_times)
+        {
             if outcome == Outcome::Applied {
-                partition_times.push((batch[slot].topic.clone(), batch[slot].partition, event_time));
+                partition_times.push((
+                    batch[slot].topic.clone(),
+                    batch[slot].partition,
+                    event_time,
+                ));
             }
             outcomes[slot] = Some(outcome);
         }
         let mut letters = Vec::new();
         for ((record, outcome), is_live) in batch.iter().zip(outcomes).zip(&live) {
-            let outcome = outcome.ok_or_else(|| PipelineError::Actor("an observation got no outcome".into()))?;
+            let outcome = outcome
+                .ok_or_else(|| PipelineError::Actor("an observation got no outcome".into()))?;
             if !is_live {
                 self.metrics.observation_rebuilt();
                 continue;
@@ -339,9 +407,39 @@ impl Applier {
                 .store_offset(&record.topic, record.partition, record.offset + 1)
                 .map_err(|e| PipelineError::kafka("store an offset", e))?;
         }
-        self.metrics.observe_batch_latency(started.elapsed().as_secs_f64());
-        debug!(records = batch.len(), elapsed_ms = started.elapsed().as_millis() as u64, "batch applied");
+        self.metrics
+            .observe_batch_latency(started.elapsed().as_secs_f64());
+        debug!(
+            records = batch.len(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "batch applied"
+        );
         Ok(())
+    }
+
+    /// Tells the clock about the current assignment, asking the broker which new partitions are empty.
+    fn sync_assignment(&mut self) {
+        let mut live_from = self
+            .live_from
+            .lock()
+            .expect("live-from lock is never poisoned: no panics under it");
+        for ((topic, partition), assigned) in live_from.iter_mut() {
+            if assigned.empty.is_none() {
+                let watermarks = tokio::task::block_in_place(|| {
+                    self.consumer
+                        .fetch_watermarks(topic, *partition, Duration::from_secs(10))
+                });
+                assigned.empty = Some(watermarks.map(|(low, high)| high <= low).unwrap_or_else(|e| {
+                    warn!(topic = %topic, partition, error = %e, "could not read partition bounds; treating it as non-empty");
+                    false
+                }));
+            }
+        }
+        self.clock.sync_assignment(
+            live_from
+                .iter()
+                .map(|(key, p)| (key, p.empty.unwrap_or(false))),
+        );
     }
 
     /// Sends the stations every tick the watermark has passed.
@@ -351,7 +449,9 @@ impl Applier {
             for tick in self.clock.ticks_through(watermark) {
                 self.stations
                     .cast(StationSupervisorMsg::Tick(tick))
-                    .map_err(|e| PipelineError::Actor(format!("station supervisor is gone: {e}")))?;
+                    .map_err(|e| {
+                        PipelineError::Actor(format!("station supervisor is gone: {e}"))
+                    })?;
             }
         }
         Ok(())

@@ -72,7 +72,10 @@ impl Metrics {
 
     /// Records one live observation rejected for `reason`.
     pub fn observation_rejected(&self, reason: RejectReason) {
-        let index = RejectReason::ALL.iter().position(|r| *r == reason).unwrap_or(0);
+        let index = RejectReason::ALL
+            .iter()
+            .position(|r| *r == reason)
+            .unwrap_or(0);
         self.rejected[index].fetch_add(1, Ordering::Relaxed);
         self.in_flight.fetch_sub(1, Ordering::Relaxed);
     }
@@ -89,7 +92,10 @@ impl Metrics {
 
     /// Records a warning version published.
     pub fn warning_published(&self, event: &WarningEvent) {
-        let mut warnings = self.warnings.lock().expect("metrics lock is never poisoned: no panics under it");
+        let mut warnings = self
+            .warnings
+            .lock()
+            .expect("metrics lock is never poisoned: no panics under it");
         *warnings.entry((event.level, event.status)).or_default() += 1;
     }
 
@@ -105,7 +111,10 @@ impl Metrics {
 
     /// Records the consumer lag of one partition.
     pub fn set_consumer_lag(&self, topic: &str, partition: i32, lag: i64) {
-        let mut lags = self.consumer_lag.lock().expect("metrics lock is never poisoned: no panics under it");
+        let mut lags = self
+            .consumer_lag
+            .lock()
+            .expect("metrics lock is never poisoned: no panics under it");
         lags.insert((topic.to_string(), partition), lag);
     }
 
@@ -117,7 +126,8 @@ impl Metrics {
             }
         }
         self.latency_count.fetch_add(1, Ordering::Relaxed);
-        self.latency_sum_us.fetch_add((seconds * 1e6) as u64, Ordering::Relaxed);
+        self.latency_sum_us
+            .fetch_add((seconds * 1e6) as u64, Ordering::Relaxed);
     }
 
     /// Marks the node ready (assigned and rebuilt) or not.
@@ -135,7 +145,11 @@ impl Metrics {
         Accounting {
             received: self.received.load(Ordering::Relaxed),
             applied: self.applied.load(Ordering::Relaxed),
-            rejected: self.rejected.iter().map(|c| c.load(Ordering::Relaxed)).sum(),
+            rejected: self
+                .rejected
+                .iter()
+                .map(|c| c.load(Ordering::Relaxed))
+                .sum(),
             in_flight: self.in_flight.load(Ordering::Relaxed),
             rebuilt: self.rebuilt.load(Ordering::Relaxed),
         }
@@ -153,7 +167,11 @@ impl Metrics {
 
     /// Returns the number of warning versions published.
     pub fn warnings_published(&self) -> u64 {
-        self.warnings.lock().expect("metrics lock is never poisoned: no panics under it").values().sum()
+        self.warnings
+            .lock()
+            .expect("metrics lock is never poisoned: no panics under it")
+            .values()
+            .sum()
     }
 
     /// Renders every metric in the Prometheus text exposition format.
@@ -162,9 +180,21 @@ impl Metrics {
         let a = self.accounting();
         let _ = writeln!(out, "# HELP tianshan_observations_total Observations by outcome (live input; rebuilt = re-read after assignment).");
         let _ = writeln!(out, "# TYPE tianshan_observations_total counter");
-        let _ = writeln!(out, "tianshan_observations_total{{outcome=\"received\"}} {}", a.received);
-        let _ = writeln!(out, "tianshan_observations_total{{outcome=\"applied\"}} {}", a.applied);
-        let _ = writeln!(out, "tianshan_observations_total{{outcome=\"rebuilt\"}} {}", a.rebuilt);
+        let _ = writeln!(
+            out,
+            "tianshan_observations_total{{outcome=\"received\"}} {}",
+            a.received
+        );
+        let _ = writeln!(
+            out,
+            "tianshan_observations_total{{outcome=\"applied\"}} {}",
+            a.applied
+        );
+        let _ = writeln!(
+            out,
+            "tianshan_observations_total{{outcome=\"rebuilt\"}} {}",
+            a.rebuilt
+        );
         for (reason, count) in RejectReason::ALL.iter().zip(self.rejected.iter()) {
             let _ = writeln!(
                 out,
@@ -178,10 +208,19 @@ impl Metrics {
         let _ = writeln!(out, "tianshan_observations_in_flight {}", a.in_flight);
         let _ = writeln!(out, "# HELP tianshan_dead_letters_written_total Dead-letter records acknowledged by the broker.");
         let _ = writeln!(out, "# TYPE tianshan_dead_letters_written_total counter");
-        let _ = writeln!(out, "tianshan_dead_letters_written_total {}", self.dead_letters_written.load(Ordering::Relaxed));
+        let _ = writeln!(
+            out,
+            "tianshan_dead_letters_written_total {}",
+            self.dead_letters_written.load(Ordering::Relaxed)
+        );
         let _ = writeln!(out, "# HELP tianshan_warnings_published_total Warning versions published, by level and status.");
         let _ = writeln!(out, "# TYPE tianshan_warnings_published_total counter");
-        for ((level, status), count) in self.warnings.lock().expect("metrics lock is never poisoned: no panics under it").iter() {
+        for ((level, status), count) in self
+            .warnings
+            .lock()
+            .expect("metrics lock is never poisoned: no panics under it")
+            .iter()
+        {
             let _ = writeln!(
                 out,
                 "tianshan_warnings_published_total{{level=\"{}\",status=\"{}\"}} {count}",
@@ -191,27 +230,71 @@ impl Metrics {
         }
         let _ = writeln!(out, "# HELP tianshan_warnings_deduplicated_total Warning versions already on the topic, not sent again.");
         let _ = writeln!(out, "# TYPE tianshan_warnings_deduplicated_total counter");
-        let _ = writeln!(out, "tianshan_warnings_deduplicated_total {}", self.warnings_deduplicated.load(Ordering::Relaxed));
-        let _ = writeln!(out, "# HELP tianshan_windows Station windows and basins held by this node.");
+        let _ = writeln!(
+            out,
+            "tianshan_warnings_deduplicated_total {}",
+            self.warnings_deduplicated.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP tianshan_windows Station windows and basins held by this node."
+        );
         let _ = writeln!(out, "# TYPE tianshan_windows gauge");
-        let _ = writeln!(out, "tianshan_windows{{kind=\"station\"}} {}", self.stations.load(Ordering::Relaxed));
-        let _ = writeln!(out, "tianshan_windows{{kind=\"basin\"}} {}", self.basins.load(Ordering::Relaxed));
-        let _ = writeln!(out, "# HELP tianshan_watermark_seconds Event-time watermark (Unix seconds).");
+        let _ = writeln!(
+            out,
+            "tianshan_windows{{kind=\"station\"}} {}",
+            self.stations.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "tianshan_windows{{kind=\"basin\"}} {}",
+            self.basins.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP tianshan_watermark_seconds Event-time watermark (Unix seconds)."
+        );
         let _ = writeln!(out, "# TYPE tianshan_watermark_seconds gauge");
-        let _ = writeln!(out, "tianshan_watermark_seconds {}", self.watermark_ms.load(Ordering::Relaxed) / 1000);
+        let _ = writeln!(
+            out,
+            "tianshan_watermark_seconds {}",
+            self.watermark_ms.load(Ordering::Relaxed) / 1000
+        );
         let _ = writeln!(out, "# HELP tianshan_consumer_lag Messages behind the partition end, per topic and partition.");
         let _ = writeln!(out, "# TYPE tianshan_consumer_lag gauge");
-        for ((topic, partition), lag) in self.consumer_lag.lock().expect("metrics lock is never poisoned: no panics under it").iter() {
-            let _ = writeln!(out, "tianshan_consumer_lag{{topic=\"{topic}\",partition=\"{partition}\"}} {lag}");
+        for ((topic, partition), lag) in self
+            .consumer_lag
+            .lock()
+            .expect("metrics lock is never poisoned: no panics under it")
+            .iter()
+        {
+            let _ = writeln!(
+                out,
+                "tianshan_consumer_lag{{topic=\"{topic}\",partition=\"{partition}\"}} {lag}"
+            );
         }
-        let _ = writeln!(out, "# HELP tianshan_batch_latency_seconds Time from reading a batch to all of it applied.");
+        let _ = writeln!(
+            out,
+            "# HELP tianshan_batch_latency_seconds Time from reading a batch to all of it applied."
+        );
         let _ = writeln!(out, "# TYPE tianshan_batch_latency_seconds histogram");
         for (bucket, bound) in self.latency_buckets.iter().zip(LATENCY_BUCKETS_S) {
-            let _ = writeln!(out, "tianshan_batch_latency_seconds_bucket{{le=\"{bound}\"}} {}", bucket.load(Ordering::Relaxed));
+            let _ = writeln!(
+                out,
+                "tianshan_batch_latency_seconds_bucket{{le=\"{bound}\"}} {}",
+                bucket.load(Ordering::Relaxed)
+            );
         }
         let count = self.latency_count.load(Ordering::Relaxed);
-        let _ = writeln!(out, "tianshan_batch_latency_seconds_bucket{{le=\"+Inf\"}} {count}");
-        let _ = writeln!(out, "tianshan_batch_latency_seconds_sum {}", self.latency_sum_us.load(Ordering::Relaxed) as f64 / 1e6);
+        let _ = writeln!(
+            out,
+            "tianshan_batch_latency_seconds_bucket{{le=\"+Inf\"}} {count}"
+        );
+        let _ = writeln!(
+            out,
+            "tianshan_batch_latency_seconds_sum {}",
+            self.latency_sum_us.load(Ordering::Relaxed) as f64 / 1e6
+        );
         let _ = writeln!(out, "tianshan_batch_latency_seconds_count {count}");
         out
     }
@@ -228,10 +311,14 @@ mod tests {
         metrics.observation_applied();
         metrics.observation_rejected(RejectReason::Duplicate);
         let a = metrics.accounting();
-        assert_eq!((a.received, a.applied, a.rejected, a.in_flight), (3, 1, 1, 1));
+        assert_eq!(
+            (a.received, a.applied, a.rejected, a.in_flight),
+            (3, 1, 1, 1)
+        );
         metrics.observe_batch_latency(0.003);
         let text = metrics.render_prometheus();
-        assert!(text.contains("tianshan_observations_total{outcome=\"rejected\",reason=\"duplicate\"} 1"));
+        assert!(text
+            .contains("tianshan_observations_total{outcome=\"rejected\",reason=\"duplicate\"} 1"));
         assert!(text.contains("tianshan_batch_latency_seconds_bucket{le=\"0.005\"} 1"));
         assert!(text.contains("tianshan_batch_latency_seconds_bucket{le=\"0.0025\"} 0"));
     }

@@ -10,7 +10,7 @@ use std::time::Duration;
 use prost::Message as _;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::message::{Header, Headers, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 use tianshan_core::warning::{Status, WarningEvent};
@@ -81,7 +81,10 @@ impl Actor for WarningPublisher {
         _me: ActorRef<WarningPublisherMsg>,
         args: WarningPublisherArgs,
     ) -> Result<WarningPublisherState, ActorProcessingErr> {
-        Ok(WarningPublisherState { args, active: BTreeMap::new() })
+        Ok(WarningPublisherState {
+            args,
+            active: BTreeMap::new(),
+        })
     }
 
     async fn handle(
@@ -109,7 +112,10 @@ impl Actor for WarningPublisher {
                 let _ = st.args.broadcast.send(event);
             }
             WarningPublisherMsg::Flush(reply) => {
-                st.args.producer.flush(Duration::from_secs(30)).map_err(|e| PipelineError::kafka("flush warnings", e))?;
+                st.args
+                    .producer
+                    .flush(Duration::from_secs(30))
+                    .map_err(|e| PipelineError::kafka("flush warnings", e))?;
                 let _ = reply.send(());
             }
             WarningPublisherMsg::Active(reply) => {
@@ -120,13 +126,26 @@ impl Actor for WarningPublisher {
     }
 }
 
-async fn publish(producer: &FutureProducer, topic: &str, event: &WarningEvent) -> Result<(), PipelineError> {
+async fn publish(
+    producer: &FutureProducer,
+    topic: &str,
+    event: &WarningEvent,
+) -> Result<(), PipelineError> {
     let payload = v1::Warning::from(event).encode_to_vec();
     let version = event.version.to_string();
     let headers = OwnedHeaders::new()
-        .insert(Header { key: "content-type", value: Some("application/x-protobuf") })
-        .insert(Header { key: "warning-version", value: Some(version.as_str()) });
-    let record = FutureRecord::to(topic).key(event.id.as_str()).payload(&payload).headers(headers);
+        .insert(Header {
+            key: "content-type",
+            value: Some("application/x-protobuf"),
+        })
+        .insert(Header {
+            key: "warning-version",
+            value: Some(version.as_str()),
+        });
+    let record = FutureRecord::to(topic)
+        .key(event.id.as_str())
+        .payload(&payload)
+        .headers(headers);
     producer
         .send(record, Duration::from_secs(30))
         .await
@@ -139,7 +158,10 @@ async fn publish(producer: &FutureProducer, topic: &str, event: &WarningEvent) -
 ///
 /// # Errors
 /// Returns [`PipelineError::Kafka`] when the topic cannot be read.
-pub fn read_published(bootstrap_servers: &str, topic: &str) -> Result<BTreeSet<(String, u32)>, PipelineError> {
+pub fn read_published(
+    bootstrap_servers: &str,
+    topic: &str,
+) -> Result<BTreeSet<(String, u32)>, PipelineError> {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap_servers)
         .set("group.id", "tianshan-warnings-reader")
@@ -148,16 +170,48 @@ pub fn read_published(bootstrap_servers: &str, topic: &str) -> Result<BTreeSet<(
         .map_err(|e| PipelineError::kafka("create the warnings reader", e))?;
     read_all(&consumer, topic)?
         .into_iter()
-        .map(|bytes| {
-            v1::Warning::decode(bytes.as_slice())
+        .map(|record| {
+            v1::Warning::decode(record.payload.as_slice())
                 .map(|w| (w.id, w.version))
-                .map_err(|e| PipelineError::Setup(format!("warnings topic {topic} holds a record that is not a warning: {e}")))
+                .map_err(|e| {
+                    PipelineError::Setup(format!(
+                        "warnings topic {topic} holds a record that is not a warning: {e}"
+                    ))
+                })
         })
         .collect()
 }
 
+/// One record read back from a topic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicRecord {
+    /// Partition it was on.
+    pub partition: i32,
+    /// Its key.
+    pub key: Option<Vec<u8>>,
+    /// Its bytes.
+    pub payload: Vec<u8>,
+    /// Its headers (UTF-8 values).
+    pub headers: BTreeMap<String, String>,
+}
+
+/// Reads every record of `topic` from the beginning to the end seen now (for tests, audits and
+/// the restart path).
+///
+/// # Errors
+/// Returns [`PipelineError::Kafka`] when the topic cannot be read.
+pub fn read_topic(bootstrap_servers: &str, topic: &str) -> Result<Vec<TopicRecord>, PipelineError> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap_servers)
+        .set("group.id", "tianshan-topic-reader")
+        .set("enable.auto.commit", "false")
+        .create()
+        .map_err(|e| PipelineError::kafka("create a topic reader", e))?;
+    read_all(&consumer, topic)
+}
+
 /// Reads all records of a topic from the beginning to the end seen now, in partition order.
-pub(crate) fn read_all(consumer: &BaseConsumer, topic: &str) -> Result<Vec<Vec<u8>>, PipelineError> {
+fn read_all(consumer: &BaseConsumer, topic: &str) -> Result<Vec<TopicRecord>, PipelineError> {
     let timeout = Duration::from_secs(10);
     let metadata = consumer
         .fetch_metadata(Some(topic), timeout)
@@ -179,17 +233,44 @@ pub(crate) fn read_all(consumer: &BaseConsumer, topic: &str) -> Result<Vec<Vec<u
     if ends.is_empty() {
         return Ok(records);
     }
-    consumer.assign(&assignment).map_err(|e| PipelineError::kafka("assign partitions", e))?;
+    consumer
+        .assign(&assignment)
+        .map_err(|e| PipelineError::kafka("assign partitions", e))?;
     let mut done = BTreeSet::new();
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     while done.len() < ends.len() {
         if std::time::Instant::now() > deadline {
-            return Err(PipelineError::Setup(format!("timed out reading topic {topic}")));
+            return Err(PipelineError::Setup(format!(
+                "timed out reading topic {topic}"
+            )));
         }
-        let Some(message) = consumer.poll(Duration::from_millis(200)) else { continue };
+        let Some(message) = consumer.poll(Duration::from_millis(200)) else {
+            continue;
+        };
         let message = message.map_err(|e| PipelineError::kafka("read a record", e))?;
-        records.push(message.payload().unwrap_or_default().to_vec());
-        if ends.get(&message.partition()).is_some_and(|end| message.offset() + 1 >= *end) {
+        let headers = message
+            .headers()
+            .map(|h| {
+                h.iter()
+                    .map(|header| {
+                        (
+                            header.key.to_string(),
+                            String::from_utf8_lossy(header.value.unwrap_or_default()).into_owned(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        records.push(TopicRecord {
+            partition: message.partition(),
+            key: message.key().map(<[u8]>::to_vec),
+            payload: message.payload().unwrap_or_default().to_vec(),
+            headers,
+        });
+        if ends
+            .get(&message.partition())
+            .is_some_and(|end| message.offset() + 1 >= *end)
+        {
             done.insert(message.partition());
         }
     }

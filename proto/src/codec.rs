@@ -52,7 +52,9 @@ impl WireFormat {
     /// Picks the format from a content-type header, or by sniffing the first non-blank byte.
     pub fn detect(content_type: Option<&str>, payload: &[u8]) -> WireFormat {
         match content_type.map(str::trim) {
-            Some(ct) if ct.starts_with(CONTENT_TYPE_JSON) || ct.ends_with("+json") => WireFormat::Json,
+            Some(ct) if ct.starts_with(CONTENT_TYPE_JSON) || ct.ends_with("+json") => {
+                WireFormat::Json
+            }
             Some(ct) if ct.starts_with(CONTENT_TYPE_PROTOBUF) || ct == "application/protobuf" => {
                 WireFormat::Protobuf
             }
@@ -68,7 +70,10 @@ impl WireFormat {
 ///
 /// # Errors
 /// Returns a [`DecodeError`] naming what is wrong; the caller routes it to the dead-letter topic.
-pub fn decode_observation(content_type: Option<&str>, payload: &[u8]) -> Result<Observation, DecodeError> {
+pub fn decode_observation(
+    content_type: Option<&str>,
+    payload: &[u8],
+) -> Result<Observation, DecodeError> {
     if payload.is_empty() {
         return Err(DecodeError::Empty);
     }
@@ -91,7 +96,8 @@ pub fn encode_observation(obs: &Observation, format: WireFormat) -> Vec<u8> {
         WireFormat::Protobuf => message.encode_to_vec(),
         WireFormat::Json => {
             let json = JsonObservation::from_message(&message);
-            serde_json::to_vec(&json).expect("observation json serialises: plain numbers and strings")
+            serde_json::to_vec(&json)
+                .expect("observation json serialises: plain numbers and strings")
         }
     }
 }
@@ -183,13 +189,20 @@ impl JsonObservation {
         };
         let mut readings = Vec::new();
         if let Some(r) = self.rainfall {
-            readings.push(Pb::Rainfall(v1::Rainfall { mm: r.mm, interval_s: r.interval_s }));
+            readings.push(Pb::Rainfall(v1::Rainfall {
+                mm: r.mm,
+                interval_s: r.interval_s,
+            }));
         }
         if let Some(w) = self.water_level {
             readings.push(Pb::WaterLevel(v1::WaterLevel { metres: w.metres }));
         }
         if let Some(d) = self.deformation {
-            readings.push(Pb::Deformation(v1::Deformation { east_mm: d.east_mm, north_mm: d.north_mm, up_mm: d.up_mm }));
+            readings.push(Pb::Deformation(v1::Deformation {
+                east_mm: d.east_mm,
+                north_mm: d.north_mm,
+                up_mm: d.up_mm,
+            }));
         }
         if let Some(l) = self.lightning {
             readings.push(Pb::Lightning(v1::LightningStrike {
@@ -235,10 +248,19 @@ impl JsonObservation {
             weather: None,
         };
         match &message.reading {
-            Some(Pb::Rainfall(r)) => json.rainfall = Some(JsonRainfall { mm: r.mm, interval_s: r.interval_s }),
+            Some(Pb::Rainfall(r)) => {
+                json.rainfall = Some(JsonRainfall {
+                    mm: r.mm,
+                    interval_s: r.interval_s,
+                })
+            }
             Some(Pb::WaterLevel(w)) => json.water_level = Some(JsonWaterLevel { metres: w.metres }),
             Some(Pb::Deformation(d)) => {
-                json.deformation = Some(JsonDeformation { east_mm: d.east_mm, north_mm: d.north_mm, up_mm: d.up_mm })
+                json.deformation = Some(JsonDeformation {
+                    east_mm: d.east_mm,
+                    north_mm: d.north_mm,
+                    up_mm: d.up_mm,
+                })
             }
             Some(Pb::Lightning(l)) => {
                 json.lightning = Some(JsonLightning {
@@ -276,7 +298,10 @@ mod tests {
             event_time: EventTime(1_719_820_800_000),
             gateway: GatewayId::new("GW-654025"),
             sequence: 3,
-            reading: Reading::Rainfall { mm: 4.2, interval_s: 300 },
+            reading: Reading::Rainfall {
+                mm: 4.2,
+                interval_s: 300,
+            },
         }
     }
 
@@ -284,25 +309,35 @@ mod tests {
     fn both_formats_round_trip_with_and_without_header() {
         for format in [WireFormat::Protobuf, WireFormat::Json] {
             let bytes = encode_observation(&rain(), format);
-            assert_eq!(decode_observation(Some(format.content_type()), &bytes).unwrap(), rain());
+            assert_eq!(
+                decode_observation(Some(format.content_type()), &bytes).unwrap(),
+                rain()
+            );
             assert_eq!(decode_observation(None, &bytes).unwrap(), rain());
         }
     }
 
     #[test]
     fn accepts_rfc3339_event_time_in_json() {
-        let json = br#"{"station_id":"R00042","event_time":"2024-07-01T16:00:00+08:00","sequence":3,
+        let json =
+            br#"{"station_id":"R00042","event_time":"2024-07-01T16:00:00+08:00","sequence":3,
             "gateway_id":"GW-654025","rainfall":{"mm":4.2,"interval_s":300}}"#;
         assert_eq!(decode_observation(None, json).unwrap(), rain());
     }
 
     #[test]
     fn malformed_bytes_are_errors_not_panics() {
-        assert!(matches!(decode_observation(None, br#"{"station_id": "R0"#), Err(DecodeError::Json(_))));
+        assert!(matches!(
+            decode_observation(None, br#"{"station_id": "R0"#),
+            Err(DecodeError::Json(_))
+        ));
         let truncated = &encode_observation(&rain(), WireFormat::Protobuf)[..7];
         assert!(decode_observation(None, truncated).is_err());
         assert_eq!(decode_observation(None, b""), Err(DecodeError::Empty));
         let two = br#"{"station_id":"R1","event_time_ms":5,"rainfall":{"mm":1},"water_level":{"metres":1}}"#;
-        assert!(matches!(decode_observation(None, two), Err(DecodeError::Json(_))));
+        assert!(matches!(
+            decode_observation(None, two),
+            Err(DecodeError::Json(_))
+        ));
     }
 }

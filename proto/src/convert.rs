@@ -43,9 +43,17 @@ impl TryFrom<v1::Observation> for Observation {
         if message.event_time_ms <= 0 {
             return Err(ObservationFieldError::BadEventTime(message.event_time_ms));
         }
-        let reading = match message.reading.ok_or(ObservationFieldError::MissingReading)? {
-            Pb::Rainfall(r) => Reading::Rainfall { mm: finite("rainfall.mm", r.mm)?, interval_s: r.interval_s },
-            Pb::WaterLevel(w) => Reading::WaterLevel { metres: finite("water_level.metres", w.metres)? },
+        let reading = match message
+            .reading
+            .ok_or(ObservationFieldError::MissingReading)?
+        {
+            Pb::Rainfall(r) => Reading::Rainfall {
+                mm: finite("rainfall.mm", r.mm)?,
+                interval_s: r.interval_s,
+            },
+            Pb::WaterLevel(w) => Reading::WaterLevel {
+                metres: finite("water_level.metres", w.metres)?,
+            },
             Pb::Deformation(d) => Reading::Deformation {
                 east_mm: finite("deformation.east_mm", d.east_mm)?,
                 north_mm: finite("deformation.north_mm", d.north_mm)?,
@@ -60,7 +68,10 @@ impl TryFrom<v1::Observation> for Observation {
             },
             Pb::Weather(w) => Reading::Weather {
                 air_temperature_c: finite("weather.air_temperature_c", w.air_temperature_c)?,
-                relative_humidity_pct: finite("weather.relative_humidity_pct", w.relative_humidity_pct)?,
+                relative_humidity_pct: finite(
+                    "weather.relative_humidity_pct",
+                    w.relative_humidity_pct,
+                )?,
                 wind_speed_m_s: finite("weather.wind_speed_m_s", w.wind_speed_m_s)?,
                 wind_direction_deg: finite("weather.wind_direction_deg", w.wind_direction_deg)?,
             },
@@ -81,15 +92,39 @@ impl From<&Observation> for v1::Observation {
         let reading = match obs.reading {
             Reading::Rainfall { mm, interval_s } => Pb::Rainfall(v1::Rainfall { mm, interval_s }),
             Reading::WaterLevel { metres } => Pb::WaterLevel(v1::WaterLevel { metres }),
-            Reading::Deformation { east_mm, north_mm, up_mm } => {
-                Pb::Deformation(v1::Deformation { east_mm, north_mm, up_mm })
-            }
-            Reading::Lightning { lon, lat, peak_current_ka, positive, cloud_to_ground } => {
-                Pb::Lightning(v1::LightningStrike { lon, lat, peak_current_ka, positive, cloud_to_ground })
-            }
-            Reading::Weather { air_temperature_c, relative_humidity_pct, wind_speed_m_s, wind_direction_deg } => {
-                Pb::Weather(v1::Weather { air_temperature_c, relative_humidity_pct, wind_speed_m_s, wind_direction_deg })
-            }
+            Reading::Deformation {
+                east_mm,
+                north_mm,
+                up_mm,
+            } => Pb::Deformation(v1::Deformation {
+                east_mm,
+                north_mm,
+                up_mm,
+            }),
+            Reading::Lightning {
+                lon,
+                lat,
+                peak_current_ka,
+                positive,
+                cloud_to_ground,
+            } => Pb::Lightning(v1::LightningStrike {
+                lon,
+                lat,
+                peak_current_ka,
+                positive,
+                cloud_to_ground,
+            }),
+            Reading::Weather {
+                air_temperature_c,
+                relative_humidity_pct,
+                wind_speed_m_s,
+                wind_direction_deg,
+            } => Pb::Weather(v1::Weather {
+                air_temperature_c,
+                relative_humidity_pct,
+                wind_speed_m_s,
+                wind_direction_deg,
+            }),
         };
         v1::Observation {
             station_id: obs.station.to_string(),
@@ -179,7 +214,10 @@ mod tests {
             event_time: EventTime(1_719_792_000_000),
             gateway: GatewayId::new("GW-654025"),
             sequence: 7,
-            reading: Reading::Rainfall { mm: 2.5, interval_s: 300 },
+            reading: Reading::Rainfall {
+                mm: 2.5,
+                interval_s: 300,
+            },
         };
         let message = v1::Observation::from(&obs);
         assert_eq!(Observation::try_from(message).unwrap(), obs);
@@ -187,9 +225,19 @@ mod tests {
 
     #[test]
     fn rejects_messages_without_station_or_reading() {
-        let mut message = v1::Observation { station_id: "R1".into(), event_time_ms: 1, ..Default::default() };
-        assert_eq!(Observation::try_from(message.clone()), Err(ObservationFieldError::MissingReading));
+        let mut message = v1::Observation {
+            station_id: "R1".into(),
+            event_time_ms: 1,
+            ..Default::default()
+        };
+        assert_eq!(
+            Observation::try_from(message.clone()),
+            Err(ObservationFieldError::MissingReading)
+        );
         message.station_id.clear();
-        assert_eq!(Observation::try_from(message), Err(ObservationFieldError::MissingStation));
+        assert_eq!(
+            Observation::try_from(message),
+            Err(ObservationFieldError::MissingStation)
+        );
     }
 }

@@ -7,8 +7,8 @@
 //! - [`convert`]: conversions between generated and core types.
 #![warn(missing_docs, unreachable_pub, rust_2018_idioms)]
 
-pub mod convert;
 pub mod codec;
+pub mod convert;
 
 /// Generated code of the `tianshan.v1` package.
 #[allow(missing_docs, unreachable_pub, clippy::all)]

@@ -1,1 +1,4 @@
+//! Integration tests of the `tianshan` package: one binary, one module per area.
 
+mod bench_workload;
+mod storm_on_embedded_broker;
