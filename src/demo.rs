@@ -66,8 +66,7 @@ pub async fn run_demo(mut config: Config, once: bool, format: OutputFormat) -> a
         region.clone(),
     ));
     // The gateway replays the storm into the broker while the node consumes it, in event-time
-    // order, as live gateways would. (A node that joins a log that is already full applies each
-    // partition's fetch in one batch; see the note on issue 2.)
+    // order, as live gateways would.
     let producer = gateway_producer(broker.bootstrap_servers())?;
     let gateway = tokio::spawn(async move { produce_all(&producer, &records).await });
     let started = Instant::now();
@@ -88,7 +87,11 @@ pub async fn run_demo(mut config: Config, once: bool, format: OutputFormat) -> a
             decided as f64 / seconds.max(0.001),
             pipeline.metrics.warnings_published()
         );
-        if once && accounting.received >= total && accounting.in_flight == 0 {
+        if once
+            && accounting.received >= total
+            && accounting.in_flight == 0
+            && pipeline.metrics.is_caught_up()
+        {
             break;
         }
     }

@@ -12,6 +12,7 @@
 //! - [`station_windows`]: per-station state: dedupe, lateness, QC, rain windows, stages, weather.
 //! - [`antecedent`]: antecedent precipitation index (Pa) and the meteorological day.
 //! - [`rain_workload`]: the rainfall-windows benchmark job of `shared/bench/WORKLOAD.md` over CSV bytes.
+//! - [`event_clock`]: event-time merge across partitions and the release of evaluation ticks.
 //! - [`areal`]: basin-average rainfall: arithmetic mean, IDW, renormalised gauge weights.
 //! - [`flash_flood`]: flash-flood assessment per basin and tick: soil state, rain and stage levels.
 //! - [`lifecycle`]: the warning state machine: issue, upgrade, downgrade, renew, cancel.
@@ -20,6 +21,7 @@
 
 pub mod antecedent;
 pub mod areal;
+pub mod event_clock;
 pub mod flash_flood;
 pub mod ids;
 pub mod lifecycle;

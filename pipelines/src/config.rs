@@ -84,6 +84,12 @@ pub struct PipelineConfig {
     pub tick: String,
     /// Most observations applied in one batch; bounds the work in flight.
     pub max_batch: usize,
+    /// A partition that has caught up with its log this long (processing time) stops holding
+    /// back event time for the others.
+    pub partition_idle_after: String,
+    /// Most observations buffered for the event-time merge across partitions; beyond it, silent
+    /// partitions stop holding back event time.
+    pub max_buffered: usize,
 }
 
 impl Default for PipelineConfig {
@@ -91,6 +97,8 @@ impl Default for PipelineConfig {
         Self {
             tick: "5m".into(),
             max_batch: 2_000,
+            partition_idle_after: "1s".into(),
+            max_buffered: 1_000_000,
         }
     }
 }
@@ -110,14 +118,30 @@ impl PipelineConfig {
         }
     }
 
+    /// Returns the partition idleness delay in milliseconds.
+    ///
+    /// # Errors
+    /// Returns a message naming `pipeline.partition-idle-after` when it is not a duration.
+    pub fn partition_idle_after_ms(&self) -> Result<i64, String> {
+        parse_duration_ms(&self.partition_idle_after)
+            .map_err(|e| format!("pipeline.partition-idle-after: {e}"))
+    }
+
     /// Checks the settings.
     ///
     /// # Errors
     /// Returns a message naming the first bad field.
     pub fn validate(&self) -> Result<(), String> {
         self.tick_ms()?;
+        self.partition_idle_after_ms()?;
         if self.max_batch == 0 {
             return Err("pipeline.max-batch must be at least 1".into());
+        }
+        if self.max_buffered < self.max_batch {
+            return Err(format!(
+                "pipeline.max-buffered ({}) must be at least pipeline.max-batch ({})",
+                self.max_buffered, self.max_batch
+            ));
         }
         Ok(())
     }

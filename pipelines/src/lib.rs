@@ -5,7 +5,6 @@
 //! - [`config`]: Kafka, topic and pipeline settings.
 //! - [`embedded_broker`]: librdkafka's mock cluster inside the process.
 //! - [`observation_source`]: the consumer-group source with rebuild on assignment.
-//! - [`event_clock`]: watermark across partitions and evaluation ticks.
 //! - [`dead_letters`]: the dead-letter writer.
 //! - [`warning_publisher`]: the warnings topic writer with exactly-once-per-version publishing.
 //! - [`gateway`]: a sensor gateway: observation files and the storm scenario into Kafka.
@@ -18,7 +17,6 @@ pub mod config;
 pub mod dead_letters;
 pub mod embedded_broker;
 pub mod error;
-pub mod event_clock;
 pub mod gateway;
 pub mod node_pipeline;
 pub mod observation_source;

@@ -1,16 +1,18 @@
 //! The Kafka source of observations: a consumer-group member that reads the observation topics,
-//! decodes each record, has the station actors apply it, routes rejections to the dead-letter
-//! topic, advances event time, and only then stores the offsets to commit.
+//! decodes each record, merges the partitions in event time, has the station actors apply the
+//! records, routes rejections to the dead-letter topic, releases evaluation ticks, and only then
+//! stores the offsets to commit.
 //!
 //! On every partition assignment the source rewinds to the beginning of the retained log and
 //! replays up to the committed offset silently (no dead letters, no double counting) to rebuild
 //! the windows of the stations it now owns; warnings that replay re-derives are dropped by the
 //! publisher because their (id, version) is already on the warnings topic. A blocking thread
-//! polls librdkafka and hands batches over a channel of capacity one, so at most one batch is
-//! decoded and one applied at a time: when the actors are slow, polling stops and librdkafka's
-//! bounded fetch queue fills, which pauses fetching.
+//! polls librdkafka and hands records, and the partitions that caught up with their log, over a
+//! channel of capacity one; the applier buffers them in [`EventClock`], which decides what to
+//! apply and when a tick is due, and bounds the buffer.
 
 use std::collections::BTreeMap;
+use std::ffi::CString;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -20,12 +22,14 @@ use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::error::KafkaError;
 use rdkafka::message::Headers;
 use rdkafka::statistics::Statistics;
+use rdkafka::topic_partition_list::TopicPartitionListElem;
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{ClientConfig, ClientContext, Message, Offset, TopicPartitionList};
 use tianshan_actors::ask::{await_reply, reply_port};
 use tianshan_actors::station::Envelope;
 use tianshan_actors::station_supervisor::StationSupervisorMsg;
-use tianshan_core::observation::{Outcome, RejectReason};
+use tianshan_core::event_clock::{EventClock, Release};
+use tianshan_core::observation::{Observation, Outcome, RejectReason};
 use tianshan_core::time::EventTime;
 use tianshan_proto::codec::decode_observation;
 use tokio::sync::mpsc;
@@ -34,7 +38,6 @@ use tracing::{debug, info, warn};
 use crate::config::{KafkaConfig, PipelineConfig};
 use crate::dead_letters::{DeadLetter, DeadLetterWriter};
 use crate::error::PipelineError;
-use crate::event_clock::EventClock;
 use crate::telemetry::Metrics;
 
 /// What the source learned about a partition when it was assigned.
@@ -42,9 +45,6 @@ use crate::telemetry::Metrics;
 struct AssignedPartition {
     /// Records below this offset are re-read to rebuild state (the committed offset).
     live_from: i64,
-    /// The partition held no records when assigned; `None` until the source has asked the broker
-    /// (not from the rebalance callback, where broker requests are not served).
-    empty: Option<bool>,
 }
 
 /// The current assignment, per (topic, partition).
@@ -94,11 +94,16 @@ impl ConsumerContext for SourceContext {
                             _ => None,
                         })
                         .unwrap_or(0);
+                    debug!(
+                        topic = element.topic(),
+                        partition = element.partition(),
+                        live_from = boundary,
+                        "assigned"
+                    );
                     live_from.insert(
                         (element.topic().to_string(), element.partition()),
                         AssignedPartition {
                             live_from: boundary,
-                            empty: None,
                         },
                     );
                 }
@@ -142,9 +147,20 @@ struct RawRecord {
     timestamp_ms: Option<i64>,
 }
 
-/// Records polled together.
-struct PolledBatch {
-    records: Vec<RawRecord>,
+/// What the poll thread saw, in order.
+enum Polled {
+    Record(RawRecord),
+    /// The partition is caught up with its log.
+    End {
+        topic: String,
+        partition: i32,
+    },
+}
+
+/// A record waiting in the event-time merge, decoded once on arrival.
+struct PendingRecord {
+    raw: RawRecord,
+    decoded: Result<Observation, String>,
 }
 
 /// A running source; dropping it does not stop it, call [`ObservationSource::stop`].
@@ -187,6 +203,7 @@ impl ObservationSource {
             )
             .set("statistics.interval.ms", "5000")
             .set("queued.max.messages.kbytes", "16384")
+            .set("enable.partition.eof", "true")
             .create_with_context(context)
             .map_err(|e| PipelineError::kafka("create the observation consumer", e))?;
         consumer
@@ -200,13 +217,18 @@ impl ObservationSource {
             tokio::task::spawn_blocking(move || poll_loop(&consumer, &stop, max_batch, &batches))
         };
         let tick_ms = pipeline.tick_ms().map_err(PipelineError::Setup)?;
+        let idle_after_ms = pipeline
+            .partition_idle_after_ms()
+            .map_err(PipelineError::Setup)?;
         let applier = Applier {
             consumer,
             stations,
             dead_letters,
             metrics,
             live_from,
-            clock: EventClock::new(tick_ms),
+            clock: EventClock::new(tick_ms, idle_after_ms, pipeline.max_buffered),
+            max_batch: pipeline.max_batch,
+            started: Instant::now(),
         };
         let apply_task = tokio::spawn(applier.run(receiver));
         Ok(Self {
@@ -230,13 +252,18 @@ impl ObservationSource {
     }
 }
 
+/// Processing time between two empty hand-overs when nothing arrives, so the applier can notice
+/// partitions turning idle.
+const HEARTBEAT: Duration = Duration::from_millis(100);
+
 fn poll_loop(
     consumer: &BaseConsumer<SourceContext>,
     stop: &AtomicBool,
     max_batch: usize,
-    batches: &mpsc::Sender<PolledBatch>,
+    batches: &mpsc::Sender<Vec<Polled>>,
 ) {
     let mut batch = Vec::with_capacity(max_batch);
+    let mut last_handover = Instant::now();
     while !stop.load(Ordering::Relaxed) {
         match consumer.poll(Duration::from_millis(50)) {
             Some(Ok(message)) => {
@@ -248,7 +275,7 @@ fn poll_loop(
                     })
                     .and_then(|header| header.value)
                     .map(|v| String::from_utf8_lossy(v).into_owned());
-                batch.push(RawRecord {
+                batch.push(Polled::Record(RawRecord {
                     topic: message.topic().to_string(),
                     partition: message.partition(),
                     offset: message.offset(),
@@ -256,42 +283,124 @@ fn poll_loop(
                     payload: message.payload().unwrap_or_default().to_vec(),
                     content_type,
                     timestamp_ms: message.timestamp().to_millis(),
-                });
+                }));
                 if batch.len() < max_batch {
                     continue;
                 }
             }
-            Some(Err(KafkaError::PartitionEOF(_))) => {}
+            Some(Err(KafkaError::PartitionEOF(partition))) => {
+                // The event names no topic: check every assigned topic's partition of that number.
+                if let Ok(assignment) = consumer.assignment() {
+                    for element in assignment.elements() {
+                        if element.partition() == partition && at_end(consumer, &element) {
+                            batch.push(Polled::End {
+                                topic: element.topic().to_string(),
+                                partition,
+                            });
+                        }
+                    }
+                }
+            }
             Some(Err(e)) => warn!(error = %e, "kafka consumer error"),
             None => {}
         }
         if !batch.is_empty() {
-            let records = std::mem::replace(&mut batch, Vec::with_capacity(max_batch));
-            if batches.blocking_send(PolledBatch { records }).is_err() {
+            let polled = std::mem::replace(&mut batch, Vec::with_capacity(max_batch));
+            if batches.blocking_send(polled).is_err() {
                 return;
             }
+            last_handover = Instant::now();
+        } else if last_handover.elapsed() >= HEARTBEAT {
+            if let Err(mpsc::error::TrySendError::Closed(_)) = batches.try_send(Vec::new()) {
+                return;
+            }
+            last_handover = Instant::now();
         }
     }
     if !batch.is_empty() {
-        let _ = batches.blocking_send(PolledBatch { records: batch });
+        let _ = batches.blocking_send(batch);
     }
 }
 
-/// The async half: applies batches in order.
+/// Returns whether the application has read everything the broker holds in this partition:
+/// its position is at the high watermark librdkafka cached from the latest fetch.
+fn at_end(consumer: &BaseConsumer<SourceContext>, element: &TopicPartitionListElem<'_>) -> bool {
+    let Ok(topic) = CString::new(element.topic()) else {
+        return false;
+    };
+    let Ok(positions) = consumer.position() else {
+        return false;
+    };
+    let position = positions
+        .find_partition(element.topic(), element.partition())
+        .map(|p| p.offset());
+    let (mut low, mut high) = (-1_i64, -1_i64);
+    // SAFETY: the client pointer is valid while `consumer` is borrowed, `topic` is a
+    // NUL-terminated string that outlives the call, and `low`/`high` are valid out-pointers.
+    // rd_kafka_get_watermark_offsets only reads librdkafka's local cache (no broker request).
+    #[allow(unsafe_code)]
+    let err = unsafe {
+        rdkafka::bindings::rd_kafka_get_watermark_offsets(
+            consumer.client().native_ptr(),
+            topic.as_ptr(),
+            element.partition(),
+            &raw mut low,
+            &raw mut high,
+        )
+    };
+    if err != rdkafka::bindings::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR || high < 0 {
+        return false;
+    }
+    // Nothing consumed yet: the source rewound to the beginning, so it stands at the low mark.
+    let position = match position {
+        Some(Offset::Offset(offset)) => offset,
+        _ => low,
+    };
+    position >= high
+}
+
+/// The async half: merges partitions in event time, applies records and releases ticks.
 struct Applier {
     consumer: Arc<BaseConsumer<SourceContext>>,
     stations: ActorRef<StationSupervisorMsg>,
     dead_letters: DeadLetterWriter,
     metrics: Arc<Metrics>,
     live_from: LiveFrom,
-    clock: EventClock,
+    clock: EventClock<(String, i32), PendingRecord>,
+    max_batch: usize,
+    started: Instant,
 }
 
 impl Applier {
-    async fn run(mut self, mut receiver: mpsc::Receiver<PolledBatch>) -> Result<(), PipelineError> {
+    async fn run(mut self, mut receiver: mpsc::Receiver<Vec<Polled>>) -> Result<(), PipelineError> {
         while let Some(polled) = receiver.recv().await {
-            self.sync_assignment();
-            self.apply(polled.records).await?;
+            let assigned = self.sync_assignment();
+            let now_ms = self.now_ms();
+            for event in polled {
+                match event {
+                    Polled::Record(raw) => {
+                        let key = (raw.topic.clone(), raw.partition);
+                        if !assigned.contains(&key) {
+                            // Read before a revocation; the new owner reads it again.
+                            continue;
+                        }
+                        let decoded = decode_observation(raw.content_type.as_deref(), &raw.payload)
+                            .map_err(|e| e.to_string());
+                        // A reading cannot be ordered after it was sent: a clock far ahead
+                        // must not hold its partition back (its station rejects it anyway).
+                        let event_time = decoded.as_ref().ok().map(|o| match raw.timestamp_ms {
+                            Some(sent) => o.event_time.min(EventTime(sent)),
+                            None => o.event_time,
+                        });
+                        self.clock
+                            .push(&key, event_time, PendingRecord { raw, decoded });
+                    }
+                    Polled::End { topic, partition } => {
+                        self.clock.reached_end(&(topic, partition), now_ms);
+                    }
+                }
+            }
+            self.drain().await?;
         }
         self.consumer
             .commit_consumer_state(rdkafka::consumer::CommitMode::Sync)
@@ -302,7 +411,32 @@ impl Applier {
             .map_err(|e| PipelineError::kafka("commit offsets at shutdown", e))
     }
 
-    async fn apply(&mut self, batch: Vec<RawRecord>) -> Result<(), PipelineError> {
+    fn now_ms(&self) -> i64 {
+        i64::try_from(self.started.elapsed().as_millis()).unwrap_or(i64::MAX)
+    }
+
+    /// Applies and ticks as far as the merge allows.
+    async fn drain(&mut self) -> Result<(), PipelineError> {
+        while let Some(step) = self.clock.next(self.now_ms(), self.max_batch) {
+            match step {
+                Release::Apply(batch) => self.apply(batch).await?,
+                Release::Tick(tick) => {
+                    self.stations
+                        .cast(StationSupervisorMsg::Tick(tick))
+                        .map_err(|e| {
+                            PipelineError::Actor(format!("station supervisor is gone: {e}"))
+                        })?;
+                    self.metrics.set_watermark_ms(tick.millis());
+                }
+            }
+        }
+        self.metrics.set_buffered(self.clock.buffered());
+        self.metrics
+            .set_caught_up(self.clock.caught_up(self.now_ms()));
+        Ok(())
+    }
+
+    async fn apply(&mut self, batch: Vec<PendingRecord>) -> Result<(), PipelineError> {
         let started = Instant::now();
         let live: Vec<bool> = {
             let live_from = self
@@ -312,9 +446,9 @@ impl Applier {
             batch
                 .iter()
                 .map(|r| {
-                    r.offset
+                    r.raw.offset
                         >= live_from
-                            .get(&(r.topic.clone(), r.partition))
+                            .get(&(r.raw.topic.clone(), r.raw.partition))
                             .map_or(0, |p| p.live_from)
                 })
                 .collect()
@@ -324,11 +458,13 @@ impl Applier {
         let mut outcomes: Vec<Option<Outcome>> = Vec::with_capacity(batch.len());
         let mut envelopes = Vec::new();
         let mut envelope_slots = Vec::new();
-        for (index, record) in batch.iter().enumerate() {
-            match decode_observation(record.content_type.as_deref(), &record.payload) {
+        let mut records = Vec::with_capacity(batch.len());
+        for (index, pending) in batch.into_iter().enumerate() {
+            match pending.decoded {
                 Ok(observation) => {
                     let received_at = EventTime(
-                        record
+                        pending
+                            .raw
                             .timestamp_ms
                             .unwrap_or(observation.event_time.millis()),
                     );
@@ -339,14 +475,10 @@ impl Applier {
                     envelope_slots.push(index);
                     outcomes.push(None);
                 }
-                Err(e) => outcomes.push(Some(Outcome::rejected(
-                    RejectReason::Malformed,
-                    e.to_string(),
-                ))),
+                Err(e) => outcomes.push(Some(Outcome::rejected(RejectReason::Malformed, e))),
             }
+            records.push(pending.raw);
         }
-        let event_times: Vec<EventTime> =
-            envelopes.iter().map(|e| e.observation.event_time).collect();
         let (port, receiver) = reply_port();
         self.stations
             .cast(StationSupervisorMsg::ApplyBatch(envelopes, port))
@@ -354,21 +486,12 @@ impl Applier {
         let applied = await_reply(receiver, "apply batch")
             .await
             .map_err(|e| PipelineError::Actor(e.to_string()))?;
-        let mut partition_times: Vec<(String, i32, EventTime)> = Vec::new();
-        for ((slot, outcome), event_time) in
-            envelope_slots.into_iter().zip(applied).zip(event_times)
-        {
-            if outcome == Outcome::Applied {
-                partition_times.push((
-                    batch[slot].topic.clone(),
-                    batch[slot].partition,
-                    event_time,
-                ));
-            }
+        for (slot, outcome) in envelope_slots.into_iter().zip(applied) {
             outcomes[slot] = Some(outcome);
         }
         let mut letters = Vec::new();
-        for ((record, outcome), is_live) in batch.iter().zip(outcomes).zip(&live) {
+        let mut applied_live = 0;
+        for ((record, outcome), is_live) in records.iter().zip(outcomes).zip(&live) {
             let outcome = outcome
                 .ok_or_else(|| PipelineError::Actor("an observation got no outcome".into()))?;
             if !is_live {
@@ -376,8 +499,9 @@ impl Applier {
                 continue;
             }
             match outcome {
-                Outcome::Applied => self.metrics.observation_applied(),
+                Outcome::Applied => applied_live += 1,
                 Outcome::Rejected { reason, detail } => {
+                    debug!(topic = %record.topic, partition = record.partition, offset = record.offset, reason = reason.code(), detail = %detail, "observation rejected");
                     letters.push(DeadLetter {
                         reason,
                         detail,
@@ -391,69 +515,45 @@ impl Applier {
             }
         }
         self.dead_letters.write_all(&letters).await?;
+        for record in &records {
+            // librdkafka's rd_kafka_offset_store commits the given offset + 1 (the next to read).
+            self.consumer
+                .store_offset(&record.topic, record.partition, record.offset)
+                .map_err(|e| PipelineError::kafka("store an offset", e))?;
+        }
+        for _ in 0..applied_live {
+            self.metrics.observation_applied();
+        }
         for letter in &letters {
             self.metrics.dead_letter_written();
             self.metrics.observation_rejected(letter.reason);
         }
-        for record in &batch {
-            self.clock.delivered(&record.topic, record.partition);
-        }
-        for (topic, partition, event_time) in partition_times {
-            self.clock.observe(&topic, partition, event_time);
-        }
-        self.release_ticks()?;
-        for record in &batch {
-            self.consumer
-                .store_offset(&record.topic, record.partition, record.offset + 1)
-                .map_err(|e| PipelineError::kafka("store an offset", e))?;
-        }
         self.metrics
             .observe_batch_latency(started.elapsed().as_secs_f64());
         debug!(
-            records = batch.len(),
+            records = records.len(),
             elapsed_ms = started.elapsed().as_millis() as u64,
             "batch applied"
         );
         Ok(())
     }
 
-    /// Tells the clock about the current assignment, asking the broker which new partitions are empty.
-    fn sync_assignment(&mut self) {
-        let mut live_from = self
+    /// Makes the clock's partitions equal to the current assignment and returns it.
+    fn sync_assignment(&mut self) -> Vec<(String, i32)> {
+        let assigned: Vec<(String, i32)> = self
             .live_from
             .lock()
-            .expect("live-from lock is never poisoned: no panics under it");
-        for ((topic, partition), assigned) in live_from.iter_mut() {
-            if assigned.empty.is_none() {
-                let watermarks = tokio::task::block_in_place(|| {
-                    self.consumer
-                        .fetch_watermarks(topic, *partition, Duration::from_secs(10))
-                });
-                assigned.empty = Some(watermarks.map(|(low, high)| high <= low).unwrap_or_else(|e| {
-                    warn!(topic = %topic, partition, error = %e, "could not read partition bounds; treating it as non-empty");
-                    false
-                }));
-            }
+            .expect("live-from lock is never poisoned: no panics under it")
+            .keys()
+            .cloned()
+            .collect();
+        let dropped = self.clock.assign(&assigned);
+        if !dropped.is_empty() {
+            info!(
+                records = dropped.len(),
+                "dropped buffered records of revoked partitions; their new owner reads them"
+            );
         }
-        self.clock.sync_assignment(
-            live_from
-                .iter()
-                .map(|(key, p)| (key, p.empty.unwrap_or(false))),
-        );
-    }
-
-    /// Sends the stations every tick the watermark has passed.
-    fn release_ticks(&mut self) -> Result<(), PipelineError> {
-        if let Some(watermark) = self.clock.watermark() {
-            self.metrics.set_watermark_ms(watermark.millis());
-            for tick in self.clock.ticks_through(watermark) {
-                self.stations
-                    .cast(StationSupervisorMsg::Tick(tick))
-                    .map_err(|e| {
-                        PipelineError::Actor(format!("station supervisor is gone: {e}"))
-                    })?;
-            }
-        }
-        Ok(())
+        assigned
     }
 }

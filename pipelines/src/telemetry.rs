@@ -34,6 +34,8 @@ pub struct Metrics {
     latency_count: AtomicU64,
     latency_sum_us: AtomicU64,
     ready: std::sync::atomic::AtomicBool,
+    buffered: AtomicU64,
+    caught_up: std::sync::atomic::AtomicBool,
 }
 
 /// Totals of the accounting identity `received = applied + rejected + in_flight`.
@@ -107,6 +109,22 @@ impl Metrics {
     /// Records the event-time watermark.
     pub fn set_watermark_ms(&self, watermark_ms: i64) {
         self.watermark_ms.store(watermark_ms, Ordering::Relaxed);
+    }
+
+    /// Records how many observations wait in the event-time merge.
+    pub fn set_buffered(&self, buffered: usize) {
+        self.buffered.store(buffered as u64, Ordering::Relaxed);
+    }
+
+    /// Records whether the source has applied and ticked everything it has read, with every
+    /// partition idle.
+    pub fn set_caught_up(&self, caught_up: bool) {
+        self.caught_up.store(caught_up, Ordering::Relaxed);
+    }
+
+    /// Returns whether the source has applied and ticked everything it has read.
+    pub fn is_caught_up(&self) -> bool {
+        self.caught_up.load(Ordering::Relaxed)
     }
 
     /// Records the consumer lag of one partition.
@@ -259,6 +277,13 @@ impl Metrics {
             out,
             "tianshan_watermark_seconds {}",
             self.watermark_ms.load(Ordering::Relaxed) / 1000
+        );
+        let _ = writeln!(out, "# HELP tianshan_observations_buffered Observations read and waiting for the event-time merge across partitions.");
+        let _ = writeln!(out, "# TYPE tianshan_observations_buffered gauge");
+        let _ = writeln!(
+            out,
+            "tianshan_observations_buffered {}",
+            self.buffered.load(Ordering::Relaxed)
         );
         let _ = writeln!(out, "# HELP tianshan_consumer_lag Messages behind the partition end, per topic and partition.");
         let _ = writeln!(out, "# TYPE tianshan_consumer_lag gauge");

@@ -1,0 +1,465 @@
+//! Event-time order across partitions: which records to apply next and when an evaluation tick
+//! may be released.
+//!
+//! Records arrive per partition in log order, and a partition's fetch may hold hours of event
+//! time. Tick `T` (windows ending at `T`) may only be released once every record with an event
+//! time at or before `T` has been applied and no record after `T` has been. So the clock buffers
+//! each partition's records and merges them: it applies a record only when its event time is at
+//! or before the next tick, and it releases the next tick once every partition that may still
+//! deliver has a buffered record after it. Within a partition records keep their log order, so a
+//! reading sent hours late is still seen late by its station.
+//!
+//! A partition with nothing buffered holds the clock back until it delivers, unless it is idle:
+//! it reported its end (caught up with the log) at least `idle_after_ms` of processing time ago.
+//! When more than `max_buffered` records wait, empty partitions stop holding the clock back, so
+//! memory stays bounded. When every partition is idle and nothing is buffered, ticks run up to
+//! the last one before the newest event time seen.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use crate::time::EventTime;
+
+/// At most this many ticks are released one by one across a gap (7 days of 5-min ticks); beyond
+/// that the clock jumps, because a gap that long means a new stream, not a slow one.
+const MAX_TICKS_ACROSS_A_GAP: i64 = 7 * 24 * 12;
+
+/// What to do next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Release<T> {
+    /// Apply these records, in this order.
+    Apply(Vec<T>),
+    /// Every record up to this tick is applied: evaluate it.
+    Tick(EventTime),
+}
+
+#[derive(Debug)]
+struct PartitionQueue<T> {
+    /// Buffered records; `None` event time for records that carry none (undecodable).
+    records: VecDeque<(Option<EventTime>, T)>,
+    /// Processing time (ms) at which the partition reported its end, while nothing came after.
+    at_end_since: Option<i64>,
+}
+
+impl<T> Default for PartitionQueue<T> {
+    fn default() -> Self {
+        Self {
+            records: VecDeque::new(),
+            at_end_since: None,
+        }
+    }
+}
+
+/// The merge buffer and tick bookkeeping of one source, over partitions keyed by `K`.
+#[derive(Debug)]
+pub struct EventClock<K, T> {
+    tick_ms: i64,
+    idle_after_ms: i64,
+    max_buffered: usize,
+    partitions: BTreeMap<K, PartitionQueue<T>>,
+    buffered: usize,
+    newest_seen: Option<EventTime>,
+    last_tick: Option<EventTime>,
+}
+
+impl<K: Ord + Clone, T> EventClock<K, T> {
+    /// Creates a clock with ticks every `tick_ms` of event time.
+    pub fn new(tick_ms: i64, idle_after_ms: i64, max_buffered: usize) -> Self {
+        Self {
+            tick_ms,
+            idle_after_ms,
+            max_buffered,
+            partitions: BTreeMap::new(),
+            buffered: 0,
+            newest_seen: None,
+            last_tick: None,
+        }
+    }
+
+    /// Makes the tracked partitions equal to `assigned`. New partitions hold the clock back until
+    /// they deliver or report their end; revoked ones are forgotten with their buffered records,
+    /// which are returned (they were not applied, so their offsets were not committed).
+    pub fn assign(&mut self, assigned: &[K]) -> Vec<T> {
+        let revoked: Vec<K> = self
+            .partitions
+            .keys()
+            .filter(|key| !assigned.contains(key))
+            .cloned()
+            .collect();
+        let mut dropped = Vec::new();
+        for key in revoked {
+            if let Some(queue) = self.partitions.remove(&key) {
+                dropped.extend(queue.records.into_iter().map(|(_, record)| record));
+            }
+        }
+        self.buffered -= dropped.len();
+        for key in assigned {
+            self.partitions.entry(key.clone()).or_default();
+        }
+        dropped
+    }
+
+    /// Buffers a record read from `partition`.
+    pub fn push(&mut self, partition: &K, event_time: Option<EventTime>, record: T) {
+        let queue = self.partitions.entry(partition.clone()).or_default();
+        queue.records.push_back((event_time, record));
+        queue.at_end_since = None;
+        self.buffered += 1;
+        if let Some(time) = event_time {
+            self.newest_seen = Some(self.newest_seen.map_or(time, |n| n.max(time)));
+        }
+    }
+
+    /// Records that `partition` caught up with its log at processing time `now_ms`.
+    pub fn reached_end(&mut self, partition: &K, now_ms: i64) {
+        let queue = self.partitions.entry(partition.clone()).or_default();
+        if queue.at_end_since.is_none() {
+            queue.at_end_since = Some(now_ms);
+        }
+    }
+
+    /// Returns how many records wait in the buffer.
+    pub fn buffered(&self) -> usize {
+        self.buffered
+    }
+
+    /// Returns the last tick released.
+    pub fn last_tick(&self) -> Option<EventTime> {
+        self.last_tick
+    }
+
+    /// Returns whether every partition is idle, nothing is buffered and every tick up to the
+    /// newest event time seen is released.
+    pub fn caught_up(&self, now_ms: i64) -> bool {
+        self.buffered == 0
+            && self
+                .partitions
+                .values()
+                .all(|queue| self.is_idle(queue, now_ms))
+            && match (self.last_tick_due(), self.last_tick) {
+                (Some(due), Some(last)) => due <= last,
+                (Some(_), None) => false,
+                (None, _) => true,
+            }
+    }
+
+    /// Returns the next step at processing time `now_ms`, or `None` when the clock must wait for
+    /// more records (or has nothing to do). Call it until it returns `None`.
+    pub fn next(&mut self, now_ms: i64, max_batch: usize) -> Option<Release<T>> {
+        loop {
+            let batch = self.pop_ready(max_batch.max(1));
+            if !batch.is_empty() {
+                return Some(Release::Apply(batch));
+            }
+            if self.blocked(now_ms) {
+                return None;
+            }
+            let Some(head) = self.earliest_head() else {
+                return self.tick_towards_newest();
+            };
+            match self.last_tick {
+                None => self.last_tick = Some(head.ceil_to(self.tick_ms).plus_ms(-self.tick_ms)),
+                Some(last) => {
+                    // Nothing is ready, so the earliest head is after `next`: release it.
+                    let next = last.plus_ms(self.tick_ms);
+                    let gap = (head.millis() - next.millis()) / self.tick_ms;
+                    self.last_tick = Some(if gap > MAX_TICKS_ACROSS_A_GAP {
+                        head.ceil_to(self.tick_ms).plus_ms(-self.tick_ms)
+                    } else {
+                        next
+                    });
+                    return Some(Release::Tick(next));
+                }
+            }
+        }
+    }
+
+    /// Pops, in event-time order across partitions and log order within one, the records at or
+    /// before the next tick (and those without an event time when they reach the head).
+    fn pop_ready(&mut self, max_batch: usize) -> Vec<T> {
+        let mut batch = Vec::new();
+        let Some(last) = self.last_tick else {
+            // Before the first tick only records without an event time are ready.
+            for queue in self.partitions.values_mut() {
+                while batch.len() < max_batch && matches!(queue.records.front(), Some((None, _))) {
+                    if let Some((_, record)) = queue.records.pop_front() {
+                        batch.push(record);
+                    }
+                }
+            }
+            self.buffered -= batch.len();
+            return batch;
+        };
+        let next = last.plus_ms(self.tick_ms);
+        while batch.len() < max_batch {
+            let earliest = self
+                .partitions
+                .values_mut()
+                .filter_map(|queue| match queue.records.front() {
+                    Some((None, _)) => Some((None, queue)),
+                    Some((Some(time), _)) if *time <= next => Some((Some(*time), queue)),
+                    _ => None,
+                })
+                .min_by_key(|(time, _)| *time);
+            let Some((_, queue)) = earliest else { break };
+            if let Some((_, record)) = queue.records.pop_front() {
+                batch.push(record);
+            }
+        }
+        self.buffered -= batch.len();
+        batch
+    }
+
+    /// Returns whether a partition with nothing buffered may still deliver something earlier.
+    fn blocked(&self, now_ms: i64) -> bool {
+        self.buffered < self.max_buffered
+            && self
+                .partitions
+                .values()
+                .any(|queue| queue.records.is_empty() && !self.is_idle(queue, now_ms))
+    }
+
+    fn is_idle(&self, queue: &PartitionQueue<T>, now_ms: i64) -> bool {
+        queue.records.is_empty()
+            && queue
+                .at_end_since
+                .is_some_and(|since| now_ms - since >= self.idle_after_ms)
+    }
+
+    fn earliest_head(&self) -> Option<EventTime> {
+        self.partitions
+            .values()
+            .filter_map(|queue| queue.records.front().and_then(|(time, _)| *time))
+            .min()
+    }
+
+    /// The last tick an idle source may release: the last one strictly before the newest event
+    /// time seen, because readings stamped with that newest time may still be on their way.
+    fn last_tick_due(&self) -> Option<EventTime> {
+        self.newest_seen
+            .map(|newest| newest.plus_ms(-1).floor_to(self.tick_ms))
+    }
+
+    /// With nothing buffered and every partition idle, runs the ticks up to [`Self::last_tick_due`].
+    fn tick_towards_newest(&mut self) -> Option<Release<T>> {
+        let newest = self.last_tick_due()?;
+        let next = match self.last_tick {
+            Some(last) if last >= newest => return None,
+            Some(last)
+                if (newest.millis() - last.millis()) / self.tick_ms <= MAX_TICKS_ACROSS_A_GAP =>
+            {
+                last.plus_ms(self.tick_ms)
+            }
+            _ => newest,
+        };
+        self.last_tick = Some(next);
+        Some(Release::Tick(next))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const TICK: i64 = 300_000;
+    const IDLE: i64 = 1_000;
+
+    fn at(minutes: i64) -> EventTime {
+        EventTime(minutes * 60_000)
+    }
+
+    /// Runs the clock until it waits, returning what it released.
+    fn drain(clock: &mut EventClock<u8, &'static str>, now: i64) -> Vec<Release<&'static str>> {
+        std::iter::from_fn(|| clock.next(now, 100)).collect()
+    }
+
+    #[test]
+    fn a_partition_that_has_not_delivered_holds_everything_back() {
+        let mut clock = EventClock::new(TICK, IDLE, 1000);
+        clock.assign(&[0, 1]);
+        clock.push(&0, Some(at(1)), "a1");
+        clock.push(&0, Some(at(600)), "a600");
+        assert_eq!(drain(&mut clock, 0), vec![]);
+        clock.push(&1, Some(at(2)), "b2");
+        clock.push(&1, Some(at(7)), "b7");
+        assert_eq!(
+            drain(&mut clock, 0),
+            vec![
+                Release::Apply(vec!["a1", "b2"]),
+                Release::Tick(at(5)),
+                Release::Apply(vec!["b7"]),
+            ],
+            "a600 waits until partition 1 shows it has passed 10 min"
+        );
+    }
+
+    #[test]
+    fn a_full_log_is_merged_tick_by_tick() {
+        let mut clock = EventClock::new(TICK, IDLE, 1000);
+        clock.assign(&[0, 1]);
+        for (partition, minute, name) in [
+            (0, 3, "a3"),
+            (0, 8, "a8"),
+            (0, 14, "a14"),
+            (1, 4, "b4"),
+            (1, 5, "b5"),
+            (1, 12, "b12"),
+        ] {
+            clock.push(&partition, Some(at(minute)), name);
+        }
+        clock.reached_end(&0, 0);
+        clock.reached_end(&1, 0);
+        assert_eq!(
+            drain(&mut clock, 0),
+            vec![
+                Release::Apply(vec!["a3", "b4", "b5"]),
+                Release::Tick(at(5)),
+                Release::Apply(vec!["a8"]),
+                Release::Tick(at(10)),
+                Release::Apply(vec!["b12", "a14"]),
+            ],
+            "tick 15 waits: more records up to 15 min may still come"
+        );
+        assert!(!clock.caught_up(0), "the partitions are not idle yet");
+        assert_eq!(drain(&mut clock, IDLE), vec![]);
+        assert!(clock.caught_up(IDLE));
+    }
+
+    #[test]
+    fn a_late_record_keeps_its_place_in_the_log() {
+        let mut clock = EventClock::new(TICK, IDLE, 1000);
+        clock.assign(&[0]);
+        clock.push(&0, Some(at(190)), "on time");
+        clock.push(&0, Some(at(10)), "three hours late");
+        clock.push(&0, Some(at(196)), "next");
+        clock.reached_end(&0, 0);
+        let released = drain(&mut clock, IDLE);
+        assert_eq!(
+            released,
+            vec![
+                Release::Apply(vec!["on time", "three hours late"]),
+                Release::Tick(at(190)),
+                Release::Tick(at(195)),
+                Release::Apply(vec!["next"]),
+            ]
+        );
+    }
+
+    #[test]
+    fn records_without_event_time_pass_at_the_head_and_keep_log_order() {
+        let mut clock = EventClock::new(TICK, IDLE, 1000);
+        clock.assign(&[0, 1]);
+        clock.push(&0, None, "garbage");
+        clock.push(&0, Some(at(3)), "a3");
+        clock.push(&0, None, "garbage after a3");
+        assert_eq!(drain(&mut clock, 0), vec![Release::Apply(vec!["garbage"])]);
+        clock.push(&1, Some(at(20)), "b20");
+        assert_eq!(
+            drain(&mut clock, 0),
+            vec![Release::Apply(vec!["a3", "garbage after a3"])],
+            "partition 0 may still deliver records before 20 min"
+        );
+        clock.reached_end(&0, 0);
+        assert_eq!(
+            drain(&mut clock, IDLE),
+            vec![
+                Release::Tick(at(5)),
+                Release::Tick(at(10)),
+                Release::Tick(at(15)),
+                Release::Apply(vec!["b20"]),
+            ],
+            "tick 20 waits for partition 1 to report its end"
+        );
+    }
+
+    #[test]
+    fn a_full_buffer_stops_waiting_for_silent_partitions() {
+        let mut clock = EventClock::new(TICK, IDLE, 2);
+        clock.assign(&[0, 1]);
+        clock.push(&0, Some(at(1)), "a1");
+        assert_eq!(drain(&mut clock, 0), vec![]);
+        clock.push(&0, Some(at(6)), "a6");
+        assert_eq!(drain(&mut clock, 0), vec![Release::Apply(vec!["a1"])]);
+        clock.push(&0, Some(at(11)), "a11");
+        assert_eq!(
+            drain(&mut clock, 0),
+            vec![Release::Tick(at(5)), Release::Apply(vec!["a6"])]
+        );
+    }
+
+    #[test]
+    fn revoked_partitions_return_their_buffered_records() {
+        let mut clock = EventClock::new(TICK, IDLE, 1000);
+        clock.assign(&[0, 1]);
+        clock.push(&1, Some(at(1)), "b1");
+        assert_eq!(clock.assign(&[0]), vec!["b1"]);
+        assert_eq!(clock.buffered(), 0);
+    }
+
+    #[test]
+    fn a_long_gap_jumps_instead_of_releasing_every_tick() {
+        let mut clock = EventClock::new(TICK, IDLE, 1000);
+        clock.assign(&[0]);
+        clock.push(&0, Some(at(1)), "first");
+        clock.push(&0, Some(at(60 * 24 * 30)), "a month later");
+        clock.reached_end(&0, 0);
+        assert_eq!(
+            drain(&mut clock, IDLE),
+            vec![
+                Release::Apply(vec!["first"]),
+                Release::Tick(at(5)),
+                Release::Apply(vec!["a month later"]),
+            ]
+        );
+    }
+
+    proptest! {
+        /// Whatever the interleaving of partitions, every record is applied once, each partition
+        /// in log order, and a tick comes after every in-order record at or before it and before
+        /// every record after it.
+        #[test]
+        fn ticks_separate_event_time_exactly(
+            logs in proptest::collection::vec(
+                proptest::collection::vec(0i64..300, 0..40), 1..5),
+        ) {
+            let logs: Vec<Vec<i64>> = logs
+                .into_iter()
+                .map(|mut minutes| { minutes.sort_unstable(); minutes })
+                .collect();
+            let mut clock: EventClock<usize, (usize, usize, i64)> = EventClock::new(TICK, IDLE, 10_000);
+            let keys: Vec<usize> = (0..logs.len()).collect();
+            clock.assign(&keys);
+            for (partition, minutes) in logs.iter().enumerate() {
+                for (index, minute) in minutes.iter().enumerate() {
+                    clock.push(&partition, Some(at(*minute)), (partition, index, *minute));
+                }
+                clock.reached_end(&partition, 0);
+            }
+            let mut applied = Vec::new();
+            let mut last_tick: Option<i64> = None;
+            while let Some(step) = clock.next(IDLE, 7) {
+                match step {
+                    Release::Apply(records) => {
+                        for record in records {
+                            if let Some(tick) = last_tick {
+                                prop_assert!(record.2 * 60_000 > tick, "{record:?} after tick {tick}");
+                            }
+                            applied.push(record);
+                        }
+                    }
+                    Release::Tick(tick) => {
+                        prop_assert!(last_tick.is_none_or(|last| tick.millis() > last));
+                        last_tick = Some(tick.millis());
+                    }
+                }
+            }
+            let total: usize = logs.iter().map(Vec::len).sum();
+            prop_assert_eq!(applied.len(), total);
+            for partition in 0..logs.len() {
+                let order: Vec<usize> = applied.iter().filter(|r| r.0 == partition).map(|r| r.1).collect();
+                prop_assert_eq!(order, (0..logs[partition].len()).collect::<Vec<_>>());
+            }
+            prop_assert!(clock.caught_up(IDLE));
+        }
+    }
+}
