@@ -121,8 +121,21 @@ async fn print_warnings(
     format: OutputFormat,
     region: Arc<Region>,
 ) {
-    if format == OutputFormat::Table {
-        println!(
+    if let Some(header) = warning_header(format) {
+        println!("{header}");
+    }
+    while let Ok(event) = warnings.recv().await {
+        let line = warning_line(&event, format, &region);
+        let mut stdout = std::io::stdout().lock();
+        let _ = writeln!(stdout, "{line}");
+        let _ = stdout.flush();
+    }
+}
+
+/// Returns the header line of the warning output, if the format has one.
+pub(crate) fn warning_header(format: OutputFormat) -> Option<String> {
+    (format == OutputFormat::Table).then(|| {
+        format!(
             "{:<25} {:<30} {:>3} {:<10} {:<6} {:<3} {:<20} {:<8} area",
             "issued (Beijing time)",
             "warning id",
@@ -132,35 +145,34 @@ async fn print_warnings(
             "lvl",
             "action",
             "basin"
-        );
-    }
-    while let Ok(event) = warnings.recv().await {
-        let line = match format {
-            OutputFormat::Json => {
-                serde_json::to_string(&event).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
-            }
-            OutputFormat::Table => {
-                let area = event
-                    .area_codes
-                    .first()
-                    .and_then(|code| region.area_name(code))
-                    .unwrap_or("");
-                format!(
-                    "{:<25} {:<30} {:>3} {:<10} {:<6} {:<3} {:<20} {:<8} {}",
-                    event.issued.to_beijing_rfc3339(),
-                    event.id,
-                    event.version,
-                    event.status.name(),
-                    event.level.name(),
-                    event.level.roman(),
-                    event.action.name(),
-                    event.target,
-                    area
-                )
-            }
-        };
-        let mut stdout = std::io::stdout().lock();
-        let _ = writeln!(stdout, "{line}");
-        let _ = stdout.flush();
+        )
+    })
+}
+
+/// Formats one warning version as a table row or a JSON object.
+pub(crate) fn warning_line(event: &WarningEvent, format: OutputFormat, region: &Region) -> String {
+    match format {
+        OutputFormat::Json => {
+            serde_json::to_string(event).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+        }
+        OutputFormat::Table => {
+            let area = event
+                .area_codes
+                .first()
+                .and_then(|code| region.area_name(code))
+                .unwrap_or("");
+            format!(
+                "{:<25} {:<30} {:>3} {:<10} {:<6} {:<3} {:<20} {:<8} {}",
+                event.issued.to_beijing_rfc3339(),
+                event.id,
+                event.version,
+                event.status.name(),
+                event.level.name(),
+                event.level.roman(),
+                event.action.name(),
+                event.target,
+                area
+            )
+        }
     }
 }

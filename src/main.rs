@@ -1,7 +1,8 @@
-//! The `tianshan` binary: `demo`, `run`, `produce` and `bench windows`.
+//! The `tianshan` binary: `demo`, `run`, `produce`, `replay` and `bench windows`.
 
 mod config;
 mod demo;
+mod replay;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -72,6 +73,16 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Encoding::Protobuf)]
         encoding: Encoding,
     },
+    /// Runs an observation file through the actors and models as fast as they go, without
+    /// Kafka: a workload file of shared/bench (`station_id,ts,rain_mm`, checked against the
+    /// station windows) or an observation file as `produce` reads it (prints its warnings).
+    Replay {
+        /// The file.
+        file: PathBuf,
+        /// Warning output format.
+        #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+        format: OutputFormat,
+    },
     /// Benchmarks.
     Bench {
         #[command(subcommand)]
@@ -139,6 +150,10 @@ fn main() -> anyhow::Result<()> {
                 Command::Produce { file, encoding } => {
                     init_tracing("info");
                     runtime.block_on(produce_file(config, &file, encoding))
+                }
+                Command::Replay { file, format } => {
+                    init_tracing("warn");
+                    runtime.block_on(replay::run_replay(config, &file, format))
                 }
                 Command::Bench { .. } => unreachable!("handled above"),
             }

@@ -28,3 +28,23 @@ pub async fn await_reply<T>(
         Err(_) => Err(format!("{what}: no reply within {REPLY_TIMEOUT:?}").into()),
     }
 }
+
+/// Casts the message `make` builds around a fresh reply port to `actor` and awaits the reply
+/// for at most [`REPLY_TIMEOUT`].
+///
+/// # Errors
+/// Returns an error naming `what` when the actor is gone, dropped the port or took too long.
+pub async fn ask<M, T>(
+    actor: &ractor::ActorRef<M>,
+    make: impl FnOnce(RpcReplyPort<T>) -> M,
+    what: &str,
+) -> Result<T, ActorProcessingErr>
+where
+    M: ractor::Message,
+{
+    let (port, receiver) = reply_port();
+    actor
+        .cast(make(port))
+        .map_err(|e| format!("{what}: the actor is gone: {e}"))?;
+    await_reply(receiver, what).await
+}

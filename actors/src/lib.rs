@@ -15,6 +15,7 @@
 //! - [`basin`]: `BasinActor`, areal rainfall and thresholds of one basin.
 //! - [`basin_supervisor`]: `BasinSupervisor`, routes station summaries to basins.
 //! - [`warning_manager`]: `WarningManager`, the warning lifecycle per basin.
+//! - [`warning_log`]: `WarningLog`, keeps warning versions for replay and tests.
 //! - [`ask`]: bounded request/reply helpers.
 #![warn(missing_docs, unreachable_pub, rust_2018_idioms)]
 
@@ -23,4 +24,5 @@ pub mod basin;
 pub mod basin_supervisor;
 pub mod station;
 pub mod station_supervisor;
+pub mod warning_log;
 pub mod warning_manager;

@@ -27,6 +27,8 @@ pub enum StationMsg {
     Flush(RpcReplyPort<()>),
     /// Replies with the summary of the last tick.
     Snapshot(RpcReplyPort<Option<StationSummary>>),
+    /// Advances the windows to this time and replies with the summary, without emitting it.
+    Summarize(EventTime, RpcReplyPort<StationSummary>),
 }
 
 /// Start-up arguments of [`StationActor`].
@@ -91,6 +93,10 @@ impl Actor for StationActor {
             }
             StationMsg::Snapshot(reply) => {
                 let _ = reply.send(st.last_summary.clone());
+            }
+            StationMsg::Summarize(time, reply) => {
+                st.windows.advance_to(time);
+                let _ = reply.send(st.windows.summary(time));
             }
         }
         Ok(())

@@ -11,7 +11,7 @@
 //! after that, and cannot run ahead by more than one batch. A station that fails is restarted
 //! with empty windows and the loss is logged as an error.
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use ractor::{
@@ -37,6 +37,9 @@ pub enum StationSupervisorMsg {
     Flush(RpcReplyPort<()>),
     /// Replies with the last summary of one station.
     Snapshot(StationId, RpcReplyPort<Option<StationSummary>>),
+    /// Advances every station to this time and replies with all their summaries, in station-id
+    /// order, without sending them downstream (replay checks, consistent snapshots).
+    SummarizeAll(EventTime, RpcReplyPort<Vec<StationSummary>>),
 }
 
 /// Start-up arguments of [`StationSupervisor`].
@@ -54,7 +57,22 @@ pub struct StationSupervisorState {
     region: Arc<Region>,
     windows: WindowsConfig,
     summaries: DerivedActorRef<StationSummary>,
-    stations: BTreeMap<StationId, ActorRef<StationMsg>>,
+    stations: StationRoutes,
+    /// Stations that feed at least one basin: the only ones a tick must reach.
+    basin_members: Vec<usize>,
+}
+
+/// The station actors in station-id order, with a hash index for routing observations.
+struct StationRoutes {
+    ids: Vec<StationId>,
+    actors: Vec<ActorRef<StationMsg>>,
+    index: HashMap<StationId, usize>,
+}
+
+impl StationRoutes {
+    fn get(&self, id: &StationId) -> Option<&ActorRef<StationMsg>> {
+        self.index.get(id).map(|&slot| &self.actors[slot])
+    }
 }
 
 /// The supervisor of all station actors of a node.
@@ -95,14 +113,28 @@ impl Actor for StationSupervisor {
         me: ActorRef<StationSupervisorMsg>,
         args: StationSupervisorArgs,
     ) -> Result<StationSupervisorState, ActorProcessingErr> {
-        let mut stations = BTreeMap::new();
+        let mut stations = StationRoutes {
+            ids: Vec::with_capacity(args.region.stations.len()),
+            actors: Vec::with_capacity(args.region.stations.len()),
+            index: HashMap::with_capacity(args.region.stations.len()),
+        };
         for station in args.region.stations.values() {
-            stations.insert(
-                station.id.clone(),
-                spawn_station(&me, station, &args.windows, &args.summaries).await?,
-            );
+            let actor = spawn_station(&me, station, &args.windows, &args.summaries).await?;
+            stations
+                .index
+                .insert(station.id.clone(), stations.ids.len());
+            stations.ids.push(station.id.clone());
+            stations.actors.push(actor);
         }
+        let basin_members = stations
+            .ids
+            .iter()
+            .enumerate()
+            .filter(|(_, id)| !args.region.basins_of_station(id).is_empty())
+            .map(|(slot, _)| slot)
+            .collect();
         Ok(StationSupervisorState {
+            basin_members,
             region: args.region,
             windows: args.windows,
             summaries: args.summaries,
@@ -124,15 +156,13 @@ impl Actor for StationSupervisor {
             StationSupervisorMsg::Tick(tick) => {
                 // Only basin members feed an assessment; other stations' windows advance on
                 // their next observation, so they need no tick.
-                for (id, station) in &st.stations {
-                    if !st.region.basins_of_station(id).is_empty() {
-                        station.cast(StationMsg::Tick(tick))?;
-                    }
+                for &slot in &st.basin_members {
+                    st.stations.actors[slot].cast(StationMsg::Tick(tick))?;
                 }
             }
             StationSupervisorMsg::Flush(reply) => {
-                let mut pending = Vec::with_capacity(st.stations.len());
-                for station in st.stations.values() {
+                let mut pending = Vec::with_capacity(st.stations.actors.len());
+                for station in &st.stations.actors {
                     let (port, receiver) = reply_port();
                     station.cast(StationMsg::Flush(port))?;
                     pending.push(receiver);
@@ -141,6 +171,19 @@ impl Actor for StationSupervisor {
                     await_reply(receiver, "station flush").await?;
                 }
                 let _ = reply.send(());
+            }
+            StationSupervisorMsg::SummarizeAll(time, reply) => {
+                let mut pending = Vec::with_capacity(st.stations.actors.len());
+                for station in &st.stations.actors {
+                    let (port, receiver) = reply_port();
+                    station.cast(StationMsg::Summarize(time, port))?;
+                    pending.push(receiver);
+                }
+                let mut summaries = Vec::with_capacity(pending.len());
+                for receiver in pending {
+                    summaries.push(await_reply(receiver, "station summary").await?);
+                }
+                let _ = reply.send(summaries);
             }
             StationSupervisorMsg::Snapshot(id, reply) => match st.stations.get(&id) {
                 Some(station) => {
@@ -165,14 +208,15 @@ impl Actor for StationSupervisor {
         if let SupervisionEvent::ActorFailed(cell, reason) = event {
             let failed = st
                 .stations
+                .actors
                 .iter()
-                .find(|(_, actor)| actor.get_id() == cell.get_id())
-                .map(|(id, _)| id.clone());
-            if let Some(id) = failed {
+                .position(|actor| actor.get_id() == cell.get_id());
+            if let Some(slot) = failed {
+                let id = &st.stations.ids[slot];
                 error!(station = %id, %reason, "station actor failed; restarting it with empty windows");
-                if let Some(station) = st.region.stations.get(&id) {
-                    let actor = spawn_station(&me, station, &st.windows, &st.summaries).await?;
-                    st.stations.insert(id, actor);
+                if let Some(station) = st.region.stations.get(id) {
+                    st.stations.actors[slot] =
+                        spawn_station(&me, station, &st.windows, &st.summaries).await?;
                 }
             }
         }
@@ -182,38 +226,38 @@ impl Actor for StationSupervisor {
 
 /// Sends each station its part of the batch, all at once, and gathers the outcomes in input order.
 async fn apply_batch(
-    stations: &BTreeMap<StationId, ActorRef<StationMsg>>,
+    stations: &StationRoutes,
     batch: Vec<Envelope>,
 ) -> Result<Vec<Outcome>, ActorProcessingErr> {
     let mut outcomes: Vec<Option<Outcome>> = vec![None; batch.len()];
-    let mut by_station: BTreeMap<StationId, (Vec<usize>, Vec<Envelope>)> = BTreeMap::new();
-    for (index, envelope) in batch.into_iter().enumerate() {
-        if stations.contains_key(&envelope.observation.station) {
-            let entry = by_station
-                .entry(envelope.observation.station.clone())
-                .or_default();
-            entry.0.push(index);
-            entry.1.push(envelope);
-        } else {
-            let detail = format!(
-                "station {} is not in the region's station list",
-                envelope.observation.station
-            );
-            outcomes[index] = Some(Outcome::rejected(RejectReason::UnknownStation, detail));
+    // Per station slot: the batch positions and envelopes it receives, in order.
+    let mut parts: HashMap<usize, (Vec<usize>, Vec<Envelope>)> = HashMap::new();
+    for (position, envelope) in batch.into_iter().enumerate() {
+        match stations.index.get(&envelope.observation.station) {
+            Some(&slot) => {
+                let part = parts.entry(slot).or_default();
+                part.0.push(position);
+                part.1.push(envelope);
+            }
+            None => {
+                let detail = format!(
+                    "station {} is not in the region's station list",
+                    envelope.observation.station
+                );
+                outcomes[position] = Some(Outcome::rejected(RejectReason::UnknownStation, detail));
+            }
         }
     }
-    let mut pending = Vec::with_capacity(by_station.len());
-    for (id, (indices, envelopes)) in by_station {
+    let mut pending = Vec::with_capacity(parts.len());
+    for (slot, (positions, envelopes)) in parts {
         let (port, receiver) = reply_port();
-        if let Some(station) = stations.get(&id) {
-            station.cast(StationMsg::Apply(envelopes, port))?;
-            pending.push((indices, receiver));
-        }
+        stations.actors[slot].cast(StationMsg::Apply(envelopes, port))?;
+        pending.push((positions, receiver));
     }
-    for (indices, receiver) in pending {
+    for (positions, receiver) in pending {
         let replies = await_reply(receiver, "station apply").await?;
-        for (index, outcome) in indices.into_iter().zip(replies) {
-            outcomes[index] = Some(outcome);
+        for (position, outcome) in positions.into_iter().zip(replies) {
+            outcomes[position] = Some(outcome);
         }
     }
     outcomes

@@ -296,6 +296,71 @@ pub fn run_workload(csv: &[u8], spec: &WorkloadSpec) -> Result<WorkloadReport, W
     })
 }
 
+/// One row of a workload file, as read by [`rain_rows`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RainRow {
+    /// The `station_id` column.
+    pub station: u64,
+    /// Event time (end of the interval), epoch seconds.
+    pub ts: i64,
+    /// Rain in the interval, in tenths of a millimetre.
+    pub tenths: i32,
+}
+
+/// Iterator over the rows of a workload file; see [`rain_rows`].
+#[derive(Debug)]
+pub struct RainRows<'a> {
+    csv: &'a [u8],
+    pos: usize,
+    line: u64,
+    failed: bool,
+}
+
+/// Reads the rows of a workload file one by one with the same parser as [`run_workload`]
+/// (header and blank lines skipped); the first malformed row ends the iteration with its error.
+pub fn rain_rows(csv: &[u8]) -> RainRows<'_> {
+    let (pos, line) = line_after_prefix(csv, HEADER).map_or((0, 0), |after| (after, 1));
+    RainRows {
+        csv,
+        pos,
+        line,
+        failed: false,
+    }
+}
+
+impl Iterator for RainRows<'_> {
+    type Item = Result<RainRow, WorkloadError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        while !self.failed && self.pos < self.csv.len() {
+            self.line += 1;
+            if let Some(after) = line_end(self.csv, self.pos) {
+                self.pos = after;
+                continue;
+            }
+            return Some(match parse_row(self.csv, self.pos) {
+                Ok((row, after)) => {
+                    self.pos = after;
+                    Ok(RainRow {
+                        station: row.station,
+                        ts: row.ts,
+                        tenths: row.tenths,
+                    })
+                }
+                Err((field, reason)) => {
+                    self.failed = true;
+                    Err(WorkloadError::Malformed {
+                        line: self.line,
+                        field,
+                        reason,
+                    })
+                }
+            });
+        }
+        None
+    }
+}
+
 /// Returns the position after the line end at `pos` (`\n` or `\r\n`), or `None` when the
 /// line holds something else.
 #[inline]
@@ -601,5 +666,36 @@ mod tests {
         };
         let report = run_workload(csv.as_bytes(), &spec).unwrap();
         assert_eq!(report.per_duration, brute_force(&csv, &spec));
+    }
+
+    #[test]
+    fn rain_rows_reads_what_run_workload_reads() {
+        let csv = b"station_id,ts,rain_mm\n0,1704067200,0.3\n\n12,1704067260,5\n3,x,1.0\n";
+        let rows: Vec<_> = rain_rows(csv).collect();
+        assert_eq!(rows.len(), 3);
+        assert_eq!(
+            rows[0].as_ref().ok(),
+            Some(&RainRow {
+                station: 0,
+                ts: 1_704_067_200,
+                tenths: 3
+            })
+        );
+        assert_eq!(
+            rows[1].as_ref().ok(),
+            Some(&RainRow {
+                station: 12,
+                ts: 1_704_067_260,
+                tenths: 50
+            })
+        );
+        assert!(matches!(
+            rows[2],
+            Err(WorkloadError::Malformed {
+                line: 5,
+                field: "ts",
+                ..
+            })
+        ));
     }
 }

@@ -725,6 +725,36 @@ impl Region {
         })
     }
 
+    /// Returns a region of rain gauges only (no admin units, no basins, no coordinates), for
+    /// replaying a benchmark file through the station actors. The county code is `000000`.
+    pub fn rain_gauges_only(
+        name: &str,
+        ids: impl IntoIterator<Item = StationId>,
+        report_interval_s: u32,
+    ) -> Region {
+        let stations = ids
+            .into_iter()
+            .map(|id| {
+                let station = Station {
+                    id: id.clone(),
+                    kind: StationKind::Rain,
+                    lon: 0.0,
+                    lat: 0.0,
+                    county: AreaCode::new("000000"),
+                    report_interval_s,
+                };
+                (id, station)
+            })
+            .collect();
+        Region {
+            name: name.to_owned(),
+            admin_units: BTreeMap::new(),
+            stations,
+            basins: BTreeMap::new(),
+            basins_by_station: BTreeMap::new(),
+        }
+    }
+
     /// Returns the basins `station` feeds, in basin-id order; empty if none.
     pub fn basins_of_station(&self, station: &StationId) -> &[BasinId] {
         self.basins_by_station

@@ -9,6 +9,7 @@
 //! - [`warning_publisher`]: the warnings topic writer with exactly-once-per-version publishing.
 //! - [`gateway`]: a sensor gateway: observation files and the storm scenario into Kafka.
 //! - [`node_pipeline`]: starts the actors, the source and the sinks of one node.
+//! - [`replay`]: observations from a file through the same actors, no Kafka.
 //! - [`telemetry`]: metrics in the Prometheus text format.
 //! - [`error`]: the crate's error type.
 #![warn(missing_docs, unreachable_pub, rust_2018_idioms)]
@@ -20,5 +21,6 @@ pub mod error;
 pub mod gateway;
 pub mod node_pipeline;
 pub mod observation_source;
+pub mod replay;
 pub mod telemetry;
 pub mod warning_publisher;

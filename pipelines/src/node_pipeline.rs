@@ -7,7 +7,6 @@ use std::sync::Arc;
 use ractor::{Actor, ActorRef};
 use rdkafka::producer::FutureProducer;
 use rdkafka::ClientConfig;
-use tianshan_actors::ask::{await_reply, reply_port};
 use tianshan_actors::basin_supervisor::{BasinSupervisor, BasinSupervisorArgs, BasinSupervisorMsg};
 use tianshan_actors::station_supervisor::{
     StationSupervisor, StationSupervisorArgs, StationSupervisorMsg,
@@ -171,13 +170,12 @@ impl NodePipeline {
     /// # Errors
     /// Returns [`PipelineError::Actor`] when the publisher does not answer.
     pub async fn active_warnings(&self) -> Result<Vec<WarningEvent>, PipelineError> {
-        let (port, receiver) = reply_port();
-        self.publisher
-            .cast(WarningPublisherMsg::Active(port))
-            .map_err(|e| actor_error("list active warnings", e))?;
-        await_reply(receiver, "list active warnings")
-            .await
-            .map_err(|e| actor_error("list active warnings", e))
+        ask(
+            &self.publisher,
+            WarningPublisherMsg::Active,
+            "list active warnings",
+        )
+        .await
     }
 
     /// Stops reading, commits offsets, drains every stage and stops the actors.
@@ -211,33 +209,19 @@ async fn flush_stages(
     manager: &ActorRef<WarningManagerMsg>,
     publisher: &ActorRef<WarningPublisherMsg>,
 ) -> Result<(), PipelineError> {
-    let (port, receiver) = reply_port();
-    stations
-        .cast(StationSupervisorMsg::Flush(port))
-        .map_err(|e| actor_error("flush stations", e))?;
-    await_reply(receiver, "flush stations")
+    ask(stations, StationSupervisorMsg::Flush, "flush stations").await?;
+    ask(basins, BasinSupervisorMsg::Flush, "flush basins").await?;
+    ask(manager, WarningManagerMsg::Flush, "flush warnings").await?;
+    ask(publisher, WarningPublisherMsg::Flush, "flush publisher").await
+}
+
+/// [`tianshan_actors::ask::ask`] with the error as a [`PipelineError`].
+pub(crate) async fn ask<M: ractor::Message, T>(
+    actor: &ActorRef<M>,
+    make: impl FnOnce(ractor::RpcReplyPort<T>) -> M,
+    what: &str,
+) -> Result<T, PipelineError> {
+    tianshan_actors::ask::ask(actor, make, what)
         .await
-        .map_err(|e| actor_error("flush stations", e))?;
-    let (port, receiver) = reply_port();
-    basins
-        .cast(BasinSupervisorMsg::Flush(port))
-        .map_err(|e| actor_error("flush basins", e))?;
-    await_reply(receiver, "flush basins")
-        .await
-        .map_err(|e| actor_error("flush basins", e))?;
-    let (port, receiver) = reply_port();
-    manager
-        .cast(WarningManagerMsg::Flush(port))
-        .map_err(|e| actor_error("flush warnings", e))?;
-    await_reply(receiver, "flush warnings")
-        .await
-        .map_err(|e| actor_error("flush warnings", e))?;
-    let (port, receiver) = reply_port();
-    publisher
-        .cast(WarningPublisherMsg::Flush(port))
-        .map_err(|e| actor_error("flush publisher", e))?;
-    await_reply(receiver, "flush publisher")
-        .await
-        .map_err(|e| actor_error("flush publisher", e))?;
-    Ok(())
+        .map_err(|e| actor_error(what, e))
 }

@@ -1,0 +1,220 @@
+//! Replay: observations from a file through the same actors and models as the live path, in
+//! event time and as fast as the actors go, without Kafka. The event-time merge and the ticks
+//! are the live source's ([`EventClock`]), over a single ordered stream.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ractor::{Actor, ActorRef};
+use tianshan_actors::basin_supervisor::{BasinSupervisor, BasinSupervisorArgs, BasinSupervisorMsg};
+use tianshan_actors::station::Envelope;
+use tianshan_actors::station_supervisor::{
+    StationSupervisor, StationSupervisorArgs, StationSupervisorMsg,
+};
+use tianshan_actors::warning_log::{WarningLog, WarningLogMsg};
+use tianshan_actors::warning_manager::{WarningManager, WarningManagerArgs, WarningManagerMsg};
+use tianshan_core::event_clock::{EventClock, Release};
+use tianshan_core::observation::{Outcome, Reading, RejectReason};
+use tianshan_core::region::Region;
+use tianshan_core::station_windows::StationSummary;
+use tianshan_core::time::EventTime;
+use tianshan_core::warning::WarningEvent;
+
+use crate::error::PipelineError;
+use crate::node_pipeline::{ask, PipelineSettings};
+
+/// What a replay did.
+#[derive(Debug, Clone, Default)]
+pub struct ReplayReport {
+    /// Observations read.
+    pub observations: u64,
+    /// Observations the stations applied.
+    pub applied: u64,
+    /// Observations rejected, by reason.
+    pub rejected: BTreeMap<RejectReason, u64>,
+    /// Event time and depth of every rejected rainfall reading, to reconcile rain totals.
+    pub rejected_rainfall: Vec<(EventTime, f64)>,
+    /// Every warning version issued, in order.
+    pub warnings: Vec<WarningEvent>,
+    /// Wall time from the first observation to the last warning.
+    pub elapsed: Duration,
+}
+
+impl ReplayReport {
+    /// Returns observations per second of wall time.
+    pub fn observations_per_second(&self) -> f64 {
+        self.observations as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+}
+
+/// A running replay: push observations in file order, then [`Replay::finish`].
+pub struct Replay {
+    stations: ActorRef<StationSupervisorMsg>,
+    basins: ActorRef<BasinSupervisorMsg>,
+    manager: ActorRef<WarningManagerMsg>,
+    log: ActorRef<WarningLogMsg>,
+    clock: EventClock<(), Envelope>,
+    max_batch: usize,
+    report: ReplayReport,
+    started: Instant,
+}
+
+fn actor_error(what: &str, e: impl std::fmt::Display) -> PipelineError {
+    PipelineError::Actor(format!("{what}: {e}"))
+}
+
+impl Replay {
+    /// Starts the actors of `region` with the node's settings.
+    ///
+    /// # Errors
+    /// Returns [`PipelineError`] for a bad tick setting or an actor that does not start.
+    pub async fn start(
+        settings: &PipelineSettings,
+        region: Arc<Region>,
+    ) -> Result<Self, PipelineError> {
+        let tick_ms = settings.pipeline.tick_ms().map_err(PipelineError::Setup)?;
+        let (log, _) = Actor::spawn(None, WarningLog, ())
+            .await
+            .map_err(|e| actor_error("start the warning log", e))?;
+        let (manager, _) = Actor::spawn(
+            None,
+            WarningManager,
+            WarningManagerArgs {
+                region: region.clone(),
+                policy: settings.lifecycle.clone(),
+                warnings: log.get_derived(),
+            },
+        )
+        .await
+        .map_err(|e| actor_error("start the warning manager", e))?;
+        let (basins, _) = Actor::spawn(
+            None,
+            BasinSupervisor,
+            BasinSupervisorArgs {
+                region: region.clone(),
+                policy: settings.flash_flood.clone(),
+                assessments: manager.get_derived(),
+            },
+        )
+        .await
+        .map_err(|e| actor_error("start the basin supervisor", e))?;
+        let (stations, _) = Actor::spawn(
+            None,
+            StationSupervisor,
+            StationSupervisorArgs {
+                region,
+                windows: settings.windows.clone(),
+                summaries: basins.get_derived(),
+            },
+        )
+        .await
+        .map_err(|e| actor_error("start the station supervisor", e))?;
+        let max_batch = settings.pipeline.max_batch;
+        Ok(Self {
+            stations,
+            basins,
+            manager,
+            log,
+            // One ordered stream: it only waits while its own buffer is empty.
+            clock: EventClock::new(tick_ms, 0, usize::MAX),
+            max_batch,
+            report: ReplayReport::default(),
+            started: Instant::now(),
+        })
+    }
+
+    /// Adds the next observation of the file; applies a batch whenever one is full.
+    ///
+    /// # Errors
+    /// Returns [`PipelineError::Actor`] when an actor does not answer.
+    pub async fn push(&mut self, envelope: Envelope) -> Result<(), PipelineError> {
+        if self.report.observations == 0 {
+            self.started = Instant::now();
+        }
+        self.report.observations += 1;
+        let event_time = envelope.observation.event_time.min(envelope.received_at);
+        self.clock.push(&(), Some(event_time), envelope);
+        if self.clock.buffered() >= self.max_batch {
+            self.drain().await?;
+        }
+        Ok(())
+    }
+
+    /// Applies what is buffered, runs the ticks to the end of the data, waits for every stage,
+    /// and returns the report with the stations' summaries at `summarize_at`, if given.
+    ///
+    /// # Errors
+    /// Returns [`PipelineError::Actor`] when an actor does not answer.
+    pub async fn finish(
+        mut self,
+        summarize_at: Option<EventTime>,
+    ) -> Result<(ReplayReport, Vec<StationSummary>), PipelineError> {
+        self.clock.reached_end(&(), 0);
+        self.drain().await?;
+        ask(
+            &self.stations,
+            StationSupervisorMsg::Flush,
+            "flush stations",
+        )
+        .await?;
+        ask(&self.basins, BasinSupervisorMsg::Flush, "flush basins").await?;
+        ask(&self.manager, WarningManagerMsg::Flush, "flush warnings").await?;
+        self.report.warnings = ask(&self.log, WarningLogMsg::Take, "take warnings").await?;
+        self.report.elapsed = self.started.elapsed();
+        let summaries = match summarize_at {
+            Some(time) => {
+                ask(
+                    &self.stations,
+                    |port| StationSupervisorMsg::SummarizeAll(time, port),
+                    "summarize stations",
+                )
+                .await?
+            }
+            None => Vec::new(),
+        };
+        self.stations.stop(None);
+        self.basins.stop(None);
+        self.manager.stop(None);
+        self.log.stop(None);
+        Ok((self.report, summaries))
+    }
+
+    async fn drain(&mut self) -> Result<(), PipelineError> {
+        while let Some(step) = self.clock.next(0, self.max_batch) {
+            match step {
+                Release::Apply(batch) => {
+                    let rainfall: Vec<Option<(EventTime, f64)>> = batch
+                        .iter()
+                        .map(|envelope| match envelope.observation.reading {
+                            Reading::Rainfall { mm, .. } => {
+                                Some((envelope.observation.event_time, mm))
+                            }
+                            _ => None,
+                        })
+                        .collect();
+                    let outcomes = ask(
+                        &self.stations,
+                        |port| StationSupervisorMsg::ApplyBatch(batch, port),
+                        "apply batch",
+                    )
+                    .await?;
+                    for (outcome, rain) in outcomes.into_iter().zip(rainfall) {
+                        match outcome {
+                            Outcome::Applied => self.report.applied += 1,
+                            Outcome::Rejected { reason, .. } => {
+                                *self.report.rejected.entry(reason).or_default() += 1;
+                                self.report.rejected_rainfall.extend(rain);
+                            }
+                        }
+                    }
+                }
+                Release::Tick(tick) => self
+                    .stations
+                    .cast(StationSupervisorMsg::Tick(tick))
+                    .map_err(|e| actor_error("tick", e))?,
+            }
+        }
+        Ok(())
+    }
+}
