@@ -1,0 +1,323 @@
+//! Actor tests on tokio's paused clock: a stuck actor times out without the test waiting, a
+//! silent station drains its windows at every tick, a batch keeps its order, and a failed station
+//! is restarted by its supervisor.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use tianshan_actors::ask::{ask, REPLY_TIMEOUT};
+use tianshan_actors::station::Envelope;
+use tianshan_actors::station_supervisor::{
+    StationSupervisor, StationSupervisorArgs, StationSupervisorMsg,
+};
+use tianshan_core::ids::{GatewayId, StationId};
+use tianshan_core::observation::{Observation, Outcome, Reading, RejectReason};
+use tianshan_core::region::{Region, StationKind};
+use tianshan_core::station_windows::{StationSummary, WindowsConfig};
+use tianshan_core::time::{EventTime, MINUTE_MS};
+
+/// Keeps the station summaries it receives.
+enum RecorderMsg {
+    Summary(StationSummary),
+    Take(RpcReplyPort<Vec<StationSummary>>),
+}
+
+impl From<StationSummary> for RecorderMsg {
+    fn from(summary: StationSummary) -> Self {
+        RecorderMsg::Summary(summary)
+    }
+}
+
+impl TryFrom<RecorderMsg> for StationSummary {
+    type Error = ();
+
+    fn try_from(msg: RecorderMsg) -> Result<Self, ()> {
+        match msg {
+            RecorderMsg::Summary(summary) => Ok(summary),
+            RecorderMsg::Take(_) => Err(()),
+        }
+    }
+}
+
+struct Recorder;
+
+impl Actor for Recorder {
+    type Msg = RecorderMsg;
+    type State = Vec<StationSummary>;
+    type Arguments = ();
+
+    async fn pre_start(
+        &self,
+        _me: ActorRef<RecorderMsg>,
+        _args: (),
+    ) -> Result<Vec<StationSummary>, ActorProcessingErr> {
+        Ok(Vec::new())
+    }
+
+    async fn handle(
+        &self,
+        _me: ActorRef<RecorderMsg>,
+        msg: RecorderMsg,
+        kept: &mut Vec<StationSummary>,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            RecorderMsg::Summary(summary) => kept.push(summary),
+            RecorderMsg::Take(reply) => {
+                let _ = reply.send(std::mem::take(kept));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Holds every reply port it gets and never answers.
+struct NeverReplies;
+
+impl Actor for NeverReplies {
+    type Msg = RpcReplyPort<()>;
+    type State = Vec<RpcReplyPort<()>>;
+    type Arguments = ();
+
+    async fn pre_start(
+        &self,
+        _me: ActorRef<RpcReplyPort<()>>,
+        _args: (),
+    ) -> Result<Vec<RpcReplyPort<()>>, ActorProcessingErr> {
+        Ok(Vec::new())
+    }
+
+    async fn handle(
+        &self,
+        _me: ActorRef<RpcReplyPort<()>>,
+        port: RpcReplyPort<()>,
+        held: &mut Vec<RpcReplyPort<()>>,
+    ) -> Result<(), ActorProcessingErr> {
+        held.push(port);
+        Ok(())
+    }
+}
+
+fn region() -> Arc<Region> {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../regions/xinjiang");
+    Arc::new(Region::load(Path::new(dir)).expect("the committed region loads"))
+}
+
+/// A rain gauge that feeds a basin, so ticks reach it.
+fn basin_rain_gauge(region: &Region) -> StationId {
+    region
+        .basins
+        .values()
+        .flat_map(|basin| basin.member_stations())
+        .find(|id| region.stations[*id].kind == StationKind::Rain)
+        .expect("some basin has a rain gauge")
+        .clone()
+}
+
+fn rain(station: &StationId, at: EventTime, mm: f64, interval_s: u32) -> Envelope {
+    Envelope {
+        observation: Observation {
+            station: station.clone(),
+            event_time: at,
+            gateway: GatewayId::new("test"),
+            sequence: 1,
+            reading: Reading::Rainfall { mm, interval_s },
+        },
+        received_at: at,
+    }
+}
+
+fn start_time() -> EventTime {
+    EventTime::parse_rfc3339("2024-07-01T08:00:00Z").expect("valid time")
+}
+
+async fn stations_reporting_to(
+    region: Arc<Region>,
+    recorder: &ActorRef<RecorderMsg>,
+) -> ActorRef<StationSupervisorMsg> {
+    let (stations, _) = Actor::spawn(
+        None,
+        StationSupervisor,
+        StationSupervisorArgs {
+            region,
+            windows: WindowsConfig::default(),
+            summaries: recorder.get_derived(),
+        },
+    )
+    .await
+    .expect("station supervisor starts");
+    stations
+}
+
+fn one_hour_mm(summary: &StationSummary) -> f64 {
+    match summary {
+        StationSummary::Rain(rain) => rain
+            .windows
+            .iter()
+            .find(|w| w.duration_min == 60)
+            .map_or(f64::NAN, |w| w.mm),
+        other => panic!("expected a rain summary, got {other:?}"),
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stuck_actor_is_reported_after_the_reply_timeout() {
+    let (silent, _) = Actor::spawn(None, NeverReplies, ())
+        .await
+        .expect("actor starts");
+    let started = tokio::time::Instant::now();
+    let error = ask(&silent, |port| port, "flush the silent actor")
+        .await
+        .expect_err("no reply comes");
+    assert!(
+        error
+            .to_string()
+            .contains("flush the silent actor: no reply within"),
+        "{error}"
+    );
+    assert!(started.elapsed() >= REPLY_TIMEOUT);
+    silent.stop(None);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_silent_station_drains_its_windows_at_every_tick() {
+    let region = region();
+    let gauge = basin_rain_gauge(&region);
+    let interval_s = region.stations[&gauge].report_interval_s;
+    let (recorder, _) = Actor::spawn(None, Recorder, ()).await.expect("recorder");
+    let stations = stations_reporting_to(region, &recorder).await;
+    let t0 = start_time();
+
+    let outcomes = ask(
+        &stations,
+        |port| StationSupervisorMsg::ApplyBatch(vec![rain(&gauge, t0, 12.5, interval_s)], port),
+        "apply",
+    )
+    .await
+    .expect("applied");
+    assert_eq!(outcomes, vec![Outcome::Applied]);
+    for minutes in [0, 30, 65] {
+        stations
+            .cast(StationSupervisorMsg::Tick(t0.plus_ms(minutes * MINUTE_MS)))
+            .expect("tick");
+    }
+    ask(&stations, StationSupervisorMsg::Flush, "flush")
+        .await
+        .expect("flushed");
+    let summaries: Vec<StationSummary> = ask(&recorder, RecorderMsg::Take, "take")
+        .await
+        .expect("summaries")
+        .into_iter()
+        .filter(|s| s.station() == &gauge)
+        .collect();
+    let hourly: Vec<f64> = summaries.iter().map(one_hour_mm).collect();
+    assert_eq!(
+        hourly,
+        vec![12.5, 12.5, 0.0],
+        "the reading leaves the 1-h window although the station sent nothing more"
+    );
+    stations.stop(None);
+    recorder.stop(None);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_batch_keeps_its_order_and_rejects_unknown_stations() {
+    let region = region();
+    let gauge = basin_rain_gauge(&region);
+    let interval_s = region.stations[&gauge].report_interval_s;
+    let (recorder, _) = Actor::spawn(None, Recorder, ()).await.expect("recorder");
+    let stations = stations_reporting_to(region, &recorder).await;
+    let t0 = start_time();
+    let nowhere = StationId::new("NOWHERE");
+    let batch = vec![
+        rain(&gauge, t0, 1.0, interval_s),
+        rain(&nowhere, t0, 1.0, interval_s),
+        rain(&gauge, t0, 1.0, interval_s),
+        rain(&gauge, t0.plus_ms(5 * MINUTE_MS), -3.0, interval_s),
+    ];
+    let outcomes = ask(
+        &stations,
+        |port| StationSupervisorMsg::ApplyBatch(batch, port),
+        "apply",
+    )
+    .await
+    .expect("applied");
+    let reasons: Vec<Option<RejectReason>> = outcomes
+        .iter()
+        .map(|outcome| match outcome {
+            Outcome::Applied => None,
+            Outcome::Rejected { reason, .. } => Some(*reason),
+        })
+        .collect();
+    assert_eq!(
+        reasons,
+        vec![
+            None,
+            Some(RejectReason::UnknownStation),
+            Some(RejectReason::Duplicate),
+            Some(RejectReason::OutOfRange),
+        ]
+    );
+    stations.stop(None);
+    recorder.stop(None);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_station_is_restarted_with_empty_windows() {
+    let region = region();
+    let gauge = basin_rain_gauge(&region);
+    let interval_s = region.stations[&gauge].report_interval_s;
+    let (recorder, recorder_handle) = Actor::spawn(None, Recorder, ()).await.expect("recorder");
+    let stations = stations_reporting_to(region, &recorder).await;
+    let t0 = start_time();
+    ask(
+        &stations,
+        |port| StationSupervisorMsg::ApplyBatch(vec![rain(&gauge, t0, 4.0, interval_s)], port),
+        "apply",
+    )
+    .await
+    .expect("applied");
+
+    stations.cast(StationSupervisorMsg::Tick(t0)).expect("tick");
+    let before = ask(
+        &stations,
+        |port| StationSupervisorMsg::Snapshot(gauge.clone(), port),
+        "snapshot",
+    )
+    .await
+    .expect("snapshot");
+    assert!(before.is_some(), "the station summarised the first tick");
+
+    // With its downstream gone, every ticked station fails on its next summary.
+    recorder.stop(None);
+    recorder_handle.await.expect("recorder stopped");
+    stations
+        .cast(StationSupervisorMsg::Tick(t0.plus_ms(5 * MINUTE_MS)))
+        .expect("tick");
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    ask(&stations, StationSupervisorMsg::Flush, "flush")
+        .await
+        .expect("the supervisor and its restarted stations answer");
+
+    let snapshot = ask(
+        &stations,
+        |port| StationSupervisorMsg::Snapshot(gauge.clone(), port),
+        "snapshot",
+    )
+    .await
+    .expect("snapshot");
+    assert_eq!(snapshot, None, "the restarted station has no summary yet");
+    let again = ask(
+        &stations,
+        |port| StationSupervisorMsg::ApplyBatch(vec![rain(&gauge, t0, 4.0, interval_s)], port),
+        "apply again",
+    )
+    .await
+    .expect("applied");
+    assert_eq!(
+        again,
+        vec![Outcome::Applied],
+        "the restarted station's windows are empty, so the same reading is new to it"
+    );
+    stations.stop(None);
+}
