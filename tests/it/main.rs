@@ -1,4 +1,5 @@
 //! Integration tests of the `tianshan` package: one binary, one module per area.
 
 mod bench_workload;
+mod replay_equals_live;
 mod storm_on_embedded_broker;

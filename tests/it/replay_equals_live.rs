@@ -1,0 +1,88 @@
+//! The storm scenario through `Replay` (the actors without Kafka, one ordered stream) gives
+//! exactly the warning versions the Kafka path gives (the golden file of the broker test), and
+//! rejects the same observations.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use tianshan_actors::station::Envelope;
+use tianshan_core::observation::RejectReason;
+use tianshan_core::region::Region;
+use tianshan_core::scenario::{storm_scenario, Anomaly, StormConfig};
+use tianshan_pipelines::config::TopicsConfig;
+use tianshan_pipelines::gateway::scenario_records;
+use tianshan_pipelines::node_pipeline::PipelineSettings;
+use tianshan_pipelines::replay::Replay;
+use tianshan_proto::codec::decode_observation;
+use tianshan_proto::v1;
+
+const GOLDEN: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/it/golden/storm_warnings.txt"
+);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replaying_the_storm_gives_the_warnings_of_the_kafka_path() {
+    let region = Arc::new(
+        Region::load(Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/regions/xinjiang"
+        )))
+        .expect("region loads"),
+    );
+    let scenario = storm_scenario(&region, &StormConfig::default());
+    let records = scenario_records(&scenario, &TopicsConfig::default());
+    let settings = PipelineSettings {
+        kafka: Default::default(),
+        pipeline: Default::default(),
+        windows: Default::default(),
+        flash_flood: Default::default(),
+        lifecycle: Default::default(),
+    };
+    let mut replay = Replay::start(&settings, region.clone())
+        .await
+        .expect("replay starts");
+    let mut malformed = 0;
+    for record in &records {
+        match decode_observation(record.content_type, &record.payload) {
+            Ok(observation) => replay
+                .push(Envelope {
+                    observation,
+                    received_at: record.timestamp,
+                })
+                .await
+                .expect("pushed"),
+            Err(_) => malformed += 1,
+        }
+    }
+    let (report, _) = replay.finish(None).await.expect("replay finishes");
+
+    assert_eq!(malformed, scenario.count(Anomaly::Malformed));
+    let rejected = |reason| report.rejected.get(&reason).copied().unwrap_or(0) as usize;
+    assert_eq!(
+        rejected(RejectReason::TooLate),
+        scenario.count(Anomaly::Late)
+    );
+    assert_eq!(
+        rejected(RejectReason::Duplicate),
+        scenario.count(Anomaly::Duplicate)
+    );
+    let mut lines: Vec<String> = report
+        .warnings
+        .iter()
+        .map(|event| {
+            let w = v1::Warning::from(event);
+            format!(
+                "{} v{} {} {} {}",
+                w.id,
+                w.version,
+                w.status().as_str_name(),
+                w.level().as_str_name(),
+                w.action().as_str_name()
+            )
+        })
+        .collect();
+    lines.sort();
+    let golden = std::fs::read_to_string(GOLDEN).expect("golden file");
+    assert_eq!(lines.join("\n") + "\n", golden);
+}
