@@ -7,8 +7,10 @@ use anyhow::{bail, Context};
 use figment::providers::{Env, Format, Toml};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
+use tianshan_core::boundaries::{AreaShapes, COARSE_HALF_SIDE_DEG};
 use tianshan_core::flash_flood::FlashFloodPolicy;
 use tianshan_core::lifecycle::LifecyclePolicy;
+use tianshan_core::region::Region;
 use tianshan_core::station_windows::WindowsConfig;
 use tianshan_pipelines::config::{KafkaConfig, PipelineConfig};
 use tianshan_pipelines::node_pipeline::PipelineSettings;
@@ -26,6 +28,11 @@ pub struct NodeConfig {
     pub http_addr: String,
     /// Region folder.
     pub region: PathBuf,
+    /// County boundary polygons: a GeoJSON FeatureCollection with `code` and `name` properties
+    /// (a deployment brings its official boundaries). Unset: coarse squares around the county
+    /// centroids stand in for them.
+    #[serde(default)]
+    pub boundaries: Option<PathBuf>,
 }
 
 /// The whole configuration.
@@ -104,6 +111,37 @@ impl Config {
         configured.clone()
     }
 
+    /// Loads the region folder and the county areas (official boundaries when configured).
+    ///
+    /// # Errors
+    /// Names the folder or `node.boundaries` when they cannot be loaded.
+    pub fn load_region(&self) -> anyhow::Result<Region> {
+        let dir = self.region_dir();
+        let mut region =
+            Region::load(&dir).with_context(|| format!("loading region {}", dir.display()))?;
+        if let Some(path) = &self.node.boundaries {
+            region.areas = AreaShapes::load_geojson(path)
+                .with_context(|| format!("node.boundaries: loading {}", path.display()))?;
+        }
+        Ok(region)
+    }
+
+    /// Says which county areas the node uses, for the start-up banner.
+    pub fn areas_note(&self, region: &Region) -> String {
+        match (&region.areas, &self.node.boundaries) {
+            (AreaShapes::Official(shapes), Some(path)) => format!(
+                "{} official county boundaries from {}",
+                shapes.len(),
+                path.display()
+            ),
+            (shapes, _) => format!(
+                "no boundary file configured (node.boundaries): county areas are coarse squares of \
+                 ±{COARSE_HALF_SIDE_DEG}° around {} county centroids, not boundaries",
+                shapes.len()
+            ),
+        }
+    }
+
     /// Returns the settings of the pipeline.
     pub fn pipeline_settings(&self) -> PipelineSettings {
         PipelineSettings {
@@ -135,6 +173,39 @@ mod tests {
             assert_eq!(config.kafka.group_id, "from-file");
             assert_eq!(config.pipeline.max_batch, 20);
             assert_eq!(config.node.grpc_addr, "127.0.0.1:50051");
+            Ok(())
+        });
+    }
+
+    /// The county boundaries of ../shared/data (not committed: their terms forbid republishing).
+    const SHARED_COUNTIES: &str = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared/data/xinjiang-boundaries/xinjiang-counties.geojson"
+    );
+
+    #[test]
+    fn county_areas_are_official_when_configured_and_coarse_otherwise() {
+        Jail::expect_with(|jail| {
+            let coarse = Config::load(None).expect("defaults load");
+            let region = coarse.load_region().expect("region loads");
+            assert!(!region.areas.is_official());
+            assert!(coarse.areas_note(&region).contains("not boundaries"));
+
+            jail.set_env("TIANSHAN__NODE__BOUNDARIES", SHARED_COUNTIES);
+            let official = Config::load(None).expect("config loads");
+            let region = official.load_region().expect("region and boundaries load");
+            assert!(region.areas.is_official());
+            assert_eq!(region.areas.len(), 108);
+            assert_eq!(
+                region.areas.county_at(87.6168, 43.7928).map(|c| c.as_str()),
+                Some("650102"),
+                "Urumqi People's Square lies in Tianshan district"
+            );
+
+            jail.set_env("TIANSHAN__NODE__BOUNDARIES", "/nowhere/counties.geojson");
+            let missing = Config::load(None).expect("config loads");
+            let error = format!("{:#}", missing.load_region().unwrap_err());
+            assert!(error.contains("node.boundaries"), "{error}");
             Ok(())
         });
     }

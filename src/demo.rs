@@ -27,17 +27,13 @@ pub async fn run_demo(mut config: Config, once: bool, format: OutputFormat) -> a
         "embedded Kafka-protocol broker (librdkafka mock cluster): bootstrap.servers={}",
         broker.bootstrap_servers()
     );
-    let region_dir = config.region_dir();
-    let region = Arc::new(
-        Region::load(&region_dir)
-            .with_context(|| format!("loading region {}", region_dir.display()))?,
-    );
+    let region = Arc::new(config.load_region()?);
     eprintln!(
-        "region {}: {} stations, {} basins (station network and basins are synthetic, generated over the real admin divisions; \
-         areas are shown as admin codes, no boundary polygons loaded)",
+        "region {}: {} stations, {} basins (station network and basins are synthetic, generated over the real admin divisions); {}",
         region.name,
         region.stations.len(),
-        region.basins.len()
+        region.basins.len(),
+        config.areas_note(&region)
     );
     let scenario = storm_scenario(&region, &StormConfig::default());
     let records = scenario_records(&scenario, &config.kafka.topics);

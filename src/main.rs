@@ -12,7 +12,6 @@ use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 use tianshan_cluster::server::serve;
 use tianshan_core::rain_workload::{run_workload, WorkloadSpec};
-use tianshan_core::region::Region;
 use tianshan_pipelines::gateway::{
     gateway_producer, produce_all, read_observation_file, record_for,
 };
@@ -162,10 +161,11 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn run_node(config: Config) -> anyhow::Result<()> {
-    let region = Arc::new(Region::load(&config.region_dir()).context("loading the region")?);
+    let region = Arc::new(config.load_region()?);
     info!(
         stations = region.stations.len(),
         basins = region.basins.len(),
+        areas = %config.areas_note(&region),
         "region loaded"
     );
     let pipeline = NodePipeline::start(&config.pipeline_settings(), region).await?;

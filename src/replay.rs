@@ -181,11 +181,7 @@ async fn replay_observations(
     file: &Path,
     format: OutputFormat,
 ) -> anyhow::Result<()> {
-    let region_dir = config.region_dir();
-    let region = Arc::new(
-        Region::load(&region_dir)
-            .with_context(|| format!("loading region {}", region_dir.display()))?,
-    );
+    let region = Arc::new(config.load_region()?);
     let observations = read_observation_file(file)?;
     let mut replay = Replay::start(&config.pipeline_settings(), region.clone()).await?;
     for observation in observations {

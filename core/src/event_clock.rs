@@ -455,9 +455,9 @@ mod tests {
             }
             let total: usize = logs.iter().map(Vec::len).sum();
             prop_assert_eq!(applied.len(), total);
-            for partition in 0..logs.len() {
+            for (partition, log) in logs.iter().enumerate() {
                 let order: Vec<usize> = applied.iter().filter(|r| r.0 == partition).map(|r| r.1).collect();
-                prop_assert_eq!(order, (0..logs[partition].len()).collect::<Vec<_>>());
+                prop_assert_eq!(order, (0..log.len()).collect::<Vec<_>>());
             }
             prop_assert!(clock.caught_up(IDLE));
         }

@@ -6,6 +6,7 @@
 //! - [`ids`]: identifier newtypes.
 //! - [`observation`]: typed observations and the outcome of applying one.
 //! - [`region`]: region folders: admin units, stations, basins, gauge weights and thresholds.
+//! - [`boundaries`]: county shapes for point-in-county lookups: official polygons or coarse squares.
 //! - [`scenario`]: the built-in storm scenario: a rain cell over a basin cluster, with bad messages mixed in.
 //! - [`slot_windows`]: incremental sliding sums over time slots.
 //! - [`qc`]: rain-gauge and stage quality control with reason codes.
@@ -21,6 +22,7 @@
 
 pub mod antecedent;
 pub mod areal;
+pub mod boundaries;
 pub mod event_clock;
 pub mod flash_flood;
 pub mod ids;

@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use crate::boundaries::AreaShapes;
 use crate::ids::{AreaCode, BasinId, StationId};
 
 /// Tolerance on the sum of a basin's gauge weights.
@@ -221,6 +222,9 @@ pub struct Region {
     pub basins: BTreeMap<BasinId, Basin>,
     /// The basins each station feeds, in basin-id order.
     basins_by_station: BTreeMap<StationId, Vec<BasinId>>,
+    /// County areas: official boundaries when a deployment brings them (see
+    /// [`AreaShapes::load_geojson`]), otherwise coarse squares around the county centroids.
+    pub areas: AreaShapes,
 }
 
 /// Why a region folder could not be loaded.
@@ -716,12 +720,14 @@ impl Region {
             }
         }
 
+        let areas = AreaShapes::coarse_from_centroids(&admin_units);
         Ok(Region {
             name,
             admin_units,
             stations,
             basins,
             basins_by_station,
+            areas,
         })
     }
 
@@ -752,6 +758,7 @@ impl Region {
             stations,
             basins: BTreeMap::new(),
             basins_by_station: BTreeMap::new(),
+            areas: AreaShapes::Coarse(Vec::new()),
         }
     }
 
