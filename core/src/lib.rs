@@ -16,6 +16,7 @@
 //! - [`event_clock`]: event-time merge across partitions and the release of evaluation ticks.
 //! - [`areal`]: basin-average rainfall: arithmetic mean, IDW, renormalised gauge weights.
 //! - [`flash_flood`]: flash-flood assessment per basin and tick: soil state, rain and stage levels.
+//! - [`debris_flow`]: debris-flow levels from I–D curves, post-fire likelihood and effective rain; the flash-flood chain.
 //! - [`lifecycle`]: the warning state machine: issue, upgrade, downgrade, renew, cancel.
 //! - [`warning`]: hazards, levels, actions, statuses, warning events and ids.
 #![warn(missing_docs, unreachable_pub, rust_2018_idioms)]
@@ -23,6 +24,7 @@
 pub mod antecedent;
 pub mod areal;
 pub mod boundaries;
+pub mod debris_flow;
 pub mod event_clock;
 pub mod flash_flood;
 pub mod ids;
