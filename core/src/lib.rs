@@ -17,6 +17,7 @@
 //! - [`areal`]: basin-average rainfall: arithmetic mean, IDW, renormalised gauge weights.
 //! - [`flash_flood`]: flash-flood assessment per basin and tick: soil state, rain and stage levels.
 //! - [`debris_flow`]: debris-flow levels from I–D curves, post-fire likelihood and effective rain; the flash-flood chain.
+//! - [`landslide`]: deformation windows, inverse-velocity and Saito forecasts, tangent-angle levels.
 //! - [`lifecycle`]: the warning state machine: issue, upgrade, downgrade, renew, cancel.
 //! - [`warning`]: hazards, levels, actions, statuses, warning events and ids.
 #![warn(missing_docs, unreachable_pub, rust_2018_idioms)]
@@ -28,6 +29,7 @@ pub mod debris_flow;
 pub mod event_clock;
 pub mod flash_flood;
 pub mod ids;
+pub mod landslide;
 pub mod lifecycle;
 pub mod observation;
 pub mod qc;
