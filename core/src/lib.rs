@@ -16,6 +16,8 @@
 //! - [`event_clock`]: event-time merge across partitions and the release of evaluation ticks.
 //! - [`areal`]: basin-average rainfall: arithmetic mean, IDW, renormalised gauge weights.
 //! - [`flash_flood`]: flash-flood assessment per basin and tick: soil state, rain and stage levels.
+//! - [`fire_weather`]: fire weather: Canadian FWI System codes and indices, LY/T 1172 HZ, China's five levels.
+//! - [`lightning_fire`]: lightning strokes in fire zones: counts, holdover watch, combined ignition-risk level.
 //! - [`lifecycle`]: the warning state machine: issue, upgrade, downgrade, renew, cancel.
 //! - [`warning`]: hazards, levels, actions, statuses, warning events and ids.
 #![warn(missing_docs, unreachable_pub, rust_2018_idioms)]
@@ -24,9 +26,11 @@ pub mod antecedent;
 pub mod areal;
 pub mod boundaries;
 pub mod event_clock;
+pub mod fire_weather;
 pub mod flash_flood;
 pub mod ids;
 pub mod lifecycle;
+pub mod lightning_fire;
 pub mod observation;
 pub mod qc;
 pub mod rain_workload;
