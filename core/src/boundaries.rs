@@ -89,7 +89,7 @@ impl CountyShape {
 }
 
 /// Returns whether `(lon, lat)` lies inside the outer ring (the first) and outside every hole.
-fn polygon_contains(rings: &[Ring], lon: f64, lat: f64) -> bool {
+pub(crate) fn polygon_contains(rings: &[Ring], lon: f64, lat: f64) -> bool {
     let Some((outer, holes)) = rings.split_first() else {
         return false;
     };

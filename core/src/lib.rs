@@ -18,6 +18,8 @@
 //! - [`flash_flood`]: flash-flood assessment per basin and tick: soil state, rain and stage levels.
 //! - [`debris_flow`]: debris-flow levels from I–D curves, post-fire likelihood and effective rain; the flash-flood chain.
 //! - [`landslide`]: deformation windows, inverse-velocity and Saito forecasts, tangent-angle levels.
+//! - [`fire_weather`]: fire weather: Canadian FWI System codes and indices, LY/T 1172 HZ, China's five levels.
+//! - [`lightning_fire`]: lightning strokes in fire zones: counts, holdover watch, combined ignition-risk level.
 //! - [`lifecycle`]: the warning state machine: issue, upgrade, downgrade, renew, cancel.
 //! - [`warning`]: hazards, levels, actions, statuses, warning events and ids.
 #![warn(missing_docs, unreachable_pub, rust_2018_idioms)]
@@ -27,10 +29,12 @@ pub mod areal;
 pub mod boundaries;
 pub mod debris_flow;
 pub mod event_clock;
+pub mod fire_weather;
 pub mod flash_flood;
 pub mod ids;
 pub mod landslide;
 pub mod lifecycle;
+pub mod lightning_fire;
 pub mod observation;
 pub mod qc;
 pub mod rain_workload;
