@@ -16,6 +16,7 @@
 //! - [`event_clock`]: event-time merge across partitions and the release of evaluation ticks.
 //! - [`areal`]: basin-average rainfall: arithmetic mean, IDW, renormalised gauge weights.
 //! - [`flash_flood`]: flash-flood assessment per basin and tick: soil state, rain and stage levels.
+//! - [`snowmelt`]: snowpack SWE by degree-day and rain melt, warming spells, the snowmelt-flood grade.
 //! - [`lifecycle`]: the warning state machine: issue, upgrade, downgrade, renew, cancel.
 //! - [`warning`]: hazards, levels, actions, statuses, warning events and ids.
 #![warn(missing_docs, unreachable_pub, rust_2018_idioms)]
@@ -33,6 +34,7 @@ pub mod rain_workload;
 pub mod region;
 pub mod scenario;
 pub mod slot_windows;
+pub mod snowmelt;
 pub mod station_windows;
 pub mod time;
 pub mod warning;
