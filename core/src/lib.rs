@@ -20,6 +20,7 @@
 //! - [`landslide`]: deformation windows, inverse-velocity and Saito forecasts, tangent-angle levels.
 //! - [`fire_weather`]: fire weather: Canadian FWI System codes and indices, LY/T 1172 HZ, China's five levels.
 //! - [`lightning_fire`]: lightning strokes in fire zones: counts, holdover watch, combined ignition-risk level.
+//! - [`snowmelt`]: snowpack SWE by degree-day and rain melt, warming spells, the snowmelt-flood grade.
 //! - [`lifecycle`]: the warning state machine: issue, upgrade, downgrade, renew, cancel.
 //! - [`warning`]: hazards, levels, actions, statuses, warning events and ids.
 #![warn(missing_docs, unreachable_pub, rust_2018_idioms)]
@@ -41,6 +42,7 @@ pub mod rain_workload;
 pub mod region;
 pub mod scenario;
 pub mod slot_windows;
+pub mod snowmelt;
 pub mod station_windows;
 pub mod time;
 pub mod warning;
