@@ -8,6 +8,7 @@ use figment::providers::{Env, Format, Toml};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
 use tianshan_core::boundaries::{AreaShapes, COARSE_HALF_SIDE_DEG};
+use tianshan_core::debris_flow::DebrisFlowConfig;
 use tianshan_core::flash_flood::FlashFloodPolicy;
 use tianshan_core::lifecycle::LifecyclePolicy;
 use tianshan_core::region::Region;
@@ -54,6 +55,9 @@ pub struct Config {
     /// Warning lifecycle timing.
     #[serde(default)]
     pub lifecycle: LifecyclePolicy,
+    /// Debris-flow models and the flash-flood chain step.
+    #[serde(default)]
+    pub debris_flow: DebrisFlowConfig,
 }
 
 impl Config {
@@ -95,6 +99,9 @@ impl Config {
         self.lifecycle
             .validate()
             .map_err(|e| anyhow::anyhow!("invalid configuration: lifecycle: {e}"))?;
+        self.debris_flow
+            .validate()
+            .map_err(|e| anyhow::anyhow!("invalid configuration: debris-flow: {e}"))?;
         Ok(())
     }
 
@@ -150,6 +157,7 @@ impl Config {
             windows: self.windows.clone(),
             flash_flood: self.flash_flood.clone(),
             lifecycle: self.lifecycle.clone(),
+            debris_flow: self.debris_flow.clone(),
         }
     }
 }

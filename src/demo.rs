@@ -168,7 +168,11 @@ pub(crate) fn warning_line(event: &WarningEvent, format: OutputFormat, region: &
                 event.action.name(),
                 event.target,
                 area
-            )
+            ) + &event
+                .caused_by
+                .as_ref()
+                .map(|cause| format!("  (raised by {cause})"))
+                .unwrap_or_default()
         }
     }
 }

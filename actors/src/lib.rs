@@ -6,7 +6,8 @@
 //! ```text
 //! StationSupervisor ── StationActor × stations        (observations, ticks → StationSummary)
 //! BasinSupervisor   ── BasinActor × basins            (StationSummary → Assessment)
-//! WarningManager                                      (Assessment → WarningEvent)
+//! WarningManager                                      (Assessment → WarningEvent, ChainInput)
+//! DebrisFlowChainActor                                (ChainInput → debris-flow WarningEvent)
 //! ```
 //!
 //! # Layout
@@ -15,6 +16,7 @@
 //! - [`basin`]: `BasinActor`, areal rainfall and thresholds of one basin.
 //! - [`basin_supervisor`]: `BasinSupervisor`, routes station summaries to basins.
 //! - [`warning_manager`]: `WarningManager`, the warning lifecycle per basin.
+//! - [`debris_flow_chain`]: `DebrisFlowChainActor`, the storm → flash flood → debris flow chain per gully.
 //! - [`warning_log`]: `WarningLog`, keeps warning versions for replay and tests.
 //! - [`ask`]: bounded request/reply helpers.
 #![warn(missing_docs, unreachable_pub, rust_2018_idioms)]
@@ -22,6 +24,7 @@
 pub mod ask;
 pub mod basin;
 pub mod basin_supervisor;
+pub mod debris_flow_chain;
 pub mod station;
 pub mod station_supervisor;
 pub mod warning_log;

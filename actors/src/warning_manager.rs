@@ -1,6 +1,7 @@
 //! The warning lifecycle of every basin on this node. Receives basin `Assessment`s; emits each
 //! new warning version (`WarningEvent`) to `warnings` (the warnings publisher in `pipelines`, or
-//! a recorder in tests). Top-level actor of the node, started before the basins.
+//! a recorder in tests), and passes each assessment with the basin's active flash-flood warning
+//! on to the hazard chains (`chains`). Top-level actor of the node, started before the basins.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -11,6 +12,8 @@ use tianshan_core::ids::BasinId;
 use tianshan_core::lifecycle::{LifecyclePolicy, WarningThread};
 use tianshan_core::region::Region;
 use tianshan_core::warning::{Hazard, WarningEvent};
+
+use crate::debris_flow_chain::ChainInput;
 
 /// Messages of [`WarningManager`].
 pub enum WarningManagerMsg {
@@ -47,6 +50,8 @@ pub struct WarningManagerArgs {
     pub policy: LifecyclePolicy,
     /// Where warning versions go.
     pub warnings: DerivedActorRef<WarningEvent>,
+    /// The chains fed by flash floods (the debris-flow chain), if any.
+    pub chains: Option<DerivedActorRef<ChainInput>>,
 }
 
 /// State of [`WarningManager`].
@@ -54,6 +59,7 @@ pub struct WarningManagerState {
     region: Arc<Region>,
     policy: LifecyclePolicy,
     warnings: DerivedActorRef<WarningEvent>,
+    chains: Option<DerivedActorRef<ChainInput>>,
     threads: BTreeMap<BasinId, WarningThread>,
 }
 
@@ -74,6 +80,7 @@ impl Actor for WarningManager {
             region: args.region,
             policy: args.policy,
             warnings: args.warnings,
+            chains: args.chains,
             threads: BTreeMap::new(),
         })
     }
@@ -105,10 +112,19 @@ impl Actor for WarningManager {
                     &assessment.evidence,
                     &st.policy,
                 );
+                let flash_flood = thread.active().cloned();
                 if let Some(event) = emitted {
                     st.warnings
                         .send_message(event)
                         .map_err(|_| "warnings downstream is gone")?;
+                }
+                if let Some(chains) = &st.chains {
+                    chains
+                        .send_message(ChainInput {
+                            assessment,
+                            flash_flood,
+                        })
+                        .map_err(|_| "hazard chains downstream are gone")?;
                 }
             }
             WarningManagerMsg::Active(reply) => {

@@ -17,6 +17,7 @@
 //! - [`areal`]: basin-average rainfall: arithmetic mean, IDW, renormalised gauge weights.
 //! - [`flash_flood`]: flash-flood assessment per basin and tick: soil state, rain and stage levels.
 //! - [`debris_flow`]: debris-flow levels from I–D curves, post-fire likelihood and effective rain; the flash-flood chain.
+//! - [`debris_flow_chain`]: the storm → flash flood → debris flow chain of one gully, with its warning lifecycle.
 //! - [`landslide`]: deformation windows, inverse-velocity and Saito forecasts, tangent-angle levels.
 //! - [`fire_weather`]: fire weather: Canadian FWI System codes and indices, LY/T 1172 HZ, China's five levels.
 //! - [`lightning_fire`]: lightning strokes in fire zones: counts, holdover watch, combined ignition-risk level.
@@ -29,6 +30,7 @@ pub mod antecedent;
 pub mod areal;
 pub mod boundaries;
 pub mod debris_flow;
+pub mod debris_flow_chain;
 pub mod event_clock;
 pub mod fire_weather;
 pub mod flash_flood;

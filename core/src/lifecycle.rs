@@ -10,7 +10,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::ids::AreaCode;
+use crate::ids::{AreaCode, WarningId};
 use crate::time::{EventTime, HOUR_MS, MINUTE_MS, SECOND_MS};
 use crate::warning::{warning_id, Action, Evidence, Hazard, Level, Status, WarningEvent};
 
@@ -171,6 +171,14 @@ impl WarningThread {
         &self.state
     }
 
+    /// Records the warning that raises this thread through a chain on its active version, so
+    /// the following versions carry it; does nothing while idle.
+    pub fn set_cause(&mut self, cause: Option<WarningId>) {
+        if let ThreadState::Active(active) = &mut self.state {
+            active.last.caused_by = cause;
+        }
+    }
+
     /// Returns the last version of the active warning, or `None` when idle.
     pub fn active(&self) -> Option<&WarningEvent> {
         match &self.state {
@@ -207,6 +215,7 @@ impl WarningThread {
                     issued: tick,
                     expires: tick.plus_ms(policy.validity_ms),
                     evidence: evidence.to_vec(),
+                    caused_by: None,
                 };
                 self.state = ThreadState::Active(ActiveWarning {
                     last: event.clone(),

@@ -14,6 +14,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::boundaries::AreaShapes;
+use crate::debris_flow::GullyProfile;
 use crate::ids::{AreaCode, BasinId, StationId};
 
 /// Tolerance on the sum of a basin's gauge weights.
@@ -222,6 +223,9 @@ pub struct Region {
     pub basins: BTreeMap<BasinId, Basin>,
     /// The basins each station feeds, in basin-id order.
     basins_by_station: BTreeMap<StationId, Vec<BasinId>>,
+    /// Basins that are debris-flow gullies, with their model choices (optional file
+    /// [`GULLIES_FILE`]).
+    pub gullies: BTreeMap<BasinId, GullyProfile>,
     /// County areas: official boundaries when a deployment brings them (see
     /// [`AreaShapes::load_geojson`]), otherwise coarse squares around the county centroids.
     pub areas: AreaShapes,
@@ -391,6 +395,16 @@ struct StationRow {
     lat: f64,
     county_code: String,
     report_interval_s: u32,
+}
+
+/// Optional file of the basins that are debris-flow gullies.
+pub const GULLIES_FILE: &str = "debris_flow_gullies.csv";
+
+#[derive(Deserialize)]
+struct GullyRow {
+    basin_id: String,
+    #[serde(default)]
+    curve: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -720,8 +734,28 @@ impl Region {
             }
         }
 
+        let mut gullies = BTreeMap::new();
+        if dir.join(GULLIES_FILE).exists() {
+            let (file, rows) = read_rows::<GullyRow>(dir, GULLIES_FILE)?;
+            for (line, row) in rows {
+                let basin = basin_mut(&mut basins, &row.basin_id, (file.as_path(), line))?
+                    .id
+                    .clone();
+                let profile = GullyProfile {
+                    basin: basin.clone(),
+                    curve: row.curve.filter(|name| !name.trim().is_empty()),
+                    ir_curve: None,
+                    burn_scar: None,
+                };
+                if gullies.insert(basin, profile).is_some() {
+                    return Err(duplicate(&file, line, "basin_id", row.basin_id));
+                }
+            }
+        }
+
         let areas = AreaShapes::coarse_from_centroids(&admin_units);
         Ok(Region {
+            gullies,
             name,
             admin_units,
             stations,
@@ -758,6 +792,7 @@ impl Region {
             stations,
             basins: BTreeMap::new(),
             basins_by_station: BTreeMap::new(),
+            gullies: BTreeMap::new(),
             areas: AreaShapes::Coarse(Vec::new()),
         }
     }

@@ -189,6 +189,10 @@ pub struct WarningEvent {
     pub expires: EventTime,
     /// Threshold comparisons behind this version.
     pub evidence: Vec<Evidence>,
+    /// The warning that raised this one through a hazard chain (a debris-flow warning raised
+    /// by the flash-flood warning of its basin), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub caused_by: Option<WarningId>,
 }
 
 /// Derives the warning id of a thread: the same (hazard, target, onset) always gives the same id.

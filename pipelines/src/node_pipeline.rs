@@ -8,10 +8,14 @@ use ractor::{Actor, ActorRef};
 use rdkafka::producer::FutureProducer;
 use rdkafka::ClientConfig;
 use tianshan_actors::basin_supervisor::{BasinSupervisor, BasinSupervisorArgs, BasinSupervisorMsg};
+use tianshan_actors::debris_flow_chain::{
+    DebrisFlowChainActor, DebrisFlowChainArgs, DebrisFlowChainMsg,
+};
 use tianshan_actors::station_supervisor::{
     StationSupervisor, StationSupervisorArgs, StationSupervisorMsg,
 };
 use tianshan_actors::warning_manager::{WarningManager, WarningManagerArgs, WarningManagerMsg};
+use tianshan_core::debris_flow::DebrisFlowConfig;
 use tianshan_core::flash_flood::FlashFloodPolicy;
 use tianshan_core::lifecycle::LifecyclePolicy;
 use tianshan_core::region::Region;
@@ -41,6 +45,8 @@ pub struct PipelineSettings {
     pub flash_flood: FlashFloodPolicy,
     /// Warning lifecycle timing.
     pub lifecycle: LifecyclePolicy,
+    /// Debris-flow models and the flash-flood chain step.
+    pub debris_flow: DebrisFlowConfig,
 }
 
 /// A running pipeline.
@@ -51,6 +57,8 @@ pub struct NodePipeline {
     pub basins: ActorRef<BasinSupervisorMsg>,
     /// The warning manager.
     pub manager: ActorRef<WarningManagerMsg>,
+    /// The debris-flow chain.
+    pub debris_flow: ActorRef<DebrisFlowChainMsg>,
     /// The warnings publisher.
     pub publisher: ActorRef<WarningPublisherMsg>,
     /// Metrics of this pipeline.
@@ -103,6 +111,8 @@ impl NodePipeline {
         )
         .await
         .map_err(|e| actor_error("start the warning publisher", e))?;
+        let debris_flow =
+            spawn_debris_flow_chain(settings, &region, publisher.get_derived()).await?;
         let (manager, _) = Actor::spawn(
             None,
             WarningManager,
@@ -110,6 +120,7 @@ impl NodePipeline {
                 region: region.clone(),
                 policy: settings.lifecycle.clone(),
                 warnings: publisher.get_derived(),
+                chains: Some(debris_flow.get_derived()),
             },
         )
         .await
@@ -149,6 +160,7 @@ impl NodePipeline {
             stations,
             basins,
             manager,
+            debris_flow,
             publisher,
             metrics,
             warnings,
@@ -162,7 +174,14 @@ impl NodePipeline {
     /// # Errors
     /// Returns [`PipelineError::Actor`] when a stage does not answer.
     pub async fn flush(&self) -> Result<(), PipelineError> {
-        flush_stages(&self.stations, &self.basins, &self.manager, &self.publisher).await
+        flush_stages(
+            &self.stations,
+            &self.basins,
+            &self.manager,
+            &self.debris_flow,
+            &self.publisher,
+        )
+        .await
     }
 
     /// Returns the last version of every active warning.
@@ -187,15 +206,17 @@ impl NodePipeline {
             stations,
             basins,
             manager,
+            debris_flow,
             publisher,
             source,
             ..
         } = self;
         source.stop().await?;
-        let flushed = flush_stages(&stations, &basins, &manager, &publisher).await;
+        let flushed = flush_stages(&stations, &basins, &manager, &debris_flow, &publisher).await;
         stations.stop(None);
         basins.stop(None);
         manager.stop(None);
+        debris_flow.stop(None);
         publisher.stop(None);
         flushed
     }
@@ -207,12 +228,40 @@ async fn flush_stages(
     stations: &ActorRef<StationSupervisorMsg>,
     basins: &ActorRef<BasinSupervisorMsg>,
     manager: &ActorRef<WarningManagerMsg>,
+    debris_flow: &ActorRef<DebrisFlowChainMsg>,
     publisher: &ActorRef<WarningPublisherMsg>,
 ) -> Result<(), PipelineError> {
     ask(stations, StationSupervisorMsg::Flush, "flush stations").await?;
     ask(basins, BasinSupervisorMsg::Flush, "flush basins").await?;
     ask(manager, WarningManagerMsg::Flush, "flush warnings").await?;
+    ask(
+        debris_flow,
+        DebrisFlowChainMsg::Flush,
+        "flush the debris-flow chain",
+    )
+    .await?;
     ask(publisher, WarningPublisherMsg::Flush, "flush publisher").await
+}
+
+/// Starts the debris-flow chain of the region's gullies, emitting to `warnings`.
+pub(crate) async fn spawn_debris_flow_chain(
+    settings: &PipelineSettings,
+    region: &Arc<Region>,
+    warnings: ractor::DerivedActorRef<WarningEvent>,
+) -> Result<ActorRef<DebrisFlowChainMsg>, PipelineError> {
+    let (chain, _) = Actor::spawn(
+        None,
+        DebrisFlowChainActor,
+        DebrisFlowChainArgs {
+            region: region.clone(),
+            config: settings.debris_flow.clone(),
+            policy: settings.lifecycle.clone(),
+            warnings,
+        },
+    )
+    .await
+    .map_err(|e| actor_error("start the debris-flow chain", e))?;
+    Ok(chain)
 }
 
 /// [`tianshan_actors::ask::ask`] with the error as a [`PipelineError`].

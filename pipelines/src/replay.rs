@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use ractor::{Actor, ActorRef};
 use tianshan_actors::basin_supervisor::{BasinSupervisor, BasinSupervisorArgs, BasinSupervisorMsg};
+use tianshan_actors::debris_flow_chain::DebrisFlowChainMsg;
 use tianshan_actors::station::Envelope;
 use tianshan_actors::station_supervisor::{
     StationSupervisor, StationSupervisorArgs, StationSupervisorMsg,
@@ -22,7 +23,7 @@ use tianshan_core::time::EventTime;
 use tianshan_core::warning::WarningEvent;
 
 use crate::error::PipelineError;
-use crate::node_pipeline::{ask, PipelineSettings};
+use crate::node_pipeline::{ask, spawn_debris_flow_chain, PipelineSettings};
 
 /// What a replay did.
 #[derive(Debug, Clone, Default)]
@@ -53,6 +54,7 @@ pub struct Replay {
     stations: ActorRef<StationSupervisorMsg>,
     basins: ActorRef<BasinSupervisorMsg>,
     manager: ActorRef<WarningManagerMsg>,
+    debris_flow: ActorRef<DebrisFlowChainMsg>,
     log: ActorRef<WarningLogMsg>,
     clock: EventClock<(), Envelope>,
     max_batch: usize,
@@ -77,6 +79,7 @@ impl Replay {
         let (log, _) = Actor::spawn(None, WarningLog, ())
             .await
             .map_err(|e| actor_error("start the warning log", e))?;
+        let debris_flow = spawn_debris_flow_chain(settings, &region, log.get_derived()).await?;
         let (manager, _) = Actor::spawn(
             None,
             WarningManager,
@@ -84,6 +87,7 @@ impl Replay {
                 region: region.clone(),
                 policy: settings.lifecycle.clone(),
                 warnings: log.get_derived(),
+                chains: Some(debris_flow.get_derived()),
             },
         )
         .await
@@ -115,6 +119,7 @@ impl Replay {
             stations,
             basins,
             manager,
+            debris_flow,
             log,
             // One ordered stream: it only waits while its own buffer is empty.
             clock: EventClock::new(tick_ms, 0, usize::MAX),
@@ -160,6 +165,12 @@ impl Replay {
         .await?;
         ask(&self.basins, BasinSupervisorMsg::Flush, "flush basins").await?;
         ask(&self.manager, WarningManagerMsg::Flush, "flush warnings").await?;
+        ask(
+            &self.debris_flow,
+            DebrisFlowChainMsg::Flush,
+            "flush the debris-flow chain",
+        )
+        .await?;
         self.report.warnings = ask(&self.log, WarningLogMsg::Take, "take warnings").await?;
         self.report.elapsed = self.started.elapsed();
         let summaries = match summarize_at {
@@ -176,6 +187,7 @@ impl Replay {
         self.stations.stop(None);
         self.basins.stop(None);
         self.manager.stop(None);
+        self.debris_flow.stop(None);
         self.log.stop(None);
         Ok((self.report, summaries))
     }

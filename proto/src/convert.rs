@@ -199,6 +199,11 @@ impl From<&WarningEvent> for v1::Warning {
                     stations: e.stations.clone(),
                 })
                 .collect(),
+            caused_by: event
+                .caused_by
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
         }
     }
 }

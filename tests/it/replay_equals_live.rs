@@ -38,6 +38,7 @@ async fn replaying_the_storm_gives_the_warnings_of_the_kafka_path() {
         windows: Default::default(),
         flash_flood: Default::default(),
         lifecycle: Default::default(),
+        debris_flow: Default::default(),
     };
     let mut replay = Replay::start(&settings, region.clone())
         .await

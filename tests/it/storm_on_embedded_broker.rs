@@ -52,6 +52,7 @@ fn settings(bootstrap: &str) -> PipelineSettings {
         windows: Default::default(),
         flash_flood: Default::default(),
         lifecycle: Default::default(),
+        debris_flow: Default::default(),
     }
 }
 
