@@ -47,14 +47,13 @@ pub async fn run_demo(mut config: Config, once: bool, format: OutputFormat) -> a
     let bound = serve(
         &config.node.grpc_addr,
         &config.node.http_addr,
-        pipeline.metrics.clone(),
-        pipeline.publisher.clone(),
-        pipeline.warnings.clone(),
+        &pipeline,
+        region.clone(),
     )
     .await?;
     eprintln!(
-        "gRPC on {}, metrics and health on http://{}/metrics",
-        bound.grpc, bound.http
+        "gRPC on {}; metrics on http://{}/metrics, active hazards per township on http://{}/townships",
+        bound.grpc, bound.http, bound.http
     );
     let printer = tokio::spawn(print_warnings(
         pipeline.warnings.subscribe(),

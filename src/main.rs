@@ -168,13 +168,12 @@ async fn run_node(config: Config) -> anyhow::Result<()> {
         areas = %config.areas_note(&region),
         "region loaded"
     );
-    let pipeline = NodePipeline::start(&config.pipeline_settings(), region).await?;
+    let pipeline = NodePipeline::start(&config.pipeline_settings(), region.clone()).await?;
     serve(
         &config.node.grpc_addr,
         &config.node.http_addr,
-        pipeline.metrics.clone(),
-        pipeline.publisher.clone(),
-        pipeline.warnings.clone(),
+        &pipeline,
+        region,
     )
     .await?;
     tokio::signal::ctrl_c().await?;

@@ -3,18 +3,15 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use ractor::ActorRef;
-use tianshan_core::warning::WarningEvent;
-use tianshan_pipelines::telemetry::Metrics;
-use tianshan_pipelines::warning_publisher::WarningPublisherMsg;
+use tianshan_core::region::Region;
+use tianshan_pipelines::node_pipeline::NodePipeline;
 use tianshan_proto::v1::warning_service_server::WarningServiceServer;
 use tokio::net::TcpListener;
-use tokio::sync::broadcast;
 use tokio_stream::wrappers::TcpListenerStream;
 use tracing::{error, info};
 
 use crate::error::ClusterError;
-use crate::http_endpoints;
+use crate::http_endpoints::{self, HttpState};
 use crate::warning_service::WarningApi;
 
 /// The addresses the servers actually bound (useful with port 0).
@@ -42,9 +39,8 @@ async fn bind(addr: &str) -> Result<TcpListener, ClusterError> {
 pub async fn serve(
     grpc_addr: &str,
     http_addr: &str,
-    metrics: Arc<Metrics>,
-    publisher: ActorRef<WarningPublisherMsg>,
-    warnings: broadcast::Sender<WarningEvent>,
+    pipeline: &NodePipeline,
+    region: Arc<Region>,
 ) -> Result<BoundAddresses, ClusterError> {
     let grpc_listener = bind(grpc_addr).await?;
     let http_listener = bind(http_addr).await?;
@@ -58,7 +54,15 @@ pub async fn serve(
         grpc: local(&grpc_listener, grpc_addr)?,
         http: local(&http_listener, http_addr)?,
     };
-    let service = WarningServiceServer::new(WarningApi::new(publisher, warnings));
+    let service = WarningServiceServer::new(WarningApi::new(
+        pipeline.publisher.clone(),
+        pipeline.warnings.clone(),
+    ));
+    let http_state = HttpState {
+        metrics: pipeline.metrics.clone(),
+        publisher: pipeline.publisher.clone(),
+        region,
+    };
     tokio::spawn(async move {
         let incoming = TcpListenerStream::new(grpc_listener);
         if let Err(e) = tonic::transport::Server::builder()
@@ -70,7 +74,7 @@ pub async fn serve(
         }
     });
     tokio::spawn(async move {
-        if let Err(e) = axum::serve(http_listener, http_endpoints::router(metrics)).await {
+        if let Err(e) = axum::serve(http_listener, http_endpoints::router(http_state)).await {
             error!(error = %e, "http server stopped");
         }
     });

@@ -22,6 +22,7 @@
 //! - [`fire_weather`]: fire weather: Canadian FWI System codes and indices, LY/T 1172 HZ, China's five levels.
 //! - [`lightning_fire`]: lightning strokes in fire zones: counts, holdover watch, combined ignition-risk level.
 //! - [`snowmelt`]: snowpack SWE by degree-day and rain melt, warming spells, the snowmelt-flood grade.
+//! - [`consolidation`]: one current warning per (hazard, target); per township the active hazards, highest first.
 //! - [`lifecycle`]: the warning state machine: issue, upgrade, downgrade, renew, cancel.
 //! - [`warning`]: hazards, levels, actions, statuses, warning events and ids.
 #![warn(missing_docs, unreachable_pub, rust_2018_idioms)]
@@ -29,6 +30,7 @@
 pub mod antecedent;
 pub mod areal;
 pub mod boundaries;
+pub mod consolidation;
 pub mod debris_flow;
 pub mod debris_flow_chain;
 pub mod event_clock;
