@@ -3,7 +3,8 @@
 //!
 //! The folder holds six UTF-8 CSV files with header rows: `admin_units.csv`, `stations.csv`,
 //! `basins.csv`, `basin_gauges.csv`, `basin_thresholds.csv` and `water_level_thresholds.csv`
-//! (columns in `regions/xinjiang/README.md`). Every map is a `BTreeMap`, so iteration order, and
+//! (columns in `regions/xinjiang/README.md`), and optionally [`GULLIES_FILE`] and
+//! [`FIRE_ZONES_FILE`]. Every map is a `BTreeMap`, so iteration order, and
 //! hence anything derived from it, is deterministic.
 
 use std::collections::BTreeMap;
@@ -14,8 +15,10 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::boundaries::AreaShapes;
+use crate::boundaries::Ring;
 use crate::debris_flow::GullyProfile;
 use crate::ids::{AreaCode, BasinId, StationId};
+use crate::lightning_fire::{FireZone, FireZoneId, FuelKind};
 
 /// Tolerance on the sum of a basin's gauge weights.
 const WEIGHT_SUM_TOLERANCE: f64 = 0.01;
@@ -210,6 +213,18 @@ impl Basin {
     }
 }
 
+/// A forest or grassland fire zone of the region, with what the lightning-fire model does not
+/// need but a warning does.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FireZoneSite {
+    /// The zone: id, fuel and polygon.
+    pub zone: FireZone,
+    /// The zone name.
+    pub name: String,
+    /// The county holding the zone centre.
+    pub county: AreaCode,
+}
+
 /// A loaded, validated region.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Region {
@@ -226,6 +241,9 @@ pub struct Region {
     /// Basins that are debris-flow gullies, with their model choices (optional file
     /// [`GULLIES_FILE`]).
     pub gullies: BTreeMap<BasinId, GullyProfile>,
+    /// Forest and grassland fire zones in file order (optional file [`FIRE_ZONES_FILE`]; empty
+    /// when absent).
+    pub fire_zones: Vec<FireZoneSite>,
     /// County areas: official boundaries when a deployment brings them (see
     /// [`AreaShapes::load_geojson`]), otherwise coarse squares around the county centroids.
     pub areas: AreaShapes,
@@ -375,6 +393,18 @@ pub enum RegionError {
         /// The immediate stage.
         immediate: f64,
     },
+    /// A polygon that is not a closed ring of at least four numeric `lon lat` positions.
+    #[error("{} line {line}: field {field}: {reason}", file.display())]
+    InvalidPolygon {
+        /// The file.
+        file: PathBuf,
+        /// The 1-based line.
+        line: u64,
+        /// The field holding the polygon.
+        field: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
 }
 
 #[derive(Deserialize)]
@@ -405,6 +435,18 @@ struct GullyRow {
     basin_id: String,
     #[serde(default)]
     curve: Option<String>,
+}
+
+/// Optional file of the forest and grassland fire zones.
+pub const FIRE_ZONES_FILE: &str = "fire_zones.csv";
+
+#[derive(Deserialize)]
+struct FireZoneRow {
+    zone_id: String,
+    name: String,
+    fuel: FuelKind,
+    county_code: String,
+    polygon: String,
 }
 
 #[derive(Deserialize)]
@@ -533,6 +575,72 @@ fn basin_mut<'a>(
     }
 }
 
+/// Parses one closed ring written `lon lat;lon lat;...`.
+fn parse_ring(
+    text: &str,
+    (file, line, field): (&Path, u64, &'static str),
+) -> Result<Ring, RegionError> {
+    let invalid = |reason: String| RegionError::InvalidPolygon {
+        file: file.to_path_buf(),
+        line,
+        field,
+        reason,
+    };
+    let ring = text
+        .split(';')
+        .map(str::trim)
+        .filter(|position| !position.is_empty())
+        .map(|position| {
+            let mut numbers = position.split_whitespace().map(str::parse::<f64>);
+            match (numbers.next(), numbers.next(), numbers.next()) {
+                (Some(Ok(lon)), Some(Ok(lat)), None) if lon.is_finite() && lat.is_finite() => {
+                    Ok((lon, lat))
+                }
+                _ => Err(invalid(format!("position `{position}` is not `lon lat`"))),
+            }
+        })
+        .collect::<Result<Ring, _>>()?;
+    if ring.len() < 4 {
+        return Err(invalid(format!(
+            "{} positions, a closed ring needs at least 4",
+            ring.len()
+        )));
+    }
+    if ring.first() != ring.last() {
+        return Err(invalid(
+            "ring is not closed (first position not repeated last)".into(),
+        ));
+    }
+    Ok(ring)
+}
+
+/// Reads the optional fire-zone file; empty when `dir` has none.
+fn load_fire_zones(
+    dir: &Path,
+    admin_units: &BTreeMap<AreaCode, AdminUnit>,
+) -> Result<Vec<FireZoneSite>, RegionError> {
+    if !dir.join(FIRE_ZONES_FILE).exists() {
+        return Ok(Vec::new());
+    }
+    let (file, rows) = read_rows::<FireZoneRow>(dir, FIRE_ZONES_FILE)?;
+    let mut sites: Vec<FireZoneSite> = Vec::with_capacity(rows.len());
+    for (line, row) in rows {
+        let at = (file.as_path(), line, "county_code");
+        let county = area_of_level(admin_units, &row.county_code, AdminLevel::County, at)?;
+        let ring = parse_ring(&row.polygon, (file.as_path(), line, "polygon"))?;
+        let id = FireZoneId::new(&row.zone_id);
+        if sites.iter().any(|site| site.zone.id == id) {
+            return Err(duplicate(&file, line, "zone_id", row.zone_id));
+        }
+        sites.push(FireZoneSite {
+            zone: FireZone::new(id, row.fuel, vec![vec![ring]]),
+            name: row.name,
+            county,
+        });
+    }
+    Ok(sites)
+}
+
 fn duplicate(file: &Path, line: u64, field: &'static str, id: impl fmt::Display) -> RegionError {
     RegionError::DuplicateId {
         file: file.to_path_buf(),
@@ -551,7 +659,8 @@ impl Region {
     /// file, an unknown station kind, a duplicate id, a reference to an unknown county, township,
     /// station or basin, a basin gauge that is not a rain gauge, gauge weights not summing to
     /// 1 ± 0.01, a basin without thresholds for some soil state, a prepare threshold not below
-    /// the immediate one, or stage thresholds that do not increase.
+    /// the immediate one, stage thresholds that do not increase, or a fire-zone polygon that
+    /// is not a closed ring of at least four numeric positions.
     pub fn load(dir: &Path) -> Result<Region, RegionError> {
         let name = dir.file_name().map_or_else(
             || dir.display().to_string(),
@@ -753,9 +862,11 @@ impl Region {
             }
         }
 
+        let fire_zones = load_fire_zones(dir, &admin_units)?;
         let areas = AreaShapes::coarse_from_centroids(&admin_units);
         Ok(Region {
             gullies,
+            fire_zones,
             name,
             admin_units,
             stations,
@@ -793,6 +904,7 @@ impl Region {
             basins: BTreeMap::new(),
             basins_by_station: BTreeMap::new(),
             gullies: BTreeMap::new(),
+            fire_zones: Vec::new(),
             areas: AreaShapes::Coarse(Vec::new()),
         }
     }
@@ -895,6 +1007,9 @@ mod tests {
             let text = if name == file { contents } else { default };
             std::fs::write(dir.join(name), text).expect("write temp region file");
         }
+        if file == FIRE_ZONES_FILE {
+            std::fs::write(dir.join(file), contents).expect("write temp fire-zone file");
+        }
         dir
     }
 
@@ -946,6 +1061,110 @@ mod tests {
             assert!(message.contains(file), "{test}: {message}");
             assert!(message.contains(expected), "{test}: {message}");
         }
+    }
+
+    #[test]
+    fn xinjiang_fire_zones_load() {
+        let region = xinjiang();
+        assert_eq!(region.fire_zones.len(), 16);
+        let gongliu = region
+            .fire_zones
+            .iter()
+            .find(|site| site.zone.id.as_str() == "FZ-GONGLIU-01")
+            .expect("the scenario's lightning zone");
+        assert_eq!(gongliu.county, AreaCode::new("654024"));
+        assert_eq!(gongliu.zone.fuel, FuelKind::Forest);
+        for site in &region.fire_zones {
+            let ring = &site.zone.polygons[0][0];
+            assert!(ring.len() >= 4, "{}", site.zone.id);
+            assert_eq!(ring.first(), ring.last(), "{} is closed", site.zone.id);
+            assert_eq!(
+                region.admin_units[&site.county].level,
+                AdminLevel::County,
+                "{}",
+                site.zone.id
+            );
+        }
+        let grassland = region
+            .fire_zones
+            .iter()
+            .filter(|site| site.zone.fuel == FuelKind::Grassland)
+            .count();
+        assert!((1..16).contains(&grassland), "{grassland} grassland zones");
+    }
+
+    const FIRE_ZONES: &str = "zone_id,name,fuel,county_code,polygon\n\
+        FZ-1,新源林区,forest,654025,83.5 43.3;83.6 43.3;83.6 43.4;83.5 43.3\n";
+
+    #[test]
+    fn small_region_loads_fire_zones_and_goes_without() {
+        let dir = region_with("zones", FIRE_ZONES_FILE, FIRE_ZONES);
+        let region = Region::load(&dir).expect("valid region with fire zones");
+        std::fs::remove_dir_all(&dir).expect("remove temp region folder");
+        assert_eq!(region.fire_zones.len(), 1);
+        let site = &region.fire_zones[0];
+        assert_eq!(site.zone.id.as_str(), "FZ-1");
+        assert_eq!(site.name, "新源林区");
+        assert_eq!(site.county, AreaCode::new("654025"));
+        assert!(site.zone.covers(83.58, 43.32, 0.0));
+        assert!(!site.zone.covers(83.52, 43.38, 0.0));
+
+        let dir = region_with("no-zones", "", "");
+        let region = Region::load(&dir).expect("valid region without fire zones");
+        std::fs::remove_dir_all(&dir).expect("remove temp region folder");
+        assert!(region.fire_zones.is_empty());
+    }
+
+    #[test]
+    fn broken_fire_zones_name_file_line_and_field() {
+        let second = FIRE_ZONES.lines().nth(1).expect("one zone row");
+        let cases: [(&str, String, &str); 6] = [
+            (
+                "zone-open",
+                FIRE_ZONES.replace(";83.5 43.3\n", ";83.5 43.35\n"),
+                "line 2: field polygon: ring is not closed",
+            ),
+            (
+                "zone-short",
+                FIRE_ZONES.replace("83.6 43.3;83.6 43.4;", ""),
+                "line 2: field polygon: 2 positions, a closed ring needs at least 4",
+            ),
+            (
+                "zone-text",
+                FIRE_ZONES.replace("83.6 43.4", "83.6 north"),
+                "line 2: field polygon: position `83.6 north` is not `lon lat`",
+            ),
+            (
+                "zone-three",
+                FIRE_ZONES.replace("83.6 43.4", "83.6 43.4 1200"),
+                "line 2: field polygon: position `83.6 43.4 1200` is not `lon lat`",
+            ),
+            (
+                "zone-county",
+                FIRE_ZONES.replace("forest,654025", "forest,654099"),
+                "line 2: county_code `654099` is not a county",
+            ),
+            (
+                "zone-dup",
+                format!("{FIRE_ZONES}{second}\n"),
+                "line 3: duplicate zone_id `FZ-1`",
+            ),
+        ];
+        for (test, contents, expected) in cases {
+            let message = load_error(test, FIRE_ZONES_FILE, &contents).to_string();
+            assert!(message.contains(FIRE_ZONES_FILE), "{test}: {message}");
+            assert!(message.contains(expected), "{test}: {message}");
+        }
+        let message = load_error(
+            "zone-fuel",
+            FIRE_ZONES_FILE,
+            &FIRE_ZONES.replace("forest", "tundra"),
+        )
+        .to_string();
+        assert!(
+            message.contains(FIRE_ZONES_FILE) && message.contains("line: 2"),
+            "{message}"
+        );
     }
 
     #[test]
