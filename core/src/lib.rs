@@ -5,7 +5,7 @@
 //! - [`time`]: event time, durations, calendar formatting.
 //! - [`ids`]: identifier newtypes.
 //! - [`observation`]: typed observations and the outcome of applying one.
-//! - [`region`]: region folders: admin units, stations, basins, gauge weights and thresholds.
+//! - [`region`]: region folders: admin units, stations, basins, gauge weights, thresholds, fire zones.
 //! - [`boundaries`]: county shapes for point-in-county lookups: official polygons or coarse squares.
 //! - [`scenario`]: the built-in storm scenario: a rain cell over a basin cluster, with bad messages mixed in.
 //! - [`slot_windows`]: incremental sliding sums over time slots.

@@ -13,6 +13,9 @@
 //! - Water-level stations of every basin the storm touches report the stage every 5 min: base
 //!   stage plus a linear-reservoir response to the basin's areal rain.
 //! - Weather stations within [`StormConfig::weather_reach_km`] of the track report every 10 min.
+//! - The lightning location network (`LLS-XJ`) reports a burst of cloud-to-ground strokes onto
+//!   the fire zone [`LIGHTNING_ZONE`], dry forest under the storm's southern edge, over the middle
+//!   hour of the rain; a region without that zone gets no strokes.
 //!
 //! Each message says in [`ScenarioMessage::anomaly`] what a correct consumer must do with it:
 //! [`Anomaly::None`] and [`Anomaly::OutOfOrder`] are applied, every other kind is rejected with
@@ -23,9 +26,10 @@
 use std::collections::BTreeMap;
 use std::f64::consts::PI;
 
+use crate::boundaries::polygon_contains;
 use crate::ids::{BasinId, GatewayId, StationId};
 use crate::observation::{Observation, Reading};
-use crate::region::{Basin, Region, SoilState, Station, StationKind};
+use crate::region::{Basin, FireZoneSite, Region, SoilState, Station, StationKind};
 use crate::time::{EventTime, HOUR_MS, MINUTE_MS, SECOND_MS};
 
 /// Interval of rain-gauge and water-level reports.
@@ -74,6 +78,26 @@ const FUTURE_COUNT: usize = 5;
 const MALFORMED_COUNT: usize = 6;
 /// Readings from a station the region does not hold.
 const UNKNOWN_COUNT: usize = 5;
+/// The fire zone the lightning burst strikes: forest about 0.3° south of the default track.
+pub const LIGHTNING_ZONE: &str = "FZ-GONGLIU-01";
+/// Station id and Kafka key of the lightning location network.
+const LIGHTNING_STATION: &str = "LLS-XJ";
+/// Gateway of the lightning location network.
+const LIGHTNING_GATEWAY: &str = "GW-LLS";
+/// Strokes in the burst.
+const LIGHTNING_STROKES: usize = 40;
+/// Positive strokes among them (about a third; the rest are negative).
+const LIGHTNING_POSITIVE: usize = 13;
+/// The burst spans this long, centred on the middle of the rain.
+const LIGHTNING_SPAN_MS: i64 = HOUR_MS;
+/// Peak current range of positive strokes, kA.
+const POSITIVE_KA: (f64, f64) = (40.0, 120.0);
+/// Peak current range of negative strokes, kA.
+const NEGATIVE_KA: (f64, f64) = (10.0, 40.0);
+/// Delay between a stroke and the network's report: locators publish within seconds.
+const LIGHTNING_SEND_DELAY_MS: i64 = 5 * SECOND_MS;
+/// Candidate points tried per stroke before falling back to the ring's mean position.
+const LIGHTNING_TRIES: usize = 1000;
 /// Kilometres per degree of latitude.
 const KM_PER_DEG_LAT: f64 = 110.574;
 /// Kilometres per degree of longitude at the equator.
@@ -88,6 +112,8 @@ pub enum ObservationTopic {
     WaterLevel,
     /// Surface weather.
     Weather,
+    /// Located lightning strokes.
+    Lightning,
 }
 
 impl ObservationTopic {
@@ -97,6 +123,7 @@ impl ObservationTopic {
             ObservationTopic::Rainfall => "obs.rainfall",
             ObservationTopic::WaterLevel => "obs.water-level",
             ObservationTopic::Weather => "obs.weather",
+            ObservationTopic::Lightning => "obs.lightning",
         }
     }
 }
@@ -303,6 +330,9 @@ pub fn storm_scenario(region: &Region, cfg: &StormConfig) -> Scenario {
     emit_weather(region, &track, &cell, &timeline, &mut rng, &mut messages);
     emit_malformed(&gauges, &timeline, &mut rng, &mut messages);
     emit_unknown_station(&timeline, &mut rng, &mut messages);
+    // Last, so the strokes draw from the generator after everything else and leave every
+    // earlier message as it was before the burst existed.
+    emit_lightning(region, &timeline, &mut rng, &mut messages);
     messages.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
     Scenario {
         start: timeline.start,
@@ -1090,6 +1120,92 @@ fn emit_unknown_station(timeline: &Timeline, rng: &mut SplitMix64, out: &mut Vec
     }
 }
 
+/// Appends the lightning burst onto [`LIGHTNING_ZONE`]: [`LIGHTNING_STROKES`] cloud-to-ground
+/// strokes over the [`LIGHTNING_SPAN_MS`] centred on the middle of the rain, placed by rejection
+/// sampling inside the zone's outer ring, [`LIGHTNING_POSITIVE`] of them positive. Sequence
+/// numbers follow stroke time. Nothing when the region has no such zone.
+fn emit_lightning(
+    region: &Region,
+    timeline: &Timeline,
+    rng: &mut SplitMix64,
+    out: &mut Vec<ScenarioMessage>,
+) {
+    let Some(site) = region
+        .fire_zones
+        .iter()
+        .find(|site| site.zone.id.as_str() == LIGHTNING_ZONE)
+    else {
+        return;
+    };
+    let burst_start = timeline.rain_start_ms() + (timeline.rain_ms - LIGHTNING_SPAN_MS).max(0) / 2;
+    let mut offsets: Vec<i64> = (0..LIGHTNING_STROKES)
+        .map(|_| (rng.next_f64() * LIGHTNING_SPAN_MS as f64) as i64)
+        .collect();
+    offsets.sort_unstable();
+    let mut positive: Vec<bool> = (0..LIGHTNING_STROKES)
+        .map(|k| k < LIGHTNING_POSITIVE)
+        .collect();
+    rng.shuffle(&mut positive);
+    for (k, (offset, positive)) in offsets.into_iter().zip(positive).enumerate() {
+        let (lon, lat) = stroke_position(site, rng);
+        let (low, high) = if positive { POSITIVE_KA } else { NEGATIVE_KA };
+        let peak_current_ka = round1(low + rng.next_f64() * (high - low));
+        let event_time = EventTime(burst_start + offset);
+        out.push(ScenarioMessage {
+            topic: ObservationTopic::Lightning,
+            key: LIGHTNING_STATION.to_string(),
+            sent_at: event_time.plus_ms(LIGHTNING_SEND_DELAY_MS),
+            encoding: Encoding::Protobuf,
+            payload: ScenarioPayload::Observation(Observation {
+                station: StationId::new(LIGHTNING_STATION),
+                event_time,
+                gateway: GatewayId::new(LIGHTNING_GATEWAY),
+                sequence: k as u64 + 1,
+                reading: Reading::Lightning {
+                    lon,
+                    lat,
+                    peak_current_ka,
+                    positive,
+                    cloud_to_ground: true,
+                },
+            }),
+            anomaly: Anomaly::None,
+        });
+    }
+}
+
+/// Returns a point inside the zone's first polygon, at 5 decimals (about 1 m): uniform over its
+/// bounding box, retried until inside. Falls back to the mean of the outer ring's positions,
+/// inside the star-shaped rings of the region files.
+fn stroke_position(site: &FireZoneSite, rng: &mut SplitMix64) -> (f64, f64) {
+    let round5 = |value: f64| (value * 1e5).round() / 1e5;
+    let Some(polygon) = site.zone.polygons.first() else {
+        return (0.0, 0.0);
+    };
+    let outer = polygon.first().map_or(&[][..], Vec::as_slice);
+    let empty = (
+        f64::INFINITY,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        f64::NEG_INFINITY,
+    );
+    let (x0, y0, x1, y1) = outer.iter().fold(empty, |(x0, y0, x1, y1), &(x, y)| {
+        (x0.min(x), y0.min(y), x1.max(x), y1.max(y))
+    });
+    for _ in 0..LIGHTNING_TRIES {
+        let lon = round5(x0 + rng.next_f64() * (x1 - x0));
+        let lat = round5(y0 + rng.next_f64() * (y1 - y0));
+        if polygon_contains(polygon, lon, lat) {
+            return (lon, lat);
+        }
+    }
+    let n = outer.len().max(1) as f64;
+    (
+        round5(outer.iter().map(|p| p.0).sum::<f64>() / n),
+        round5(outer.iter().map(|p| p.1).sum::<f64>() / n),
+    )
+}
+
 /// splitmix64 (Steele, Lea & Flood 2014): a tiny generator, good enough to pick test targets
 /// and sensor noise, and the same on every platform.
 struct SplitMix64(u64);
@@ -1282,6 +1398,10 @@ mod tests {
         let rain = stations(ObservationTopic::Rainfall);
         let levels = stations(ObservationTopic::WaterLevel);
         let weather = stations(ObservationTopic::Weather);
+        assert_eq!(
+            stations(ObservationTopic::Lightning),
+            BTreeSet::from([LIGHTNING_STATION])
+        );
         println!(
             "{} messages ({} observations): {} rain gauges, {} water-level stations, {} weather stations",
             scenario.messages.len(),
@@ -1368,7 +1488,12 @@ mod tests {
                             assert!(OUT_OF_RANGE_MM > 50.8 * 5f64.sqrt());
                         }
                         Anomaly::None | Anomaly::StuckSensor => {
-                            assert_eq!(lag_ms(obs), SEND_DELAY_MS)
+                            let delay_ms = if message.topic == ObservationTopic::Lightning {
+                                LIGHTNING_SEND_DELAY_MS
+                            } else {
+                                SEND_DELAY_MS
+                            };
+                            assert_eq!(lag_ms(obs), delay_ms)
                         }
                         Anomaly::Duplicate => {
                             let first = on_time
@@ -1550,6 +1675,129 @@ mod tests {
         assert!(crossed >= 1);
         // QC rejects stages changing faster than 5 m/h (qc.rs, `max_stage_rate_m_per_h`).
         assert!(fastest_m_per_h < 4.0);
+    }
+
+    #[test]
+    fn lightning_burst_strikes_the_gongliu_zone_as_designed() {
+        let region = xinjiang();
+        let scenario = default_scenario(&region);
+        let zone = &region
+            .fire_zones
+            .iter()
+            .find(|site| site.zone.id.as_str() == LIGHTNING_ZONE)
+            .expect("the committed region holds the zone")
+            .zone;
+        let strokes: Vec<(&ScenarioMessage, &Observation)> = scenario
+            .messages
+            .iter()
+            .filter(|m| m.topic == ObservationTopic::Lightning)
+            .map(|m| (m, m.observation().expect("strokes are observations")))
+            .collect();
+        assert_eq!(strokes.len(), LIGHTNING_STROKES);
+        let rain_start = scenario.start.plus_ms(StormConfig::default().dry_before_ms);
+        let rain_ms = StormConfig::default().rain_ms;
+        let (mut positive, mut sequence, mut last_time) = (0, 0, EventTime(i64::MIN));
+        for (message, obs) in &strokes {
+            assert_eq!(message.key, LIGHTNING_STATION);
+            assert_eq!(message.anomaly, Anomaly::None);
+            assert_eq!(obs.station.as_str(), LIGHTNING_STATION);
+            assert_eq!(obs.gateway.as_str(), LIGHTNING_GATEWAY);
+            assert_eq!(
+                message.sent_at,
+                obs.event_time.plus_ms(LIGHTNING_SEND_DELAY_MS)
+            );
+            // Sent in stroke order, numbered in stroke order.
+            assert!(obs.sequence > sequence && obs.event_time >= last_time);
+            (sequence, last_time) = (obs.sequence, obs.event_time);
+            let since_rain = obs.event_time.millis() - rain_start.millis();
+            let middle = (rain_ms - LIGHTNING_SPAN_MS) / 2;
+            assert!((middle..middle + LIGHTNING_SPAN_MS).contains(&since_rain));
+            let Reading::Lightning {
+                lon,
+                lat,
+                peak_current_ka,
+                positive: is_positive,
+                cloud_to_ground,
+            } = obs.reading
+            else {
+                panic!("{obs:?} is not a stroke");
+            };
+            assert!(cloud_to_ground);
+            assert_eq!(zone.distance_km(lon, lat), 0.0, "({lon}, {lat}) inside");
+            let (low, high) = if is_positive {
+                POSITIVE_KA
+            } else {
+                NEGATIVE_KA
+            };
+            assert!((low..=high).contains(&peak_current_ka), "{peak_current_ka}");
+            positive += usize::from(is_positive);
+        }
+        assert_eq!(sequence, LIGHTNING_STROKES as u64);
+        assert_eq!(positive, LIGHTNING_POSITIVE);
+    }
+
+    #[test]
+    fn lightning_burst_leaves_the_other_messages_unchanged() {
+        let region = xinjiang();
+        let with_burst = default_scenario(&region);
+        let mut without_zones = region.clone();
+        without_zones.fire_zones.clear();
+        let without_burst = default_scenario(&without_zones);
+        assert_eq!(
+            without_burst.count(Anomaly::None) + LIGHTNING_STROKES,
+            with_burst.count(Anomaly::None)
+        );
+        let others: Vec<&ScenarioMessage> = with_burst
+            .messages
+            .iter()
+            .filter(|m| m.topic != ObservationTopic::Lightning)
+            .collect();
+        assert!(without_burst.messages.iter().eq(others));
+        println!(
+            "{} messages, {} of them lightning",
+            with_burst.messages.len(),
+            with_burst.messages.len() - without_burst.messages.len()
+        );
+    }
+
+    #[test]
+    fn lightning_zone_is_dry_ground_south_of_the_track() {
+        let region = xinjiang();
+        let cfg = StormConfig::default();
+        let track = Track::choose(&region, &cfg).expect("the region has basins");
+        let site = region
+            .fire_zones
+            .iter()
+            .find(|site| site.zone.id.as_str() == LIGHTNING_ZONE)
+            .expect("the committed region holds the zone");
+        let ring = &site.zone.polygons[0][0];
+        let corners = &ring[..ring.len() - 1];
+        let n = corners.len() as f64;
+        let centre = (
+            corners.iter().map(|p| p.0).sum::<f64>() / n,
+            corners.iter().map(|p| p.1).sum::<f64>() / n,
+        );
+        let p = track.projection.xy(centre.0, centre.1);
+        let distance_km = track.distance_km(p);
+        println!("{LIGHTNING_ZONE} centre {centre:?}, {distance_km:.1} km from the track");
+        // About 0.3° (33 km) off the track: under the cell's edge, not its core.
+        assert!((25.0..45.0).contains(&distance_km), "{distance_km} km");
+        let (_, y) = track.at(0.5);
+        let track_lat = track.projection.lat0 + y / KM_PER_DEG_LAT;
+        // The storm total at the centre stays below the 2.9 mm dry-stroke cut-off of
+        // `LightningFireConfig`, so the strokes there are dry lightning.
+        let timeline = Timeline::new(&cfg);
+        let cell = Cell {
+            track: &track,
+            cfg: &cfg,
+            rain_start_ms: timeline.rain_start_ms(),
+        };
+        let total_mm: f64 = (0..timeline.ticks)
+            .map(|tick| cell.depth_mm(p, timeline.tick_time(tick)))
+            .sum();
+        println!("storm total at the centre {total_mm:.2} mm");
+        assert!(total_mm < 2.9, "{total_mm} mm");
+        assert!(centre.1 < track_lat - 0.2, "south of the track");
     }
 
     #[test]

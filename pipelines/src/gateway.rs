@@ -69,6 +69,7 @@ pub fn scenario_records(scenario: &Scenario, topics: &TopicsConfig) -> Vec<Gatew
                 ObservationTopic::Rainfall => &topics.rainfall,
                 ObservationTopic::WaterLevel => &topics.water_level,
                 ObservationTopic::Weather => &topics.weather,
+                ObservationTopic::Lightning => &topics.lightning,
             };
             let format = match message.encoding {
                 Encoding::Protobuf => WireFormat::Protobuf,
