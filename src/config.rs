@@ -11,6 +11,7 @@ use tianshan_core::boundaries::{AreaShapes, COARSE_HALF_SIDE_DEG};
 use tianshan_core::debris_flow::DebrisFlowConfig;
 use tianshan_core::flash_flood::FlashFloodPolicy;
 use tianshan_core::lifecycle::LifecyclePolicy;
+use tianshan_core::lightning_fire::LightningFireConfig;
 use tianshan_core::region::Region;
 use tianshan_core::station_windows::WindowsConfig;
 use tianshan_pipelines::config::{KafkaConfig, PipelineConfig};
@@ -58,6 +59,9 @@ pub struct Config {
     /// Debris-flow models and the flash-flood chain step.
     #[serde(default)]
     pub debris_flow: DebrisFlowConfig,
+    /// Lightning stroke windows, ignition-risk scoring and holdover.
+    #[serde(default)]
+    pub lightning_fire: LightningFireConfig,
 }
 
 impl Config {
@@ -102,6 +106,9 @@ impl Config {
         self.debris_flow
             .validate()
             .map_err(|e| anyhow::anyhow!("invalid configuration: debris-flow: {e}"))?;
+        self.lightning_fire
+            .validate()
+            .map_err(|e| anyhow::anyhow!("invalid configuration: lightning-fire: {e}"))?;
         Ok(())
     }
 
@@ -158,6 +165,7 @@ impl Config {
             flash_flood: self.flash_flood.clone(),
             lifecycle: self.lifecycle.clone(),
             debris_flow: self.debris_flow.clone(),
+            lightning_fire: self.lightning_fire.clone(),
         }
     }
 }

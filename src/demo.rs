@@ -131,7 +131,7 @@ async fn print_warnings(
 pub(crate) fn warning_header(format: OutputFormat) -> Option<String> {
     (format == OutputFormat::Table).then(|| {
         format!(
-            "{:<25} {:<30} {:>3} {:<10} {:<6} {:<3} {:<20} {:<8} area",
+            "{:<25} {:<33} {:>3} {:<10} {:<6} {:<3} {:<20} {:<14} area",
             "issued (Beijing time)",
             "warning id",
             "ver",
@@ -139,7 +139,7 @@ pub(crate) fn warning_header(format: OutputFormat) -> Option<String> {
             "level",
             "lvl",
             "action",
-            "basin"
+            "target"
         )
     })
 }
@@ -157,7 +157,7 @@ pub(crate) fn warning_line(event: &WarningEvent, format: OutputFormat, region: &
                 .and_then(|code| region.area_name(code))
                 .unwrap_or("");
             format!(
-                "{:<25} {:<30} {:>3} {:<10} {:<6} {:<3} {:<20} {:<8} {}",
+                "{:<25} {:<33} {:>3} {:<10} {:<6} {:<3} {:<20} {:<14} {}",
                 event.issued.to_beijing_rfc3339(),
                 event.id,
                 event.version,

@@ -112,19 +112,22 @@ async fn replay_workload(config: &Config, bytes: &[u8]) -> anyhow::Result<()> {
             .context("a station seen in the first pass")?;
         let event_time = EventTime(row.ts * 1_000);
         replay
-            .push(Envelope {
-                observation: Observation {
-                    station: station.clone(),
-                    event_time,
-                    gateway: gateway.clone(),
-                    sequence: 0,
-                    reading: Reading::Rainfall {
-                        mm: f64::from(row.tenths) / 10.0,
-                        interval_s: facts.interval_s,
+            .push(
+                "",
+                Envelope {
+                    observation: Observation {
+                        station: station.clone(),
+                        event_time,
+                        gateway: gateway.clone(),
+                        sequence: 0,
+                        reading: Reading::Rainfall {
+                            mm: f64::from(row.tenths) / 10.0,
+                            interval_s: facts.interval_s,
+                        },
                     },
+                    received_at: event_time,
                 },
-                received_at: event_time,
-            })
+            )
             .await?;
     }
     let end = EventTime(last_ts * 1_000);
@@ -186,11 +189,15 @@ async fn replay_observations(
     let mut replay = Replay::start(&config.pipeline_settings(), region.clone()).await?;
     for observation in observations {
         let received_at = observation.event_time;
+        let stream = format!("{}/{}", observation.reading.kind(), observation.station);
         replay
-            .push(Envelope {
-                observation,
-                received_at,
-            })
+            .push(
+                &stream,
+                Envelope {
+                    observation,
+                    received_at,
+                },
+            )
             .await?;
     }
     let (report, _) = replay.finish(None).await?;

@@ -8,6 +8,7 @@
 //! BasinSupervisor   ── BasinActor × basins            (StationSummary → Assessment)
 //! WarningManager                                      (Assessment → WarningEvent, ChainInput)
 //! DebrisFlowChainActor                                (ChainInput → debris-flow WarningEvent)
+//! LightningFireChainActor                             (strokes, ticks → fire WarningEvent)
 //! ```
 //!
 //! # Layout
@@ -17,6 +18,7 @@
 //! - [`basin_supervisor`]: `BasinSupervisor`, routes station summaries to basins.
 //! - [`warning_manager`]: `WarningManager`, the warning lifecycle per basin.
 //! - [`debris_flow_chain`]: `DebrisFlowChainActor`, the storm → flash flood → debris flow chain per gully.
+//! - [`lightning_fire_chain`]: `LightningFireChainActor`, the lightning → fire chain of the fire zones.
 //! - [`warning_log`]: `WarningLog`, keeps warning versions for replay and tests.
 //! - [`ask`]: bounded request/reply helpers.
 #![warn(missing_docs, unreachable_pub, rust_2018_idioms)]
@@ -25,6 +27,7 @@ pub mod ask;
 pub mod basin;
 pub mod basin_supervisor;
 pub mod debris_flow_chain;
+pub mod lightning_fire_chain;
 pub mod station;
 pub mod station_supervisor;
 pub mod warning_log;

@@ -18,13 +18,14 @@ use ractor::{
     Actor, ActorProcessingErr, ActorRef, DerivedActorRef, RpcReplyPort, SupervisionEvent,
 };
 use tianshan_core::ids::StationId;
-use tianshan_core::observation::{Outcome, RejectReason};
+use tianshan_core::observation::{Outcome, Reading, RejectReason};
 use tianshan_core::region::{Region, Station, StationKind};
 use tianshan_core::station_windows::{StationSummary, StationWindows, WindowsConfig};
 use tianshan_core::time::EventTime;
 use tracing::error;
 
 use crate::ask::{await_reply, reply_port};
+use crate::lightning_fire_chain::LightningFireChainMsg;
 use crate::station::{Envelope, StationActor, StationArgs, StationMsg};
 
 /// Messages of [`StationSupervisor`].
@@ -50,6 +51,9 @@ pub struct StationSupervisorArgs {
     pub windows: WindowsConfig,
     /// Where station summaries go.
     pub summaries: DerivedActorRef<StationSummary>,
+    /// Where lightning strokes and ticks go (the fire chain); without it a stroke's locator
+    /// network is an unknown station.
+    pub lightning: Option<ActorRef<LightningFireChainMsg>>,
 }
 
 /// State of [`StationSupervisor`].
@@ -60,6 +64,7 @@ pub struct StationSupervisorState {
     stations: StationRoutes,
     /// Stations that feed at least one basin: the only ones a tick must reach.
     basin_members: Vec<usize>,
+    lightning: Option<ActorRef<LightningFireChainMsg>>,
 }
 
 /// The station actors in station-id order, with a hash index for routing observations.
@@ -135,6 +140,7 @@ impl Actor for StationSupervisor {
             .collect();
         Ok(StationSupervisorState {
             basin_members,
+            lightning: args.lightning,
             region: args.region,
             windows: args.windows,
             summaries: args.summaries,
@@ -150,7 +156,7 @@ impl Actor for StationSupervisor {
     ) -> Result<(), ActorProcessingErr> {
         match msg {
             StationSupervisorMsg::ApplyBatch(batch, reply) => {
-                let outcomes = apply_batch(&st.stations, batch).await?;
+                let outcomes = apply_batch(&st.stations, st.lightning.as_ref(), batch).await?;
                 let _ = reply.send(outcomes);
             }
             StationSupervisorMsg::Tick(tick) => {
@@ -158,6 +164,9 @@ impl Actor for StationSupervisor {
                 // their next observation, so they need no tick.
                 for &slot in &st.basin_members {
                     st.stations.actors[slot].cast(StationMsg::Tick(tick))?;
+                }
+                if let Some(lightning) = &st.lightning {
+                    lightning.cast(LightningFireChainMsg::Tick(tick))?;
                 }
             }
             StationSupervisorMsg::Flush(reply) => {
@@ -227,12 +236,20 @@ impl Actor for StationSupervisor {
 /// Sends each station its part of the batch, all at once, and gathers the outcomes in input order.
 async fn apply_batch(
     stations: &StationRoutes,
+    lightning: Option<&ActorRef<LightningFireChainMsg>>,
     batch: Vec<Envelope>,
 ) -> Result<Vec<Outcome>, ActorProcessingErr> {
     let mut outcomes: Vec<Option<Outcome>> = vec![None; batch.len()];
     // Per station slot: the batch positions and envelopes it receives, in order.
     let mut parts: HashMap<usize, (Vec<usize>, Vec<Envelope>)> = HashMap::new();
+    let mut strokes: (Vec<usize>, Vec<Envelope>) = Default::default();
     for (position, envelope) in batch.into_iter().enumerate() {
+        if lightning.is_some() && matches!(envelope.observation.reading, Reading::Lightning { .. })
+        {
+            strokes.0.push(position);
+            strokes.1.push(envelope);
+            continue;
+        }
         match stations.index.get(&envelope.observation.station) {
             Some(&slot) => {
                 let part = parts.entry(slot).or_default();
@@ -248,11 +265,16 @@ async fn apply_batch(
             }
         }
     }
-    let mut pending = Vec::with_capacity(parts.len());
+    let mut pending = Vec::with_capacity(parts.len() + 1);
     for (slot, (positions, envelopes)) in parts {
         let (port, receiver) = reply_port();
         stations.actors[slot].cast(StationMsg::Apply(envelopes, port))?;
         pending.push((positions, receiver));
+    }
+    if let (Some(chain), false) = (lightning, strokes.0.is_empty()) {
+        let (port, receiver) = reply_port();
+        chain.cast(LightningFireChainMsg::Strokes(strokes.1, port))?;
+        pending.push((strokes.0, receiver));
     }
     for (positions, receiver) in pending {
         let replies = await_reply(receiver, "station apply").await?;

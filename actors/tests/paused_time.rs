@@ -142,6 +142,7 @@ async fn stations_reporting_to(
             region,
             windows: WindowsConfig::default(),
             summaries: recorder.get_derived(),
+            lightning: None,
         },
     )
     .await

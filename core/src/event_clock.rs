@@ -15,6 +15,7 @@
 //! memory stays bounded. When every partition is idle and nothing is buffered, ticks run up to
 //! the last one before the newest event time seen.
 
+use std::borrow::Borrow;
 use std::collections::{BTreeMap, VecDeque};
 
 use crate::time::EventTime;
@@ -99,8 +100,18 @@ impl<K: Ord + Clone, T> EventClock<K, T> {
     }
 
     /// Buffers a record read from `partition`.
-    pub fn push(&mut self, partition: &K, event_time: Option<EventTime>, record: T) {
-        let queue = self.partitions.entry(partition.clone()).or_default();
+    pub fn push<Q>(&mut self, partition: &Q, event_time: Option<EventTime>, record: T)
+    where
+        K: Borrow<Q>,
+        Q: Ord + ToOwned<Owned = K> + ?Sized,
+    {
+        if !self.partitions.contains_key(partition) {
+            self.partitions
+                .insert(partition.to_owned(), PartitionQueue::default());
+        }
+        let Some(queue) = self.partitions.get_mut(partition) else {
+            return;
+        };
         queue.records.push_back((event_time, record));
         queue.at_end_since = None;
         self.buffered += 1;
@@ -114,6 +125,14 @@ impl<K: Ord + Clone, T> EventClock<K, T> {
         let queue = self.partitions.entry(partition.clone()).or_default();
         if queue.at_end_since.is_none() {
             queue.at_end_since = Some(now_ms);
+        }
+    }
+
+    /// Records that every partition caught up with its log at processing time `now_ms` (the end
+    /// of a file).
+    pub fn all_reached_end(&mut self, now_ms: i64) {
+        for queue in self.partitions.values_mut() {
+            queue.at_end_since.get_or_insert(now_ms);
         }
     }
 

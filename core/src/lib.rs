@@ -21,6 +21,7 @@
 //! - [`landslide`]: deformation windows, inverse-velocity and Saito forecasts, tangent-angle levels.
 //! - [`fire_weather`]: fire weather: Canadian FWI System codes and indices, LY/T 1172 HZ, China's five levels.
 //! - [`lightning_fire`]: lightning strokes in fire zones: counts, holdover watch, combined ignition-risk level.
+//! - [`lightning_fire_chain`]: the lightning → fire chain: strokes into zones, a warning thread per zone.
 //! - [`snowmelt`]: snowpack SWE by degree-day and rain melt, warming spells, the snowmelt-flood grade.
 //! - [`consolidation`]: one current warning per (hazard, target); per township the active hazards, highest first.
 //! - [`lifecycle`]: the warning state machine: issue, upgrade, downgrade, renew, cancel.
@@ -40,6 +41,7 @@ pub mod ids;
 pub mod landslide;
 pub mod lifecycle;
 pub mod lightning_fire;
+pub mod lightning_fire_chain;
 pub mod observation;
 pub mod qc;
 pub mod rain_workload;

@@ -11,6 +11,9 @@ use tianshan_actors::basin_supervisor::{BasinSupervisor, BasinSupervisorArgs, Ba
 use tianshan_actors::debris_flow_chain::{
     DebrisFlowChainActor, DebrisFlowChainArgs, DebrisFlowChainMsg,
 };
+use tianshan_actors::lightning_fire_chain::{
+    LightningFireChainActor, LightningFireChainArgs, LightningFireChainMsg,
+};
 use tianshan_actors::station_supervisor::{
     StationSupervisor, StationSupervisorArgs, StationSupervisorMsg,
 };
@@ -18,6 +21,7 @@ use tianshan_actors::warning_manager::{WarningManager, WarningManagerArgs, Warni
 use tianshan_core::debris_flow::DebrisFlowConfig;
 use tianshan_core::flash_flood::FlashFloodPolicy;
 use tianshan_core::lifecycle::LifecyclePolicy;
+use tianshan_core::lightning_fire::LightningFireConfig;
 use tianshan_core::region::Region;
 use tianshan_core::station_windows::WindowsConfig;
 use tianshan_core::warning::WarningEvent;
@@ -47,6 +51,8 @@ pub struct PipelineSettings {
     pub lifecycle: LifecyclePolicy,
     /// Debris-flow models and the flash-flood chain step.
     pub debris_flow: DebrisFlowConfig,
+    /// Lightning stroke windows, ignition-risk scoring and holdover.
+    pub lightning_fire: LightningFireConfig,
 }
 
 /// A running pipeline.
@@ -59,6 +65,8 @@ pub struct NodePipeline {
     pub manager: ActorRef<WarningManagerMsg>,
     /// The debris-flow chain.
     pub debris_flow: ActorRef<DebrisFlowChainMsg>,
+    /// The lightning → fire chain.
+    pub lightning_fire: ActorRef<LightningFireChainMsg>,
     /// The warnings publisher.
     pub publisher: ActorRef<WarningPublisherMsg>,
     /// Metrics of this pipeline.
@@ -136,6 +144,8 @@ impl NodePipeline {
         )
         .await
         .map_err(|e| actor_error("start the basin supervisor", e))?;
+        let lightning_fire =
+            spawn_lightning_fire_chain(settings, &region, publisher.get_derived()).await?;
         let (stations, _) = Actor::spawn(
             None,
             StationSupervisor,
@@ -143,6 +153,7 @@ impl NodePipeline {
                 region,
                 windows: settings.windows.clone(),
                 summaries: basins.get_derived(),
+                lightning: Some(lightning_fire.clone()),
             },
         )
         .await
@@ -161,6 +172,7 @@ impl NodePipeline {
             basins,
             manager,
             debris_flow,
+            lightning_fire,
             publisher,
             metrics,
             warnings,
@@ -174,14 +186,7 @@ impl NodePipeline {
     /// # Errors
     /// Returns [`PipelineError::Actor`] when a stage does not answer.
     pub async fn flush(&self) -> Result<(), PipelineError> {
-        flush_stages(
-            &self.stations,
-            &self.basins,
-            &self.manager,
-            &self.debris_flow,
-            &self.publisher,
-        )
-        .await
+        flush_stages(&self.stages()).await
     }
 
     /// Returns the last version of every active warning.
@@ -202,45 +207,104 @@ impl NodePipeline {
     /// # Errors
     /// Returns the first error met while stopping.
     pub async fn stop(self) -> Result<(), PipelineError> {
-        let NodePipeline {
-            stations,
-            basins,
-            manager,
-            debris_flow,
-            publisher,
-            source,
-            ..
-        } = self;
-        source.stop().await?;
-        let flushed = flush_stages(&stations, &basins, &manager, &debris_flow, &publisher).await;
-        stations.stop(None);
-        basins.stop(None);
-        manager.stop(None);
-        debris_flow.stop(None);
-        publisher.stop(None);
+        let stages = self.stages();
+        self.source.stop().await?;
+        let flushed = flush_stages(&stages).await;
+        stages.stop();
         flushed
+    }
+}
+
+/// The actors of a pipeline, in pipeline order.
+struct Stages {
+    stations: ActorRef<StationSupervisorMsg>,
+    lightning_fire: ActorRef<LightningFireChainMsg>,
+    basins: ActorRef<BasinSupervisorMsg>,
+    manager: ActorRef<WarningManagerMsg>,
+    debris_flow: ActorRef<DebrisFlowChainMsg>,
+    publisher: ActorRef<WarningPublisherMsg>,
+}
+
+impl Stages {
+    fn stop(&self) {
+        self.stations.stop(None);
+        self.lightning_fire.stop(None);
+        self.basins.stop(None);
+        self.manager.stop(None);
+        self.debris_flow.stop(None);
+        self.publisher.stop(None);
+    }
+}
+
+impl NodePipeline {
+    fn stages(&self) -> Stages {
+        Stages {
+            stations: self.stations.clone(),
+            lightning_fire: self.lightning_fire.clone(),
+            basins: self.basins.clone(),
+            manager: self.manager.clone(),
+            debris_flow: self.debris_flow.clone(),
+            publisher: self.publisher.clone(),
+        }
     }
 }
 
 /// Flushes the stages in pipeline order: each flush reply proves the stage has forwarded
 /// everything it received before, so the next stage's flush comes after it.
-async fn flush_stages(
-    stations: &ActorRef<StationSupervisorMsg>,
-    basins: &ActorRef<BasinSupervisorMsg>,
-    manager: &ActorRef<WarningManagerMsg>,
-    debris_flow: &ActorRef<DebrisFlowChainMsg>,
-    publisher: &ActorRef<WarningPublisherMsg>,
-) -> Result<(), PipelineError> {
-    ask(stations, StationSupervisorMsg::Flush, "flush stations").await?;
-    ask(basins, BasinSupervisorMsg::Flush, "flush basins").await?;
-    ask(manager, WarningManagerMsg::Flush, "flush warnings").await?;
+async fn flush_stages(stages: &Stages) -> Result<(), PipelineError> {
     ask(
-        debris_flow,
+        &stages.stations,
+        StationSupervisorMsg::Flush,
+        "flush stations",
+    )
+    .await?;
+    ask(
+        &stages.lightning_fire,
+        LightningFireChainMsg::Flush,
+        "flush the lightning-fire chain",
+    )
+    .await?;
+    ask(&stages.basins, BasinSupervisorMsg::Flush, "flush basins").await?;
+    ask(&stages.manager, WarningManagerMsg::Flush, "flush warnings").await?;
+    ask(
+        &stages.debris_flow,
         DebrisFlowChainMsg::Flush,
         "flush the debris-flow chain",
     )
     .await?;
-    ask(publisher, WarningPublisherMsg::Flush, "flush publisher").await
+    ask(
+        &stages.publisher,
+        WarningPublisherMsg::Flush,
+        "flush publisher",
+    )
+    .await
+}
+
+/// Starts the lightning → fire chain of the region's fire zones, emitting to `warnings`; a
+/// zone's warnings reach its county.
+pub(crate) async fn spawn_lightning_fire_chain(
+    settings: &PipelineSettings,
+    region: &Arc<Region>,
+    warnings: ractor::DerivedActorRef<WarningEvent>,
+) -> Result<ActorRef<LightningFireChainMsg>, PipelineError> {
+    let zones = region
+        .fire_zones
+        .iter()
+        .map(|site| (site.zone.clone(), vec![site.county.clone()]))
+        .collect();
+    let (chain, _) = Actor::spawn(
+        None,
+        LightningFireChainActor,
+        LightningFireChainArgs {
+            zones,
+            config: settings.lightning_fire.clone(),
+            policy: settings.lifecycle.clone(),
+            warnings,
+        },
+    )
+    .await
+    .map_err(|e| actor_error("start the lightning-fire chain", e))?;
+    Ok(chain)
 }
 
 /// Starts the debris-flow chain of the region's gullies, emitting to `warnings`.

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use ractor::{Actor, ActorRef};
 use tianshan_actors::basin_supervisor::{BasinSupervisor, BasinSupervisorArgs, BasinSupervisorMsg};
 use tianshan_actors::debris_flow_chain::DebrisFlowChainMsg;
+use tianshan_actors::lightning_fire_chain::LightningFireChainMsg;
 use tianshan_actors::station::Envelope;
 use tianshan_actors::station_supervisor::{
     StationSupervisor, StationSupervisorArgs, StationSupervisorMsg,
@@ -23,7 +24,9 @@ use tianshan_core::time::EventTime;
 use tianshan_core::warning::WarningEvent;
 
 use crate::error::PipelineError;
-use crate::node_pipeline::{ask, spawn_debris_flow_chain, PipelineSettings};
+use crate::node_pipeline::{
+    ask, spawn_debris_flow_chain, spawn_lightning_fire_chain, PipelineSettings,
+};
 
 /// What a replay did.
 #[derive(Debug, Clone, Default)]
@@ -55,8 +58,9 @@ pub struct Replay {
     basins: ActorRef<BasinSupervisorMsg>,
     manager: ActorRef<WarningManagerMsg>,
     debris_flow: ActorRef<DebrisFlowChainMsg>,
+    lightning_fire: ActorRef<LightningFireChainMsg>,
     log: ActorRef<WarningLogMsg>,
-    clock: EventClock<(), Envelope>,
+    clock: EventClock<String, Envelope>,
     max_batch: usize,
     report: ReplayReport,
     started: Instant,
@@ -103,6 +107,8 @@ impl Replay {
         )
         .await
         .map_err(|e| actor_error("start the basin supervisor", e))?;
+        let lightning_fire =
+            spawn_lightning_fire_chain(settings, &region, log.get_derived()).await?;
         let (stations, _) = Actor::spawn(
             None,
             StationSupervisor,
@@ -110,6 +116,7 @@ impl Replay {
                 region,
                 windows: settings.windows.clone(),
                 summaries: basins.get_derived(),
+                lightning: Some(lightning_fire.clone()),
             },
         )
         .await
@@ -120,8 +127,10 @@ impl Replay {
             basins,
             manager,
             debris_flow,
+            lightning_fire,
             log,
-            // One ordered stream: it only waits while its own buffer is empty.
+            // Each stream is ordered; a stream only holds the others back while its buffer is
+            // empty and the file is not over.
             clock: EventClock::new(tick_ms, 0, usize::MAX),
             max_batch,
             report: ReplayReport::default(),
@@ -129,17 +138,20 @@ impl Replay {
         })
     }
 
-    /// Adds the next observation of the file; applies a batch whenever one is full.
+    /// Adds the next observation of the file to its ordered `stream` (one per station and kind
+    /// as on Kafka, where each station keeps its order; one for a file that is sorted as a
+    /// whole); applies a batch whenever one is full and the streams allow it.
     ///
     /// # Errors
     /// Returns [`PipelineError::Actor`] when an actor does not answer.
-    pub async fn push(&mut self, envelope: Envelope) -> Result<(), PipelineError> {
+    pub async fn push(&mut self, stream: &str, envelope: Envelope) -> Result<(), PipelineError> {
         if self.report.observations == 0 {
             self.started = Instant::now();
         }
         self.report.observations += 1;
         let event_time = envelope.observation.event_time.min(envelope.received_at);
-        self.clock.push(&(), Some(event_time), envelope);
+        self.clock
+            .push(&stream.to_owned(), Some(event_time), envelope);
         if self.clock.buffered() >= self.max_batch {
             self.drain().await?;
         }
@@ -155,7 +167,7 @@ impl Replay {
         mut self,
         summarize_at: Option<EventTime>,
     ) -> Result<(ReplayReport, Vec<StationSummary>), PipelineError> {
-        self.clock.reached_end(&(), 0);
+        self.clock.all_reached_end(0);
         self.drain().await?;
         ask(
             &self.stations,
@@ -188,6 +200,7 @@ impl Replay {
         self.basins.stop(None);
         self.manager.stop(None);
         self.debris_flow.stop(None);
+        self.lightning_fire.stop(None);
         self.log.stop(None);
         Ok((self.report, summaries))
     }

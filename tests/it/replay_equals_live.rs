@@ -39,6 +39,7 @@ async fn replaying_the_storm_gives_the_warnings_of_the_kafka_path() {
         flash_flood: Default::default(),
         lifecycle: Default::default(),
         debris_flow: Default::default(),
+        lightning_fire: Default::default(),
     };
     let mut replay = Replay::start(&settings, region.clone())
         .await
@@ -47,10 +48,13 @@ async fn replaying_the_storm_gives_the_warnings_of_the_kafka_path() {
     for record in &records {
         match decode_observation(record.content_type, &record.payload) {
             Ok(observation) => replay
-                .push(Envelope {
-                    observation,
-                    received_at: record.timestamp,
-                })
+                .push(
+                    &format!("{}/{}", record.topic, record.key),
+                    Envelope {
+                        observation,
+                        received_at: record.timestamp,
+                    },
+                )
                 .await
                 .expect("pushed"),
             Err(_) => malformed += 1,

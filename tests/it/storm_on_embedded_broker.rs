@@ -53,6 +53,7 @@ fn settings(bootstrap: &str) -> PipelineSettings {
         flash_flood: Default::default(),
         lifecycle: Default::default(),
         debris_flow: Default::default(),
+        lightning_fire: Default::default(),
     }
 }
 
@@ -196,14 +197,32 @@ async fn storm_scenario_produces_the_golden_warnings_and_accounts_for_every_mess
         orange_or_red.len() >= 3,
         "at least three basins reach prepare-to-evacuate: {lines:#?}"
     );
-    let issued = lines.iter().filter(|l| l.contains("STATUS_ISSUED")).count();
-    let cancelled = lines
-        .iter()
+    let storm_lines = || {
+        lines
+            .iter()
+            .filter(|l| l.starts_with("FF-") || l.starts_with("DF-"))
+    };
+    let issued = storm_lines()
+        .filter(|l| l.contains("STATUS_ISSUED"))
+        .count();
+    let cancelled = storm_lines()
         .filter(|l| l.contains("STATUS_CANCELLED"))
         .count();
     assert_eq!(
         issued, cancelled,
-        "every warning is cancelled once the storm has passed"
+        "every flash-flood and debris-flow warning is cancelled once the storm has passed"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("DF-") && l.contains("LEVEL_RED")),
+        "the chain raises a debris-flow warning to red: {lines:#?}"
+    );
+    let fire: Vec<&String> = lines.iter().filter(|l| l.starts_with("LF-")).collect();
+    assert!(
+        fire.iter().any(|l| l.contains("STATUS_ISSUED"))
+            && !fire.iter().any(|l| l.contains("STATUS_CANCELLED")),
+        "the lightning burst puts the dry forest zone under a fire watch that outlasts the storm: {fire:#?}"
     );
     check_golden(&lines);
 }

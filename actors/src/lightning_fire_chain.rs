@@ -1,0 +1,97 @@
+//! The lightning → fire chain of the node's fire zones. Receives the lightning strokes the
+//! `StationSupervisor` routes to it and every evaluation tick; emits fire warning versions
+//! (`WarningEvent`) to `warnings`. The decisions are `tianshan_core::lightning_fire_chain`'s.
+
+use ractor::{Actor, ActorProcessingErr, ActorRef, DerivedActorRef, RpcReplyPort};
+use tianshan_core::ids::AreaCode;
+use tianshan_core::lifecycle::LifecyclePolicy;
+use tianshan_core::lightning_fire::{FireZone, LightningFireConfig};
+use tianshan_core::lightning_fire_chain::LightningFireChain;
+use tianshan_core::observation::Outcome;
+use tianshan_core::time::EventTime;
+use tianshan_core::warning::WarningEvent;
+
+use crate::station::Envelope;
+
+/// Messages of [`LightningFireChainActor`].
+pub enum LightningFireChainMsg {
+    /// Strokes in arrival order; replies with one outcome each.
+    Strokes(Vec<Envelope>, RpcReplyPort<Vec<Outcome>>),
+    /// Every stroke up to this tick is in: assess the zones.
+    Tick(EventTime),
+    /// Replies with the last version of every active fire warning, in zone order.
+    Active(RpcReplyPort<Vec<WarningEvent>>),
+    /// Replies once every earlier message has been handled.
+    Flush(RpcReplyPort<()>),
+}
+
+/// Start-up arguments of [`LightningFireChainActor`].
+pub struct LightningFireChainArgs {
+    /// The zones, each with the area codes its warnings reach.
+    pub zones: Vec<(FireZone, Vec<AreaCode>)>,
+    /// Stroke windows, scoring and holdover.
+    pub config: LightningFireConfig,
+    /// Warning timing.
+    pub policy: LifecyclePolicy,
+    /// Where warning versions go.
+    pub warnings: DerivedActorRef<WarningEvent>,
+}
+
+/// State of [`LightningFireChainActor`].
+pub struct LightningFireChainState {
+    chain: LightningFireChain,
+    policy: LifecyclePolicy,
+    warnings: DerivedActorRef<WarningEvent>,
+}
+
+/// The actor running the fire warnings of the node's zones.
+pub struct LightningFireChainActor;
+
+impl Actor for LightningFireChainActor {
+    type Msg = LightningFireChainMsg;
+    type State = LightningFireChainState;
+    type Arguments = LightningFireChainArgs;
+
+    async fn pre_start(
+        &self,
+        _me: ActorRef<LightningFireChainMsg>,
+        args: LightningFireChainArgs,
+    ) -> Result<LightningFireChainState, ActorProcessingErr> {
+        Ok(LightningFireChainState {
+            chain: LightningFireChain::try_new(args.config, args.zones)?,
+            policy: args.policy,
+            warnings: args.warnings,
+        })
+    }
+
+    async fn handle(
+        &self,
+        _me: ActorRef<LightningFireChainMsg>,
+        msg: LightningFireChainMsg,
+        st: &mut LightningFireChainState,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            LightningFireChainMsg::Strokes(strokes, reply) => {
+                let outcomes = strokes
+                    .iter()
+                    .map(|envelope| st.chain.observe(&envelope.observation))
+                    .collect();
+                let _ = reply.send(outcomes);
+            }
+            LightningFireChainMsg::Tick(tick) => {
+                for event in st.chain.on_tick(tick, &st.policy) {
+                    st.warnings
+                        .send_message(event)
+                        .map_err(|_| "warnings downstream is gone")?;
+                }
+            }
+            LightningFireChainMsg::Active(reply) => {
+                let _ = reply.send(st.chain.active());
+            }
+            LightningFireChainMsg::Flush(reply) => {
+                let _ = reply.send(());
+            }
+        }
+        Ok(())
+    }
+}
