@@ -56,8 +56,10 @@ impl DebrisFlowChain {
             &evidence,
             policy,
         );
-        self.thread.set_cause(chained.caused_by.clone());
+        // The link changes with the versions: the active version keeps the cause it was
+        // published with until the next one.
         if let Some(event) = &mut emitted {
+            self.thread.set_cause(chained.caused_by.clone());
             event.caused_by = chained.caused_by;
         }
         emitted

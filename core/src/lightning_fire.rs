@@ -186,7 +186,7 @@ impl LightningFireConfig {
     }
 
     /// How long strokes are kept: the holdover or the longest count window.
-    fn retention_ms(&self) -> i64 {
+    pub(crate) fn retention_ms(&self) -> i64 {
         let longest = self.count_windows_h.iter().max().copied().unwrap_or(0);
         self.holdover_ms().max(i64::from(longest) * HOUR_MS)
     }

@@ -2,7 +2,7 @@
 //! location network placed in zones (hazards.md §6), the combined ignition-risk level per zone at
 //! every tick, and one warning thread per zone.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::ids::AreaCode;
 use crate::lifecycle::{LifecyclePolicy, WarningThread};
@@ -19,6 +19,10 @@ use crate::warning::{Hazard, WarningEvent};
 pub struct LightningFireChain {
     tracker: LightningFireTracker,
     threads: BTreeMap<FireZoneId, WarningThread>,
+    /// (event time ms, locator network, sequence) of the strokes taken within the retention, so
+    /// a stroke read again (a re-send, a rewind after a rebalance) counts once.
+    seen: BTreeSet<(i64, String, u64)>,
+    retention_ms: i64,
 }
 
 impl LightningFireChain {
@@ -38,15 +42,21 @@ impl LightningFireChain {
                 (zone.id.clone(), thread)
             })
             .collect();
+        let retention_ms = config.retention_ms();
         let tracker =
             LightningFireTracker::try_new(config, zones.into_iter().map(|(z, _)| z).collect())?;
-        Ok(Self { tracker, threads })
+        Ok(Self {
+            tracker,
+            threads,
+            seen: BTreeSet::new(),
+            retention_ms,
+        })
     }
 
     /// Takes one lightning observation: a stroke outside every zone is applied and kept by no
-    /// zone; an impossible one (position, current) is rejected as out of range. The rain at the
-    /// stroke is not known from the locator, so the stroke counts as dry (the cautious reading
-    /// of §6.5).
+    /// zone; one already taken (same time, network and sequence) is rejected as a duplicate; an
+    /// impossible one (position, current) is rejected as out of range. The rain at the stroke is
+    /// not known from the locator, so the stroke counts as dry (the cautious reading of §6.5).
     pub fn observe(&mut self, observation: &Observation) -> Outcome {
         let Reading::Lightning {
             lon,
@@ -76,8 +86,27 @@ impl LightningFireChain {
             },
             cloud_to_ground,
         };
+        let key = (
+            observation.event_time.millis(),
+            observation.station.to_string(),
+            observation.sequence,
+        );
+        if self.seen.contains(&key) {
+            return Outcome::rejected(
+                RejectReason::Duplicate,
+                format!(
+                    "stroke {} #{} at {} already taken",
+                    observation.station,
+                    observation.sequence,
+                    observation.event_time.to_beijing_rfc3339()
+                ),
+            );
+        }
         match self.tracker.observe_stroke(&stroke, &StrokeRain::default()) {
-            Ok(_) => Outcome::Applied,
+            Ok(_) => {
+                self.seen.insert(key);
+                Outcome::Applied
+            }
             Err(e) => Outcome::rejected(RejectReason::OutOfRange, e.to_string()),
         }
     }
@@ -97,6 +126,8 @@ impl LightningFireChain {
             }
         }
         self.tracker.prune(tick);
+        let oldest = tick.millis() - self.retention_ms;
+        self.seen = self.seen.split_off(&(oldest, String::new(), 0));
         emitted
     }
 
@@ -183,6 +214,22 @@ mod tests {
         assert!(chain
             .on_tick(t0.plus_ms(5 * MINUTE_MS), &LifecyclePolicy::default())
             .is_empty());
+    }
+
+    #[test]
+    fn a_stroke_read_twice_counts_once() {
+        let mut chain =
+            LightningFireChain::try_new(LightningFireConfig::default(), vec![(zone(), Vec::new())])
+                .expect("valid chain");
+        let once = stroke(EventTime(1_719_820_800_000), 82.1, 80.0, true);
+        assert_eq!(chain.observe(&once), Outcome::Applied);
+        assert!(matches!(
+            chain.observe(&once),
+            Outcome::Rejected {
+                reason: RejectReason::Duplicate,
+                ..
+            }
+        ));
     }
 
     #[test]

@@ -23,7 +23,7 @@ use rdkafka::error::KafkaError;
 use rdkafka::message::Headers;
 use rdkafka::statistics::Statistics;
 use rdkafka::topic_partition_list::TopicPartitionListElem;
-use rdkafka::types::RDKafkaRespErr;
+use rdkafka::types::{RDKafkaErrorCode, RDKafkaRespErr};
 use rdkafka::{ClientConfig, ClientContext, Message, Offset, TopicPartitionList};
 use tianshan_actors::ask::{await_reply, reply_port};
 use tianshan_actors::station::Envelope;
@@ -515,11 +515,11 @@ impl Applier {
             }
         }
         self.dead_letters.write_all(&letters).await?;
-        for record in &records {
-            // librdkafka's rd_kafka_offset_store commits the given offset + 1 (the next to read).
-            self.consumer
-                .store_offset(&record.topic, record.partition, record.offset)
-                .map_err(|e| PipelineError::kafka("store an offset", e))?;
+        for (record, is_live) in records.iter().zip(&live) {
+            // Rebuild records lie below the committed offset: storing theirs would move it back.
+            if *is_live {
+                self.store_offset(record)?;
+            }
         }
         for _ in 0..applied_live {
             self.metrics.observation_applied();
@@ -536,6 +536,26 @@ impl Applier {
             "batch applied"
         );
         Ok(())
+    }
+
+    /// Stores the offset after `record` for the next commit. A partition revoked while its batch
+    /// was being applied is no longer ours: its new owner reads the record again, so that is
+    /// not an error.
+    fn store_offset(&self, record: &RawRecord) -> Result<(), PipelineError> {
+        // librdkafka's rd_kafka_offset_store commits the given offset + 1 (the next to read).
+        match self
+            .consumer
+            .store_offset(&record.topic, record.partition, record.offset)
+        {
+            Ok(()) => Ok(()),
+            Err(KafkaError::StoreOffset(
+                RDKafkaErrorCode::State | RDKafkaErrorCode::UnknownPartition,
+            )) => {
+                debug!(topic = %record.topic, partition = record.partition, "partition revoked during its batch; offset left to the new owner");
+                Ok(())
+            }
+            Err(e) => Err(PipelineError::kafka("store an offset", e)),
+        }
     }
 
     /// Makes the clock's partitions equal to the current assignment and returns it.

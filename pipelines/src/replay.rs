@@ -175,6 +175,12 @@ impl Replay {
             "flush stations",
         )
         .await?;
+        ask(
+            &self.lightning_fire,
+            LightningFireChainMsg::Flush,
+            "flush the lightning-fire chain",
+        )
+        .await?;
         ask(&self.basins, BasinSupervisorMsg::Flush, "flush basins").await?;
         ask(&self.manager, WarningManagerMsg::Flush, "flush warnings").await?;
         ask(
