@@ -8,8 +8,10 @@
 //! ```
 //! A batch is applied with one request per station, all in flight at once, and the reply is
 //! sent only when every station has answered: the caller (the Kafka source) commits offsets
-//! after that, and cannot run ahead by more than one batch. A station that fails is restarted
-//! with empty windows and the loss is logged as an error.
+//! after that, and cannot run ahead by more than one batch. Lightning strokes belong to no
+//! station: they go to the fire chain, with the ticks. A station that fails is restarted with
+//! empty windows and the loss is logged as an error; if it fails during a batch, its part of
+//! that batch is rejected as `station_failed` (so it reaches the dead letters, nothing is lost).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -277,9 +279,23 @@ async fn apply_batch(
         pending.push((strokes.0, receiver));
     }
     for (positions, receiver) in pending {
-        let replies = await_reply(receiver, "station apply").await?;
-        for (position, outcome) in positions.into_iter().zip(replies) {
-            outcomes[position] = Some(outcome);
+        match await_reply(receiver, "station apply").await {
+            Ok(replies) => {
+                for (position, outcome) in positions.into_iter().zip(replies) {
+                    outcomes[position] = Some(outcome);
+                }
+            }
+            // The station failed on this part of the batch: it goes to the dead letters with the
+            // reason, the supervisor restarts the station, and the rest of the batch stands.
+            Err(e) => {
+                error!(error = %e, "a station failed while applying its part of a batch");
+                for position in positions {
+                    outcomes[position] = Some(Outcome::rejected(
+                        RejectReason::StationFailed,
+                        e.to_string(),
+                    ));
+                }
+            }
         }
     }
     outcomes

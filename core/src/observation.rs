@@ -106,11 +106,13 @@ pub enum RejectReason {
     TooLate,
     /// Same station, event time and sequence already applied.
     Duplicate,
+    /// The station's actor failed while applying it; the supervisor restarts the station.
+    StationFailed,
 }
 
 impl RejectReason {
     /// All reasons, in a stable order (for metrics and reports).
-    pub const ALL: [RejectReason; 9] = [
+    pub const ALL: [RejectReason; 10] = [
         RejectReason::Malformed,
         RejectReason::UnknownStation,
         RejectReason::WrongReadingKind,
@@ -120,6 +122,7 @@ impl RejectReason {
         RejectReason::FutureTimestamp,
         RejectReason::TooLate,
         RejectReason::Duplicate,
+        RejectReason::StationFailed,
     ];
 
     /// Returns the reason code written to the dead-letter `reason` header and metrics.
@@ -134,6 +137,7 @@ impl RejectReason {
             RejectReason::FutureTimestamp => "qc_future_timestamp",
             RejectReason::TooLate => "too_late",
             RejectReason::Duplicate => "duplicate",
+            RejectReason::StationFailed => "station_failed",
         }
     }
 }
