@@ -11,8 +11,9 @@ use axum::routing::get;
 use axum::Router;
 use ractor::ActorRef;
 use tianshan_actors::ask::ask;
-use tianshan_core::consolidation::{current_warnings, township_summaries};
+use tianshan_core::consolidation::{current_warnings, township_summaries, valid_at};
 use tianshan_core::region::Region;
+use tianshan_core::time::EventTime;
 use tianshan_pipelines::telemetry::Metrics;
 use tianshan_pipelines::warning_publisher::WarningPublisherMsg;
 
@@ -61,7 +62,8 @@ async fn townships(State(state): State<HttpState>) -> impl IntoResponse {
             )
         }
     };
-    let summaries = township_summaries(&current_warnings(&active), &state.region);
+    let now = EventTime(state.metrics.watermark_ms());
+    let summaries = township_summaries(&valid_at(current_warnings(&active), now), &state.region);
     match serde_json::to_string(&summaries) {
         Ok(body) => (
             StatusCode::OK,

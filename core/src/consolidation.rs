@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use crate::ids::{AreaCode, WarningId};
 use crate::region::{AdminLevel, Region};
+use crate::time::EventTime;
 use crate::warning::{Hazard, Level, Status, WarningEvent};
 
 /// One active warning as a township sees it.
@@ -67,6 +68,12 @@ pub fn current_warnings<'a>(
     current.into_values().cloned().collect()
 }
 
+/// Keeps the warnings still valid at event time `now`: a version past its `expires` that was
+/// neither renewed nor cancelled (its thread moved to another node, say) is not shown as active.
+pub fn valid_at(warnings: Vec<WarningEvent>, now: EventTime) -> Vec<WarningEvent> {
+    warnings.into_iter().filter(|w| w.expires > now).collect()
+}
+
 /// Returns, for every township reached by an active warning, its summary, by township code.
 /// Area codes of other levels (counties) are skipped; a code the region does not know is kept
 /// without a name.
@@ -110,7 +117,6 @@ mod tests {
 
     use super::*;
     use crate::lifecycle::{action_for, LifecyclePolicy};
-    use crate::time::EventTime;
     use crate::warning::warning_id;
 
     fn region() -> Region {
@@ -187,6 +193,25 @@ mod tests {
             (current[0].target.as_str(), current[0].level),
             ("B0001", Level::Red)
         );
+    }
+
+    #[test]
+    fn a_version_past_its_expiry_is_no_longer_active() {
+        let areas: Vec<AreaCode> = Vec::new();
+        let warning = version(
+            Hazard::FlashFlood,
+            "B0001",
+            1,
+            Level::Red,
+            Status::Issued,
+            &areas,
+        );
+        let expires = warning.expires;
+        assert_eq!(
+            valid_at(vec![warning.clone()], expires.plus_ms(-1)).len(),
+            1
+        );
+        assert!(valid_at(vec![warning], expires).is_empty());
     }
 
     #[test]

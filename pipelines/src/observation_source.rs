@@ -13,7 +13,7 @@
 
 use std::collections::BTreeMap;
 use std::ffi::CString;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -54,6 +54,8 @@ type LiveFrom = Arc<Mutex<BTreeMap<(String, i32), AssignedPartition>>>;
 pub struct SourceContext {
     live_from: LiveFrom,
     metrics: Arc<Metrics>,
+    /// Bumped at every assignment change, so records read before it can be told apart.
+    generation: Arc<AtomicU64>,
 }
 
 impl ClientContext for SourceContext {
@@ -115,6 +117,7 @@ impl ConsumerContext for SourceContext {
                         Offset::Beginning,
                     );
                 }
+                self.generation.fetch_add(1, Ordering::SeqCst);
                 info!(
                     partitions = rewound.count(),
                     "partitions assigned; rebuilding from the start of the log"
@@ -149,12 +152,10 @@ struct RawRecord {
 
 /// What the poll thread saw, in order.
 enum Polled {
-    Record(RawRecord),
+    /// A record and the assignment generation it was read under.
+    Record(RawRecord, u64),
     /// The partition is caught up with its log.
-    End {
-        topic: String,
-        partition: i32,
-    },
+    End { topic: String, partition: i32 },
 }
 
 /// A record waiting in the event-time merge, decoded once on arrival.
@@ -183,9 +184,11 @@ impl ObservationSource {
         metrics: Arc<Metrics>,
     ) -> Result<Self, PipelineError> {
         let live_from: LiveFrom = Arc::default();
+        let generation = Arc::new(AtomicU64::new(0));
         let context = SourceContext {
             live_from: live_from.clone(),
             metrics: metrics.clone(),
+            generation: generation.clone(),
         };
         let session_ms = tianshan_core::time::parse_duration_ms(&kafka.session_timeout)
             .map_err(PipelineError::Setup)?;
@@ -214,7 +217,9 @@ impl ObservationSource {
         let (batches, receiver) = mpsc::channel(1);
         let poll_thread = {
             let (consumer, stop, max_batch) = (consumer.clone(), stop.clone(), pipeline.max_batch);
-            tokio::task::spawn_blocking(move || poll_loop(&consumer, &stop, max_batch, &batches))
+            tokio::task::spawn_blocking(move || {
+                poll_loop(&consumer, &stop, max_batch, &generation, &batches)
+            })
         };
         let tick_ms = pipeline.tick_ms().map_err(PipelineError::Setup)?;
         let idle_after_ms = pipeline
@@ -229,6 +234,7 @@ impl ObservationSource {
             clock: EventClock::new(tick_ms, idle_after_ms, pipeline.max_buffered),
             max_batch: pipeline.max_batch,
             started: Instant::now(),
+            generation: 0,
         };
         let apply_task = tokio::spawn(applier.run(receiver));
         Ok(Self {
@@ -260,6 +266,7 @@ fn poll_loop(
     consumer: &BaseConsumer<SourceContext>,
     stop: &AtomicBool,
     max_batch: usize,
+    generation: &AtomicU64,
     batches: &mpsc::Sender<Vec<Polled>>,
 ) {
     let mut batch = Vec::with_capacity(max_batch);
@@ -275,15 +282,20 @@ fn poll_loop(
                     })
                     .and_then(|header| header.value)
                     .map(|v| String::from_utf8_lossy(v).into_owned());
-                batch.push(Polled::Record(RawRecord {
-                    topic: message.topic().to_string(),
-                    partition: message.partition(),
-                    offset: message.offset(),
-                    key: message.key().map(<[u8]>::to_vec),
-                    payload: message.payload().unwrap_or_default().to_vec(),
-                    content_type,
-                    timestamp_ms: message.timestamp().to_millis(),
-                }));
+                // A rebalance runs inside `poll`, so this is the generation of this record.
+                let read_under = generation.load(Ordering::SeqCst);
+                batch.push(Polled::Record(
+                    RawRecord {
+                        topic: message.topic().to_string(),
+                        partition: message.partition(),
+                        offset: message.offset(),
+                        key: message.key().map(<[u8]>::to_vec),
+                        payload: message.payload().unwrap_or_default().to_vec(),
+                        content_type,
+                        timestamp_ms: message.timestamp().to_millis(),
+                    },
+                    read_under,
+                ));
                 if batch.len() < max_batch {
                     continue;
                 }
@@ -369,16 +381,31 @@ struct Applier {
     clock: EventClock<(String, i32), PendingRecord>,
     max_batch: usize,
     started: Instant,
+    /// Assignment generation of the records in the clock.
+    generation: u64,
 }
 
 impl Applier {
     async fn run(mut self, mut receiver: mpsc::Receiver<Vec<Polled>>) -> Result<(), PipelineError> {
         while let Some(polled) = receiver.recv().await {
-            let assigned = self.sync_assignment();
+            let mut assigned = self.sync_assignment();
             let now_ms = self.now_ms();
             for event in polled {
                 match event {
-                    Polled::Record(raw) => {
+                    Polled::Record(_, read_under) if read_under < self.generation => {
+                        // Read before a rebalance rewound its partition: it comes again.
+                    }
+                    Polled::Record(raw, read_under) => {
+                        if read_under > self.generation {
+                            // A rebalance rewound the log: what is buffered comes again too.
+                            let dropped = self.clock.assign(&[]);
+                            debug!(
+                                records = dropped.len(),
+                                "rebalance: buffered records dropped, they are read again"
+                            );
+                            self.generation = read_under;
+                            assigned = self.sync_assignment();
+                        }
                         let key = (raw.topic.clone(), raw.partition);
                         if !assigned.contains(&key) {
                             // Read before a revocation; the new owner reads it again.

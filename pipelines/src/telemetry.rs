@@ -111,6 +111,11 @@ impl Metrics {
         self.watermark_ms.store(watermark_ms, Ordering::Relaxed);
     }
 
+    /// Returns the event time of the last tick released (0 before the first).
+    pub fn watermark_ms(&self) -> i64 {
+        self.watermark_ms.load(Ordering::Relaxed)
+    }
+
     /// Records how many observations wait in the event-time merge.
     pub fn set_buffered(&self, buffered: usize) {
         self.buffered.store(buffered as u64, Ordering::Relaxed);
