@@ -158,6 +158,17 @@ impl Replay {
         Ok(())
     }
 
+    /// Says that `stream` has no more records, so it stops holding the others back once its
+    /// buffer is empty (without it, a stream that ends early holds everything until
+    /// [`Replay::finish`]).
+    ///
+    /// # Errors
+    /// Returns [`PipelineError::Actor`] when an actor does not answer.
+    pub async fn end_of_stream(&mut self, stream: &str) -> Result<(), PipelineError> {
+        self.clock.reached_end(&stream.to_owned(), 0);
+        self.drain().await
+    }
+
     /// Applies what is buffered, runs the ticks to the end of the data, waits for every stage,
     /// and returns the report with the stations' summaries at `summarize_at`, if given.
     ///
