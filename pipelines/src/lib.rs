@@ -8,6 +8,7 @@
 //! - [`dead_letters`]: the dead-letter writer.
 //! - [`warning_publisher`]: the warnings topic writer with exactly-once-per-version publishing.
 //! - [`gateway`]: a sensor gateway: observation files and the storm scenario into Kafka.
+//! - [`model_actors`]: the actors from observations to warnings, shared by node and replay.
 //! - [`node_pipeline`]: starts the actors, the source and the sinks of one node.
 //! - [`replay`]: observations from a file through the same actors, no Kafka.
 //! - [`telemetry`]: metrics in the Prometheus text format.
@@ -19,6 +20,7 @@ pub mod dead_letters;
 pub mod embedded_broker;
 pub mod error;
 pub mod gateway;
+pub mod model_actors;
 pub mod node_pipeline;
 pub mod observation_source;
 pub mod replay;

@@ -1,23 +1,12 @@
-//! Starts one node's pipeline: the warning publisher, the warning manager, the basin and station
-//! supervisors (downstream first, so nothing is sent to an actor that does not exist yet), and
-//! the Kafka source; and stops it in the reverse order.
+//! Starts one node's pipeline: the warning publisher, the model actors ([`ModelActors`],
+//! downstream first, so nothing is sent to an actor that does not exist yet), and the Kafka
+//! source; and stops it in the reverse order.
 
 use std::sync::Arc;
 
 use ractor::{Actor, ActorRef};
 use rdkafka::producer::FutureProducer;
 use rdkafka::ClientConfig;
-use tianshan_actors::basin_supervisor::{BasinSupervisor, BasinSupervisorArgs, BasinSupervisorMsg};
-use tianshan_actors::debris_flow_chain::{
-    DebrisFlowChainActor, DebrisFlowChainArgs, DebrisFlowChainMsg,
-};
-use tianshan_actors::lightning_fire_chain::{
-    LightningFireChainActor, LightningFireChainArgs, LightningFireChainMsg,
-};
-use tianshan_actors::station_supervisor::{
-    StationSupervisor, StationSupervisorArgs, StationSupervisorMsg,
-};
-use tianshan_actors::warning_manager::{WarningManager, WarningManagerArgs, WarningManagerMsg};
 use tianshan_core::debris_flow::DebrisFlowConfig;
 use tianshan_core::flash_flood::FlashFloodPolicy;
 use tianshan_core::lifecycle::LifecyclePolicy;
@@ -30,6 +19,7 @@ use tokio::sync::broadcast;
 use crate::config::{KafkaConfig, PipelineConfig};
 use crate::dead_letters::DeadLetterWriter;
 use crate::error::PipelineError;
+use crate::model_actors::{actor_error, ask, ModelActors};
 use crate::observation_source::ObservationSource;
 use crate::telemetry::Metrics;
 use crate::warning_publisher::{
@@ -57,16 +47,8 @@ pub struct PipelineSettings {
 
 /// A running pipeline.
 pub struct NodePipeline {
-    /// The station supervisor (snapshots, flushes).
-    pub stations: ActorRef<StationSupervisorMsg>,
-    /// The basin supervisor.
-    pub basins: ActorRef<BasinSupervisorMsg>,
-    /// The warning manager.
-    pub manager: ActorRef<WarningManagerMsg>,
-    /// The debris-flow chain.
-    pub debris_flow: ActorRef<DebrisFlowChainMsg>,
-    /// The lightning → fire chain.
-    pub lightning_fire: ActorRef<LightningFireChainMsg>,
+    /// The actors from observations to warning versions.
+    pub models: ModelActors,
     /// The warnings publisher.
     pub publisher: ActorRef<WarningPublisherMsg>,
     /// Metrics of this pipeline.
@@ -74,10 +56,6 @@ pub struct NodePipeline {
     /// Live fan-out of published warning versions.
     pub warnings: broadcast::Sender<WarningEvent>,
     source: ObservationSource,
-}
-
-fn actor_error(what: &str, e: impl std::fmt::Display) -> PipelineError {
-    PipelineError::Actor(format!("{what}: {e}"))
 }
 
 impl NodePipeline {
@@ -119,60 +97,18 @@ impl NodePipeline {
         )
         .await
         .map_err(|e| actor_error("start the warning publisher", e))?;
-        let debris_flow =
-            spawn_debris_flow_chain(settings, &region, publisher.get_derived()).await?;
-        let (manager, _) = Actor::spawn(
-            None,
-            WarningManager,
-            WarningManagerArgs {
-                region: region.clone(),
-                policy: settings.lifecycle.clone(),
-                warnings: publisher.get_derived(),
-                chains: Some(debris_flow.get_derived()),
-            },
-        )
-        .await
-        .map_err(|e| actor_error("start the warning manager", e))?;
-        let (basins, _) = Actor::spawn(
-            None,
-            BasinSupervisor,
-            BasinSupervisorArgs {
-                region: region.clone(),
-                policy: settings.flash_flood.clone(),
-                assessments: manager.get_derived(),
-            },
-        )
-        .await
-        .map_err(|e| actor_error("start the basin supervisor", e))?;
-        let lightning_fire =
-            spawn_lightning_fire_chain(settings, &region, publisher.get_derived()).await?;
-        let (stations, _) = Actor::spawn(
-            None,
-            StationSupervisor,
-            StationSupervisorArgs {
-                region,
-                windows: settings.windows.clone(),
-                summaries: basins.get_derived(),
-                lightning: Some(lightning_fire.clone()),
-            },
-        )
-        .await
-        .map_err(|e| actor_error("start the station supervisor", e))?;
+        let models = ModelActors::start(settings, region, publisher.get_derived()).await?;
         let dead_letters =
             DeadLetterWriter::new(producer, settings.kafka.topics.dead_letters.clone());
         let source = ObservationSource::start(
             &settings.kafka,
             &settings.pipeline,
-            stations.clone(),
+            models.stations.clone(),
             dead_letters,
             metrics.clone(),
         )?;
         Ok(Self {
-            stations,
-            basins,
-            manager,
-            debris_flow,
-            lightning_fire,
+            models,
             publisher,
             metrics,
             warnings,
@@ -186,7 +122,13 @@ impl NodePipeline {
     /// # Errors
     /// Returns [`PipelineError::Actor`] when a stage does not answer.
     pub async fn flush(&self) -> Result<(), PipelineError> {
-        flush_stages(&self.stages()).await
+        self.models.flush().await?;
+        ask(
+            &self.publisher,
+            WarningPublisherMsg::Flush,
+            "flush publisher",
+        )
+        .await
     }
 
     /// Returns the last version of every active warning.
@@ -207,134 +149,19 @@ impl NodePipeline {
     /// # Errors
     /// Returns the first error met while stopping.
     pub async fn stop(self) -> Result<(), PipelineError> {
-        let stages = self.stages();
-        self.source.stop().await?;
-        let flushed = flush_stages(&stages).await;
-        stages.stop();
+        let NodePipeline {
+            models,
+            publisher,
+            source,
+            ..
+        } = self;
+        source.stop().await?;
+        let flushed = match models.flush().await {
+            Ok(()) => ask(&publisher, WarningPublisherMsg::Flush, "flush publisher").await,
+            Err(e) => Err(e),
+        };
+        models.stop();
+        publisher.stop(None);
         flushed
     }
-}
-
-/// The actors of a pipeline, in pipeline order.
-struct Stages {
-    stations: ActorRef<StationSupervisorMsg>,
-    lightning_fire: ActorRef<LightningFireChainMsg>,
-    basins: ActorRef<BasinSupervisorMsg>,
-    manager: ActorRef<WarningManagerMsg>,
-    debris_flow: ActorRef<DebrisFlowChainMsg>,
-    publisher: ActorRef<WarningPublisherMsg>,
-}
-
-impl Stages {
-    fn stop(&self) {
-        self.stations.stop(None);
-        self.lightning_fire.stop(None);
-        self.basins.stop(None);
-        self.manager.stop(None);
-        self.debris_flow.stop(None);
-        self.publisher.stop(None);
-    }
-}
-
-impl NodePipeline {
-    fn stages(&self) -> Stages {
-        Stages {
-            stations: self.stations.clone(),
-            lightning_fire: self.lightning_fire.clone(),
-            basins: self.basins.clone(),
-            manager: self.manager.clone(),
-            debris_flow: self.debris_flow.clone(),
-            publisher: self.publisher.clone(),
-        }
-    }
-}
-
-/// Flushes the stages in pipeline order: each flush reply proves the stage has forwarded
-/// everything it received before, so the next stage's flush comes after it.
-async fn flush_stages(stages: &Stages) -> Result<(), PipelineError> {
-    ask(
-        &stages.stations,
-        StationSupervisorMsg::Flush,
-        "flush stations",
-    )
-    .await?;
-    ask(
-        &stages.lightning_fire,
-        LightningFireChainMsg::Flush,
-        "flush the lightning-fire chain",
-    )
-    .await?;
-    ask(&stages.basins, BasinSupervisorMsg::Flush, "flush basins").await?;
-    ask(&stages.manager, WarningManagerMsg::Flush, "flush warnings").await?;
-    ask(
-        &stages.debris_flow,
-        DebrisFlowChainMsg::Flush,
-        "flush the debris-flow chain",
-    )
-    .await?;
-    ask(
-        &stages.publisher,
-        WarningPublisherMsg::Flush,
-        "flush publisher",
-    )
-    .await
-}
-
-/// Starts the lightning → fire chain of the region's fire zones, emitting to `warnings`; a
-/// zone's warnings reach its county.
-pub(crate) async fn spawn_lightning_fire_chain(
-    settings: &PipelineSettings,
-    region: &Arc<Region>,
-    warnings: ractor::DerivedActorRef<WarningEvent>,
-) -> Result<ActorRef<LightningFireChainMsg>, PipelineError> {
-    let zones = region
-        .fire_zones
-        .iter()
-        .map(|site| (site.zone.clone(), vec![site.county.clone()]))
-        .collect();
-    let (chain, _) = Actor::spawn(
-        None,
-        LightningFireChainActor,
-        LightningFireChainArgs {
-            zones,
-            config: settings.lightning_fire.clone(),
-            policy: settings.lifecycle.clone(),
-            warnings,
-        },
-    )
-    .await
-    .map_err(|e| actor_error("start the lightning-fire chain", e))?;
-    Ok(chain)
-}
-
-/// Starts the debris-flow chain of the region's gullies, emitting to `warnings`.
-pub(crate) async fn spawn_debris_flow_chain(
-    settings: &PipelineSettings,
-    region: &Arc<Region>,
-    warnings: ractor::DerivedActorRef<WarningEvent>,
-) -> Result<ActorRef<DebrisFlowChainMsg>, PipelineError> {
-    let (chain, _) = Actor::spawn(
-        None,
-        DebrisFlowChainActor,
-        DebrisFlowChainArgs {
-            region: region.clone(),
-            config: settings.debris_flow.clone(),
-            policy: settings.lifecycle.clone(),
-            warnings,
-        },
-    )
-    .await
-    .map_err(|e| actor_error("start the debris-flow chain", e))?;
-    Ok(chain)
-}
-
-/// [`tianshan_actors::ask::ask`] with the error as a [`PipelineError`].
-pub(crate) async fn ask<M: ractor::Message, T>(
-    actor: &ActorRef<M>,
-    make: impl FnOnce(ractor::RpcReplyPort<T>) -> M,
-    what: &str,
-) -> Result<T, PipelineError> {
-    tianshan_actors::ask::ask(actor, make, what)
-        .await
-        .map_err(|e| actor_error(what, e))
 }

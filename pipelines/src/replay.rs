@@ -7,15 +7,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ractor::{Actor, ActorRef};
-use tianshan_actors::basin_supervisor::{BasinSupervisor, BasinSupervisorArgs, BasinSupervisorMsg};
-use tianshan_actors::debris_flow_chain::DebrisFlowChainMsg;
-use tianshan_actors::lightning_fire_chain::LightningFireChainMsg;
 use tianshan_actors::station::Envelope;
-use tianshan_actors::station_supervisor::{
-    StationSupervisor, StationSupervisorArgs, StationSupervisorMsg,
-};
+use tianshan_actors::station_supervisor::StationSupervisorMsg;
 use tianshan_actors::warning_log::{WarningLog, WarningLogMsg};
-use tianshan_actors::warning_manager::{WarningManager, WarningManagerArgs, WarningManagerMsg};
 use tianshan_core::event_clock::{EventClock, Release};
 use tianshan_core::observation::{Outcome, Reading, RejectReason};
 use tianshan_core::region::Region;
@@ -24,9 +18,8 @@ use tianshan_core::time::EventTime;
 use tianshan_core::warning::WarningEvent;
 
 use crate::error::PipelineError;
-use crate::node_pipeline::{
-    ask, spawn_debris_flow_chain, spawn_lightning_fire_chain, PipelineSettings,
-};
+use crate::model_actors::{actor_error, ask, ModelActors};
+use crate::node_pipeline::PipelineSettings;
 
 /// What a replay did.
 #[derive(Debug, Clone, Default)]
@@ -54,20 +47,12 @@ impl ReplayReport {
 
 /// A running replay: push observations in file order, then [`Replay::finish`].
 pub struct Replay {
-    stations: ActorRef<StationSupervisorMsg>,
-    basins: ActorRef<BasinSupervisorMsg>,
-    manager: ActorRef<WarningManagerMsg>,
-    debris_flow: ActorRef<DebrisFlowChainMsg>,
-    lightning_fire: ActorRef<LightningFireChainMsg>,
+    models: ModelActors,
     log: ActorRef<WarningLogMsg>,
     clock: EventClock<String, Envelope>,
     max_batch: usize,
     report: ReplayReport,
     started: Instant,
-}
-
-fn actor_error(what: &str, e: impl std::fmt::Display) -> PipelineError {
-    PipelineError::Actor(format!("{what}: {e}"))
 }
 
 impl Replay {
@@ -83,51 +68,10 @@ impl Replay {
         let (log, _) = Actor::spawn(None, WarningLog, ())
             .await
             .map_err(|e| actor_error("start the warning log", e))?;
-        let debris_flow = spawn_debris_flow_chain(settings, &region, log.get_derived()).await?;
-        let (manager, _) = Actor::spawn(
-            None,
-            WarningManager,
-            WarningManagerArgs {
-                region: region.clone(),
-                policy: settings.lifecycle.clone(),
-                warnings: log.get_derived(),
-                chains: Some(debris_flow.get_derived()),
-            },
-        )
-        .await
-        .map_err(|e| actor_error("start the warning manager", e))?;
-        let (basins, _) = Actor::spawn(
-            None,
-            BasinSupervisor,
-            BasinSupervisorArgs {
-                region: region.clone(),
-                policy: settings.flash_flood.clone(),
-                assessments: manager.get_derived(),
-            },
-        )
-        .await
-        .map_err(|e| actor_error("start the basin supervisor", e))?;
-        let lightning_fire =
-            spawn_lightning_fire_chain(settings, &region, log.get_derived()).await?;
-        let (stations, _) = Actor::spawn(
-            None,
-            StationSupervisor,
-            StationSupervisorArgs {
-                region,
-                windows: settings.windows.clone(),
-                summaries: basins.get_derived(),
-                lightning: Some(lightning_fire.clone()),
-            },
-        )
-        .await
-        .map_err(|e| actor_error("start the station supervisor", e))?;
+        let models = ModelActors::start(settings, region, log.get_derived()).await?;
         let max_batch = settings.pipeline.max_batch;
         Ok(Self {
-            stations,
-            basins,
-            manager,
-            debris_flow,
-            lightning_fire,
+            models,
             log,
             // Each stream is ordered; a stream only holds the others back while its buffer is
             // empty and the file is not over.
@@ -180,32 +124,13 @@ impl Replay {
     ) -> Result<(ReplayReport, Vec<StationSummary>), PipelineError> {
         self.clock.all_reached_end(0);
         self.drain().await?;
-        ask(
-            &self.stations,
-            StationSupervisorMsg::Flush,
-            "flush stations",
-        )
-        .await?;
-        ask(
-            &self.lightning_fire,
-            LightningFireChainMsg::Flush,
-            "flush the lightning-fire chain",
-        )
-        .await?;
-        ask(&self.basins, BasinSupervisorMsg::Flush, "flush basins").await?;
-        ask(&self.manager, WarningManagerMsg::Flush, "flush warnings").await?;
-        ask(
-            &self.debris_flow,
-            DebrisFlowChainMsg::Flush,
-            "flush the debris-flow chain",
-        )
-        .await?;
+        self.models.flush().await?;
         self.report.warnings = ask(&self.log, WarningLogMsg::Take, "take warnings").await?;
         self.report.elapsed = self.started.elapsed();
         let summaries = match summarize_at {
             Some(time) => {
                 ask(
-                    &self.stations,
+                    &self.models.stations,
                     |port| StationSupervisorMsg::SummarizeAll(time, port),
                     "summarize stations",
                 )
@@ -213,11 +138,7 @@ impl Replay {
             }
             None => Vec::new(),
         };
-        self.stations.stop(None);
-        self.basins.stop(None);
-        self.manager.stop(None);
-        self.debris_flow.stop(None);
-        self.lightning_fire.stop(None);
+        self.models.stop();
         self.log.stop(None);
         Ok((self.report, summaries))
     }
@@ -236,7 +157,7 @@ impl Replay {
                         })
                         .collect();
                     let outcomes = ask(
-                        &self.stations,
+                        &self.models.stations,
                         |port| StationSupervisorMsg::ApplyBatch(batch, port),
                         "apply batch",
                     )
@@ -252,6 +173,7 @@ impl Replay {
                     }
                 }
                 Release::Tick(tick) => self
+                    .models
                     .stations
                     .cast(StationSupervisorMsg::Tick(tick))
                     .map_err(|e| actor_error("tick", e))?,

@@ -1,0 +1,176 @@
+//! The actors that turn observations into warning versions, shared by the Kafka node and the
+//! replay: the station supervisor, the lightning → fire chain, the basin supervisor, the warning
+//! manager and the debris-flow chain. They start downstream first (nothing is sent to an actor
+//! that does not exist yet) and flush in pipeline order; where the warnings go is the caller's.
+
+use std::sync::Arc;
+
+use ractor::{Actor, ActorRef, DerivedActorRef};
+use tianshan_actors::basin_supervisor::{BasinSupervisor, BasinSupervisorArgs, BasinSupervisorMsg};
+use tianshan_actors::debris_flow_chain::{
+    DebrisFlowChainActor, DebrisFlowChainArgs, DebrisFlowChainMsg,
+};
+use tianshan_actors::lightning_fire_chain::{
+    LightningFireChainActor, LightningFireChainArgs, LightningFireChainMsg,
+};
+use tianshan_actors::station_supervisor::{
+    StationSupervisor, StationSupervisorArgs, StationSupervisorMsg,
+};
+use tianshan_actors::warning_manager::{WarningManager, WarningManagerArgs, WarningManagerMsg};
+use tianshan_core::region::Region;
+use tianshan_core::warning::WarningEvent;
+
+use crate::error::PipelineError;
+use crate::node_pipeline::PipelineSettings;
+
+/// The running model actors.
+pub struct ModelActors {
+    /// The station supervisor: observations in, ticks in, summaries out.
+    pub stations: ActorRef<StationSupervisorMsg>,
+    /// The lightning → fire chain, fed strokes and ticks by the stations.
+    pub lightning_fire: ActorRef<LightningFireChainMsg>,
+    /// The basin supervisor.
+    pub basins: ActorRef<BasinSupervisorMsg>,
+    /// The flash-flood warning manager.
+    pub manager: ActorRef<WarningManagerMsg>,
+    /// The debris-flow chain, fed by the warning manager.
+    pub debris_flow: ActorRef<DebrisFlowChainMsg>,
+}
+
+impl ModelActors {
+    /// Starts the actors of `region`; every warning version goes to `warnings`.
+    ///
+    /// # Errors
+    /// Returns [`PipelineError::Actor`] naming the actor that did not start.
+    pub async fn start(
+        settings: &PipelineSettings,
+        region: Arc<Region>,
+        warnings: DerivedActorRef<WarningEvent>,
+    ) -> Result<Self, PipelineError> {
+        let (debris_flow, _) = Actor::spawn(
+            None,
+            DebrisFlowChainActor,
+            DebrisFlowChainArgs {
+                region: region.clone(),
+                config: settings.debris_flow.clone(),
+                policy: settings.lifecycle.clone(),
+                warnings: warnings.clone(),
+            },
+        )
+        .await
+        .map_err(|e| actor_error("start the debris-flow chain", e))?;
+        let (manager, _) = Actor::spawn(
+            None,
+            WarningManager,
+            WarningManagerArgs {
+                region: region.clone(),
+                policy: settings.lifecycle.clone(),
+                warnings: warnings.clone(),
+                chains: Some(debris_flow.get_derived()),
+            },
+        )
+        .await
+        .map_err(|e| actor_error("start the warning manager", e))?;
+        let (basins, _) = Actor::spawn(
+            None,
+            BasinSupervisor,
+            BasinSupervisorArgs {
+                region: region.clone(),
+                policy: settings.flash_flood.clone(),
+                assessments: manager.get_derived(),
+            },
+        )
+        .await
+        .map_err(|e| actor_error("start the basin supervisor", e))?;
+        // A fire zone's warnings reach its county.
+        let zones = region
+            .fire_zones
+            .iter()
+            .map(|site| (site.zone.clone(), vec![site.county.clone()]))
+            .collect();
+        let (lightning_fire, _) = Actor::spawn(
+            None,
+            LightningFireChainActor,
+            LightningFireChainArgs {
+                zones,
+                config: settings.lightning_fire.clone(),
+                policy: settings.lifecycle.clone(),
+                warnings,
+            },
+        )
+        .await
+        .map_err(|e| actor_error("start the lightning-fire chain", e))?;
+        let (stations, _) = Actor::spawn(
+            None,
+            StationSupervisor,
+            StationSupervisorArgs {
+                region,
+                windows: settings.windows.clone(),
+                summaries: basins.get_derived(),
+                lightning: Some(lightning_fire.clone()),
+            },
+        )
+        .await
+        .map_err(|e| actor_error("start the station supervisor", e))?;
+        Ok(Self {
+            stations,
+            lightning_fire,
+            basins,
+            manager,
+            debris_flow,
+        })
+    }
+
+    /// Flushes the actors in pipeline order: each flush reply proves the actor has forwarded
+    /// everything it received before, so the next actor's flush comes after it. After it, every
+    /// warning version derived so far has been sent to the caller's sink.
+    ///
+    /// # Errors
+    /// Returns [`PipelineError::Actor`] when an actor does not answer.
+    pub async fn flush(&self) -> Result<(), PipelineError> {
+        ask(
+            &self.stations,
+            StationSupervisorMsg::Flush,
+            "flush stations",
+        )
+        .await?;
+        ask(
+            &self.lightning_fire,
+            LightningFireChainMsg::Flush,
+            "flush the lightning-fire chain",
+        )
+        .await?;
+        ask(&self.basins, BasinSupervisorMsg::Flush, "flush basins").await?;
+        ask(&self.manager, WarningManagerMsg::Flush, "flush warnings").await?;
+        ask(
+            &self.debris_flow,
+            DebrisFlowChainMsg::Flush,
+            "flush the debris-flow chain",
+        )
+        .await
+    }
+
+    /// Stops every actor.
+    pub fn stop(&self) {
+        self.stations.stop(None);
+        self.lightning_fire.stop(None);
+        self.basins.stop(None);
+        self.manager.stop(None);
+        self.debris_flow.stop(None);
+    }
+}
+
+pub(crate) fn actor_error(what: &str, e: impl std::fmt::Display) -> PipelineError {
+    PipelineError::Actor(format!("{what}: {e}"))
+}
+
+/// [`tianshan_actors::ask::ask`] with the error as a [`PipelineError`].
+pub(crate) async fn ask<M: ractor::Message, T>(
+    actor: &ActorRef<M>,
+    make: impl FnOnce(ractor::RpcReplyPort<T>) -> M,
+    what: &str,
+) -> Result<T, PipelineError> {
+    tianshan_actors::ask::ask(actor, make, what)
+        .await
+        .map_err(|e| actor_error(what, e))
+}
