@@ -40,23 +40,29 @@ pub struct CountyShape {
     pub bbox: (f64, f64, f64, f64),
 }
 
+/// Returns `(min_lon, min_lat, max_lon, max_lat)` over every position of `polygons`. Without
+/// positions the box is empty (infinite minima, negative-infinite maxima), so it holds no point.
+pub(crate) fn bounding_box(polygons: &[Polygon]) -> (f64, f64, f64, f64) {
+    let empty = (
+        f64::INFINITY,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        f64::NEG_INFINITY,
+    );
+    polygons
+        .iter()
+        .flatten()
+        .flatten()
+        .fold(empty, |(x0, y0, x1, y1), &(x, y)| {
+            (x0.min(x), y0.min(y), x1.max(x), y1.max(y))
+        })
+}
+
 impl CountyShape {
     /// Builds a shape and computes its bounding box. Without positions the box is empty
     /// (infinite minima, negative-infinite maxima), so the shape contains no point.
     pub fn new(code: AreaCode, name: String, polygons: Vec<Polygon>) -> Self {
-        let empty = (
-            f64::INFINITY,
-            f64::INFINITY,
-            f64::NEG_INFINITY,
-            f64::NEG_INFINITY,
-        );
-        let bbox = polygons
-            .iter()
-            .flatten()
-            .flatten()
-            .fold(empty, |(x0, y0, x1, y1), &(x, y)| {
-                (x0.min(x), y0.min(y), x1.max(x), y1.max(y))
-            });
+        let bbox = bounding_box(&polygons);
         Self {
             code,
             name,

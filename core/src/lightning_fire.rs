@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::boundaries::{polygon_contains, Polygon};
+use crate::boundaries::{bounding_box, polygon_contains, Polygon};
 use crate::fire_weather::CnFireLevel;
 use crate::time::{EventTime, HOUR_MS};
 use crate::warning::{Evidence, Level};
@@ -274,19 +274,7 @@ pub struct FireZone {
 impl FireZone {
     /// Builds a zone and its bounding box.
     pub fn new(id: FireZoneId, fuel: FuelKind, polygons: Vec<Polygon>) -> Self {
-        let empty = (
-            f64::INFINITY,
-            f64::INFINITY,
-            f64::NEG_INFINITY,
-            f64::NEG_INFINITY,
-        );
-        let bbox = polygons
-            .iter()
-            .flatten()
-            .flatten()
-            .fold(empty, |(x0, y0, x1, y1), &(x, y)| {
-                (x0.min(x), y0.min(y), x1.max(x), y1.max(y))
-            });
+        let bbox = bounding_box(&polygons);
         Self {
             id,
             fuel,
