@@ -1,5 +1,6 @@
 //! Integration tests of the `tianshan` package: one binary, one module per area.
 
 mod bench_workload;
+mod golden_warnings;
 mod replay_equals_live;
 mod storm_on_embedded_broker;

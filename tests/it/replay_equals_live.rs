@@ -17,10 +17,7 @@ use tianshan_pipelines::replay::Replay;
 use tianshan_proto::codec::decode_observation;
 use tianshan_proto::v1;
 
-const GOLDEN: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/tests/it/golden/storm_warnings.txt"
-);
+use crate::golden_warnings::{golden_line, golden_text, read_golden};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replaying_the_storm_gives_the_warnings_of_the_kafka_path() {
@@ -84,22 +81,10 @@ async fn replaying_the_storm_gives_the_warnings_of_the_kafka_path() {
         rejected(RejectReason::Duplicate),
         scenario.count(Anomaly::Duplicate)
     );
-    let mut lines: Vec<String> = report
+    let lines = report
         .warnings
         .iter()
-        .map(|event| {
-            let w = v1::Warning::from(event);
-            format!(
-                "{} v{} {} {} {}",
-                w.id,
-                w.version,
-                w.status().as_str_name(),
-                w.level().as_str_name(),
-                w.action().as_str_name()
-            )
-        })
+        .map(|event| golden_line(&v1::Warning::from(event)))
         .collect();
-    lines.sort();
-    let golden = std::fs::read_to_string(GOLDEN).expect("golden file");
-    assert_eq!(lines.join("\n") + "\n", golden);
+    assert_eq!(golden_text(lines), read_golden());
 }

@@ -17,10 +17,7 @@ use tianshan_pipelines::node_pipeline::{NodePipeline, PipelineSettings};
 use tianshan_pipelines::warning_publisher::read_topic;
 use tianshan_proto::v1;
 
-const GOLDEN: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/tests/it/golden/storm_warnings.txt"
-);
+use crate::golden_warnings::{golden_line, golden_text, read_golden, GOLDEN};
 
 fn region() -> Arc<Region> {
     Arc::new(
@@ -74,20 +71,14 @@ async fn wait_until_decided(pipeline: &NodePipeline, expected: u64) {
     }
 }
 
-/// The warning events on the topic as golden lines `id version status level action`, sorted.
+/// The warning events on the topic as golden lines, sorted.
 fn warning_lines(bootstrap: &str) -> Vec<String> {
     let mut lines: Vec<String> = read_topic(bootstrap, "warnings")
         .expect("warnings topic reads")
         .iter()
         .map(|record| {
-            let w = v1::Warning::decode(record.payload.as_slice()).expect("warning record decodes");
-            format!(
-                "{} v{} {} {} {}",
-                w.id,
-                w.version,
-                w.status().as_str_name(),
-                w.level().as_str_name(),
-                w.action().as_str_name()
+            golden_line(
+                &v1::Warning::decode(record.payload.as_slice()).expect("warning record decodes"),
             )
         })
         .collect();
@@ -129,13 +120,11 @@ fn dead_letter_reasons(bootstrap: &str) -> BTreeMap<String, usize> {
 }
 
 fn check_golden(lines: &[String]) {
-    let text = lines.join("\n") + "\n";
+    let text = golden_text(lines.to_vec());
     if std::env::var_os("UPDATE_GOLDEN").is_some() {
         std::fs::write(GOLDEN, &text).expect("golden file writes");
     }
-    let golden = std::fs::read_to_string(GOLDEN)
-        .expect("golden file exists (run with UPDATE_GOLDEN=1 to create it)");
-    assert_eq!(text, golden, "warning events differ from {GOLDEN}");
+    assert_eq!(text, read_golden(), "warning events differ from {GOLDEN}");
 }
 
 async fn produce(bootstrap: &str, records: &[GatewayRecord]) {
