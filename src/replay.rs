@@ -3,7 +3,7 @@
 //! runs over rain gauges made for it and is checked against the file; an observation file (CSV
 //! or JSON lines, as `produce` reads) runs over the configured region and prints its warnings.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -187,28 +187,21 @@ async fn replay_observations(
     let region = Arc::new(config.load_region()?);
     let observations = read_observation_file(file)?;
     let mut replay = Replay::start(&config.pipeline_settings(), region.clone()).await?;
-    let stream_of = |o: &Observation| format!("{}/{}", o.reading.kind(), o.station);
-    let last_of_stream: HashMap<String, usize> = observations
-        .iter()
-        .enumerate()
-        .map(|(index, o)| (stream_of(o), index))
-        .collect();
-    for (index, observation) in observations.into_iter().enumerate() {
-        let received_at = observation.event_time;
-        let stream = stream_of(&observation);
-        replay
-            .push(
-                &stream,
+    let observations = observations
+        .into_iter()
+        .map(|observation| {
+            let stream = format!("{}/{}", observation.reading.kind(), observation.station);
+            let received_at = observation.event_time;
+            (
+                stream,
                 Envelope {
                     observation,
                     received_at,
                 },
             )
-            .await?;
-        if last_of_stream.get(&stream) == Some(&index) {
-            replay.end_of_stream(&stream).await?;
-        }
-    }
+        })
+        .collect();
+    replay.push_file(observations).await?;
     let (report, _) = replay.finish(None).await?;
     if let Some(header) = warning_header(format) {
         println!("{header}");

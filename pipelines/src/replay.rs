@@ -2,7 +2,7 @@
 //! event time and as fast as the actors go, without Kafka. The event-time merge and the ticks
 //! are the live source's ([`EventClock`]), over a single ordered stream.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -111,6 +111,35 @@ impl Replay {
     pub async fn end_of_stream(&mut self, stream: &str) -> Result<(), PipelineError> {
         self.clock.reached_end(&stream.to_owned(), 0);
         self.drain().await
+    }
+
+    /// Pushes a whole file's observations in file order, each with its ordered stream, and
+    /// ends every stream right after its last observation, so a stream that stops early never
+    /// makes the replay buffer the rest of the file.
+    ///
+    /// # Errors
+    /// Returns [`PipelineError::Actor`] when an actor does not answer.
+    pub async fn push_file(
+        &mut self,
+        observations: Vec<(String, Envelope)>,
+    ) -> Result<(), PipelineError> {
+        let last_of_stream: HashMap<&str, usize> = observations
+            .iter()
+            .enumerate()
+            .map(|(index, (stream, _))| (stream.as_str(), index))
+            .collect();
+        let ends: Vec<bool> = observations
+            .iter()
+            .enumerate()
+            .map(|(index, (stream, _))| last_of_stream.get(stream.as_str()) == Some(&index))
+            .collect();
+        for ((stream, envelope), last) in observations.into_iter().zip(ends) {
+            self.push(&stream, envelope).await?;
+            if last {
+                self.end_of_stream(&stream).await?;
+            }
+        }
+        Ok(())
     }
 
     /// Applies what is buffered, runs the ticks to the end of the data, waits for every stage,

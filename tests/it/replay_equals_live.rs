@@ -2,7 +2,6 @@
 //! exactly the warning versions the Kafka path gives (the golden file of the broker test), and
 //! rejects the same observations.
 
-use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -11,7 +10,7 @@ use tianshan_core::observation::RejectReason;
 use tianshan_core::region::Region;
 use tianshan_core::scenario::{storm_scenario, Anomaly, StormConfig};
 use tianshan_pipelines::config::TopicsConfig;
-use tianshan_pipelines::gateway::{scenario_records, GatewayRecord};
+use tianshan_pipelines::gateway::scenario_records;
 use tianshan_pipelines::node_pipeline::PipelineSettings;
 use tianshan_pipelines::replay::Replay;
 use tianshan_proto::codec::decode_observation;
@@ -42,33 +41,22 @@ async fn replaying_the_storm_gives_the_warnings_of_the_kafka_path() {
     let mut replay = Replay::start(&settings, region.clone())
         .await
         .expect("replay starts");
-    let stream_of = |record: &GatewayRecord| format!("{}/{}", record.topic, record.key);
-    let last_of_stream: HashMap<String, usize> = records
-        .iter()
-        .enumerate()
-        .map(|(index, record)| (stream_of(record), index))
-        .collect();
     let mut malformed = 0;
-    for (index, record) in records.iter().enumerate() {
-        let stream = stream_of(record);
+    let mut observations = Vec::new();
+    for record in &records {
         match decode_observation(record.content_type, &record.payload) {
-            Ok(observation) => replay
-                .push(
-                    &stream,
-                    Envelope {
-                        observation,
-                        received_at: record.timestamp,
-                    },
-                )
-                .await
-                .expect("pushed"),
+            Ok(observation) => observations.push((
+                format!("{}/{}", record.topic, record.key),
+                Envelope {
+                    observation,
+                    received_at: record.timestamp,
+                },
+            )),
             Err(_) => malformed += 1,
         }
-        // Streams end as the file goes, so the replay never waits for the end of the file.
-        if last_of_stream.get(&stream) == Some(&index) {
-            replay.end_of_stream(&stream).await.expect("stream ended");
-        }
     }
+    // Streams end as the file goes, so the replay never waits for the end of the file.
+    replay.push_file(observations).await.expect("pushed");
     let (report, _) = replay.finish(None).await.expect("replay finishes");
 
     assert_eq!(malformed, scenario.count(Anomaly::Malformed));
