@@ -127,15 +127,16 @@ fn check_golden(lines: &[String]) {
     assert_eq!(text, read_golden(), "warning events differ from {GOLDEN}");
 }
 
-async fn produce(bootstrap: &str, records: &[GatewayRecord]) {
-    let producer = gateway_producer(bootstrap).expect("producer");
-    produce_all(&producer, records)
-        .await
-        .expect("gateway produces");
+/// An embedded broker with the node's topics, and the storm scenario as gateway records.
+struct StormFixture {
+    broker: EmbeddedBroker,
+    settings: PipelineSettings,
+    region: Arc<Region>,
+    scenario: Scenario,
+    records: Vec<GatewayRecord>,
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn storm_scenario_produces_the_golden_warnings_and_accounts_for_every_message() {
+fn storm_fixture() -> StormFixture {
     init_logging();
     let broker = EmbeddedBroker::start(1).expect("embedded broker");
     let settings = settings(broker.bootstrap_servers());
@@ -145,6 +146,31 @@ async fn storm_scenario_produces_the_golden_warnings_and_accounts_for_every_mess
     let region = region();
     let scenario = storm_scenario(&region, &StormConfig::default());
     let records = scenario_records(&scenario, &settings.kafka.topics);
+    StormFixture {
+        broker,
+        settings,
+        region,
+        scenario,
+        records,
+    }
+}
+
+async fn produce(bootstrap: &str, records: &[GatewayRecord]) {
+    let producer = gateway_producer(bootstrap).expect("producer");
+    produce_all(&producer, records)
+        .await
+        .expect("gateway produces");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn storm_scenario_produces_the_golden_warnings_and_accounts_for_every_message() {
+    let StormFixture {
+        broker,
+        settings,
+        region,
+        scenario,
+        records,
+    } = storm_fixture();
 
     // The gateway's log is written before the node joins, so every partition holds data when it
     // is assigned and the run is a deterministic replay of that log.
@@ -218,15 +244,13 @@ async fn storm_scenario_produces_the_golden_warnings_and_accounts_for_every_mess
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restarting_the_node_mid_storm_gives_the_same_warnings_and_loses_nothing() {
-    init_logging();
-    let broker = EmbeddedBroker::start(1).expect("embedded broker");
-    let settings = settings(broker.bootstrap_servers());
-    broker
-        .create_node_topics(&settings.kafka.topics)
-        .expect("topics");
-    let region = region();
-    let scenario = storm_scenario(&region, &StormConfig::default());
-    let records = scenario_records(&scenario, &settings.kafka.topics);
+    let StormFixture {
+        broker,
+        settings,
+        region,
+        scenario,
+        records,
+    } = storm_fixture();
     let (first, second) = records.split_at(records.len() / 2);
 
     produce(broker.bootstrap_servers(), first).await;
