@@ -614,6 +614,34 @@ fn parse_ring(
     Ok(ring)
 }
 
+/// Reads the optional gully file; empty when `dir` has none.
+fn load_gullies(
+    dir: &Path,
+    basins: &BTreeMap<BasinId, Basin>,
+) -> Result<BTreeMap<BasinId, GullyProfile>, RegionError> {
+    let mut gullies = BTreeMap::new();
+    if !dir.join(GULLIES_FILE).exists() {
+        return Ok(gullies);
+    }
+    let (file, rows) = read_rows::<GullyRow>(dir, GULLIES_FILE)?;
+    for (line, row) in rows {
+        let basin = BasinId::new(&row.basin_id);
+        if !basins.contains_key(&basin) {
+            return Err(RegionError::UnknownBasin { file, line, basin });
+        }
+        let profile = GullyProfile {
+            basin: basin.clone(),
+            curve: row.curve.filter(|name| !name.trim().is_empty()),
+            ir_curve: None,
+            burn_scar: None,
+        };
+        if gullies.insert(basin, profile).is_some() {
+            return Err(duplicate(&file, line, "basin_id", row.basin_id));
+        }
+    }
+    Ok(gullies)
+}
+
 /// Reads the optional fire-zone file; empty when `dir` has none.
 fn load_fire_zones(
     dir: &Path,
@@ -843,25 +871,7 @@ impl Region {
             }
         }
 
-        let mut gullies = BTreeMap::new();
-        if dir.join(GULLIES_FILE).exists() {
-            let (file, rows) = read_rows::<GullyRow>(dir, GULLIES_FILE)?;
-            for (line, row) in rows {
-                let basin = basin_mut(&mut basins, &row.basin_id, (file.as_path(), line))?
-                    .id
-                    .clone();
-                let profile = GullyProfile {
-                    basin: basin.clone(),
-                    curve: row.curve.filter(|name| !name.trim().is_empty()),
-                    ir_curve: None,
-                    burn_scar: None,
-                };
-                if gullies.insert(basin, profile).is_some() {
-                    return Err(duplicate(&file, line, "basin_id", row.basin_id));
-                }
-            }
-        }
-
+        let gullies = load_gullies(dir, &basins)?;
         let fire_zones = load_fire_zones(dir, &admin_units)?;
         let areas = AreaShapes::coarse_from_centroids(&admin_units);
         Ok(Region {
