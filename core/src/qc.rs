@@ -24,6 +24,10 @@ pub struct QcConfig {
     /// Q5: this many consecutive identical non-zero increments mark a stuck sensor; the report
     /// that completes the run and the identical ones after it are rejected (6) [U].
     pub stuck_identical_steps: u32,
+    /// Q5: increments below this, in mm, never count towards a stuck run: one or a few bucket
+    /// tips per report is steady light rain (the real USGS drizzle of
+    /// core/tests/real_rain_gauges.rs repeats 0.254 mm for hours) (1.0) [U].
+    pub stuck_min_mm: f64,
     /// Lowest plausible stage in metres (−5.0) [U].
     pub stage_min_m: f64,
     /// Highest plausible stage in metres (100.0) [U].
@@ -38,6 +42,7 @@ impl Default for QcConfig {
             improbable_inches_coef: 2.0,
             max_mm_per_min: 40.0,
             stuck_identical_steps: 6,
+            stuck_min_mm: 1.0,
             stage_min_m: -5.0,
             stage_max_m: 100.0,
             max_stage_rate_m_per_h: 5.0,
@@ -61,6 +66,7 @@ impl QcConfig {
         positive("improbable-inches-coef", self.improbable_inches_coef)?;
         positive("max-mm-per-min", self.max_mm_per_min)?;
         positive("max-stage-rate-m-per-h", self.max_stage_rate_m_per_h)?;
+        positive("stuck-min-mm", self.stuck_min_mm)?;
         if self.stuck_identical_steps < 2 {
             return Err(format!(
                 "qc.stuck-identical-steps must be at least 2, got {}",
@@ -233,34 +239,42 @@ pub fn check_rain_intensity(cfg: &QcConfig, mm: f64, interval_s: u32) -> Result<
     Ok(())
 }
 
-/// Q5 state: the current run of identical non-zero increments, in integer tenths of a millimetre.
+/// Q5 state: the current run of identical increments at or above the floor, in integer
+/// micrometres.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct StuckRun {
-    tenths: i32,
+    micrometres: i32,
     count: u32,
 }
 
 impl StuckRun {
-    /// Returns the run after one more accepted increment of `tenths`, or the Q5 failure when the
-    /// run reaches `limit`. A different value, or a zero, starts over.
+    /// Returns the run after one more accepted increment of `micrometres`, or the Q5 failure
+    /// when the run reaches `cfg.stuck_identical_steps`. A different value, or one below
+    /// `cfg.stuck_min_mm` (zero included), starts over.
     ///
     /// # Errors
     /// Returns [`QcError::StuckSensor`]; the caller then keeps the old run, so every further
     /// identical increment is rejected too.
-    pub fn next(self, tenths: i32, limit: u32) -> Result<StuckRun, QcError> {
-        let run = match tenths {
-            0 => StuckRun::default(),
-            same if same == self.tenths => StuckRun {
-                tenths,
+    pub fn next(self, micrometres: i32, cfg: &QcConfig) -> Result<StuckRun, QcError> {
+        let mm = f64::from(micrometres) / 1000.0;
+        let run = if mm < cfg.stuck_min_mm {
+            StuckRun::default()
+        } else if micrometres == self.micrometres {
+            StuckRun {
+                micrometres,
                 count: self.count + 1,
-            },
-            _ => StuckRun { tenths, count: 1 },
+            }
+        } else {
+            StuckRun {
+                micrometres,
+                count: 1,
+            }
         };
-        if run.count >= limit {
+        if run.count >= cfg.stuck_identical_steps {
             return Err(QcError::StuckSensor {
-                mm: f64::from(tenths) / 10.0,
+                mm,
                 count: run.count,
-                limit,
+                limit: cfg.stuck_identical_steps,
             });
         }
         Ok(run)
@@ -353,34 +367,43 @@ mod tests {
         assert!(check_rain_range(&cfg, 0.1, 0).is_err());
     }
 
-    /// Q5: the 6th identical non-zero increment and later ones fail; a different value resets.
+    /// Q5: the 6th identical increment at or above the floor and later ones fail; a different
+    /// value resets.
     #[test]
     fn stuck_sensor_after_six_identical_increments() {
-        let limit = QcConfig::default().stuck_identical_steps;
+        let cfg = QcConfig::default();
         let mut run = StuckRun::default();
         for _ in 0..5 {
-            run = run.next(5, limit).unwrap();
+            run = run.next(1_500, &cfg).unwrap();
         }
-        let err = run.next(5, limit).unwrap_err();
+        let err = run.next(1_500, &cfg).unwrap_err();
         assert_eq!(err.reason(), RejectReason::StuckSensor);
         assert_eq!(
             err.to_string(),
-            "rainfall 0.5 mm repeated 6 times in a row (limit 6)"
+            "rainfall 1.5 mm repeated 6 times in a row (limit 6)"
         );
-        assert!(run.next(5, limit).is_err());
-        run = run.next(6, limit).unwrap();
-        run = run.next(5, limit).unwrap();
+        assert!(run.next(1_500, &cfg).is_err());
+        run = run.next(1_600, &cfg).unwrap();
+        run = run.next(1_500, &cfg).unwrap();
         assert_eq!(
             run,
             StuckRun {
-                tenths: 5,
+                micrometres: 1_500,
                 count: 1
             }
         );
-        // Zeros never count as a stuck run.
-        let mut dry = StuckRun::default();
-        for _ in 0..20 {
-            dry = dry.next(0, limit).unwrap();
+    }
+
+    /// Q5: zeros and increments below `stuck-min-mm` (steady drizzle, one tip of a 0.01-inch
+    /// bucket per report) never make a stuck run.
+    #[test]
+    fn steady_light_rain_is_never_a_stuck_sensor() {
+        let cfg = QcConfig::default();
+        for micrometres in [0, 254, 762] {
+            let mut run = StuckRun::default();
+            for _ in 0..20 {
+                run = run.next(micrometres, &cfg).unwrap();
+            }
         }
     }
 

@@ -49,7 +49,7 @@ const FUTURE_SKEW_MS: i64 = 2 * HOUR_MS;
 /// A 5-min depth far above the 50.8·√5 ≈ 113.6 mm plausibility bound (hazards.md, QC Q0).
 const OUT_OF_RANGE_MM: f64 = 250.0;
 /// The value the stuck gauge repeats.
-const STUCK_MM: f64 = 0.7;
+const STUCK_MM: f64 = 1.5;
 /// Identical non-zero repeats QC accepts before it calls a sensor stuck.
 const STUCK_ACCEPTED: usize = 5;
 /// Repeats of the stuck gauge beyond those QC accepts.

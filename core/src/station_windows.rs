@@ -238,12 +238,15 @@ pub struct RainStation {
     slot_ms: i64,
     durations_min: Box<[u32]>,
     windows: SlotWindows,
-    /// Rain per meteorological day in tenths of a millimetre, for the last `api_days + 1` days.
+    /// Rain per meteorological day in micrometres, for the last `api_days + 1` days.
     daily: BTreeMap<i64, i64>,
     api_k: f64,
     api_days: u32,
     stuck: StuckRun,
 }
+
+/// Rain is kept in whole micrometres (thousandths of a millimetre).
+const MM_TO_MICROMETRES: f64 = 1000.0;
 
 impl RainStation {
     fn slot_of(&self, t: EventTime) -> i64 {
@@ -260,22 +263,25 @@ impl RainStation {
         let checked = qc::check_rain_range(&self.qc, mm, interval_s)
             .and_then(|()| qc::check_rain_intensity(&self.qc, mm, interval_s))
             .and_then(|()| {
-                // In range, so the tenths fit an i32 for any interval a u32 of seconds can hold.
-                let tenths = (mm * 10.0).round() as i32;
+                // In range, so the micrometres fit an i32 for any interval a u32 of seconds can
+                // hold. Micrometres, not tenths: a 0.01-inch bucket tips 0.254 mm, which tenths
+                // would round to 0.3 mm and hundredths to 0.25 mm on every record (the USGS
+                // gauges of core/tests/real_rain_gauges.rs).
+                let micrometres = (mm * MM_TO_MICROMETRES).round() as i32;
                 self.stuck
-                    .next(tenths, self.qc.stuck_identical_steps)
-                    .map(|run| (tenths, run))
+                    .next(micrometres, &self.qc)
+                    .map(|run| (micrometres, run))
             });
-        let (tenths, run) = match checked {
+        let (micrometres, run) = match checked {
             Ok(accepted) => accepted,
             Err(error) => return error.into(),
         };
-        if let Err(late) = self.windows.add(self.slot_of(obs.event_time), tenths) {
+        if let Err(late) = self.windows.add(self.slot_of(obs.event_time), micrometres) {
             // The intake's lateness check is the same bound in slots; this is a safety net.
             return Outcome::rejected(RejectReason::TooLate, late.to_string());
         }
         self.stuck = run;
-        *self.daily.entry(met_day(obs.event_time)).or_insert(0) += i64::from(tenths);
+        *self.daily.entry(met_day(obs.event_time)).or_insert(0) += i64::from(micrometres);
         self.intake.record(obs);
         self.prune_days();
         Outcome::Applied
@@ -317,7 +323,7 @@ impl RainStation {
                 let expected = f64::from(duration_min) * 60.0 / f64::from(self.report_interval_s);
                 WindowValue {
                     duration_min,
-                    mm: total.sum as f64 / 10.0,
+                    mm: total.sum as f64 / MM_TO_MICROMETRES,
                     completeness: (f64::from(total.reports) / expected).min(1.0),
                 }
             })
@@ -326,7 +332,7 @@ impl RainStation {
         let mm_of_day = |day: i64| {
             self.daily
                 .get(&day)
-                .map_or(0.0, |&tenths| tenths as f64 / 10.0)
+                .map_or(0.0, |&micrometres| micrometres as f64 / MM_TO_MICROMETRES)
         };
         let before_today: Vec<f64> = (today - i64::from(self.api_days)..today)
             .map(mm_of_day)
@@ -891,14 +897,14 @@ mod tests {
         let mut station = rain_station(300);
         feed(
             &mut station,
-            &table("08:05 0.5\n08:10 0.5\n08:15 0.5\n08:20 0.5\n08:25 0.5"),
+            &table("08:05 1.5\n08:10 1.5\n08:15 1.5\n08:20 1.5\n08:25 1.5"),
         );
-        let sixth = station.observe(&rain(at("08:30"), 1, 0.5, 300), at("08:30"));
+        let sixth = station.observe(&rain(at("08:30"), 1, 1.5, 300), at("08:30"));
         assert_eq!(reason(sixth), RejectReason::StuckSensor);
-        let seventh = station.observe(&rain(at("08:35"), 2, 0.5, 300), at("08:35"));
+        let seventh = station.observe(&rain(at("08:35"), 2, 1.5, 300), at("08:35"));
         assert_eq!(reason(seventh), RejectReason::StuckSensor);
-        feed(&mut station, &table("08:40 0.6\n08:45 0.5"));
-        assert_eq!(rain_summary(&mut station, at("08:45")).windows[2].mm, 3.6);
+        feed(&mut station, &table("08:40 1.6\n08:45 1.5"));
+        assert_eq!(rain_summary(&mut station, at("08:45")).windows[2].mm, 10.6);
     }
 
     #[test]
