@@ -138,7 +138,7 @@ mod tests {
             version,
             hazard,
             level,
-            action: action_for(level),
+            action: action_for(hazard, level),
             status,
             target: target.to_owned(),
             area_codes: areas.to_vec(),

@@ -116,13 +116,19 @@ fn format_duration_ms(ms: i64) -> String {
         )
 }
 
-/// Returns the action requested at a level: red → evacuate immediately (立即转移), orange → prepare
-/// to evacuate (准备转移), blue and yellow → monitor (hazards.md §9.1 mapping [U]).
-pub fn action_for(level: Level) -> Action {
-    match level {
-        Level::Red => Action::EvacuateImmediately,
-        Level::Orange => Action::PrepareToEvacuate,
-        Level::Blue | Level::Yellow => Action::Monitor,
+/// Returns the action requested of the people warned about `hazard` at `level`. For floods,
+/// debris flows and landslides: red → evacuate immediately (立即转移), orange → prepare to evacuate
+/// (准备转移), blue and yellow → monitor (hazards.md §9.1 mapping [U]). A lightning-fire watch
+/// warns of a fire that may smoulder for days, not of one burning towards people: red → crews on
+/// standby near the zone (扑火力量靠前驻防), orange → rangers patrol the struck area (加强巡护),
+/// blue and yellow → monitor [U] (our mapping; hazards.md §6 names no actions).
+pub fn action_for(hazard: Hazard, level: Level) -> Action {
+    match (hazard, level) {
+        (Hazard::LightningFire, Level::Red) => Action::StageFirefighters,
+        (Hazard::LightningFire, Level::Orange) => Action::PatrolStrikeArea,
+        (_, Level::Red) => Action::EvacuateImmediately,
+        (_, Level::Orange) => Action::PrepareToEvacuate,
+        (_, Level::Blue | Level::Yellow) => Action::Monitor,
     }
 }
 
@@ -207,7 +213,7 @@ impl WarningThread {
                     version: 1,
                     hazard: self.hazard,
                     level,
-                    action: action_for(level),
+                    action: action_for(self.hazard, level),
                     status: Status::Issued,
                     target: self.target.clone(),
                     area_codes: self.area_codes.clone(),
@@ -300,7 +306,7 @@ fn next_version(
     let event = WarningEvent {
         version: previous.version + 1,
         level,
-        action: action_for(level),
+        action: action_for(previous.hazard, level),
         status,
         issued: tick,
         expires: tick.plus_ms(policy.validity_ms),

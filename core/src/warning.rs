@@ -102,6 +102,12 @@ pub enum Action {
     PrepareToEvacuate,
     /// 立即转移: evacuate immediately.
     EvacuateImmediately,
+    /// 加强巡护: send forest and grassland rangers to patrol the struck area for smoke (a
+    /// lightning-fire watch at orange).
+    PatrolStrikeArea,
+    /// 扑火力量靠前驻防: firefighting crews on standby near the zone (a lightning-fire watch at
+    /// red).
+    StageFirefighters,
     /// The danger has passed.
     AllClear,
 }
@@ -113,6 +119,8 @@ impl Action {
             Action::Monitor => "monitor",
             Action::PrepareToEvacuate => "prepare_to_evacuate",
             Action::EvacuateImmediately => "evacuate_immediately",
+            Action::PatrolStrikeArea => "patrol_strike_area",
+            Action::StageFirefighters => "stage_firefighters",
             Action::AllClear => "all_clear",
         }
     }

@@ -160,6 +160,8 @@ fn action_to_pb(action: Action) -> v1::Action {
         Action::Monitor => v1::Action::Monitor,
         Action::PrepareToEvacuate => v1::Action::PrepareToEvacuate,
         Action::EvacuateImmediately => v1::Action::EvacuateImmediately,
+        Action::PatrolStrikeArea => v1::Action::PatrolStrikeArea,
+        Action::StageFirefighters => v1::Action::StageFirefighters,
         Action::AllClear => v1::Action::AllClear,
     }
 }
