@@ -1,4 +1,5 @@
-//! Identifier newtypes: stations, basins, administrative areas and warnings.
+//! Identifier newtypes: stations, basins, administrative areas, warnings, and the people and
+//! agencies that sign, receive or read them.
 
 use std::fmt;
 use std::sync::Arc;
@@ -57,4 +58,22 @@ string_id!(
 string_id!(
     /// A sensor gateway that relays readings to Kafka.
     GatewayId
+);
+string_id!(
+    /// A duty officer of a department, who signs off warnings.
+    OfficerId
+);
+string_id!(
+    /// A responsible person (county, township or village emergency contact) who receives and
+    /// acknowledges warnings.
+    RecipientId
+);
+string_id!(
+    /// Another agency whose warnings enter Tianshan as CAP, by its CAP `sender`.
+    AgencyId
+);
+string_id!(
+    /// An API account that is neither a duty officer nor a responsible person: a subscriber
+    /// application or an administrator.
+    AccountId
 );

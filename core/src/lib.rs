@@ -25,9 +25,12 @@
 //! - [`snowmelt`]: snowpack SWE by degree-day and rain melt, warming spells, the snowmelt-flood grade.
 //! - [`consolidation`]: one current warning per (hazard, target); per township the active hazards, highest first.
 //! - [`lifecycle`]: the warning state machine: issue, upgrade, downgrade, renew, cancel.
+//! - [`signoff`]: who issues is responsible: drafts, approval, edits, rejection, early release, audit.
+//! - [`access`]: bearer tokens, principals and their roles; authorization of each API operation.
 //! - [`warning`]: hazards, levels, actions, statuses, warning events and ids.
 #![warn(missing_docs, unreachable_pub, rust_2018_idioms)]
 
+pub mod access;
 pub mod antecedent;
 pub mod areal;
 pub mod boundaries;
@@ -47,6 +50,7 @@ pub mod qc;
 pub mod rain_workload;
 pub mod region;
 pub mod scenario;
+pub mod signoff;
 pub mod slot_windows;
 pub mod snowmelt;
 pub mod station_windows;

@@ -164,6 +164,66 @@ pub fn parse_duration_ms(text: &str) -> Result<i64, String> {
     Ok(value * unit_ms)
 }
 
+/// Formats milliseconds with the largest unit that divides them exactly, so that
+/// `parse_duration_ms(format_duration_ms(ms)) == ms`.
+pub fn format_duration_ms(ms: i64) -> String {
+    const UNITS: [(&str, i64); 4] = [
+        ("d", 24 * HOUR_MS),
+        ("h", HOUR_MS),
+        ("m", MINUTE_MS),
+        ("s", SECOND_MS),
+    ];
+    UNITS
+        .iter()
+        .find(|(_, unit_ms)| ms != 0 && ms % unit_ms == 0)
+        .map_or_else(
+            || format!("{ms}ms"),
+            |(unit, unit_ms)| format!("{}{unit}", ms / unit_ms),
+        )
+}
+
+/// Serde for durations kept as milliseconds and written as text such as `"60m"`
+/// (`#[serde(with = "crate::time::duration_text")]`).
+pub(crate) mod duration_text {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use super::{format_duration_ms, parse_duration_ms};
+
+    pub(crate) fn serialize<S: Serializer>(ms: &i64, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&format_duration_ms(*ms))
+    }
+
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<i64, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        parse_duration_ms(&text).map_err(serde::de::Error::custom)
+    }
+
+    /// The same for an optional duration: absent (or `None`) means off.
+    pub(crate) mod optional {
+        use serde::{Deserialize, Deserializer, Serializer};
+
+        use super::super::{format_duration_ms, parse_duration_ms};
+
+        pub(crate) fn serialize<S: Serializer>(
+            ms: &Option<i64>,
+            serializer: S,
+        ) -> Result<S::Ok, S::Error> {
+            match ms {
+                Some(ms) => serializer.serialize_some(&format_duration_ms(*ms)),
+                None => serializer.serialize_none(),
+            }
+        }
+
+        pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
+            deserializer: D,
+        ) -> Result<Option<i64>, D::Error> {
+            Option::<String>::deserialize(deserializer)?
+                .map(|text| parse_duration_ms(&text).map_err(serde::de::Error::custom))
+                .transpose()
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -201,5 +261,22 @@ mod tests {
         assert_eq!(parse_duration_ms("6h"), Ok(6 * HOUR_MS));
         assert!(parse_duration_ms("6").is_err());
         assert!(parse_duration_ms("6y").is_err());
+    }
+
+    #[test]
+    fn formats_durations_that_parse_back() {
+        for ms in [
+            0,
+            1,
+            1_500,
+            30 * SECOND_MS,
+            90 * MINUTE_MS,
+            6 * HOUR_MS,
+            48 * HOUR_MS,
+        ] {
+            assert_eq!(parse_duration_ms(&format_duration_ms(ms)), Ok(ms));
+        }
+        assert_eq!(format_duration_ms(90 * MINUTE_MS), "90m");
+        assert_eq!(format_duration_ms(48 * HOUR_MS), "2d");
     }
 }
