@@ -26,11 +26,13 @@
 //! - [`consolidation`]: one current warning per (hazard, target); per township the active hazards, highest first.
 //! - [`lifecycle`]: the warning state machine: issue, upgrade, downgrade, renew, cancel.
 //! - [`warning`]: hazards, levels, actions, statuses, warning events and ids.
+//! - [`cap`]: CAP 1.2 alerts: rendering of warning versions, checks beyond the schema, parsing of other agencies' alerts.
 #![warn(missing_docs, unreachable_pub, rust_2018_idioms)]
 
 pub mod antecedent;
 pub mod areal;
 pub mod boundaries;
+pub mod cap;
 pub mod consolidation;
 pub mod debris_flow;
 pub mod debris_flow_chain;
