@@ -28,12 +28,14 @@
 //! - [`signoff`]: who issues is responsible: drafts, approval, edits, rejection, early release, audit.
 //! - [`access`]: bearer tokens, principals and their roles; authorization of each API operation.
 //! - [`warning`]: hazards, levels, actions, statuses, warning events and ids.
+//! - [`cap`]: CAP 1.2 alerts: rendering of warning versions, checks beyond the schema, parsing of other agencies' alerts.
 #![warn(missing_docs, unreachable_pub, rust_2018_idioms)]
 
 pub mod access;
 pub mod antecedent;
 pub mod areal;
 pub mod boundaries;
+pub mod cap;
 pub mod consolidation;
 pub mod debris_flow;
 pub mod debris_flow_chain;
