@@ -58,3 +58,8 @@ string_id!(
     /// A sensor gateway that relays readings to Kafka.
     GatewayId
 );
+string_id!(
+    /// A responsible person or public endpoint (SMS broadcast list, loudspeaker, CAP feed) in the
+    /// dissemination directory, such as `650102-002-v1`.
+    RecipientId
+);

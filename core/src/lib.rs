@@ -25,6 +25,7 @@
 //! - [`snowmelt`]: snowpack SWE by degree-day and rain melt, warming spells, the snowmelt-flood grade.
 //! - [`consolidation`]: one current warning per (hazard, target); per township the active hazards, highest first.
 //! - [`lifecycle`]: the warning state machine: issue, upgrade, downgrade, renew, cancel.
+//! - [`dissemination`]: the admin tree, recipients, forced acknowledgement (叫应), delivery dedupe, coverage.
 //! - [`warning`]: hazards, levels, actions, statuses, warning events and ids.
 #![warn(missing_docs, unreachable_pub, rust_2018_idioms)]
 
@@ -34,6 +35,7 @@ pub mod boundaries;
 pub mod consolidation;
 pub mod debris_flow;
 pub mod debris_flow_chain;
+pub mod dissemination;
 pub mod event_clock;
 pub mod fire_weather;
 pub mod flash_flood;

@@ -11,7 +11,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{AreaCode, WarningId};
-use crate::time::{EventTime, HOUR_MS, MINUTE_MS, SECOND_MS};
+use crate::time::{EventTime, HOUR_MS, MINUTE_MS};
 use crate::warning::{warning_id, Action, Evidence, Hazard, Level, Status, WarningEvent};
 
 /// Timing policy of the warning lifecycle (`[lifecycle]` in thresholds.toml).
@@ -21,19 +21,19 @@ pub struct LifecyclePolicy {
     /// How long the held level must stay below the current level before a downgrade or
     /// cancellation, in milliseconds; written as a duration string such as `"60m"`.
     /// Default 60 min: `off_delay_min.flash_flood` [U] (hazards.md §9.2).
-    #[serde(rename = "off-delay", with = "duration_text")]
+    #[serde(rename = "off-delay", with = "crate::time::duration_text")]
     pub off_delay_ms: i64,
     /// Minimum time after a level change before a downgrade or cancellation, in milliseconds;
     /// upgrades are never blocked. Default 30 min: `min_dwell_min` [U] (hazards.md §9.2).
-    #[serde(rename = "min-dwell", with = "duration_text")]
+    #[serde(rename = "min-dwell", with = "crate::time::duration_text")]
     pub min_dwell_ms: i64,
     /// Validity of each warning version: `expires = issued + validity`, in milliseconds.
     /// Default 3 h: `expires_h.flash_flood` [U] (hazards.md §9.2).
-    #[serde(rename = "validity", with = "duration_text")]
+    #[serde(rename = "validity", with = "crate::time::duration_text")]
     pub validity_ms: i64,
     /// A sustained warning is renewed once its expiry is this close, in milliseconds.
     /// Default 10 min [U] ("renew with Update before expiry if still active", hazards.md §9.2).
-    #[serde(rename = "renew-before", with = "duration_text")]
+    #[serde(rename = "renew-before", with = "crate::time::duration_text")]
     pub renew_before_ms: i64,
 }
 
@@ -80,40 +80,6 @@ impl LifecyclePolicy {
         }
         Ok(())
     }
-}
-
-/// Serde for durations kept as milliseconds and written as text such as `"60m"`.
-mod duration_text {
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    use crate::time::parse_duration_ms;
-
-    pub(super) fn serialize<S: Serializer>(ms: &i64, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&super::format_duration_ms(*ms))
-    }
-
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<i64, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        parse_duration_ms(&text).map_err(serde::de::Error::custom)
-    }
-}
-
-/// Formats milliseconds with the largest unit that divides them exactly, so that
-/// `parse_duration_ms(format_duration_ms(ms)) == ms`.
-fn format_duration_ms(ms: i64) -> String {
-    const UNITS: [(&str, i64); 4] = [
-        ("d", 24 * HOUR_MS),
-        ("h", HOUR_MS),
-        ("m", MINUTE_MS),
-        ("s", SECOND_MS),
-    ];
-    UNITS
-        .iter()
-        .find(|(_, unit_ms)| ms != 0 && ms % unit_ms == 0)
-        .map_or_else(
-            || format!("{ms}ms"),
-            |(unit, unit_ms)| format!("{}{unit}", ms / unit_ms),
-        )
 }
 
 /// Returns the action requested at a level: red → evacuate immediately (立即转移), orange → prepare

@@ -164,6 +164,41 @@ pub fn parse_duration_ms(text: &str) -> Result<i64, String> {
     Ok(value * unit_ms)
 }
 
+/// Serde for durations kept as milliseconds and written as text such as `"60m"`: use with
+/// `#[serde(with = "crate::time::duration_text")]` on an `i64` field.
+pub(crate) mod duration_text {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use super::{format_duration_ms, parse_duration_ms};
+
+    pub(crate) fn serialize<S: Serializer>(ms: &i64, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&format_duration_ms(*ms))
+    }
+
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<i64, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        parse_duration_ms(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Formats milliseconds with the largest unit that divides them exactly, so that
+/// `parse_duration_ms(format_duration_ms(ms)) == ms`.
+pub fn format_duration_ms(ms: i64) -> String {
+    const UNITS: [(&str, i64); 4] = [
+        ("d", 24 * HOUR_MS),
+        ("h", HOUR_MS),
+        ("m", MINUTE_MS),
+        ("s", SECOND_MS),
+    ];
+    UNITS
+        .iter()
+        .find(|(_, unit_ms)| ms != 0 && ms % unit_ms == 0)
+        .map_or_else(
+            || format!("{ms}ms"),
+            |(unit, unit_ms)| format!("{}{unit}", ms / unit_ms),
+        )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
