@@ -1020,6 +1020,9 @@ fn response_type_of(action: Action) -> ResponseType {
         Action::Monitor => ResponseType::Monitor,
         Action::PrepareToEvacuate => ResponseType::Prepare,
         Action::EvacuateImmediately => ResponseType::Evacuate,
+        // CAP "Execute: a pre-planned activity identified in instruction": the patrol plan.
+        Action::PatrolStrikeArea => ResponseType::Execute,
+        Action::StageFirefighters => ResponseType::Prepare,
         Action::AllClear => ResponseType::AllClear,
     }
 }
@@ -1139,6 +1142,12 @@ fn chinese_texts(event: &WarningEvent, names: &[String], sender_name: &str) -> T
             "请危险区内人员做好转移准备，密切关注预警信息，接到转移指令后立即撤离。"
         }
         (_, Action::Monitor) => "请密切关注预警信息和周边变化，远离河道、沟谷和陡坡等危险地带。",
+        (_, Action::PatrolStrikeArea) => {
+            "请护林员和草原管护员对雷击区加强巡护，发现烟点立即报告，严禁野外用火。"
+        }
+        (_, Action::StageFirefighters) => {
+            "请扑火队伍靠前驻防、随时待命，护林员对雷击区加密巡护，发现火情立即报告并处置。"
+        }
     };
     Texts {
         event: hazard.to_owned(),
@@ -1210,6 +1219,12 @@ fn english_texts(event: &WarningEvent, area_count: usize) -> Texts {
         }
         (_, Action::Monitor) => {
             "Follow the warnings and stay away from river channels, gullies and steep slopes."
+        }
+        (_, Action::PatrolStrikeArea) => {
+            "Rangers: patrol the struck area and report any smoke at once. No open fires."
+        }
+        (_, Action::StageFirefighters) => {
+            "Firefighting crews: stand by near the zone. Rangers: patrol the struck area closely."
         }
     };
     Texts {

@@ -64,8 +64,9 @@ string_id!(
     OfficerId
 );
 string_id!(
-    /// A responsible person (county, township or village emergency contact) who receives and
-    /// acknowledges warnings.
+    /// A recipient in the dissemination directory: a responsible person (county, township or
+    /// village emergency contact) who receives and acknowledges warnings, or a public endpoint
+    /// (SMS broadcast list, loudspeaker, CAP feed), such as `650102-002-v1`.
     RecipientId
 );
 string_id!(

@@ -27,6 +27,7 @@
 //! - [`lifecycle`]: the warning state machine: issue, upgrade, downgrade, renew, cancel.
 //! - [`signoff`]: who issues is responsible: drafts, approval, edits, rejection, early release, audit.
 //! - [`access`]: bearer tokens, principals and their roles; authorization of each API operation.
+//! - [`dissemination`]: the admin tree, recipients, forced acknowledgement (叫应), delivery dedupe, coverage.
 //! - [`warning`]: hazards, levels, actions, statuses, warning events and ids.
 //! - [`cap`]: CAP 1.2 alerts: rendering of warning versions, checks beyond the schema, parsing of other agencies' alerts.
 #![warn(missing_docs, unreachable_pub, rust_2018_idioms)]
@@ -39,6 +40,7 @@ pub mod cap;
 pub mod consolidation;
 pub mod debris_flow;
 pub mod debris_flow_chain;
+pub mod dissemination;
 pub mod event_clock;
 pub mod fire_weather;
 pub mod flash_flood;

@@ -513,6 +513,36 @@ fn read_rows<T: DeserializeOwned>(
     Ok((file, rows))
 }
 
+/// Loads an admin-units file (`code,name,level,parent_code,lon,lat`, the format of
+/// `admin_units.csv` and of `shared/data/xinjiang-admin-divisions.csv`) into units by code.
+///
+/// # Errors
+/// Returns a [`RegionError`] naming the file and line for an unreadable or malformed file or a
+/// duplicate code.
+pub fn load_admin_units(file: &Path) -> Result<BTreeMap<AreaCode, AdminUnit>, RegionError> {
+    let dir = file.parent().unwrap_or(Path::new(""));
+    let name = file
+        .file_name()
+        .map_or_else(String::new, |name| name.to_string_lossy().into_owned());
+    let (file, rows) = read_rows::<AdminRow>(dir, &name)?;
+    let mut admin_units = BTreeMap::new();
+    for (line, row) in rows {
+        let code = AreaCode::new(&row.code);
+        let unit = AdminUnit {
+            code: code.clone(),
+            name: row.name,
+            level: row.level,
+            parent: row.parent_code.map(AreaCode::new),
+            lon: row.lon,
+            lat: row.lat,
+        };
+        if admin_units.insert(code, unit).is_some() {
+            return Err(duplicate(&file, line, "code", row.code));
+        }
+    }
+    Ok(admin_units)
+}
+
 /// Checks that `code` names an admin unit of `level`.
 fn area_of_level(
     admin_units: &BTreeMap<AreaCode, AdminUnit>,
@@ -695,22 +725,7 @@ impl Region {
             |name| name.to_string_lossy().into_owned(),
         );
 
-        let (file, rows) = read_rows::<AdminRow>(dir, "admin_units.csv")?;
-        let mut admin_units = BTreeMap::new();
-        for (line, row) in rows {
-            let code = AreaCode::new(&row.code);
-            let unit = AdminUnit {
-                code: code.clone(),
-                name: row.name,
-                level: row.level,
-                parent: row.parent_code.map(AreaCode::new),
-                lon: row.lon,
-                lat: row.lat,
-            };
-            if admin_units.insert(code, unit).is_some() {
-                return Err(duplicate(&file, line, "code", row.code));
-            }
-        }
+        let admin_units = load_admin_units(&dir.join("admin_units.csv"))?;
 
         let (file, rows) = read_rows::<StationRow>(dir, "stations.csv")?;
         let mut stations = BTreeMap::new();
