@@ -1,4 +1,4 @@
-//! Identifier newtypes: stations, basins, administrative areas and warnings.
+//! Identifier newtypes: stations, basins, slopes, administrative areas and warnings.
 
 use std::fmt;
 use std::sync::Arc;
@@ -45,6 +45,10 @@ string_id!(
 string_id!(
     /// A small flash-flood basin (or, later, a slope or forest zone).
     BasinId
+);
+string_id!(
+    /// A monitored landslide slope.
+    SlopeId
 );
 string_id!(
     /// A GB/T 2260 county/prefecture code or a 9-digit township code.
