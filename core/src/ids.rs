@@ -1,5 +1,5 @@
-//! Identifier newtypes: stations, basins, administrative areas, warnings, and the people and
-//! agencies that sign, receive or read them.
+//! Identifier newtypes: stations, basins, slopes, administrative areas, warnings, and the people
+//! and agencies that sign, receive or read them.
 
 use std::fmt;
 use std::sync::Arc;
@@ -46,6 +46,10 @@ string_id!(
 string_id!(
     /// A small flash-flood basin (or, later, a slope or forest zone).
     BasinId
+);
+string_id!(
+    /// A monitored landslide slope.
+    SlopeId
 );
 string_id!(
     /// A GB/T 2260 county/prefecture code or a 9-digit township code.

@@ -5,7 +5,7 @@
 //! - [`time`]: event time, durations, calendar formatting.
 //! - [`ids`]: identifier newtypes.
 //! - [`observation`]: typed observations and the outcome of applying one.
-//! - [`region`]: region folders: admin units, stations, basins, gauge weights, thresholds, fire zones.
+//! - [`region`]: region folders: admin units, stations, basins, gauge weights, thresholds, fire zones, slopes.
 //! - [`boundaries`]: county shapes for point-in-county lookups: official polygons or coarse squares.
 //! - [`scenario`]: the built-in storm scenario: a rain cell over a basin cluster, with bad messages mixed in.
 //! - [`slot_windows`]: incremental sliding sums over time slots.
@@ -19,6 +19,7 @@
 //! - [`debris_flow`]: debris-flow levels from I–D curves, post-fire likelihood and effective rain; the flash-flood chain.
 //! - [`debris_flow_chain`]: the storm → flash flood → debris flow chain of one gully, with its warning lifecycle.
 //! - [`landslide`]: deformation windows, inverse-velocity and Saito forecasts, tangent-angle levels.
+//! - [`landslide_chain`]: the landslide chain: deformation points into windows, rain on the slope, a warning thread per slope.
 //! - [`fire_weather`]: fire weather: Canadian FWI System codes and indices, LY/T 1172 HZ, China's five levels.
 //! - [`lightning_fire`]: lightning strokes in fire zones: counts, holdover watch, combined ignition-risk level.
 //! - [`lightning_fire_chain`]: the lightning → fire chain: strokes into zones, a warning thread per zone.
@@ -46,6 +47,7 @@ pub mod fire_weather;
 pub mod flash_flood;
 pub mod ids;
 pub mod landslide;
+pub mod landslide_chain;
 pub mod lifecycle;
 pub mod lightning_fire;
 pub mod lightning_fire_chain;

@@ -1,11 +1,12 @@
-//! Region data: administrative units, stations, flash-flood basins and their thresholds, loaded
-//! from a region folder such as `regions/xinjiang/` and validated once at load.
+//! Region data: administrative units, stations, flash-flood basins and their thresholds, fire
+//! zones and monitored slopes, loaded from a region folder such as `regions/xinjiang/` and
+//! validated once at load.
 //!
 //! The folder holds six UTF-8 CSV files with header rows: `admin_units.csv`, `stations.csv`,
 //! `basins.csv`, `basin_gauges.csv`, `basin_thresholds.csv` and `water_level_thresholds.csv`
-//! (columns in `regions/xinjiang/README.md`), and optionally [`GULLIES_FILE`] and
-//! [`FIRE_ZONES_FILE`]. Every map is a `BTreeMap`, so iteration order, and
-//! hence anything derived from it, is deterministic.
+//! (columns in `regions/xinjiang/README.md`), and optionally [`GULLIES_FILE`],
+//! [`FIRE_ZONES_FILE`], [`SLOPES_FILE`] and [`SLOPE_POINTS_FILE`]. Every map is a `BTreeMap`, so
+//! iteration order, and hence anything derived from it, is deterministic.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -17,7 +18,8 @@ use serde::{Deserialize, Serialize};
 use crate::boundaries::AreaShapes;
 use crate::boundaries::Ring;
 use crate::debris_flow::GullyProfile;
-use crate::ids::{AreaCode, BasinId, StationId};
+use crate::ids::{AreaCode, BasinId, SlopeId, StationId};
+use crate::landslide::SensorKind;
 use crate::lightning_fire::{FireZone, FireZoneId, FuelKind};
 
 /// Tolerance on the sum of a basin's gauge weights.
@@ -225,6 +227,51 @@ pub struct FireZoneSite {
     pub county: AreaCode,
 }
 
+/// A deformation monitoring point of a slope.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SlopePoint {
+    /// The point id: the station id its observations carry.
+    pub id: StationId,
+    /// The instrument.
+    pub sensor: SensorKind,
+    /// Downslope (sliding) direction in degrees clockwise from north, in [0, 360): the
+    /// horizontal east/north displacement is projected on it.
+    pub azimuth_deg: f64,
+}
+
+/// A monitored landslide slope with its deformation points.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MonitoredSlope {
+    /// The slope id.
+    pub id: SlopeId,
+    /// The slope name.
+    pub name: String,
+    /// The county the slope lies in.
+    pub county: AreaCode,
+    /// The flash-flood basin whose areal rainfall stands for the rain on the slope.
+    pub basin: BasinId,
+    /// Townships at risk: the basin's townships when the basin lies in the slope's county,
+    /// otherwise none (the slope file names no townships).
+    pub townships: Vec<AreaCode>,
+    /// Longitude in degrees.
+    pub lon: f64,
+    /// Latitude in degrees.
+    pub lat: f64,
+    /// Mean velocity of the constant-velocity (creep) stage, mm/d (hazards.md §5.3).
+    pub v0_mm_per_day: f64,
+    /// Monitoring points in file order.
+    pub points: Vec<SlopePoint>,
+}
+
+impl MonitoredSlope {
+    /// Returns the areas a warning for this slope targets: the county first, then the townships.
+    pub fn area_codes(&self) -> Vec<AreaCode> {
+        std::iter::once(self.county.clone())
+            .chain(self.townships.iter().cloned())
+            .collect()
+    }
+}
+
 /// A loaded, validated region.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Region {
@@ -244,6 +291,9 @@ pub struct Region {
     /// Forest and grassland fire zones in file order (optional file [`FIRE_ZONES_FILE`]; empty
     /// when absent).
     pub fire_zones: Vec<FireZoneSite>,
+    /// Monitored landslide slopes in file order, with their points (optional files
+    /// [`SLOPES_FILE`] and [`SLOPE_POINTS_FILE`]; empty when absent).
+    pub slopes: Vec<MonitoredSlope>,
     /// County areas: official boundaries when a deployment brings them (see
     /// [`AreaShapes::load_geojson`]), otherwise coarse squares around the county centroids.
     pub areas: AreaShapes,
@@ -393,6 +443,30 @@ pub enum RegionError {
         /// The immediate stage.
         immediate: f64,
     },
+    /// A slope id that is not in [`SLOPES_FILE`].
+    #[error("{} line {line}: slope_id `{slope}` is not in {SLOPES_FILE}", file.display())]
+    UnknownSlope {
+        /// The file.
+        file: PathBuf,
+        /// The 1-based line.
+        line: u64,
+        /// The offending slope.
+        slope: SlopeId,
+    },
+    /// A field whose value is outside what it may hold (a sensor kind, an angle, a speed).
+    #[error("{} line {line}: field {field}: `{value}` is not {expected}", file.display())]
+    InvalidField {
+        /// The file.
+        file: PathBuf,
+        /// The 1-based line.
+        line: u64,
+        /// The field.
+        field: &'static str,
+        /// The offending value, as written.
+        value: String,
+        /// What the field must hold.
+        expected: &'static str,
+    },
     /// A polygon that is not a closed ring of at least four numeric `lon lat` positions.
     #[error("{} line {line}: field {field}: {reason}", file.display())]
     InvalidPolygon {
@@ -447,6 +521,31 @@ struct FireZoneRow {
     fuel: FuelKind,
     county_code: String,
     polygon: String,
+}
+
+/// Optional file of the monitored landslide slopes.
+pub const SLOPES_FILE: &str = "slopes.csv";
+
+#[derive(Deserialize)]
+struct SlopeRow {
+    slope_id: String,
+    name: String,
+    county_code: String,
+    basin_id: String,
+    lon: f64,
+    lat: f64,
+    v0_mm_per_day: f64,
+}
+
+/// Optional file of the slopes' deformation points; read only with [`SLOPES_FILE`].
+pub const SLOPE_POINTS_FILE: &str = "slope_points.csv";
+
+#[derive(Deserialize)]
+struct SlopePointRow {
+    point_id: String,
+    slope_id: String,
+    sensor: String,
+    azimuth_deg: f64,
 }
 
 #[derive(Deserialize)]
@@ -699,6 +798,127 @@ fn load_fire_zones(
     Ok(sites)
 }
 
+/// Parses a sensor name of the region files (`gnss`, `crack_meter`, `insar`).
+fn parse_sensor(name: &str) -> Option<SensorKind> {
+    match name {
+        "gnss" => Some(SensorKind::Gnss),
+        "crack_meter" => Some(SensorKind::CrackMeter),
+        "insar" => Some(SensorKind::Insar),
+        _ => None,
+    }
+}
+
+/// Reads the optional slope files; empty when `dir` has no [`SLOPES_FILE`]. A point id may not
+/// repeat, nor be the id of a station, since observations name the point by its station id.
+fn load_slopes(
+    dir: &Path,
+    admin_units: &BTreeMap<AreaCode, AdminUnit>,
+    basins: &BTreeMap<BasinId, Basin>,
+    stations: &BTreeMap<StationId, Station>,
+) -> Result<Vec<MonitoredSlope>, RegionError> {
+    if !dir.join(SLOPES_FILE).exists() {
+        return Ok(Vec::new());
+    }
+    let invalid = |file: &Path, line, field, value: String, expected| RegionError::InvalidField {
+        file: file.to_path_buf(),
+        line,
+        field,
+        value,
+        expected,
+    };
+    let (file, rows) = read_rows::<SlopeRow>(dir, SLOPES_FILE)?;
+    let mut slopes: Vec<MonitoredSlope> = Vec::with_capacity(rows.len());
+    for (line, row) in rows {
+        let at = (file.as_path(), line, "county_code");
+        let county = area_of_level(admin_units, &row.county_code, AdminLevel::County, at)?;
+        let basin_id = BasinId::new(&row.basin_id);
+        let Some(basin) = basins.get(&basin_id) else {
+            return Err(RegionError::UnknownBasin {
+                file,
+                line,
+                basin: basin_id,
+            });
+        };
+        if !(row.v0_mm_per_day > 0.0 && row.v0_mm_per_day.is_finite()) {
+            let value = row.v0_mm_per_day.to_string();
+            return Err(invalid(
+                &file,
+                line,
+                "v0_mm_per_day",
+                value,
+                "a positive speed",
+            ));
+        }
+        let id = SlopeId::new(&row.slope_id);
+        if slopes.iter().any(|slope| slope.id == id) {
+            return Err(duplicate(&file, line, "slope_id", row.slope_id));
+        }
+        let townships = if basin.county == county {
+            basin.townships.clone()
+        } else {
+            Vec::new()
+        };
+        slopes.push(MonitoredSlope {
+            id,
+            name: row.name,
+            county,
+            basin: basin_id,
+            townships,
+            lon: row.lon,
+            lat: row.lat,
+            v0_mm_per_day: row.v0_mm_per_day,
+            points: Vec::new(),
+        });
+    }
+    if !dir.join(SLOPE_POINTS_FILE).exists() {
+        return Ok(slopes);
+    }
+    let (file, rows) = read_rows::<SlopePointRow>(dir, SLOPE_POINTS_FILE)?;
+    for (line, row) in rows {
+        let sensor = parse_sensor(&row.sensor).ok_or_else(|| {
+            invalid(
+                &file,
+                line,
+                "sensor",
+                row.sensor.clone(),
+                "gnss, crack_meter or insar",
+            )
+        })?;
+        if !(0.0..360.0).contains(&row.azimuth_deg) {
+            let value = row.azimuth_deg.to_string();
+            return Err(invalid(
+                &file,
+                line,
+                "azimuth_deg",
+                value,
+                "an angle in [0, 360)",
+            ));
+        }
+        let id = StationId::new(&row.point_id);
+        let taken = stations.contains_key(&id)
+            || slopes
+                .iter()
+                .any(|slope| slope.points.iter().any(|point| point.id == id));
+        if taken {
+            return Err(duplicate(&file, line, "point_id", row.point_id));
+        }
+        let slope_id = SlopeId::new(&row.slope_id);
+        let Some(slope) = slopes.iter_mut().find(|slope| slope.id == slope_id) else {
+            return Err(RegionError::UnknownSlope {
+                file,
+                line,
+                slope: slope_id,
+            });
+        };
+        slope.points.push(SlopePoint {
+            id,
+            sensor,
+            azimuth_deg: row.azimuth_deg,
+        });
+    }
+    Ok(slopes)
+}
+
 fn duplicate(file: &Path, line: u64, field: &'static str, id: impl fmt::Display) -> RegionError {
     RegionError::DuplicateId {
         file: file.to_path_buf(),
@@ -717,8 +937,10 @@ impl Region {
     /// file, an unknown station kind, a duplicate id, a reference to an unknown county, township,
     /// station or basin, a basin gauge that is not a rain gauge, gauge weights not summing to
     /// 1 ± 0.01, a basin without thresholds for some soil state, a prepare threshold not below
-    /// the immediate one, stage thresholds that do not increase, or a fire-zone polygon that
-    /// is not a closed ring of at least four numeric positions.
+    /// the immediate one, stage thresholds that do not increase, a fire-zone polygon that is
+    /// not a closed ring of at least four numeric positions, or a slope or slope point naming
+    /// an unknown county, basin or slope, repeating an id, or holding a bad sensor, azimuth or
+    /// v0.
     pub fn load(dir: &Path) -> Result<Region, RegionError> {
         let name = dir.file_name().map_or_else(
             || dir.display().to_string(),
@@ -888,10 +1110,12 @@ impl Region {
 
         let gullies = load_gullies(dir, &basins)?;
         let fire_zones = load_fire_zones(dir, &admin_units)?;
+        let slopes = load_slopes(dir, &admin_units, &basins, &stations)?;
         let areas = AreaShapes::coarse_from_centroids(&admin_units);
         Ok(Region {
             gullies,
             fire_zones,
+            slopes,
             name,
             admin_units,
             stations,
@@ -930,6 +1154,7 @@ impl Region {
             basins_by_station: BTreeMap::new(),
             gullies: BTreeMap::new(),
             fire_zones: Vec::new(),
+            slopes: Vec::new(),
             areas: AreaShapes::Coarse(Vec::new()),
         }
     }
@@ -1034,6 +1259,12 @@ mod tests {
         }
         if file == FIRE_ZONES_FILE {
             std::fs::write(dir.join(file), contents).expect("write temp fire-zone file");
+        }
+        if file == SLOPES_FILE || file == SLOPE_POINTS_FILE {
+            for (name, default) in [(SLOPES_FILE, SLOPES), (SLOPE_POINTS_FILE, SLOPE_POINTS)] {
+                let text = if name == file { contents } else { default };
+                std::fs::write(dir.join(name), text).expect("write temp slope file");
+            }
         }
         dir
     }
@@ -1190,6 +1421,125 @@ mod tests {
             message.contains(FIRE_ZONES_FILE) && message.contains("line: 2"),
             "{message}"
         );
+    }
+
+    #[test]
+    fn xinjiang_slopes_load() {
+        let region = xinjiang();
+        assert_eq!(region.slopes.len(), 6);
+        let nilka = region
+            .slopes
+            .iter()
+            .find(|slope| slope.id.as_str() == "SL-NILKA-01")
+            .expect("the scenario's accelerating slope");
+        assert_eq!(nilka.basin, BasinId::new("B0009"));
+        assert_eq!(nilka.area_codes()[0], AreaCode::new("654028"));
+        assert_eq!(
+            nilka.area_codes()[1..],
+            region.basins[&nilka.basin].townships
+        );
+        for slope in &region.slopes {
+            assert!((2..=3).contains(&slope.points.len()), "{}", slope.id);
+            assert!(slope.points.iter().any(|p| p.sensor == SensorKind::Gnss));
+            assert_eq!(region.admin_units[&slope.county].level, AdminLevel::County);
+        }
+    }
+
+    const SLOPES: &str = "slope_id,name,county_code,basin_id,lon,lat,v0_mm_per_day\n\
+        SL-1,新源县监测滑坡1,654025,B1,83.55,43.36,1.5\n";
+    const SLOPE_POINTS: &str = "point_id,slope_id,sensor,azimuth_deg\n\
+        SL-1-G1,SL-1,gnss,200\nSL-1-C1,SL-1,crack_meter,205.5\n";
+
+    #[test]
+    fn small_region_loads_slopes_with_their_points() {
+        let dir = region_with("slopes", SLOPES_FILE, SLOPES);
+        let region = Region::load(&dir).expect("valid region with slopes");
+        std::fs::remove_dir_all(&dir).expect("remove temp region folder");
+        assert_eq!(region.slopes.len(), 1);
+        let slope = &region.slopes[0];
+        assert_eq!(slope.id.as_str(), "SL-1");
+        assert_eq!(slope.v0_mm_per_day, 1.5);
+        assert_eq!(
+            slope.area_codes(),
+            [AreaCode::new("654025"), AreaCode::new("654025100")]
+        );
+        let points: Vec<(&str, SensorKind, f64)> = slope
+            .points
+            .iter()
+            .map(|p| (p.id.as_str(), p.sensor, p.azimuth_deg))
+            .collect();
+        assert_eq!(
+            points,
+            [
+                ("SL-1-G1", SensorKind::Gnss, 200.0),
+                ("SL-1-C1", SensorKind::CrackMeter, 205.5)
+            ]
+        );
+    }
+
+    #[test]
+    fn broken_slopes_name_file_line_and_field() {
+        let cases: [(&str, &str, String, &str); 9] = [
+            (
+                "slope-county",
+                SLOPES_FILE,
+                SLOPES.replace("654025,B1", "654099,B1"),
+                "line 2: county_code `654099` is not a county",
+            ),
+            (
+                "slope-basin",
+                SLOPES_FILE,
+                SLOPES.replace(",B1,", ",B9,"),
+                "line 2: basin_id `B9` is not in basins.csv",
+            ),
+            (
+                "slope-v0",
+                SLOPES_FILE,
+                SLOPES.replace(",1.5", ",0"),
+                "line 2: field v0_mm_per_day: `0` is not a positive speed",
+            ),
+            (
+                "slope-dup",
+                SLOPES_FILE,
+                format!("{SLOPES}{}\n", SLOPES.lines().nth(1).expect("a row")),
+                "line 3: duplicate slope_id `SL-1`",
+            ),
+            (
+                "point-slope",
+                SLOPE_POINTS_FILE,
+                SLOPE_POINTS.replace("SL-1-C1,SL-1", "SL-1-C1,SL-2"),
+                "line 3: slope_id `SL-2` is not in slopes.csv",
+            ),
+            (
+                "point-sensor",
+                SLOPE_POINTS_FILE,
+                SLOPE_POINTS.replace("crack_meter", "tiltmeter"),
+                "line 3: field sensor: `tiltmeter` is not gnss, crack_meter or insar",
+            ),
+            (
+                "point-azimuth",
+                SLOPE_POINTS_FILE,
+                SLOPE_POINTS.replace(",200", ",360"),
+                "line 2: field azimuth_deg: `360` is not an angle in [0, 360)",
+            ),
+            (
+                "point-dup",
+                SLOPE_POINTS_FILE,
+                SLOPE_POINTS.replace("SL-1-C1", "SL-1-G1"),
+                "line 3: duplicate point_id `SL-1-G1`",
+            ),
+            (
+                "point-station",
+                SLOPE_POINTS_FILE,
+                SLOPE_POINTS.replace("SL-1-C1", "R1"),
+                "line 3: duplicate point_id `R1`",
+            ),
+        ];
+        for (test, file, contents, expected) in cases {
+            let message = load_error(test, file, &contents).to_string();
+            assert!(message.contains(file), "{test}: {message}");
+            assert!(message.contains(expected), "{test}: {message}");
+        }
     }
 
     #[test]

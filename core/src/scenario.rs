@@ -16,6 +16,12 @@
 //! - The lightning location network (`LLS-XJ`) reports a burst of cloud-to-ground strokes onto
 //!   the fire zone [`LIGHTNING_ZONE`], dry forest under the storm's southern edge, over the middle
 //!   hour of the rain; a region without that zone gets no strokes.
+//! - The GNSS and crack-meter points of every monitored slope report every 10 min. Those of
+//!   [`LANDSLIDE_SLOPE`], under the storm, creep at the slope's v0 until the rain starts, then
+//!   accelerate by Fukuzono's α = 2 law (hazards.md §5.1), gently while it rains and sharply
+//!   from the rain peak towards a failure [`FAILURE_AFTER_PEAK_MS`] after it, and fall silent
+//!   at the failure: the slope has failed. The other slopes' points report noise about a fixed position. InSAR points never
+//!   report: their revisit is days (hazards.md §5.4).
 //!
 //! Each message says in [`ScenarioMessage::anomaly`] what a correct consumer must do with it:
 //! [`Anomaly::None`] and [`Anomaly::OutOfOrder`] are applied, every other kind is rejected with
@@ -27,9 +33,10 @@ use std::collections::BTreeMap;
 use std::f64::consts::PI;
 
 use crate::boundaries::polygon_contains;
-use crate::ids::{BasinId, GatewayId, StationId};
+use crate::ids::{AreaCode, BasinId, GatewayId, StationId};
+use crate::landslide::SensorKind;
 use crate::observation::{Observation, Reading};
-use crate::region::{Basin, FireZoneSite, Region, SoilState, Station, StationKind};
+use crate::region::{Basin, FireZoneSite, Region, SlopePoint, SoilState, Station, StationKind};
 use crate::time::{EventTime, HOUR_MS, MINUTE_MS, SECOND_MS};
 
 /// Interval of rain-gauge and water-level reports.
@@ -98,6 +105,24 @@ const NEGATIVE_KA: (f64, f64) = (10.0, 40.0);
 const LIGHTNING_SEND_DELAY_MS: i64 = 5 * SECOND_MS;
 /// Candidate points tried per stroke before falling back to the ring's mean position.
 const LIGHTNING_TRIES: usize = 1000;
+/// The slope that accelerates towards failure: under the storm, in basin B0009 of 尼勒克县.
+pub const LANDSLIDE_SLOPE: &str = "SL-NILKA-01";
+/// The accelerating slope fails this long after the middle of the rain (the rain peak).
+pub const FAILURE_AFTER_PEAK_MS: i64 = 3 * HOUR_MS;
+/// While it rains, the accelerating slope first heads for a failure this long after the rain
+/// starts.
+const FIRST_STAGE_FAILURE_MS: i64 = 24 * HOUR_MS;
+/// Interval of deformation reports.
+const DEFORMATION_STEP_MS: i64 = 10 * MINUTE_MS;
+/// Half-width of the uniform noise on each GNSS component, mm. Far below the millimetres of
+/// real GNSS: the deformation windows fit velocities from the first three readings on, and on a
+/// creeping slope noisier readings make the inverse-velocity fit of those first velocities
+/// forecast failure within hours.
+const GNSS_NOISE_MM: f64 = 0.002;
+/// Half-width of the uniform noise of a crack meter, mm.
+const CRACK_NOISE_MM: f64 = 0.001;
+/// Settlement of the GNSS antenna per mm of sliding.
+const SETTLEMENT_PER_MM: f64 = 0.3;
 /// Kilometres per degree of latitude.
 const KM_PER_DEG_LAT: f64 = 110.574;
 /// Kilometres per degree of longitude at the equator.
@@ -114,6 +139,8 @@ pub enum ObservationTopic {
     Weather,
     /// Located lightning strokes.
     Lightning,
+    /// Slope deformation (GNSS, crack meters, InSAR).
+    Deformation,
 }
 
 impl ObservationTopic {
@@ -124,6 +151,7 @@ impl ObservationTopic {
             ObservationTopic::WaterLevel => "obs.water-level",
             ObservationTopic::Weather => "obs.weather",
             ObservationTopic::Lightning => "obs.lightning",
+            ObservationTopic::Deformation => "obs.deformation",
         }
     }
 }
@@ -333,6 +361,14 @@ pub fn storm_scenario(region: &Region, cfg: &StormConfig) -> Scenario {
     // Last, so the strokes draw from the generator after everything else and leave every
     // earlier message as it was before the burst existed.
     emit_lightning(region, &timeline, &mut rng, &mut messages);
+    // The slopes draw from a stream of their own, so they neither move the strokes nor depend
+    // on whether the region holds the lightning zone.
+    emit_deformation(
+        region,
+        &timeline,
+        &mut SplitMix64(cfg.seed.wrapping_add(1)),
+        &mut messages,
+    );
     messages.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
     Scenario {
         start: timeline.start,
@@ -571,10 +607,15 @@ impl Gauge<'_> {
     }
 }
 
-/// Returns the gateway of a station's county, and its wire format: gateways of counties whose
-/// code ends in an odd digit run older firmware that sends JSON.
+/// Returns the gateway of a station's county, and its wire format (see [`county_gateway`]).
 fn gateway_of(station: &Station) -> (GatewayId, Encoding) {
-    let code = station.county.as_str();
+    county_gateway(&station.county)
+}
+
+/// Returns the gateway of a county, and its wire format: gateways of counties whose code ends in
+/// an odd digit run older firmware that sends JSON.
+fn county_gateway(county: &AreaCode) -> (GatewayId, Encoding) {
+    let code = county.as_str();
     let odd = code
         .bytes()
         .last()
@@ -1206,6 +1247,134 @@ fn stroke_position(site: &FireZoneSite, rng: &mut SplitMix64) -> (f64, f64) {
     )
 }
 
+/// The sliding of [`LANDSLIDE_SLOPE`]: creep at v0 until the rain starts, then two stages of
+/// Fukuzono's α = 2 law (hazards.md §5.1), each v = v_s·(t_f − t_s)/(t_f − t) from the velocity
+/// v_s at its start t_s, whose integral is v_s·(t_f − t_s)·ln((t_f − t_s)/(t_f − t)): while it
+/// rains the slope heads for a failure [`FIRST_STAGE_FAILURE_MS`] after the rain starts; from the
+/// rain peak the wet slope heads for the real failure, [`FAILURE_AFTER_PEAK_MS`] later. Times
+/// are in days from the scenario start.
+struct Acceleration {
+    v0_mm_per_day: f64,
+    onset_days: f64,
+    first_failure_days: f64,
+    peak_days: f64,
+    failure_days: f64,
+}
+
+impl Acceleration {
+    /// Returns the displacement in mm after `days`, `None` from the failure on.
+    fn displacement_mm(&self, days: f64) -> Option<f64> {
+        /// Displacement and velocity after `days` of a stage starting at (start, v_start).
+        fn stage(start: f64, v_start: f64, failure: f64, days: f64) -> (f64, f64) {
+            let lead = failure - start;
+            (
+                v_start * lead * (lead / (failure - days)).ln(),
+                v_start * lead / (failure - days),
+            )
+        }
+        if days >= self.failure_days {
+            return None;
+        }
+        let creep = self.v0_mm_per_day * days.min(self.onset_days);
+        if days <= self.onset_days {
+            return Some(creep);
+        }
+        let first_end = days.min(self.peak_days);
+        let (first, v_peak) = stage(
+            self.onset_days,
+            self.v0_mm_per_day,
+            self.first_failure_days,
+            first_end,
+        );
+        if days <= self.peak_days {
+            return Some(creep + first);
+        }
+        let (second, _) = stage(self.peak_days, v_peak, self.failure_days, days);
+        Some(creep + first + second)
+    }
+}
+
+/// Appends the deformation reports of the GNSS and crack-meter points of every slope every
+/// [`DEFORMATION_STEP_MS`]: [`LANDSLIDE_SLOPE`] accelerates (see [`Acceleration`]) and falls
+/// silent at its failure, the others stay put. Readings carry uniform noise and are rounded to
+/// 0.001 mm; a GNSS antenna also settles as it slides, a crack meter reports its opening along
+/// its axis.
+fn emit_deformation(
+    region: &Region,
+    timeline: &Timeline,
+    rng: &mut SplitMix64,
+    out: &mut Vec<ScenarioMessage>,
+) {
+    let day_ms = (24 * HOUR_MS) as f64;
+    let reports = (timeline.end().millis() - timeline.start.millis()) / DEFORMATION_STEP_MS;
+    let failure_ms = timeline.rain_start_ms() + timeline.rain_ms / 2 + FAILURE_AFTER_PEAK_MS;
+    for slope in &region.slopes {
+        let acceleration = (slope.id.as_str() == LANDSLIDE_SLOPE).then(|| Acceleration {
+            v0_mm_per_day: slope.v0_mm_per_day,
+            onset_days: timeline.dry_before_ms as f64 / day_ms,
+            first_failure_days: (timeline.dry_before_ms + FIRST_STAGE_FAILURE_MS) as f64 / day_ms,
+            peak_days: (timeline.dry_before_ms + timeline.rain_ms / 2) as f64 / day_ms,
+            failure_days: (failure_ms - timeline.start.millis()) as f64 / day_ms,
+        });
+        let (gateway, encoding) = county_gateway(&slope.county);
+        for point in slope
+            .points
+            .iter()
+            .filter(|p| p.sensor != SensorKind::Insar)
+        {
+            for report in 1..=reports {
+                let days = (report * DEFORMATION_STEP_MS) as f64 / day_ms;
+                let slid_mm = match &acceleration {
+                    Some(law) => match law.displacement_mm(days) {
+                        Some(mm) => mm,
+                        None => break,
+                    },
+                    None => 0.0,
+                };
+                let event_time = timeline.start.plus_ms(report * DEFORMATION_STEP_MS);
+                out.push(ScenarioMessage {
+                    topic: ObservationTopic::Deformation,
+                    key: point.id.to_string(),
+                    sent_at: event_time.plus_ms(SEND_DELAY_MS),
+                    encoding,
+                    payload: ScenarioPayload::Observation(Observation {
+                        station: point.id.clone(),
+                        event_time,
+                        gateway: gateway.clone(),
+                        sequence: report as u64,
+                        reading: deformation_reading(point, slid_mm, rng),
+                    }),
+                    anomaly: Anomaly::None,
+                });
+            }
+        }
+    }
+}
+
+/// Returns the reading of `point` after `slid_mm` of sliding along its azimuth, with noise.
+fn deformation_reading(point: &SlopePoint, slid_mm: f64, rng: &mut SplitMix64) -> Reading {
+    let round3 = |value: f64| (value * 1000.0).round() / 1000.0;
+    let (sin, cos) = point.azimuth_deg.to_radians().sin_cos();
+    match point.sensor {
+        SensorKind::CrackMeter => {
+            let opening = slid_mm + (rng.next_f64() - 0.5) * 2.0 * CRACK_NOISE_MM;
+            Reading::Deformation {
+                east_mm: round3(opening * sin),
+                north_mm: round3(opening * cos),
+                up_mm: 0.0,
+            }
+        }
+        SensorKind::Gnss | SensorKind::Insar => {
+            let mut noise = || (rng.next_f64() - 0.5) * 2.0 * GNSS_NOISE_MM;
+            Reading::Deformation {
+                east_mm: round3(slid_mm * sin + noise()),
+                north_mm: round3(slid_mm * cos + noise()),
+                up_mm: round3(-SETTLEMENT_PER_MM * slid_mm + noise()),
+            }
+        }
+    }
+}
+
 /// splitmix64 (Steele, Lea & Flood 2014): a tiny generator, good enough to pick test targets
 /// and sensor noise, and the same on every platform.
 struct SplitMix64(u64);
@@ -1402,6 +1571,14 @@ mod tests {
             stations(ObservationTopic::Lightning),
             BTreeSet::from([LIGHTNING_STATION])
         );
+        let reporting_points: BTreeSet<&str> = region
+            .slopes
+            .iter()
+            .flat_map(|slope| &slope.points)
+            .filter(|point| point.sensor != SensorKind::Insar)
+            .map(|point| point.id.as_str())
+            .collect();
+        assert_eq!(stations(ObservationTopic::Deformation), reporting_points);
         println!(
             "{} messages ({} observations): {} rain gauges, {} water-level stations, {} weather stations",
             scenario.messages.len(),
@@ -1798,6 +1975,82 @@ mod tests {
         println!("storm total at the centre {total_mm:.2} mm");
         assert!(total_mm < 2.9, "{total_mm} mm");
         assert!(centre.1 < track_lat - 0.2, "south of the track");
+    }
+
+    /// Returns the displacement along the slide of every report of `point`, in send order.
+    fn slid_mm(scenario: &Scenario, point: &SlopePoint) -> Vec<(EventTime, f64)> {
+        let (sin, cos) = point.azimuth_deg.to_radians().sin_cos();
+        scenario
+            .messages
+            .iter()
+            .filter(|m| m.key == point.id.as_str())
+            .map(|m| {
+                assert_eq!(m.topic, ObservationTopic::Deformation);
+                let obs = m.observation().expect("deformation is an observation");
+                let Reading::Deformation {
+                    east_mm, north_mm, ..
+                } = obs.reading
+                else {
+                    panic!("{obs:?} is not a deformation");
+                };
+                (obs.event_time, east_mm * sin + north_mm * cos)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_designated_slope_accelerates_to_failure_and_the_others_stay_put() {
+        let region = xinjiang();
+        let cfg = StormConfig::default();
+        let scenario = default_scenario(&region);
+        let failure = scenario
+            .start
+            .plus_ms(cfg.dry_before_ms + cfg.rain_ms / 2 + FAILURE_AFTER_PEAK_MS);
+        assert!(
+            failure < scenario.end,
+            "the slope fails within the scenario"
+        );
+        let reports =
+            ((scenario.end.millis() - scenario.start.millis()) / DEFORMATION_STEP_MS) as usize;
+        let mut designated = 0;
+        for slope in &region.slopes {
+            for point in &slope.points {
+                let series = slid_mm(&scenario, point);
+                if point.sensor == SensorKind::Insar {
+                    assert!(series.is_empty(), "{} reports", point.id);
+                    continue;
+                }
+                if slope.id.as_str() != LANDSLIDE_SLOPE {
+                    assert_eq!(series.len(), reports, "{}", point.id);
+                    assert!(series.iter().all(|(_, mm)| mm.abs() < 0.01), "{}", point.id);
+                    continue;
+                }
+                designated += 1;
+                let (last, _) = *series.last().expect("reports before failing");
+                assert!(last < failure && last.plus_ms(DEFORMATION_STEP_MS) >= failure);
+                // Speed over the first hour (creep), the hour after the rain peak, and the last.
+                let speed = |from: usize| {
+                    let (t0, x0) = series[from];
+                    let (t1, x1) = series[from + 6];
+                    (x1 - x0) / ((t1.millis() - t0.millis()) as f64 / (24 * HOUR_MS) as f64)
+                };
+                let creep = speed(0);
+                let peak =
+                    usize::try_from((cfg.dry_before_ms + cfg.rain_ms / 2) / DEFORMATION_STEP_MS)
+                        .expect("a small index");
+                let (after_peak, final_hour) = (speed(peak), speed(series.len() - 7));
+                println!(
+                    "{}: {creep:.2} mm/d creeping, {after_peak:.2} after the peak, {final_hour:.2} in the last hour",
+                    point.id
+                );
+                assert!((creep - slope.v0_mm_per_day).abs() < 0.2, "{creep}");
+                assert!(after_peak > 1.1 * creep && final_hour > 5.0 * after_peak);
+            }
+        }
+        assert_eq!(
+            designated, 2,
+            "the GNSS and the crack meter of {LANDSLIDE_SLOPE}"
+        );
     }
 
     #[test]
