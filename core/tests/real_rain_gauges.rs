@@ -85,9 +85,9 @@ fn hourly_window_sums_of_real_gauges_equal_a_brute_force_sum() {
     // hour, the station is summarized at that hour and every window checked.
     for record in &records {
         let name = &record.station;
-        let windows = stations.entry(name.clone()).or_insert_with(|| {
-            StationWindows::rain(StationId::new(name), REPORT_INTERVAL_S, &cfg)
-        });
+        let windows = stations
+            .entry(name.clone())
+            .or_insert_with(|| StationWindows::rain(StationId::new(name), REPORT_INTERVAL_S, &cfg));
         let tick = next_tick
             .entry(name.clone())
             .or_insert_with(|| record.at.ceil_to(HOUR_MS));
@@ -141,6 +141,9 @@ fn hourly_window_sums_of_real_gauges_equal_a_brute_force_sum() {
     let total_applied: usize = applied.values().map(Vec::len).sum();
     assert_eq!(total_applied + rejected.len(), records.len());
     // Five months of four gauges at seven durations, a good share of them wet.
-    assert!(checked_windows > 70_000, "{checked_windows} windows checked");
+    assert!(
+        checked_windows > 70_000,
+        "{checked_windows} windows checked"
+    );
     assert!(wet_windows > 10_000, "{wet_windows} wet windows checked");
 }
