@@ -6,13 +6,15 @@
 //! Levels (hazards.md §9.1 mapping [U]): red = immediate 立即转移, orange = prepare 准备转移,
 //! yellow and blue = watch levels at a fraction of the prepare threshold.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
 use crate::areal::{is_usable, weighted_areal};
+use crate::basin_snow::BasinSnow;
 use crate::ids::{BasinId, StationId};
-use crate::region::{Basin, RainThreshold, SoilState, StageThreshold};
+use crate::region::{Basin, RainThreshold, SnowpackSite, SoilState, StageThreshold};
+use crate::snowmelt::SnowmeltConfig;
 use crate::station_windows::{RainSummary, StageSummary, StationSummary};
 use crate::time::EventTime;
 use crate::warning::{Evidence, Level};
@@ -211,7 +213,10 @@ pub struct Assessment {
     pub soil_state: SoilState,
     /// Basin antecedent precipitation index Pa in mm (weighted areal of the gauges' Pa).
     pub antecedent_mm: f64,
-    /// One entry per rain duration (`areal_rain_1h`, …) and per stage station (`water_level`).
+    /// One entry per rain duration (`areal_rain_1h`, …), followed in a basin with a snowpack by
+    /// the pack's melt over the same duration (`snowmelt_extra_1h`, …), and one per stage station
+    /// (`water_level`). With a snowpack the rain level compares areal rain plus melt with the
+    /// threshold both entries carry.
     pub evidence: Vec<Evidence>,
 }
 
@@ -222,6 +227,7 @@ pub struct BasinAssessor {
     policy: FlashFloodPolicy,
     rain: BTreeMap<StationId, RainSummary>,
     stage: BTreeMap<StationId, StageSummary>,
+    snow: Option<BasinSnow>,
 }
 
 impl BasinAssessor {
@@ -232,7 +238,37 @@ impl BasinAssessor {
             policy,
             rain: BTreeMap::new(),
             stage: BTreeMap::new(),
+            snow: None,
         }
+    }
+
+    /// Gives the basin the snowpack of `site`: from then on the assessor also takes the weather
+    /// summaries of the pack's snow station, waits for them in [`BasinAssessor::ready`], steps
+    /// the pack at each assessment and adds its melt to the rain of every duration.
+    ///
+    /// # Errors
+    /// Returns a message when `cfg` is invalid.
+    pub fn with_snowpack(
+        mut self,
+        site: &SnowpackSite,
+        cfg: &SnowmeltConfig,
+    ) -> Result<Self, String> {
+        cfg.validate()?;
+        let longest_h = self
+            .basin
+            .rain_thresholds
+            .values()
+            .flatten()
+            .map(|threshold| threshold.duration_h)
+            .max()
+            .unwrap_or(0);
+        self.snow = Some(BasinSnow::try_new(site, cfg, longest_h)?);
+        Ok(self)
+    }
+
+    /// Returns the basin's snowpack, if it has one.
+    pub fn snow(&self) -> Option<&BasinSnow> {
+        self.snow.as_ref()
     }
 
     /// Returns the basin assessed.
@@ -241,9 +277,15 @@ impl BasinAssessor {
     }
 
     /// Keeps `summary` as the latest of its station when the station is a member of the basin
-    /// (a gauge for rain, a stage station for water level) and it is not older than the one held.
+    /// (a gauge for rain, a stage station for water level, the snow station of its snowpack for
+    /// weather) and it is not older than the one held. Any summary may be given.
     pub fn update(&mut self, summary: &StationSummary) {
         match summary {
+            StationSummary::Weather(weather) => {
+                if let Some(snow) = &mut self.snow {
+                    snow.update(weather);
+                }
+            }
             StationSummary::Rain(rain) if self.is_gauge(&rain.station) => {
                 keep_latest(&mut self.rain, &rain.station, rain, |rain| rain.tick);
             }
@@ -254,8 +296,8 @@ impl BasinAssessor {
         }
     }
 
-    /// Returns true when every member station (gauges and stage stations) has a summary for
-    /// `tick` or later.
+    /// Returns true when every member station (gauges, stage stations and the snow station of a
+    /// snowpack) has a summary for `tick` or later.
     pub fn ready(&self, tick: EventTime) -> bool {
         let gauges_ready = self
             .basin
@@ -267,7 +309,8 @@ impl BasinAssessor {
             .stage_thresholds
             .iter()
             .all(|threshold| self.fresh_stage(&threshold.station, tick).is_some());
-        gauges_ready && stages_ready
+        let snow_ready = self.snow.as_ref().is_none_or(|snow| snow.ready(tick));
+        gauges_ready && stages_ready && snow_ready
     }
 
     /// Assesses the basin at `tick` from each member's latest summary. Summaries older than
@@ -276,7 +319,16 @@ impl BasinAssessor {
     /// Pa is the weighted areal of the gauges' antecedent index (0 when no gauge is fresh); the
     /// soil state it gives picks the rain thresholds. Rainfall is assessed for each duration of
     /// those thresholds from the gauges' windows of the same length.
-    pub fn assess(&self, tick: EventTime) -> Assessment {
+    ///
+    /// A snowpack is first stepped to `tick` (once per tick; see [`BasinSnow::advance`]), and its
+    /// melt over each duration is added to that duration's areal rain.
+    pub fn assess(&mut self, tick: EventTime) -> Assessment {
+        if self.snow.is_some() {
+            let windows = self.areal_windows(tick);
+            if let Some(snow) = &mut self.snow {
+                snow.advance(tick, &windows);
+            }
+        }
         let held_scale = self.policy.held_scale();
         let gauges: Vec<(&StationId, f64, Option<&RainSummary>)> = self
             .basin
@@ -311,9 +363,14 @@ impl BasinAssessor {
             let Some(areal) = weighted_areal(&readings, self.policy.min_completeness) else {
                 continue;
             };
-            values.push((threshold.duration_h, areal.mm));
+            let melt_mm = self
+                .snow
+                .as_ref()
+                .map(|snow| snow.extra_mm(tick, threshold.duration_h));
+            let effective_mm = melt_mm.map_or(areal.mm, |melt_mm| areal.mm + melt_mm);
+            values.push((threshold.duration_h, effective_mm));
             // The threshold of the level this duration reaches, or the prepare threshold.
-            let reached = ladder_level(&[(threshold.duration_h, areal.mm)], &ladder, 1.0);
+            let reached = ladder_level(&[(threshold.duration_h, effective_mm)], &ladder, 1.0);
             let compared = ladder
                 .iter()
                 .find(|step| step.duration_h == threshold.duration_h && Some(step.level) == reached)
@@ -335,6 +392,15 @@ impl BasinAssessor {
                 completeness: areal.completeness,
                 stations,
             });
+            if let (Some(melt_mm), Some(snow)) = (melt_mm, &self.snow) {
+                evidence.push(Evidence {
+                    quantity: format!("snowmelt_extra_{}h", threshold.duration_h),
+                    value: melt_mm,
+                    threshold: compared,
+                    completeness: 1.0,
+                    stations: vec![snow.station().to_string()],
+                });
+            }
         }
         let mut raw_level = ladder_level(&values, &ladder, 1.0);
         let mut held_level = ladder_level(&values, &ladder, held_scale);
@@ -384,6 +450,35 @@ impl BasinAssessor {
             .any(|threshold| &threshold.station == station)
     }
 
+    /// Returns the basin's `(duration min, areal mm)` rain windows at `tick`, ascending, over the
+    /// windows its fresh gauges report.
+    fn areal_windows(&self, tick: EventTime) -> Vec<(u32, f64)> {
+        let gauges: Vec<(f64, Option<&RainSummary>)> = self
+            .basin
+            .gauges
+            .iter()
+            .map(|(station, weight)| (*weight, self.fresh_rain(station, tick)))
+            .collect();
+        let durations: BTreeSet<u32> = gauges
+            .iter()
+            .filter_map(|(_, summary)| *summary)
+            .flat_map(|rain| rain.windows.iter().map(|window| window.duration_min))
+            .collect();
+        durations
+            .into_iter()
+            .filter_map(|duration_min| {
+                let readings: Vec<(f64, Option<(f64, f64)>)> = gauges
+                    .iter()
+                    .map(|(weight, summary)| {
+                        (*weight, summary.and_then(|rain| window(rain, duration_min)))
+                    })
+                    .collect();
+                weighted_areal(&readings, self.policy.min_completeness)
+                    .map(|areal| (duration_min, areal.mm))
+            })
+            .collect()
+    }
+
     /// Returns the gauge's rain summary when it is for `tick` or later.
     fn fresh_rain(&self, station: &StationId, tick: EventTime) -> Option<&RainSummary> {
         self.rain.get(station).filter(|rain| rain.tick >= tick)
@@ -421,9 +516,12 @@ fn window(rain: &RainSummary, duration_min: u32) -> Option<(f64, f64)> {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
     use crate::ids::AreaCode;
-    use crate::station_windows::WindowValue;
+    use crate::snowmelt::MountainRange;
+    use crate::station_windows::{WeatherSummary, WindowValue};
     use crate::time::MINUTE_MS;
 
     fn threshold(duration_h: u32, prepare_mm: f64, immediate_mm: f64) -> RainThreshold {
@@ -765,10 +863,234 @@ mod tests {
     #[test]
     fn assessor_without_fresh_data_reports_nothing() {
         let t = EventTime(1_719_792_000_000);
-        let assessor = BasinAssessor::new(&test_basin(), FlashFloodPolicy::default());
+        let mut assessor = BasinAssessor::new(&test_basin(), FlashFloodPolicy::default());
         let assessment = assessor.assess(t);
         assert_eq!((assessment.raw_level, assessment.held_level), (None, None));
         assert_eq!(assessment.soil_state, SoilState::Dry);
         assert!(assessment.evidence.is_empty());
+    }
+
+    /// A Tianshan pack of `swe_mm` on the test basin, driven by weather station WS1.
+    fn snowy_assessor(swe_mm: f64, cfg: &SnowmeltConfig) -> BasinAssessor {
+        let site = SnowpackSite {
+            basin: BasinId::new("B0042"),
+            range: MountainRange::Tianshan,
+            swe_mm,
+            station: StationId::new("WS1"),
+            station_km: 4.0,
+        };
+        BasinAssessor::new(&test_basin(), FlashFloodPolicy::default())
+            .with_snowpack(&site, cfg)
+            .expect("valid snowmelt config")
+    }
+
+    fn weather(station: &str, tick: EventTime, air_temperature_c: f64) -> StationSummary {
+        StationSummary::Weather(WeatherSummary {
+            station: StationId::new(station),
+            tick,
+            air_temperature_c: Some(air_temperature_c),
+            relative_humidity_pct: Some(80.0),
+            wind_speed_m_s: Some(2.0),
+            last_observation: Some(tick),
+        })
+    }
+
+    /// Rain of both gauges with `mm_10` in the 10-min window, `h1` and `h3` in the others, Pa 50.
+    fn rain_10(station: &str, tick: EventTime, mm_10: f64, h1: f64, h3: f64) -> StationSummary {
+        let window = |duration_min, mm| WindowValue {
+            duration_min,
+            mm,
+            completeness: 1.0,
+        };
+        StationSummary::Rain(RainSummary {
+            station: StationId::new(station),
+            tick,
+            windows: vec![window(10, mm_10), window(60, h1), window(180, h3)],
+            today_mm: h3,
+            antecedent_mm: 50.0,
+            last_observation: Some(tick),
+        })
+    }
+
+    /// Feeds every member (gauges G1 and G2 alike, W1 at base, WS1 at `temp_c`) and assesses.
+    fn tick_with(
+        assessor: &mut BasinAssessor,
+        tick: EventTime,
+        temp_c: f64,
+        (mm_10, h1, h3): (f64, f64, f64),
+    ) -> Assessment {
+        for gauge in ["G1", "G2"] {
+            assessor.update(&rain_10(gauge, tick, mm_10, h1, h3));
+        }
+        assessor.update(&stage("W1", tick, 100.5));
+        assessor.update(&weather("WS1", tick, temp_c));
+        assert!(assessor.ready(tick));
+        assessor.assess(tick)
+    }
+
+    fn evidence_value(assessment: &Assessment, quantity: &str) -> f64 {
+        assessment
+            .evidence
+            .iter()
+            .find(|e| e.quantity == quantity)
+            .unwrap_or_else(|| panic!("no {quantity} in {:?}", assessment.evidence))
+            .value
+    }
+
+    /// TV7.1 (hazards.md §7.1, [D]): DDF 2.9 mm/(d·°C) at 5 °C melts 14.5 mm/d. Sub-daily
+    /// `M_Δt = DDF · (T − T_b) · Δt/24` over 5-min ticks: 14.5/24 = 0.6042 mm per hour, so the
+    /// 1 h window adds 0.6042 mm and the 3 h window 1.8125 mm, with no rain at all.
+    #[test]
+    fn warm_spell_on_a_deep_pack_adds_degree_day_melt_per_duration() {
+        let cfg = SnowmeltConfig {
+            ddf_tianshan_mm_per_degday: 2.9,
+            ..SnowmeltConfig::default()
+        };
+        let mut assessor = snowy_assessor(500.0, &cfg);
+        let t0 = EventTime(1_711_929_600_000);
+        let first = tick_with(&mut assessor, t0, 5.0, (0.0, 0.0, 0.0));
+        assert_eq!(
+            evidence_value(&first, "snowmelt_extra_1h"),
+            0.0,
+            "the first tick starts the clock"
+        );
+        let mut last = first;
+        for k in 1..=36 {
+            last = tick_with(
+                &mut assessor,
+                t0.plus_ms(k * 5 * MINUTE_MS),
+                5.0,
+                (0.0, 0.0, 0.0),
+            );
+        }
+        let quantities: Vec<&str> = last.evidence.iter().map(|e| e.quantity.as_str()).collect();
+        assert_eq!(
+            quantities,
+            [
+                "areal_rain_1h",
+                "snowmelt_extra_1h",
+                "areal_rain_3h",
+                "snowmelt_extra_3h",
+                "water_level"
+            ]
+        );
+        assert!((evidence_value(&last, "snowmelt_extra_1h") - 14.5 / 24.0).abs() < 1e-9);
+        assert!((evidence_value(&last, "snowmelt_extra_3h") - 14.5 / 8.0).abs() < 1e-9);
+        assert_eq!(evidence_value(&last, "areal_rain_3h"), 0.0);
+        let melt = last
+            .evidence
+            .iter()
+            .find(|e| e.quantity == "snowmelt_extra_3h")
+            .unwrap();
+        assert_eq!(melt.stations, ["WS1"]);
+        let swe = assessor.snow().expect("a pack").swe_mm();
+        assert!((swe - (500.0 - 14.5 / 8.0)).abs() < 1e-9, "{swe}");
+    }
+
+    /// Rain on a pack at 0 °C falls as snow (SFTMP 1 °C, §7.1) and its heat is nil (§7.2): the
+    /// assessment matches the basin without a pack. At 10 °C the same rain melts the pack:
+    /// TV7.1 M_rain = 0.01255 · 20 mm · 10 °C = 2.51 mm, plus 3.0 · 10 · (5/60)/24 = 0.1042 mm of
+    /// degree-day melt over the 5-min step, which lifts 1 h rain of 28 mm (yellow, prepare 30)
+    /// to 30.61 mm: orange.
+    #[test]
+    fn rain_on_a_pack_at_zero_and_at_ten_degrees_against_no_pack() {
+        let cfg = SnowmeltConfig::default();
+        let t0 = EventTime(1_711_929_600_000);
+        let t1 = t0.plus_ms(5 * MINUTE_MS);
+        // 40 mm in the 10-min window: 20 mm over the 5-min step.
+        let storm = (40.0, 28.0, 40.0);
+        let run = |assessor: &mut BasinAssessor, temp_c: f64| {
+            tick_with(assessor, t0, temp_c, (0.0, 0.0, 0.0));
+            tick_with(assessor, t1, temp_c, storm)
+        };
+        let mut bare = BasinAssessor::new(&test_basin(), FlashFloodPolicy::default());
+        for gauge in ["G1", "G2"] {
+            bare.update(&rain_10(gauge, t1, storm.0, storm.1, storm.2));
+        }
+        bare.update(&stage("W1", t1, 100.5));
+        let without = bare.assess(t1);
+        assert_eq!(without.raw_level, Some(Level::Yellow));
+
+        let mut cold = snowy_assessor(200.0, &cfg);
+        let at_zero = run(&mut cold, 0.0);
+        assert_eq!(
+            (at_zero.raw_level, at_zero.held_level),
+            (without.raw_level, without.held_level)
+        );
+        assert_eq!(evidence_value(&at_zero, "snowmelt_extra_1h"), 0.0);
+        assert_eq!(evidence_value(&at_zero, "areal_rain_1h"), 28.0);
+        assert!(
+            (cold.snow().unwrap().swe_mm() - 220.0).abs() < 1e-9,
+            "the rain fell as snow"
+        );
+
+        let mut warm = snowy_assessor(200.0, &cfg);
+        let at_ten = run(&mut warm, 10.0);
+        let expected = 0.01255 * 20.0 * 10.0 + 3.0 * 10.0 * (5.0 / 60.0) / 24.0;
+        assert!((evidence_value(&at_ten, "snowmelt_extra_1h") - expected).abs() < 1e-9);
+        assert_eq!(at_ten.raw_level, Some(Level::Orange));
+        let h1 = &at_ten.evidence[0];
+        assert_eq!(
+            (h1.quantity.as_str(), h1.value, h1.threshold),
+            ("areal_rain_1h", 28.0, 30.0)
+        );
+    }
+
+    #[test]
+    fn a_pack_waits_for_its_snow_station_and_holds_without_fresh_weather() {
+        let cfg = SnowmeltConfig::default();
+        let mut assessor = snowy_assessor(100.0, &cfg);
+        let t0 = EventTime(1_711_929_600_000);
+        for gauge in ["G1", "G2"] {
+            assessor.update(&rain_10(gauge, t0, 0.0, 0.0, 0.0));
+        }
+        assessor.update(&stage("W1", t0, 100.5));
+        assessor.update(&weather("WS9", t0, 20.0)); // another station
+        assert!(!assessor.ready(t0));
+        assessor.update(&weather("WS1", t0, 20.0));
+        assert!(assessor.ready(t0));
+        assessor.assess(t0);
+        // Two hours later the station's newest reading is from t0: older than max-weather-age.
+        let t1 = t0.plus_ms(120 * MINUTE_MS);
+        for gauge in ["G1", "G2"] {
+            assessor.update(&rain_10(gauge, t1, 0.0, 0.0, 0.0));
+        }
+        assessor.update(&stage("W1", t1, 100.5));
+        let StationSummary::Weather(mut stale) = weather("WS1", t1, 20.0) else {
+            unreachable!()
+        };
+        stale.last_observation = Some(t0);
+        assessor.update(&StationSummary::Weather(stale));
+        let held = assessor.assess(t1);
+        assert_eq!(evidence_value(&held, "snowmelt_extra_3h"), 0.0);
+        assert_eq!(assessor.snow().unwrap().swe_mm(), 100.0);
+    }
+
+    proptest! {
+        /// More rain at a tick never lowers the level of a basin with a snowpack, whatever the
+        /// pack, the weather before and the temperature now (hazards.md issue 3, monotonicity).
+        #[test]
+        fn more_rain_never_lowers_a_snowy_basins_level(
+            swe_mm in 0.0..300.0f64,
+            history in proptest::collection::vec((-10.0..20.0f64, 0.0..10.0f64), 0..24),
+            temp_c in -10.0..20.0f64,
+            rain in (0.0..20.0f64, 0.0..30.0f64, 0.0..60.0f64),
+            more in 0.0..20.0f64,
+        ) {
+            let cfg = SnowmeltConfig::default();
+            let mut assessor = snowy_assessor(swe_mm, &cfg);
+            let t0 = EventTime(1_711_929_600_000);
+            for (k, &(temp, mm)) in history.iter().enumerate() {
+                let tick = t0.plus_ms(k as i64 * 5 * MINUTE_MS);
+                tick_with(&mut assessor, tick, temp, (mm, mm * 3.0, mm * 6.0));
+            }
+            let now = t0.plus_ms(history.len() as i64 * 5 * MINUTE_MS);
+            let (mm_10, h1, h3) = (rain.0, rain.0 + rain.1, rain.0 + rain.1 + rain.2);
+            let less = tick_with(&mut assessor.clone(), now, temp_c, (mm_10, h1, h3));
+            let wetter = (mm_10 + more, h1 + more, h3 + more);
+            let more_rain = tick_with(&mut assessor, now, temp_c, wetter);
+            prop_assert!(more_rain.raw_level >= less.raw_level);
+            prop_assert!(more_rain.held_level >= less.held_level);
+        }
     }
 }

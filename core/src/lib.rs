@@ -16,11 +16,13 @@
 //! - [`event_clock`]: event-time merge across partitions and the release of evaluation ticks.
 //! - [`areal`]: basin-average rainfall: arithmetic mean, IDW, renormalised gauge weights.
 //! - [`flash_flood`]: flash-flood assessment per basin and tick: soil state, rain and stage levels.
+//! - [`basin_snow`]: a basin's snowpack stepped per tick by its snow station; melt per rain duration.
 //! - [`debris_flow`]: debris-flow levels from I–D curves, post-fire likelihood and effective rain; the flash-flood chain.
 //! - [`debris_flow_chain`]: the storm → flash flood → debris flow chain of one gully, with its warning lifecycle.
 //! - [`landslide`]: deformation windows, inverse-velocity and Saito forecasts, tangent-angle levels.
 //! - [`landslide_chain`]: the landslide chain: deformation points into windows, rain on the slope, a warning thread per slope.
 //! - [`fire_weather`]: fire weather: Canadian FWI System codes and indices, LY/T 1172 HZ, China's five levels.
+//! - [`fuel_weather`]: fire zones' daily FWI fuel state from their nearest weather station and gauge; rain at strokes.
 //! - [`lightning_fire`]: lightning strokes in fire zones: counts, holdover watch, combined ignition-risk level.
 //! - [`lightning_fire_chain`]: the lightning → fire chain: strokes into zones, a warning thread per zone.
 //! - [`snowmelt`]: snowpack SWE by degree-day and rain melt, warming spells, the snowmelt-flood grade.
@@ -36,6 +38,7 @@
 pub mod access;
 pub mod antecedent;
 pub mod areal;
+pub mod basin_snow;
 pub mod boundaries;
 pub mod cap;
 pub mod consolidation;
@@ -45,6 +48,7 @@ pub mod dissemination;
 pub mod event_clock;
 pub mod fire_weather;
 pub mod flash_flood;
+pub mod fuel_weather;
 pub mod ids;
 pub mod landslide;
 pub mod landslide_chain;

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::boundaries::{bounding_box, polygon_contains, Polygon};
 use crate::fire_weather::CnFireLevel;
+use crate::fuel_weather::FuelWeatherConfig;
 use crate::time::{EventTime, HOUR_MS};
 use crate::warning::{Evidence, Level};
 
@@ -90,6 +91,9 @@ pub struct LightningFireConfig {
     /// Lower bounds (kA, absolute) of the peak-current classes after the first. Default
     /// [10, 30, 60] [U]: peak current separates fire starters only for positive CG [C] (§6.2).
     pub current_bins_ka: Vec<f64>,
+    /// How zones take their fuel state from weather stations and strokes their 24-h rain from
+    /// rain gauges.
+    pub fuel_weather: FuelWeatherConfig,
 }
 
 impl Default for LightningFireConfig {
@@ -110,6 +114,7 @@ impl Default for LightningFireConfig {
             holdover_level: Some(Level::Blue),
             count_windows_h: vec![1, 24, 72],
             current_bins_ka: vec![10.0, 30.0, 60.0],
+            fuel_weather: FuelWeatherConfig::default(),
         }
     }
 }
@@ -174,7 +179,9 @@ impl LightningFireConfig {
                 self.current_bins_ka
             ));
         }
-        Ok(())
+        self.fuel_weather
+            .validate()
+            .map_err(|error| format!("fuel-weather.{error}"))
     }
 
     fn holdover_ms(&self) -> i64 {
@@ -346,8 +353,8 @@ fn origin_to_segment(a: (f64, f64), b: (f64, f64)) -> f64 {
     (a.0 + along * dx).hypot(a.1 + along * dy)
 }
 
-/// Returns the kilometres between two points (equirectangular; for distances of a few km).
-fn distance_km(a: (f64, f64), b: (f64, f64)) -> f64 {
+/// Returns the kilometres between two points (equirectangular; for distances of tens of km).
+pub(crate) fn distance_km(a: (f64, f64), b: (f64, f64)) -> f64 {
     let mid_lat = ((a.1 + b.1) / 2.0).to_radians();
     ((b.0 - a.0) * mid_lat.cos() * KM_PER_DEGREE).hypot((b.1 - a.1) * KM_PER_DEGREE)
 }
@@ -584,6 +591,16 @@ impl LightningFireTracker {
     /// Returns the policy.
     pub fn config(&self) -> &LightningFireConfig {
         &self.config
+    }
+
+    /// Returns the zones, in the order given at construction.
+    pub fn zones(&self) -> &[FireZone] {
+        &self.zones
+    }
+
+    /// Returns the fuel state `zone` is scored with, if it has one.
+    pub fn fuel(&self, zone: &FireZoneId) -> Option<&FuelState> {
+        self.states.get(zone)?.fuel.as_ref()
     }
 
     /// Returns the zones covering `(lon, lat)` with the match-radius buffer, in zone order.

@@ -21,6 +21,11 @@ use crate::debris_flow::GullyProfile;
 use crate::ids::{AreaCode, BasinId, SlopeId, StationId};
 use crate::landslide::SensorKind;
 use crate::lightning_fire::{FireZone, FireZoneId, FuelKind};
+use crate::snowmelt::SnowmeltConfig;
+
+mod snowpacks;
+use snowpacks::load_basin_snowpacks;
+pub use snowpacks::{nearest_station, SnowpackSite, BASIN_SNOWPACKS_FILE};
 
 /// Tolerance on the sum of a basin's gauge weights.
 const WEIGHT_SUM_TOLERANCE: f64 = 0.01;
@@ -297,6 +302,9 @@ pub struct Region {
     /// County areas: official boundaries when a deployment brings them (see
     /// [`AreaShapes::load_geojson`]), otherwise coarse squares around the county centroids.
     pub areas: AreaShapes,
+    /// Basins holding a seasonal snowpack (optional file [`BASIN_SNOWPACKS_FILE`]; empty when
+    /// absent).
+    pub basin_snowpacks: BTreeMap<BasinId, SnowpackSite>,
 }
 
 /// Why a region folder could not be loaded.
@@ -390,6 +398,16 @@ pub enum RegionError {
         line: u64,
         /// The offending basin.
         basin: BasinId,
+    },
+    /// A basin snowpack row that cannot be used.
+    #[error("{} line {line}: {reason}", file.display())]
+    InvalidSnowpack {
+        /// The file.
+        file: PathBuf,
+        /// The 1-based line.
+        line: u64,
+        /// What is wrong with it.
+        reason: String,
     },
     /// A basin's gauge weights do not sum to 1.
     #[error("{}: weight of basin_id `{basin}` sums to {sum}, not 1", file.display())]
@@ -930,6 +948,8 @@ fn duplicate(file: &Path, line: u64, field: &'static str, id: impl fmt::Display)
 
 impl Region {
     /// Loads and validates the region folder `dir`; the region is named after the folder.
+    /// Basin snowpacks take their snow stations within the default
+    /// `station-max-distance-km` of [`SnowmeltConfig`] (see [`Region::load_with_snowmelt`]).
     ///
     /// # Errors
     ///
@@ -942,6 +962,14 @@ impl Region {
     /// an unknown county, basin or slope, repeating an id, or holding a bad sensor, azimuth or
     /// v0.
     pub fn load(dir: &Path) -> Result<Region, RegionError> {
+        Self::load_with_snowmelt(dir, &SnowmeltConfig::default())
+    }
+
+    /// The body of [`Region::load`], with the snow-station distance of snowpacks in km.
+    fn load_with_snow_station_distance(
+        dir: &Path,
+        snow_station_max_km: f64,
+    ) -> Result<Region, RegionError> {
         let name = dir.file_name().map_or_else(
             || dir.display().to_string(),
             |name| name.to_string_lossy().into_owned(),
@@ -1098,6 +1126,8 @@ impl Region {
             });
         }
 
+        let basin_snowpacks = load_basin_snowpacks(dir, &basins, &stations, snow_station_max_km)?;
+
         let mut basins_by_station: BTreeMap<StationId, Vec<BasinId>> = BTreeMap::new();
         for basin in basins.values() {
             for station in basin.member_stations() {
@@ -1122,6 +1152,7 @@ impl Region {
             basins,
             basins_by_station,
             areas,
+            basin_snowpacks,
         })
     }
 
@@ -1156,6 +1187,7 @@ impl Region {
             fire_zones: Vec::new(),
             slopes: Vec::new(),
             areas: AreaShapes::Coarse(Vec::new()),
+            basin_snowpacks: BTreeMap::new(),
         }
     }
 

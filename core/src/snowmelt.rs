@@ -9,6 +9,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::ids::BasinId;
+use crate::time::parse_duration_ms;
 use crate::warning::{Evidence, Level};
 
 /// Heat capacity of water over latent heat of fusion, c_w / L_f = 4.186 / 333.55 per °C: the mm
@@ -65,6 +66,13 @@ pub struct SnowmeltConfig {
     pub outlet_warming_days: [u32; 2],
     /// Range of the daily mean on warming days, °C. Default [0, 5] [C] (§7.3).
     pub outlet_daily_mean_c: [f64; 2],
+    /// A basin snowpack without a weather station in the region file takes the weather station
+    /// nearest to the basin centre within this distance, km. Default 25 [U]: the synthetic
+    /// network puts a weather station within 34 km of every basin, half of them within 11 km.
+    pub station_max_distance_km: f64,
+    /// A weather reading older than this at a tick does not drive the pack: the pack is held, as
+    /// no melt is claimed without a measurement. A duration string; default "1h" [U].
+    pub max_weather_age: String,
 }
 
 impl Default for SnowmeltConfig {
@@ -81,6 +89,8 @@ impl Default for SnowmeltConfig {
             outlet_warming_c_per_day: [1.5, 2.5],
             outlet_warming_days: [3, 6],
             outlet_daily_mean_c: [0.0, 5.0],
+            station_max_distance_km: 25.0,
+            max_weather_age: "1h".to_owned(),
         }
     }
 }
@@ -104,6 +114,8 @@ impl SnowmeltConfig {
         ordered("rain-class-bounds-24h", &self.rain_class_bounds_24h)?;
         ordered("outlet-warming-c-per-day", &self.outlet_warming_c_per_day)?;
         ordered("outlet-daily-mean-c", &self.outlet_daily_mean_c)?;
+        positive("station-max-distance-km", self.station_max_distance_km)?;
+        self.max_weather_age_ms()?;
         let [shortest, longest] = self.outlet_warming_days;
         if !(1 <= shortest && shortest <= longest) {
             return Err(format!(
@@ -111,6 +123,15 @@ impl SnowmeltConfig {
             ));
         }
         Ok(())
+    }
+
+    /// Returns `max-weather-age` in milliseconds.
+    ///
+    /// # Errors
+    /// Returns a message when it is not a duration string.
+    pub fn max_weather_age_ms(&self) -> Result<i64, String> {
+        parse_duration_ms(&self.max_weather_age)
+            .map_err(|error| format!("max-weather-age: {error}"))
     }
 
     /// Returns the degree-day factor of a basin in `range`, mm/(d·°C).

@@ -451,8 +451,17 @@ impl StageStation {
 #[derive(Debug, Clone)]
 pub struct WeatherStation {
     intake: Intake,
-    /// `(event time, air temperature °C, relative humidity %)` of the newest applied reading.
-    latest: Option<(EventTime, f64, f64)>,
+    /// The newest applied reading.
+    latest: Option<LatestWeather>,
+}
+
+/// The values of a weather station's newest reading.
+#[derive(Debug, Clone, Copy)]
+struct LatestWeather {
+    at: EventTime,
+    air_temperature_c: f64,
+    relative_humidity_pct: f64,
+    wind_speed_m_s: f64,
 }
 
 impl WeatherStation {
@@ -460,6 +469,7 @@ impl WeatherStation {
         let Reading::Weather {
             air_temperature_c,
             relative_humidity_pct,
+            wind_speed_m_s,
             ..
         } = obs.reading
         else {
@@ -468,14 +478,22 @@ impl WeatherStation {
         if let Err(outcome) = self.intake.screen(obs, received_at) {
             return outcome;
         }
-        if !(air_temperature_c.is_finite() && relative_humidity_pct.is_finite()) {
+        if !(air_temperature_c.is_finite()
+            && relative_humidity_pct.is_finite()
+            && wind_speed_m_s.is_finite())
+        {
             return Outcome::rejected(
                 RejectReason::OutOfRange,
-                format!("weather values {air_temperature_c} °C, {relative_humidity_pct} % are not numbers"),
+                format!("weather values {air_temperature_c} °C, {relative_humidity_pct} %, {wind_speed_m_s} m/s are not numbers"),
             );
         }
-        if self.latest.is_none_or(|(t, _, _)| obs.event_time >= t) {
-            self.latest = Some((obs.event_time, air_temperature_c, relative_humidity_pct));
+        if self.latest.is_none_or(|latest| obs.event_time >= latest.at) {
+            self.latest = Some(LatestWeather {
+                at: obs.event_time,
+                air_temperature_c,
+                relative_humidity_pct,
+                wind_speed_m_s,
+            });
         }
         self.intake.record(obs);
         Outcome::Applied
@@ -485,8 +503,9 @@ impl WeatherStation {
         WeatherSummary {
             station: self.intake.station.clone(),
             tick,
-            air_temperature_c: self.latest.map(|(_, temperature, _)| temperature),
-            relative_humidity_pct: self.latest.map(|(_, _, humidity)| humidity),
+            air_temperature_c: self.latest.map(|latest| latest.air_temperature_c),
+            relative_humidity_pct: self.latest.map(|latest| latest.relative_humidity_pct),
+            wind_speed_m_s: self.latest.map(|latest| latest.wind_speed_m_s),
             last_observation: self.intake.last_observation,
         }
     }
@@ -703,6 +722,8 @@ pub struct WeatherSummary {
     pub air_temperature_c: Option<f64>,
     /// Relative humidity of the newest reading, in percent.
     pub relative_humidity_pct: Option<f64>,
+    /// Wind speed of the newest reading, in m/s.
+    pub wind_speed_m_s: Option<f64>,
     /// Newest event time applied, if any.
     pub last_observation: Option<EventTime>,
 }
@@ -967,8 +988,12 @@ mod tests {
             panic!("weather")
         };
         assert_eq!(
-            (summary.air_temperature_c, summary.relative_humidity_pct),
-            (Some(21.5), Some(40.0))
+            (
+                summary.air_temperature_c,
+                summary.relative_humidity_pct,
+                summary.wind_speed_m_s
+            ),
+            (Some(21.5), Some(40.0), Some(3.0))
         );
     }
 

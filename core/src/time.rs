@@ -52,6 +52,12 @@ impl EventTime {
         format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}+08:00")
     }
 
+    /// Returns the month (1..=12) of this instant in Beijing time.
+    pub fn beijing_month(self) -> u8 {
+        let (_, month, ..) = civil_from_millis(self.0 + BEIJING_OFFSET_MS);
+        u8::try_from(month).expect("a civil month is 1..=12")
+    }
+
     /// Formats as a compact UTC stamp `YYYYMMDDThhmmZ`, used inside warning ids.
     pub fn to_compact_utc(self) -> String {
         let (y, mo, d, h, mi, _) = civil_from_millis(self.0);
