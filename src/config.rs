@@ -10,9 +10,11 @@ use serde::{Deserialize, Serialize};
 use tianshan_core::boundaries::{AreaShapes, COARSE_HALF_SIDE_DEG};
 use tianshan_core::debris_flow::DebrisFlowConfig;
 use tianshan_core::flash_flood::FlashFloodPolicy;
+use tianshan_core::landslide::LandslidePolicy;
 use tianshan_core::lifecycle::LifecyclePolicy;
 use tianshan_core::lightning_fire::LightningFireConfig;
 use tianshan_core::region::Region;
+use tianshan_core::snowmelt::SnowmeltConfig;
 use tianshan_core::station_windows::WindowsConfig;
 use tianshan_pipelines::config::{KafkaConfig, PipelineConfig};
 use tianshan_pipelines::node_pipeline::PipelineSettings;
@@ -62,6 +64,12 @@ pub struct Config {
     /// Lightning stroke windows, ignition-risk scoring and holdover.
     #[serde(default)]
     pub lightning_fire: LightningFireConfig,
+    /// Deformation windows, failure-time forecast, tangent-angle levels and rain on slopes.
+    #[serde(default)]
+    pub landslide: LandslidePolicy,
+    /// Snowpack melt and rain on snow in the basins that have a snowpack.
+    #[serde(default)]
+    pub snowmelt: SnowmeltConfig,
 }
 
 impl Config {
@@ -109,6 +117,12 @@ impl Config {
         self.lightning_fire
             .validate()
             .map_err(|e| anyhow::anyhow!("invalid configuration: lightning-fire: {e}"))?;
+        self.landslide
+            .validate()
+            .map_err(|e| anyhow::anyhow!("invalid configuration: landslide: {e}"))?;
+        self.snowmelt
+            .validate()
+            .map_err(|e| anyhow::anyhow!("invalid configuration: snowmelt: {e}"))?;
         Ok(())
     }
 
@@ -131,8 +145,8 @@ impl Config {
     /// Names the folder or `node.boundaries` when they cannot be loaded.
     pub fn load_region(&self) -> anyhow::Result<Region> {
         let dir = self.region_dir();
-        let mut region =
-            Region::load(&dir).with_context(|| format!("loading region {}", dir.display()))?;
+        let mut region = Region::load_with_snowmelt(&dir, &self.snowmelt)
+            .with_context(|| format!("loading region {}", dir.display()))?;
         if let Some(path) = &self.node.boundaries {
             region.areas = AreaShapes::load_geojson(path)
                 .with_context(|| format!("node.boundaries: loading {}", path.display()))?;
@@ -166,6 +180,8 @@ impl Config {
             lifecycle: self.lifecycle.clone(),
             debris_flow: self.debris_flow.clone(),
             lightning_fire: self.lightning_fire.clone(),
+            landslide: self.landslide.clone(),
+            snowmelt: self.snowmelt.clone(),
         }
     }
 }

@@ -5,7 +5,9 @@
 //!  ├── BasinActor(B0001)
 //!  └── …                  one per basin of the region
 //! ```
-//! A basin that fails is restarted with an empty assessor; it catches up at the next tick.
+//! A basin with a snowpack also gets its snow station's summaries. A basin that fails is
+//! restarted with an empty assessor (and its snowpack back at the start value); it catches up at
+//! the next tick.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -16,6 +18,7 @@ use ractor::{
 use tianshan_core::flash_flood::{Assessment, BasinAssessor, FlashFloodPolicy};
 use tianshan_core::ids::BasinId;
 use tianshan_core::region::{Basin, Region};
+use tianshan_core::snowmelt::SnowmeltConfig;
 use tianshan_core::station_windows::StationSummary;
 use tracing::error;
 
@@ -55,15 +58,15 @@ pub struct BasinSupervisorArgs {
     pub region: Arc<Region>,
     /// Flash-flood policy.
     pub policy: FlashFloodPolicy,
+    /// Snowpack melt of the basins that have one.
+    pub snowmelt: SnowmeltConfig,
     /// Where assessments go.
     pub assessments: DerivedActorRef<Assessment>,
 }
 
 /// State of [`BasinSupervisor`].
 pub struct BasinSupervisorState {
-    region: Arc<Region>,
-    policy: FlashFloodPolicy,
-    assessments: DerivedActorRef<Assessment>,
+    args: BasinSupervisorArgs,
     basins: BTreeMap<BasinId, ActorRef<BasinMsg>>,
 }
 
@@ -73,12 +76,17 @@ pub struct BasinSupervisor;
 async fn spawn_basin(
     me: &ActorRef<BasinSupervisorMsg>,
     basin: &Basin,
-    policy: &FlashFloodPolicy,
-    assessments: &DerivedActorRef<Assessment>,
+    settings: &BasinSupervisorArgs,
 ) -> Result<ActorRef<BasinMsg>, ActorProcessingErr> {
+    let mut assessor = BasinAssessor::new(basin, settings.policy.clone());
+    if let Some(site) = settings.region.snowpack(&basin.id) {
+        assessor = assessor
+            .with_snowpack(site, &settings.snowmelt)
+            .map_err(|e| format!("snowpack of basin {}: {e}", basin.id))?;
+    }
     let args = BasinArgs {
-        assessor: BasinAssessor::new(basin, policy.clone()),
-        assessments: assessments.clone(),
+        assessor,
+        assessments: settings.assessments.clone(),
     };
     let (actor, _) = Actor::spawn_linked(None, BasinActor, args, me.get_cell()).await?;
     Ok(actor)
@@ -96,17 +104,9 @@ impl Actor for BasinSupervisor {
     ) -> Result<BasinSupervisorState, ActorProcessingErr> {
         let mut basins = BTreeMap::new();
         for basin in args.region.basins.values() {
-            basins.insert(
-                basin.id.clone(),
-                spawn_basin(&me, basin, &args.policy, &args.assessments).await?,
-            );
+            basins.insert(basin.id.clone(), spawn_basin(&me, basin, &args).await?);
         }
-        Ok(BasinSupervisorState {
-            region: args.region,
-            policy: args.policy,
-            assessments: args.assessments,
-            basins,
-        })
+        Ok(BasinSupervisorState { args, basins })
     }
 
     async fn handle(
@@ -117,7 +117,7 @@ impl Actor for BasinSupervisor {
     ) -> Result<(), ActorProcessingErr> {
         match msg {
             BasinSupervisorMsg::Summary(summary) => {
-                for basin_id in st.region.basins_of_station(summary.station()) {
+                for basin_id in st.args.region.basins_of_station(summary.station()) {
                     if let Some(basin) = st.basins.get(basin_id) {
                         basin.cast(BasinMsg::Summary(summary.clone()))?;
                     }
@@ -166,8 +166,8 @@ impl Actor for BasinSupervisor {
                 .map(|(id, _)| id.clone());
             if let Some(id) = failed {
                 error!(basin = %id, %reason, "basin actor failed; restarting it");
-                if let Some(basin) = st.region.basins.get(&id) {
-                    let actor = spawn_basin(&me, basin, &st.policy, &st.assessments).await?;
+                if let Some(basin) = st.args.region.basins.get(&id) {
+                    let actor = spawn_basin(&me, basin, &st.args).await?;
                     st.basins.insert(id, actor);
                 }
             }

@@ -8,7 +8,8 @@
 //! BasinSupervisor   ── BasinActor × basins            (StationSummary → Assessment)
 //! WarningManager                                      (Assessment → WarningEvent, ChainInput)
 //! DebrisFlowChainActor                                (ChainInput → debris-flow WarningEvent)
-//! LightningFireChainActor                             (strokes, ticks → fire WarningEvent)
+//! LightningFireChainActor                             (strokes, summaries, ticks → fire WarningEvent)
+//! LandslideChainActor                                 (deformation, summaries, ticks → landslide WarningEvent)
 //! ```
 //!
 //! # Layout
@@ -19,6 +20,7 @@
 //! - [`warning_manager`]: `WarningManager`, the warning lifecycle per basin.
 //! - [`debris_flow_chain`]: `DebrisFlowChainActor`, the storm → flash flood → debris flow chain per gully.
 //! - [`lightning_fire_chain`]: `LightningFireChainActor`, the lightning → fire chain of the fire zones.
+//! - [`landslide_chain`]: `LandslideChainActor`, the deformation → landslide chain of the monitored slopes.
 //! - [`warning_log`]: `WarningLog`, keeps warning versions for replay and tests.
 //! - [`ask`]: bounded request/reply helpers.
 #![warn(missing_docs, unreachable_pub, rust_2018_idioms)]
@@ -27,6 +29,7 @@ pub mod ask;
 pub mod basin;
 pub mod basin_supervisor;
 pub mod debris_flow_chain;
+pub mod landslide_chain;
 pub mod lightning_fire_chain;
 pub mod station;
 pub mod station_supervisor;

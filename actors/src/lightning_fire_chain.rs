@@ -1,13 +1,13 @@
 //! The lightning → fire chain of the node's fire zones. Receives the lightning strokes the
-//! `StationSupervisor` routes to it and every evaluation tick; emits fire warning versions
+//! `StationSupervisor` routes to it, the summaries of the weather stations and gauges the zones'
+//! fuel state and strokes' rain come from, and every evaluation tick; emits fire warning versions
 //! (`WarningEvent`) to `warnings`. The decisions are `tianshan_core::lightning_fire_chain`'s.
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, DerivedActorRef, RpcReplyPort};
-use tianshan_core::ids::AreaCode;
 use tianshan_core::lifecycle::LifecyclePolicy;
-use tianshan_core::lightning_fire::{FireZone, LightningFireConfig};
 use tianshan_core::lightning_fire_chain::LightningFireChain;
 use tianshan_core::observation::Outcome;
+use tianshan_core::station_windows::StationSummary;
 use tianshan_core::time::EventTime;
 use tianshan_core::warning::WarningEvent;
 
@@ -17,6 +17,8 @@ use crate::station::Envelope;
 pub enum LightningFireChainMsg {
     /// Strokes in arrival order; replies with one outcome each.
     Strokes(Vec<Envelope>, RpcReplyPort<Vec<Outcome>>),
+    /// The summaries of the watched stations at a tick, sent before that tick.
+    Summaries(Vec<StationSummary>),
     /// Every stroke up to this tick is in: assess the zones.
     Tick(EventTime),
     /// Replies with the last version of every active fire warning, in zone order.
@@ -27,10 +29,8 @@ pub enum LightningFireChainMsg {
 
 /// Start-up arguments of [`LightningFireChainActor`].
 pub struct LightningFireChainArgs {
-    /// The zones, each with the area codes its warnings reach.
-    pub zones: Vec<(FireZone, Vec<AreaCode>)>,
-    /// Stroke windows, scoring and holdover.
-    pub config: LightningFireConfig,
+    /// The zones' chain, built from the region and the lightning-fire config.
+    pub chain: LightningFireChain,
     /// Warning timing.
     pub policy: LifecyclePolicy,
     /// Where warning versions go.
@@ -58,7 +58,7 @@ impl Actor for LightningFireChainActor {
         args: LightningFireChainArgs,
     ) -> Result<LightningFireChainState, ActorProcessingErr> {
         Ok(LightningFireChainState {
-            chain: LightningFireChain::try_new(args.config, args.zones)?,
+            chain: args.chain,
             policy: args.policy,
             warnings: args.warnings,
         })
@@ -77,6 +77,11 @@ impl Actor for LightningFireChainActor {
                     .map(|envelope| st.chain.observe(&envelope.observation))
                     .collect();
                 let _ = reply.send(outcomes);
+            }
+            LightningFireChainMsg::Summaries(summaries) => {
+                for summary in &summaries {
+                    st.chain.observe_summary(summary);
+                }
             }
             LightningFireChainMsg::Tick(tick) => {
                 for event in st.chain.on_tick(tick, &st.policy) {

@@ -8,12 +8,15 @@
 //! ```
 //! A batch is applied with one request per station, all in flight at once, and the reply is
 //! sent only when every station has answered: the caller (the Kafka source) commits offsets
-//! after that, and cannot run ahead by more than one batch. Lightning strokes belong to no
-//! station: they go to the fire chain, with the ticks. A station that fails is restarted with
+//! after that, and cannot run ahead by more than one batch. Lightning strokes and deformation
+//! readings belong to no station: they go to the fire and landslide chains. At every tick each
+//! chain then gets the summaries of the stations it watches (weather stations and gauges),
+//! and after them the tick, so a chain always decides on the same inputs whatever the batch
+//! boundaries were. A station that fails is restarted with
 //! empty windows and the loss is logged as an error; if it fails during a batch, its part of
 //! that batch is rejected as `station_failed` (so it reaches the dead letters, nothing is lost).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use ractor::{
@@ -27,6 +30,7 @@ use tianshan_core::time::EventTime;
 use tracing::error;
 
 use crate::ask::{await_reply, reply_port};
+use crate::landslide_chain::LandslideChainMsg;
 use crate::lightning_fire_chain::LightningFireChainMsg;
 use crate::station::{Envelope, StationActor, StationArgs, StationMsg};
 
@@ -53,9 +57,40 @@ pub struct StationSupervisorArgs {
     pub windows: WindowsConfig,
     /// Where station summaries go.
     pub summaries: DerivedActorRef<StationSummary>,
-    /// Where lightning strokes and ticks go (the fire chain); without it a stroke's locator
-    /// network is an unknown station.
-    pub lightning: Option<ActorRef<LightningFireChainMsg>>,
+    /// The chains fed by the stations directly.
+    pub chains: ChainFeeds,
+}
+
+/// A chain actor fed by the station supervisor, and the stations whose summaries it reads at
+/// every tick.
+pub struct ChainFeed<M: ractor::Message> {
+    /// The chain.
+    pub actor: ActorRef<M>,
+    /// The stations it watches.
+    pub watched: BTreeSet<StationId>,
+}
+
+/// The chains the station supervisor feeds; a reading for a chain that is not there is an
+/// unknown station.
+#[derive(Default)]
+pub struct ChainFeeds {
+    /// Lightning strokes, weather and gauge summaries → the fire chain.
+    pub fire: Option<ChainFeed<LightningFireChainMsg>>,
+    /// Deformation readings and slope gauge summaries → the landslide chain.
+    pub landslide: Option<ChainFeed<LandslideChainMsg>>,
+}
+
+impl ChainFeeds {
+    /// Returns the station slots some chain watches, resolved once at start.
+    fn watched_slots(&self, stations: &StationRoutes) -> Vec<usize> {
+        let fire = self.fire.iter().flat_map(|feed| feed.watched.iter());
+        let landslide = self.landslide.iter().flat_map(|feed| feed.watched.iter());
+        let slots: BTreeSet<usize> = fire
+            .chain(landslide)
+            .filter_map(|id| stations.index.get(id).copied())
+            .collect();
+        slots.into_iter().collect()
+    }
 }
 
 /// State of [`StationSupervisor`].
@@ -66,7 +101,9 @@ pub struct StationSupervisorState {
     stations: StationRoutes,
     /// Stations that feed at least one basin: the only ones a tick must reach.
     basin_members: Vec<usize>,
-    lightning: Option<ActorRef<LightningFireChainMsg>>,
+    /// Stations some chain watches: summarized for the chains at every tick.
+    chain_watched: Vec<usize>,
+    chains: ChainFeeds,
 }
 
 /// The station actors in station-id order, with a hash index for routing observations.
@@ -142,7 +179,8 @@ impl Actor for StationSupervisor {
             .collect();
         Ok(StationSupervisorState {
             basin_members,
-            lightning: args.lightning,
+            chain_watched: args.chains.watched_slots(&stations),
+            chains: args.chains,
             region: args.region,
             windows: args.windows,
             summaries: args.summaries,
@@ -158,7 +196,7 @@ impl Actor for StationSupervisor {
     ) -> Result<(), ActorProcessingErr> {
         match msg {
             StationSupervisorMsg::ApplyBatch(batch, reply) => {
-                let outcomes = apply_batch(&st.stations, st.lightning.as_ref(), batch).await?;
+                let outcomes = apply_batch(&st.stations, &st.chains, batch).await?;
                 let _ = reply.send(outcomes);
             }
             StationSupervisorMsg::Tick(tick) => {
@@ -167,9 +205,7 @@ impl Actor for StationSupervisor {
                 for &slot in &st.basin_members {
                     st.stations.actors[slot].cast(StationMsg::Tick(tick))?;
                 }
-                if let Some(lightning) = &st.lightning {
-                    lightning.cast(LightningFireChainMsg::Tick(tick))?;
-                }
+                feed_chains(st, tick).await?;
             }
             StationSupervisorMsg::Flush(reply) => {
                 let mut pending = Vec::with_capacity(st.stations.actors.len());
@@ -238,18 +274,23 @@ impl Actor for StationSupervisor {
 /// Sends each station its part of the batch, all at once, and gathers the outcomes in input order.
 async fn apply_batch(
     stations: &StationRoutes,
-    lightning: Option<&ActorRef<LightningFireChainMsg>>,
+    chains: &ChainFeeds,
     batch: Vec<Envelope>,
 ) -> Result<Vec<Outcome>, ActorProcessingErr> {
     let mut outcomes: Vec<Option<Outcome>> = vec![None; batch.len()];
     // Per station slot: the batch positions and envelopes it receives, in order.
     let mut parts: HashMap<usize, (Vec<usize>, Vec<Envelope>)> = HashMap::new();
     let mut strokes: (Vec<usize>, Vec<Envelope>) = Default::default();
+    let mut deformation: (Vec<usize>, Vec<Envelope>) = Default::default();
     for (position, envelope) in batch.into_iter().enumerate() {
-        if lightning.is_some() && matches!(envelope.observation.reading, Reading::Lightning { .. })
-        {
-            strokes.0.push(position);
-            strokes.1.push(envelope);
+        let for_chain = match envelope.observation.reading {
+            Reading::Lightning { .. } if chains.fire.is_some() => Some(&mut strokes),
+            Reading::Deformation { .. } if chains.landslide.is_some() => Some(&mut deformation),
+            _ => None,
+        };
+        if let Some(part) = for_chain {
+            part.0.push(position);
+            part.1.push(envelope);
             continue;
         }
         match stations.index.get(&envelope.observation.station) {
@@ -273,10 +314,17 @@ async fn apply_batch(
         stations.actors[slot].cast(StationMsg::Apply(envelopes, port))?;
         pending.push((positions, receiver));
     }
-    if let (Some(chain), false) = (lightning, strokes.0.is_empty()) {
+    if let (Some(feed), false) = (&chains.fire, strokes.0.is_empty()) {
         let (port, receiver) = reply_port();
-        chain.cast(LightningFireChainMsg::Strokes(strokes.1, port))?;
+        feed.actor
+            .cast(LightningFireChainMsg::Strokes(strokes.1, port))?;
         pending.push((strokes.0, receiver));
+    }
+    if let (Some(feed), false) = (&chains.landslide, deformation.0.is_empty()) {
+        let (port, receiver) = reply_port();
+        feed.actor
+            .cast(LandslideChainMsg::Readings(deformation.1, port))?;
+        pending.push((deformation.0, receiver));
     }
     for (positions, receiver) in pending {
         match await_reply(receiver, "station apply").await {
@@ -306,4 +354,40 @@ async fn apply_batch(
             })
         })
         .collect()
+}
+
+/// Summarizes the stations the chains watch at `tick` and sends each chain its summaries, then
+/// the tick.
+async fn feed_chains(
+    st: &StationSupervisorState,
+    tick: EventTime,
+) -> Result<(), ActorProcessingErr> {
+    let mut pending = Vec::with_capacity(st.chain_watched.len());
+    for &slot in &st.chain_watched {
+        let (port, receiver) = reply_port();
+        st.stations.actors[slot].cast(StationMsg::Summarize(tick, port))?;
+        pending.push((slot, receiver));
+    }
+    let mut summaries = BTreeMap::new();
+    for (slot, receiver) in pending {
+        let summary = await_reply(receiver, "station summary for a chain").await?;
+        summaries.insert(st.stations.ids[slot].clone(), summary);
+    }
+    let watched_by = |watched: &BTreeSet<StationId>| -> Vec<StationSummary> {
+        watched
+            .iter()
+            .filter_map(|id| summaries.get(id).cloned())
+            .collect()
+    };
+    if let Some(feed) = &st.chains.fire {
+        feed.actor
+            .cast(LightningFireChainMsg::Summaries(watched_by(&feed.watched)))?;
+        feed.actor.cast(LightningFireChainMsg::Tick(tick))?;
+    }
+    if let Some(feed) = &st.chains.landslide {
+        feed.actor
+            .cast(LandslideChainMsg::Summaries(watched_by(&feed.watched)))?;
+        feed.actor.cast(LandslideChainMsg::Tick(tick))?;
+    }
+    Ok(())
 }

@@ -9,7 +9,7 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use tianshan_actors::ask::{ask, REPLY_TIMEOUT};
 use tianshan_actors::station::Envelope;
 use tianshan_actors::station_supervisor::{
-    StationSupervisor, StationSupervisorArgs, StationSupervisorMsg,
+    ChainFeeds, StationSupervisor, StationSupervisorArgs, StationSupervisorMsg,
 };
 use tianshan_core::ids::{GatewayId, StationId};
 use tianshan_core::observation::{Observation, Outcome, Reading, RejectReason};
@@ -142,7 +142,7 @@ async fn stations_reporting_to(
             region,
             windows: WindowsConfig::default(),
             summaries: recorder.get_derived(),
-            lightning: None,
+            chains: ChainFeeds::default(),
         },
     )
     .await

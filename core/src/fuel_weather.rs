@@ -10,7 +10,7 @@
 //! both are there. A zone without a weather station in range gets no fuel state, and so counts
 //! as receptive ([`crate::lightning_fire::is_receptive`]).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -143,6 +143,9 @@ pub struct FuelWeather {
     zones: BTreeMap<FireZoneId, ZoneWeather>,
     /// Every rain gauge with its position, in station-id order.
     gauges: Vec<(StationId, (f64, f64))>,
+    /// The stations whose summaries this model reads: the zones' weather stations and gauges,
+    /// and every gauge that can be nearest to a stroke in a zone.
+    watched: BTreeSet<StationId>,
     rain_24h: BTreeMap<StationId, GaugeRain>,
 }
 
@@ -178,12 +181,32 @@ impl FuelWeather {
             };
             linked.insert(zone.id.clone(), weather);
         }
-        let gauges = stations
+        let gauges: Vec<(StationId, (f64, f64))> = stations
             .values()
             .filter(|station| station.kind == StationKind::Rain)
             .map(|station| (station.id.clone(), (station.lon, station.lat)))
             .collect();
+        let mut watched: BTreeSet<StationId> = linked
+            .values()
+            .flat_map(|weather: &ZoneWeather| {
+                std::iter::once(weather.station.clone()).chain(weather.gauge.clone())
+            })
+            .collect();
+        for zone in zones {
+            // A stroke inside the zone is within half the box diagonal of its centre, so its
+            // nearest gauge in range is within that plus the gauge range.
+            let (min_lon, min_lat, max_lon, max_lat) = bounding_box(&zone.polygons);
+            let centre = ((min_lon + max_lon) / 2.0, (min_lat + max_lat) / 2.0);
+            let reach_km = distance_km(centre, (max_lon, max_lat)) + config.gauge_max_km;
+            watched.extend(
+                gauges
+                    .iter()
+                    .filter(|(_, place)| distance_km(centre, *place) <= reach_km)
+                    .map(|(id, _)| id.clone()),
+            );
+        }
         Ok(Self {
+            watched,
             fwi: config.fwi.clone(),
             update_offset_ms: i64::from(config.update_hour_beijing) * HOUR_MS,
             max_age_ms: config.max_age_ms()?,
@@ -192,6 +215,12 @@ impl FuelWeather {
             gauges,
             rain_24h: BTreeMap::new(),
         })
+    }
+
+    /// Returns the stations whose summaries this model reads, in station-id order: feed exactly
+    /// these to [`FuelWeather::observe`] at every tick.
+    pub fn watched_stations(&self) -> &BTreeSet<StationId> {
+        &self.watched
     }
 
     /// Returns the weather station and rain gauge of `zone`, when it has a weather station.

@@ -21,6 +21,7 @@
 //! - [`debris_flow_chain`]: the storm → flash flood → debris flow chain of one gully, with its warning lifecycle.
 //! - [`landslide`]: deformation windows, inverse-velocity and Saito forecasts, tangent-angle levels.
 //! - [`landslide_chain`]: the landslide chain: deformation points into windows, rain on the slope, a warning thread per slope.
+//! - [`slope_rain`]: the areal rain of each monitored slope's basin over the landslide rain window.
 //! - [`fire_weather`]: fire weather: Canadian FWI System codes and indices, LY/T 1172 HZ, China's five levels.
 //! - [`fuel_weather`]: fire zones' daily FWI fuel state from their nearest weather station and gauge; rain at strokes.
 //! - [`lightning_fire`]: lightning strokes in fire zones: counts, holdover watch, combined ignition-risk level.
@@ -61,6 +62,7 @@ pub mod rain_workload;
 pub mod region;
 pub mod scenario;
 pub mod signoff;
+pub mod slope_rain;
 pub mod slot_windows;
 pub mod snowmelt;
 pub mod station_windows;

@@ -93,6 +93,15 @@ impl LightningFireChain {
         }
     }
 
+    /// Returns the stations whose summaries [`LightningFireChain::observe_summary`] reads at every
+    /// tick (none without [`LightningFireChain::with_fuel_weather`]).
+    pub fn watched_stations(&self) -> BTreeSet<StationId> {
+        self.fuel_weather
+            .as_ref()
+            .map(|weather| weather.watched_stations().clone())
+            .unwrap_or_default()
+    }
+
     /// Returns the fuel state strokes in `zone` are scored with, if it has one.
     pub fn fuel(&self, zone: &FireZoneId) -> Option<FuelState> {
         self.tracker.fuel(zone).copied()

@@ -1137,6 +1137,14 @@ impl Region {
                     .push(basin.id.clone());
             }
         }
+        // A basin with a snowpack is also fed by its snow station's temperature.
+        for site in basin_snowpacks.values() {
+            let fed = basins_by_station.entry(site.station.clone()).or_default();
+            if !fed.contains(&site.basin) {
+                fed.push(site.basin.clone());
+                fed.sort();
+            }
+        }
 
         let gullies = load_gullies(dir, &basins)?;
         let fire_zones = load_fire_zones(dir, &admin_units)?;
@@ -1191,7 +1199,8 @@ impl Region {
         }
     }
 
-    /// Returns the basins `station` feeds, in basin-id order; empty if none.
+    /// Returns the basins `station` feeds (as a gauge, a stage station or the snow station of the
+    /// basin's snowpack), in basin-id order; empty if none.
     pub fn basins_of_station(&self, station: &StationId) -> &[BasinId] {
         self.basins_by_station
             .get(station)

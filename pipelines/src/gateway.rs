@@ -70,6 +70,7 @@ pub fn scenario_records(scenario: &Scenario, topics: &TopicsConfig) -> Vec<Gatew
                 ObservationTopic::WaterLevel => &topics.water_level,
                 ObservationTopic::Weather => &topics.weather,
                 ObservationTopic::Lightning => &topics.lightning,
+                ObservationTopic::Deformation => &topics.deformation,
             };
             let format = match message.encoding {
                 Encoding::Protobuf => WireFormat::Protobuf,

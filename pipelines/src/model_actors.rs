@@ -1,6 +1,6 @@
 //! The actors that turn observations into warning versions, shared by the Kafka node and the
-//! replay: the station supervisor, the lightning → fire chain, the basin supervisor, the warning
-//! manager and the debris-flow chain. They start downstream first (nothing is sent to an actor
+//! replay: the station supervisor, the lightning → fire and deformation → landslide chains, the
+//! basin supervisor, the warning manager and the debris-flow chain. They start downstream first (nothing is sent to an actor
 //! that does not exist yet) and flush in pipeline order; where the warnings go is the caller's.
 
 use std::sync::Arc;
@@ -10,14 +10,20 @@ use tianshan_actors::basin_supervisor::{BasinSupervisor, BasinSupervisorArgs, Ba
 use tianshan_actors::debris_flow_chain::{
     DebrisFlowChainActor, DebrisFlowChainArgs, DebrisFlowChainMsg,
 };
+use tianshan_actors::landslide_chain::{
+    LandslideChainActor, LandslideChainArgs, LandslideChainMsg,
+};
 use tianshan_actors::lightning_fire_chain::{
     LightningFireChainActor, LightningFireChainArgs, LightningFireChainMsg,
 };
 use tianshan_actors::station_supervisor::{
-    StationSupervisor, StationSupervisorArgs, StationSupervisorMsg,
+    ChainFeed, ChainFeeds, StationSupervisor, StationSupervisorArgs, StationSupervisorMsg,
 };
 use tianshan_actors::warning_manager::{WarningManager, WarningManagerArgs, WarningManagerMsg};
+use tianshan_core::landslide_chain::LandslideChain;
+use tianshan_core::lightning_fire_chain::LightningFireChain;
 use tianshan_core::region::Region;
+use tianshan_core::slope_rain::SlopeRain;
 use tianshan_core::warning::WarningEvent;
 
 use crate::error::PipelineError;
@@ -27,8 +33,10 @@ use crate::node_pipeline::PipelineSettings;
 pub struct ModelActors {
     /// The station supervisor: observations in, ticks in, summaries out.
     pub stations: ActorRef<StationSupervisorMsg>,
-    /// The lightning → fire chain, fed strokes and ticks by the stations.
+    /// The lightning → fire chain, fed strokes, summaries and ticks by the stations.
     pub lightning_fire: ActorRef<LightningFireChainMsg>,
+    /// The deformation → landslide chain, fed readings, summaries and ticks by the stations.
+    pub landslide: ActorRef<LandslideChainMsg>,
     /// The basin supervisor.
     pub basins: ActorRef<BasinSupervisorMsg>,
     /// The flash-flood warning manager.
@@ -77,6 +85,7 @@ impl ModelActors {
             BasinSupervisorArgs {
                 region: region.clone(),
                 policy: settings.flash_flood.clone(),
+                snowmelt: settings.snowmelt.clone(),
                 assessments: manager.get_derived(),
             },
         )
@@ -88,18 +97,43 @@ impl ModelActors {
             .iter()
             .map(|site| (site.zone.clone(), vec![site.county.clone()]))
             .collect();
+        let fire_chain = LightningFireChain::try_new(settings.lightning_fire.clone(), zones)
+            .and_then(|chain| chain.with_fuel_weather(&region.stations))
+            .map_err(|e| PipelineError::Setup(format!("lightning-fire: {e}")))?;
+        let fire_watched = fire_chain.watched_stations();
         let (lightning_fire, _) = Actor::spawn(
             None,
             LightningFireChainActor,
             LightningFireChainArgs {
-                zones,
-                config: settings.lightning_fire.clone(),
+                chain: fire_chain,
+                policy: settings.lifecycle.clone(),
+                warnings: warnings.clone(),
+            },
+        )
+        .await
+        .map_err(|e| actor_error("start the lightning-fire chain", e))?;
+        let slope_chain = LandslideChain::try_new(settings.landslide.clone(), &region.slopes)
+            .map_err(|e| PipelineError::Setup(format!("landslide: {e}")))?;
+        let slope_rain = SlopeRain::try_new(
+            &settings.landslide.rain.window,
+            &settings.windows.rain_durations_min,
+            &region.slopes,
+            &region.basins,
+        )
+        .map_err(PipelineError::Setup)?;
+        let slope_watched = slope_rain.watched_stations();
+        let (landslide, _) = Actor::spawn(
+            None,
+            LandslideChainActor,
+            LandslideChainArgs {
+                chain: slope_chain,
+                rain: slope_rain,
                 policy: settings.lifecycle.clone(),
                 warnings,
             },
         )
         .await
-        .map_err(|e| actor_error("start the lightning-fire chain", e))?;
+        .map_err(|e| actor_error("start the landslide chain", e))?;
         let (stations, _) = Actor::spawn(
             None,
             StationSupervisor,
@@ -107,7 +141,16 @@ impl ModelActors {
                 region,
                 windows: settings.windows.clone(),
                 summaries: basins.get_derived(),
-                lightning: Some(lightning_fire.clone()),
+                chains: ChainFeeds {
+                    fire: Some(ChainFeed {
+                        actor: lightning_fire.clone(),
+                        watched: fire_watched,
+                    }),
+                    landslide: Some(ChainFeed {
+                        actor: landslide.clone(),
+                        watched: slope_watched,
+                    }),
+                },
             },
         )
         .await
@@ -115,6 +158,7 @@ impl ModelActors {
         Ok(Self {
             stations,
             lightning_fire,
+            landslide,
             basins,
             manager,
             debris_flow,
@@ -140,6 +184,12 @@ impl ModelActors {
             "flush the lightning-fire chain",
         )
         .await?;
+        ask(
+            &self.landslide,
+            LandslideChainMsg::Flush,
+            "flush the landslide chain",
+        )
+        .await?;
         ask(&self.basins, BasinSupervisorMsg::Flush, "flush basins").await?;
         ask(&self.manager, WarningManagerMsg::Flush, "flush warnings").await?;
         ask(
@@ -154,6 +204,7 @@ impl ModelActors {
     pub fn stop(&self) {
         self.stations.stop(None);
         self.lightning_fire.stop(None);
+        self.landslide.stop(None);
         self.basins.stop(None);
         self.manager.stop(None);
         self.debris_flow.stop(None);

@@ -9,9 +9,11 @@ use rdkafka::producer::FutureProducer;
 use rdkafka::ClientConfig;
 use tianshan_core::debris_flow::DebrisFlowConfig;
 use tianshan_core::flash_flood::FlashFloodPolicy;
+use tianshan_core::landslide::LandslidePolicy;
 use tianshan_core::lifecycle::LifecyclePolicy;
 use tianshan_core::lightning_fire::LightningFireConfig;
 use tianshan_core::region::Region;
+use tianshan_core::snowmelt::SnowmeltConfig;
 use tianshan_core::station_windows::WindowsConfig;
 use tianshan_core::warning::WarningEvent;
 use tokio::sync::broadcast;
@@ -43,6 +45,10 @@ pub struct PipelineSettings {
     pub debris_flow: DebrisFlowConfig,
     /// Lightning stroke windows, ignition-risk scoring and holdover.
     pub lightning_fire: LightningFireConfig,
+    /// Deformation windows, failure-time forecast, tangent-angle levels and rain on slopes.
+    pub landslide: LandslidePolicy,
+    /// Snowpack melt and rain on snow.
+    pub snowmelt: SnowmeltConfig,
 }
 
 /// A running pipeline.

@@ -37,6 +37,8 @@ async fn replaying_the_storm_gives_the_warnings_of_the_kafka_path() {
         lifecycle: Default::default(),
         debris_flow: Default::default(),
         lightning_fire: Default::default(),
+        landslide: Default::default(),
+        snowmelt: Default::default(),
     };
     let mut replay = Replay::start(&settings, region.clone())
         .await

@@ -51,6 +51,8 @@ fn settings(bootstrap: &str) -> PipelineSettings {
         lifecycle: Default::default(),
         debris_flow: Default::default(),
         lightning_fire: Default::default(),
+        landslide: Default::default(),
+        snowmelt: Default::default(),
     }
 }
 
