@@ -1,0 +1,444 @@
+//! One unit of the dissemination tree (region, prefecture, county or township). It passes a
+//! released warning down to the child units on the way to its targets, opens the forced
+//! acknowledgement (叫应) of the recipients filed under itself, hands each delivery to the courier,
+//! re-sends and escalates when a deadline passes, and answers acknowledgements. The decisions
+//! are `tianshan_core::dissemination`'s.
+//!
+//! ```text
+//! AdminUnitActor(650000 region)            CAP feed, region duty
+//!  ├── AdminUnitActor(650100 prefecture)    prefecture duty
+//!  │    ├── AdminUnitActor(650102 county)   county head
+//!  │    │    ├── AdminUnitActor(650102002)  township head, village heads, SMS list, loudspeakers
+//!  │    │    └── …
+//! ```
+//! The region actor spawns the tree from the admin data at start: 1 region, 14 prefectures,
+//! 108 counties and 1,405 townships for Xinjiang.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use ractor::{Actor, ActorProcessingErr, ActorRef, DerivedActorRef, RpcReplyPort};
+use tianshan_core::dissemination::acknowledgement::{
+    AckError, AckOutcome, AcknowledgementConfig, Delivery, DeliveryKey, DeliveryOutcome,
+    ForcedAcknowledgement, Subject,
+};
+use tianshan_core::dissemination::recipients::{Directory, Recipient};
+use tianshan_core::dissemination::tree::AdminTree;
+use tianshan_core::ids::{AreaCode, RecipientId, WarningId};
+use tianshan_core::signoff::{Audience, ReleasedWarning};
+use tianshan_core::time::EventTime;
+use tracing::warn;
+
+use crate::ask::{await_reply, reply_port};
+use crate::wall_clock::WallClock;
+
+/// What every unit of one tree shares.
+pub struct Dissemination {
+    /// The admin units.
+    pub tree: AdminTree,
+    /// Who is filed under which unit, with their channels and escalation chain.
+    pub directory: Directory,
+    /// Acknowledgement deadlines per level.
+    pub acknowledgement: AcknowledgementConfig,
+    /// The clock deadlines run on.
+    pub clock: WallClock,
+    /// Where deliveries go.
+    pub courier: DerivedActorRef<DeliveryRequest>,
+}
+
+/// A warning version on its way down the tree.
+#[derive(Debug)]
+pub struct Release {
+    /// The version, as signed (or released early).
+    pub warning: Arc<ReleasedWarning>,
+    /// Who gets it.
+    pub audience: Audience,
+    /// The recipients to reach, by the unit they are filed under.
+    pub targets: BTreeMap<AreaCode, Vec<RecipientId>>,
+    /// The target units and every unit above them: where the release travels.
+    pub path: BTreeSet<AreaCode>,
+}
+
+/// One delivery for the courier, who reports the outcome back to `report_to`.
+pub struct DeliveryRequest {
+    /// What to deliver to whom over which channel.
+    pub delivery: Delivery,
+    /// The recipient.
+    pub recipient: Recipient,
+    /// The warning version.
+    pub warning: Arc<ReleasedWarning>,
+    /// The unit whose acknowledgement book asked for it.
+    pub report_to: ActorRef<AdminUnitMsg>,
+}
+
+/// An acknowledgement by a person, routed to the unit holding the obligation.
+#[derive(Debug, Clone)]
+pub struct AckRequest {
+    /// The warning thread.
+    pub warning: WarningId,
+    /// Its version.
+    pub version: u32,
+    /// The person the delivery was addressed to.
+    pub addressee: RecipientId,
+    /// The warning itself, or the handover of someone not reached.
+    pub subject: Subject,
+    /// Who acknowledges.
+    pub by: RecipientId,
+}
+
+/// Messages of [`AdminUnitActor`].
+pub enum AdminUnitMsg {
+    /// A warning version to pass down and deliver.
+    Release(Arc<Release>),
+    /// A version released early and then rejected: stop re-sending and escalating it.
+    Withdraw {
+        /// The warning.
+        warning: WarningId,
+        /// The rejected version.
+        version: u32,
+    },
+    /// An acknowledgement; the reply says whether it was in time.
+    Acknowledge(AckRequest, RpcReplyPort<Result<AckOutcome, AckError>>),
+    /// What the courier did with a delivery this unit asked for.
+    Delivered {
+        /// The delivery.
+        key: DeliveryKey,
+        /// Its outcome.
+        outcome: DeliveryOutcome,
+    },
+    /// A deadline may have passed.
+    Deadline,
+    /// Replies with the acknowledgement books of this unit and every unit below.
+    Books(RpcReplyPort<Vec<ForcedAcknowledgement>>),
+}
+
+/// Start-up arguments of [`AdminUnitActor`].
+pub struct AdminUnitArgs {
+    /// The unit.
+    pub code: AreaCode,
+    /// The tree's shared data.
+    pub shared: Arc<Dissemination>,
+}
+
+/// The acknowledgement book of one warning version at one unit.
+struct Book {
+    ack: ForcedAcknowledgement,
+    warning: Arc<ReleasedWarning>,
+    /// A newer version or a withdrawal ended it: no more re-sends or escalations.
+    closed: bool,
+}
+
+/// State of [`AdminUnitActor`].
+pub struct AdminUnitState {
+    code: AreaCode,
+    shared: Arc<Dissemination>,
+    children: BTreeMap<AreaCode, ActorRef<AdminUnitMsg>>,
+    books: BTreeMap<(WarningId, u32), Book>,
+    /// The children each version was passed to, so a withdrawal follows the same way.
+    passed_to: BTreeMap<(WarningId, u32), Vec<AreaCode>>,
+    /// The deadline a `Deadline` message is already scheduled for.
+    wakeup: Option<EventTime>,
+}
+
+/// A unit of the dissemination tree.
+pub struct AdminUnitActor;
+
+impl Actor for AdminUnitActor {
+    type Msg = AdminUnitMsg;
+    type State = AdminUnitState;
+    type Arguments = AdminUnitArgs;
+
+    async fn pre_start(
+        &self,
+        me: ActorRef<AdminUnitMsg>,
+        args: AdminUnitArgs,
+    ) -> Result<AdminUnitState, ActorProcessingErr> {
+        let mut children = BTreeMap::new();
+        for child in args.shared.tree.children(&args.code) {
+            let child_args = AdminUnitArgs {
+                code: child.clone(),
+                shared: args.shared.clone(),
+            };
+            let (actor, _) =
+                Actor::spawn_linked(None, AdminUnitActor, child_args, me.get_cell()).await?;
+            children.insert(child.clone(), actor);
+        }
+        Ok(AdminUnitState {
+            code: args.code,
+            shared: args.shared,
+            children,
+            books: BTreeMap::new(),
+            passed_to: BTreeMap::new(),
+            wakeup: None,
+        })
+    }
+
+    async fn handle(
+        &self,
+        me: ActorRef<AdminUnitMsg>,
+        msg: AdminUnitMsg,
+        st: &mut AdminUnitState,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            AdminUnitMsg::Release(release) => {
+                let key = (
+                    release.warning.event.id.clone(),
+                    release.warning.event.version,
+                );
+                let mut passed = Vec::new();
+                for (code, child) in &st.children {
+                    if release.path.contains(code) {
+                        child.cast(AdminUnitMsg::Release(release.clone()))?;
+                        passed.push(code.clone());
+                    }
+                }
+                st.passed_to.insert(key, passed);
+                open_book(&me, st, &release)?;
+            }
+            AdminUnitMsg::Withdraw { warning, version } => {
+                let key = (warning, version);
+                if let Some(book) = st.books.get_mut(&key) {
+                    book.closed = true;
+                }
+                for code in st.passed_to.get(&key).into_iter().flatten() {
+                    if let Some(child) = st.children.get(code) {
+                        child.cast(AdminUnitMsg::Withdraw {
+                            warning: key.0.clone(),
+                            version: key.1,
+                        })?;
+                    }
+                }
+            }
+            AdminUnitMsg::Acknowledge(request, reply) => {
+                let holder = holding_unit(&st.shared, &request);
+                match next_step(&st.shared.tree, &st.code, holder.as_ref()) {
+                    Step::Here => {
+                        let now = st.shared.clock.now();
+                        let result = match st
+                            .books
+                            .get_mut(&(request.warning.clone(), request.version))
+                        {
+                            Some(book) => book.ack.acknowledge(
+                                &request.addressee,
+                                &request.subject,
+                                &request.by,
+                                now,
+                            ),
+                            None => Err(nothing_to_acknowledge(&request)),
+                        };
+                        let _ = reply.send(result);
+                    }
+                    Step::Down(child) => match st.children.get(&child) {
+                        Some(actor) => actor.cast(AdminUnitMsg::Acknowledge(request, reply))?,
+                        None => {
+                            let _ = reply.send(Err(nothing_to_acknowledge(&request)));
+                        }
+                    },
+                    Step::NotBelow => {
+                        let _ = reply.send(Err(nothing_to_acknowledge(&request)));
+                    }
+                }
+            }
+            AdminUnitMsg::Delivered { key, outcome } => {
+                let now = st.shared.clock.now();
+                if let Some(book) = st.books.get_mut(&(key.warning.clone(), key.version)) {
+                    if let Err(e) = book.ack.record_delivery(&key, outcome, now) {
+                        warn!(unit = %st.code, error = %e, "delivery report for no delivery of this unit");
+                    }
+                }
+            }
+            AdminUnitMsg::Deadline => {
+                st.wakeup = None;
+                let now = st.shared.clock.now();
+                let mut due = Vec::new();
+                for book in st.books.values_mut().filter(|book| !book.closed) {
+                    let warning = book.warning.clone();
+                    due.extend(
+                        book.ack
+                            .on_time(now)
+                            .into_iter()
+                            .map(|delivery| (delivery, warning.clone())),
+                    );
+                }
+                for (delivery, warning) in due {
+                    send_delivery(&me, &st.shared, delivery, warning)?;
+                }
+                schedule_deadline(&me, st);
+            }
+            AdminUnitMsg::Books(reply) => {
+                let mut books: Vec<ForcedAcknowledgement> =
+                    st.books.values().map(|book| book.ack.clone()).collect();
+                let mut pending = Vec::with_capacity(st.children.len());
+                for child in st.children.values() {
+                    let (port, receiver) = reply_port();
+                    child.cast(AdminUnitMsg::Books(port))?;
+                    pending.push(receiver);
+                }
+                for receiver in pending {
+                    books.extend(await_reply(receiver, "acknowledgement books").await?);
+                }
+                let _ = reply.send(books);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Opens the book of this unit's own targets of `release`, closes the books of older versions of
+/// the same warning, and sends the first deliveries.
+fn open_book(
+    me: &ActorRef<AdminUnitMsg>,
+    st: &mut AdminUnitState,
+    release: &Release,
+) -> Result<(), ActorProcessingErr> {
+    let event = &release.warning.event;
+    for ((warning, version), book) in &mut st.books {
+        if *warning == event.id && *version < event.version {
+            book.closed = true;
+        }
+    }
+    let Some(ids) = release.targets.get(&st.code) else {
+        return Ok(());
+    };
+    let directory = &st.shared.directory;
+    let targets: Vec<&Recipient> = ids
+        .iter()
+        .filter_map(|id| directory.get(id))
+        .filter(|recipient| release.audience == Audience::Everyone || recipient.is_person())
+        .collect();
+    if targets.is_empty() {
+        return Ok(());
+    }
+    let now = st.shared.clock.now();
+    let (ack, first) =
+        ForcedAcknowledgement::open(event, &targets, directory, &st.shared.acknowledgement, now);
+    st.books.insert(
+        (event.id.clone(), event.version),
+        Book {
+            ack,
+            warning: release.warning.clone(),
+            closed: false,
+        },
+    );
+    for delivery in first {
+        send_delivery(me, &st.shared, delivery, release.warning.clone())?;
+    }
+    schedule_deadline(me, st);
+    Ok(())
+}
+
+/// Hands one delivery to the courier.
+fn send_delivery(
+    me: &ActorRef<AdminUnitMsg>,
+    shared: &Dissemination,
+    delivery: Delivery,
+    warning: Arc<ReleasedWarning>,
+) -> Result<(), ActorProcessingErr> {
+    let Some(recipient) = shared.directory.get(&delivery.key.recipient).cloned() else {
+        warn!(recipient = %delivery.key.recipient, "delivery to a recipient not in the directory");
+        return Ok(());
+    };
+    shared
+        .courier
+        .send_message(DeliveryRequest {
+            delivery,
+            recipient,
+            warning,
+            report_to: me.clone(),
+        })
+        .map_err(|_| ActorProcessingErr::from("the courier is gone"))
+}
+
+/// Schedules a `Deadline` message for the earliest open deadline, unless one is already due
+/// by then.
+fn schedule_deadline(me: &ActorRef<AdminUnitMsg>, st: &mut AdminUnitState) {
+    let next = st
+        .books
+        .values()
+        .filter(|book| !book.closed)
+        .filter_map(|book| book.ack.next_deadline())
+        .min();
+    if let Some(next) = next {
+        if st.wakeup.is_none_or(|scheduled| next < scheduled) {
+            st.wakeup = Some(next);
+            me.send_after(st.shared.clock.until(next), || AdminUnitMsg::Deadline);
+        }
+    }
+}
+
+/// Returns the unit whose book holds the obligation: the addressee's own unit for the warning,
+/// the unreached person's unit for a handover (the book that escalated it).
+fn holding_unit(shared: &Dissemination, request: &AckRequest) -> Option<AreaCode> {
+    let person = match &request.subject {
+        Subject::Warning => &request.addressee,
+        Subject::Handover { unreached } => unreached,
+    };
+    shared
+        .directory
+        .get(person)
+        .map(|recipient| recipient.unit.clone())
+}
+
+/// Where an acknowledgement goes from unit `here`.
+enum Step {
+    Here,
+    Down(AreaCode),
+    NotBelow,
+}
+
+fn next_step(tree: &AdminTree, here: &AreaCode, holder: Option<&AreaCode>) -> Step {
+    let Some(holder) = holder else {
+        return Step::NotBelow;
+    };
+    if holder == here {
+        return Step::Here;
+    }
+    let mut unit = holder;
+    while let Some(parent) = tree.parent(unit) {
+        if parent == here {
+            return Step::Down(unit.clone());
+        }
+        unit = parent;
+    }
+    Step::NotBelow
+}
+
+fn nothing_to_acknowledge(request: &AckRequest) -> AckError {
+    AckError::NothingToAcknowledge {
+        warning: request.warning.clone(),
+        version: request.version,
+        recipient: request.addressee.clone(),
+        subject: request.subject.clone(),
+    }
+}
+
+/// Builds the release of `warning` to `audience`: the targets of its area by unit, and the path.
+/// Returns the area codes that are no unit of the tree too, for the caller to report.
+pub fn release_of(
+    shared: &Dissemination,
+    warning: Arc<ReleasedWarning>,
+    audience: Audience,
+) -> (Release, BTreeSet<AreaCode>) {
+    let reach = shared.tree.reach_of_area_codes(&warning.event.area_codes);
+    let mut targets: BTreeMap<AreaCode, Vec<RecipientId>> = BTreeMap::new();
+    for recipient in shared.directory.targets(&reach, &shared.tree) {
+        targets
+            .entry(recipient.unit.clone())
+            .or_default()
+            .push(recipient.id.clone());
+    }
+    let mut path = BTreeSet::new();
+    for unit in targets.keys() {
+        path.insert(unit.clone());
+        path.extend(shared.tree.ancestors(unit).into_iter().cloned());
+    }
+    (
+        Release {
+            warning,
+            audience,
+            targets,
+            path,
+        },
+        reach.unknown,
+    )
+}

@@ -1,0 +1,228 @@
+//! The sign-off desk (谁发布、谁负责): every published model warning version, every warning issued
+//! by hand and every warning of another agency becomes a draft of its responsible department;
+//! duty officers list, approve (optionally edited) or reject drafts; what the policy releases
+//! goes down the dissemination tree. The decisions are `tianshan_core::signoff`'s.
+
+use std::sync::Arc;
+
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use tianshan_core::ids::WarningId;
+use tianshan_core::signoff::{
+    Dispatch, Draft, DraftOrigin, DraftScope, DutyOfficer, Edit, ReleasedWarning, SignOffBook,
+    SignOffError, SignOffOutcome, SignOffPolicy, Submission,
+};
+use tianshan_core::time::EventTime;
+use tianshan_core::warning::WarningEvent;
+use tracing::{info, warn};
+
+use crate::admin_unit::{release_of, AdminUnitMsg, Dissemination};
+
+/// Messages of [`SignOffDesk`].
+pub enum SignOffDeskMsg {
+    /// A warning version a model published.
+    Published(WarningEvent),
+    /// A warning issued by hand or received from another agency.
+    Issue(Submission, RpcReplyPort<Result<(), SignOffError>>),
+    /// Replies with the pending drafts in `scope`, by warning id.
+    ListDrafts(DraftScope, RpcReplyPort<Vec<Draft>>),
+    /// A duty officer approves a draft, optionally edited.
+    Approve {
+        /// The warning.
+        warning: WarningId,
+        /// The draft's version.
+        version: u32,
+        /// Who approves.
+        officer: DutyOfficer,
+        /// Changes before approving.
+        edit: Option<Edit>,
+        /// The result.
+        reply: RpcReplyPort<Result<(), SignOffError>>,
+    },
+    /// A duty officer rejects a draft.
+    Reject {
+        /// The warning.
+        warning: WarningId,
+        /// The draft's version.
+        version: u32,
+        /// Who rejects.
+        officer: DutyOfficer,
+        /// Why.
+        reason: String,
+        /// The result.
+        reply: RpcReplyPort<Result<(), SignOffError>>,
+    },
+    /// Replies with the signed version of a warning, if any.
+    Approved(WarningId, RpcReplyPort<Option<ReleasedWarning>>),
+    /// An auto-approval may be due.
+    AutoApprove,
+}
+
+impl From<WarningEvent> for SignOffDeskMsg {
+    fn from(event: WarningEvent) -> Self {
+        SignOffDeskMsg::Published(event)
+    }
+}
+
+impl TryFrom<SignOffDeskMsg> for WarningEvent {
+    type Error = ();
+
+    fn try_from(msg: SignOffDeskMsg) -> Result<Self, ()> {
+        match msg {
+            SignOffDeskMsg::Published(event) => Ok(event),
+            _ => Err(()),
+        }
+    }
+}
+
+/// Start-up arguments of [`SignOffDesk`].
+pub struct SignOffDeskArgs {
+    /// Departments, early release and auto-approval.
+    pub policy: SignOffPolicy,
+    /// The tree's shared data (clock, tree, directory).
+    pub dissemination: Arc<Dissemination>,
+    /// The region unit at the top of the tree.
+    pub region: ActorRef<AdminUnitMsg>,
+}
+
+/// State of [`SignOffDesk`].
+pub struct SignOffDeskState {
+    args: SignOffDeskArgs,
+    book: SignOffBook,
+    /// The auto-approval a message is already scheduled for.
+    wakeup: Option<EventTime>,
+}
+
+/// The actor holding the sign-off book of the node.
+pub struct SignOffDesk;
+
+impl Actor for SignOffDesk {
+    type Msg = SignOffDeskMsg;
+    type State = SignOffDeskState;
+    type Arguments = SignOffDeskArgs;
+
+    async fn pre_start(
+        &self,
+        _me: ActorRef<SignOffDeskMsg>,
+        args: SignOffDeskArgs,
+    ) -> Result<SignOffDeskState, ActorProcessingErr> {
+        Ok(SignOffDeskState {
+            args,
+            book: SignOffBook::new(),
+            wakeup: None,
+        })
+    }
+
+    async fn handle(
+        &self,
+        me: ActorRef<SignOffDeskMsg>,
+        msg: SignOffDeskMsg,
+        st: &mut SignOffDeskState,
+    ) -> Result<(), ActorProcessingErr> {
+        let now = st.args.dissemination.clock.now();
+        match msg {
+            SignOffDeskMsg::Published(event) => {
+                let submission = Submission {
+                    event,
+                    origin: DraftOrigin::Model,
+                    message: None,
+                };
+                match st.book.submit(submission, now, &st.args.policy) {
+                    Ok(outcome) => dispatch(st, outcome)?,
+                    // A version the book already has (a replay after a restart) changes nothing.
+                    Err(e) => {
+                        warn!(error = %e, "model warning version not taken by the sign-off desk")
+                    }
+                }
+            }
+            SignOffDeskMsg::Issue(submission, reply) => {
+                let result = st.book.submit(submission, now, &st.args.policy);
+                let _ = reply.send(settle(st, result)?);
+            }
+            SignOffDeskMsg::ListDrafts(scope, reply) => {
+                let _ = reply.send(st.book.pending_drafts(scope).cloned().collect());
+            }
+            SignOffDeskMsg::Approve {
+                warning,
+                version,
+                officer,
+                edit,
+                reply,
+            } => {
+                let result = st.book.approve(&warning, version, &officer, edit, now);
+                if result.is_ok() {
+                    info!(%warning, version, officer = %officer.id, "draft approved");
+                }
+                let _ = reply.send(settle(st, result)?);
+            }
+            SignOffDeskMsg::Reject {
+                warning,
+                version,
+                officer,
+                reason,
+                reply,
+            } => {
+                let result = st.book.reject(&warning, version, &officer, &reason, now);
+                let _ = reply.send(settle(st, result)?);
+            }
+            SignOffDeskMsg::Approved(warning, reply) => {
+                let _ = reply.send(st.book.approved(&warning).cloned());
+            }
+            SignOffDeskMsg::AutoApprove => {
+                st.wakeup = None;
+                let outcome = st.book.auto_approve_due(now);
+                dispatch(st, outcome)?;
+            }
+        }
+        schedule_auto_approval(&me, st);
+        Ok(())
+    }
+}
+
+/// Dispatches a successful step's releases and returns the caller's result.
+fn settle(
+    st: &SignOffDeskState,
+    result: Result<SignOffOutcome, SignOffError>,
+) -> Result<Result<(), SignOffError>, ActorProcessingErr> {
+    match result {
+        Ok(outcome) => dispatch(st, outcome).map(Ok),
+        Err(e) => Ok(Err(e)),
+    }
+}
+
+/// Sends releases and withdrawals down the tree.
+fn dispatch(st: &SignOffDeskState, outcome: SignOffOutcome) -> Result<(), ActorProcessingErr> {
+    for step in outcome.dispatches {
+        match step {
+            Dispatch::Release { audience, warning } => {
+                let (release, unknown) =
+                    release_of(&st.args.dissemination, Arc::new(warning), audience);
+                if !unknown.is_empty() {
+                    warn!(warning = %release.warning.event.id, ?unknown, "area codes that are no unit of the tree reach no one");
+                }
+                st.args
+                    .region
+                    .cast(AdminUnitMsg::Release(Arc::new(release)))?;
+            }
+            Dispatch::Withdraw {
+                warning, version, ..
+            } => {
+                st.args
+                    .region
+                    .cast(AdminUnitMsg::Withdraw { warning, version })?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Schedules an `AutoApprove` for the earliest pending auto-approval.
+fn schedule_auto_approval(me: &ActorRef<SignOffDeskMsg>, st: &mut SignOffDeskState) {
+    if let Some(next) = st.book.next_auto_approval() {
+        if st.wakeup.is_none_or(|scheduled| next < scheduled) {
+            st.wakeup = Some(next);
+            me.send_after(st.args.dissemination.clock.until(next), || {
+                SignOffDeskMsg::AutoApprove
+            });
+        }
+    }
+}

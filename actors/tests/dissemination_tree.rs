@@ -1,0 +1,271 @@
+//! The dissemination tree on tokio's paused clock, over the real Xinjiang admin divisions with
+//! the synthetic directory: a red warning reaches exactly its township's people, the county head
+//! and the CAP feed; an acknowledgement in time stops re-sends; someone else's acknowledgement is
+//! refused; a person who never answers is re-sent on the next channels and handed over to the
+//! township head, whose acknowledgement of the handover is routed to the book that escalated it.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use ractor::{Actor, ActorProcessingErr, ActorRef};
+use tianshan_actors::admin_unit::{
+    release_of, AckRequest, AdminUnitActor, AdminUnitArgs, AdminUnitMsg, DeliveryRequest,
+    Dissemination,
+};
+use tianshan_actors::ask::ask;
+use tianshan_actors::wall_clock::WallClock;
+use tianshan_core::dissemination::acknowledgement::{
+    AckError, AckEventKind, AckOutcome, AcknowledgementConfig, DeliveryKey, DeliveryOutcome,
+    Subject,
+};
+use tianshan_core::dissemination::recipients::{ChannelKind, Directory};
+use tianshan_core::dissemination::tree::AdminTree;
+use tianshan_core::ids::{AreaCode, RecipientId, WarningId};
+use tianshan_core::lifecycle::action_for;
+use tianshan_core::region::load_admin_units;
+use tianshan_core::signoff::{Audience, Department, ReleasedWarning};
+use tianshan_core::time::{EventTime, HOUR_MS};
+use tianshan_core::warning::{Hazard, Level, Status, WarningEvent};
+
+const START: EventTime = EventTime(1_719_820_800_000);
+const TOWNSHIP: &str = "650102002";
+
+/// What the courier was asked to deliver: seconds after the start, key, attempt.
+type Sent = Arc<Mutex<Vec<(i64, DeliveryKey, u32)>>>;
+
+/// A courier whose every delivery succeeds at once.
+struct RecordingCourier;
+
+impl Actor for RecordingCourier {
+    type Msg = DeliveryRequest;
+    type State = (Sent, WallClock);
+    type Arguments = (Sent, WallClock);
+
+    async fn pre_start(
+        &self,
+        _me: ActorRef<DeliveryRequest>,
+        args: (Sent, WallClock),
+    ) -> Result<(Sent, WallClock), ActorProcessingErr> {
+        Ok(args)
+    }
+
+    async fn handle(
+        &self,
+        _me: ActorRef<DeliveryRequest>,
+        request: DeliveryRequest,
+        (sent, clock): &mut (Sent, WallClock),
+    ) -> Result<(), ActorProcessingErr> {
+        let seconds = (clock.now().millis() - START.millis()) / 1000;
+        sent.lock().expect("not poisoned").push((
+            seconds,
+            request.delivery.key.clone(),
+            request.delivery.attempt,
+        ));
+        request.report_to.cast(AdminUnitMsg::Delivered {
+            key: request.delivery.key,
+            outcome: DeliveryOutcome::Delivered,
+        })?;
+        Ok(())
+    }
+}
+
+fn red_warning() -> ReleasedWarning {
+    let hazard = Hazard::FlashFlood;
+    ReleasedWarning {
+        event: WarningEvent {
+            id: WarningId::new("FF-B9999-20240701T0800Z"),
+            version: 1,
+            hazard,
+            level: Level::Red,
+            action: action_for(hazard, Level::Red),
+            status: Status::Issued,
+            target: "B9999".to_owned(),
+            area_codes: vec![AreaCode::new("650102"), AreaCode::new(TOWNSHIP)],
+            onset: START,
+            issued: START,
+            expires: START.plus_ms(3 * HOUR_MS),
+            evidence: Vec::new(),
+            caused_by: None,
+        },
+        message: None,
+        department: Department::WaterResources,
+        signature: None,
+    }
+}
+
+fn person(id: &str) -> RecipientId {
+    RecipientId::new(id)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_red_warning_is_delivered_resent_escalated_and_acknowledged() {
+    let units = load_admin_units(Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../regions/xinjiang/admin_units.csv"
+    )))
+    .expect("admin units load");
+    let tree = AdminTree::try_from_units(&units).expect("tree builds");
+    let directory = Directory::synthetic(&tree, 2);
+    let clock = WallClock::starting_at(START);
+    let sent: Sent = Arc::default();
+    let (courier, _) = Actor::spawn(None, RecordingCourier, (sent.clone(), clock))
+        .await
+        .expect("courier starts");
+    let shared = Arc::new(Dissemination {
+        tree,
+        directory,
+        acknowledgement: AcknowledgementConfig::default(),
+        clock,
+        courier: courier.get_derived(),
+    });
+    let (region, _) = Actor::spawn(
+        None,
+        AdminUnitActor,
+        AdminUnitArgs {
+            code: shared.tree.region().clone(),
+            shared: shared.clone(),
+        },
+    )
+    .await
+    .expect("tree starts");
+
+    let (release, unknown) = release_of(&shared, Arc::new(red_warning()), Audience::Everyone);
+    assert!(unknown.is_empty());
+    let units: Vec<&str> = release.targets.keys().map(AreaCode::as_str).collect();
+    assert_eq!(
+        units,
+        ["650000", "650102", TOWNSHIP],
+        "CAP feed, county, township"
+    );
+    region
+        .cast(AdminUnitMsg::Release(Arc::new(release)))
+        .expect("region takes the release");
+
+    tokio::time::sleep(Duration::from_secs(50)).await;
+    let first: Vec<(String, ChannelKind)> = sent
+        .lock()
+        .expect("not poisoned")
+        .iter()
+        .map(|(at, key, attempt)| {
+            assert_eq!((*at, *attempt), (0, 1), "{key:?}");
+            (key.recipient.to_string(), key.channel)
+        })
+        .collect();
+    assert!(first.contains(&("650000-cap".to_owned(), ChannelKind::CapFeed)));
+    assert!(first.contains(&("650102-head".to_owned(), ChannelKind::App)));
+    assert!(first.contains(&("650102-002-head".to_owned(), ChannelKind::App)));
+    assert!(first.contains(&("650102-002-v1".to_owned(), ChannelKind::App)));
+    assert!(first.contains(&("650102-002-v2".to_owned(), ChannelKind::App)));
+    assert!(first.contains(&("650102-002-v1-speaker".to_owned(), ChannelKind::Loudspeaker)));
+    assert!(
+        first.iter().all(|(id, _)| id == "650000-cap"
+            || id.starts_with("650102-head")
+            || id.starts_with("650102-002")),
+        "nobody outside the warned area: {first:?}"
+    );
+
+    // v1 answers in time; v2 tries to answer for v1 and is refused.
+    let ack = |addressee: &str, subject: Subject, by: &str| AckRequest {
+        warning: WarningId::new("FF-B9999-20240701T0800Z"),
+        version: 1,
+        addressee: person(addressee),
+        subject,
+        by: person(by),
+    };
+    let outcome = ask(
+        &region,
+        |port| {
+            AdminUnitMsg::Acknowledge(
+                ack("650102-002-v1", Subject::Warning, "650102-002-v2"),
+                port,
+            )
+        },
+        "acknowledge",
+    )
+    .await
+    .expect("answered");
+    assert!(
+        matches!(outcome, Err(AckError::NotAddressee { .. })),
+        "{outcome:?}"
+    );
+    let outcome = ask(
+        &region,
+        |port| {
+            AdminUnitMsg::Acknowledge(
+                ack("650102-002-v1", Subject::Warning, "650102-002-v1"),
+                port,
+            )
+        },
+        "acknowledge",
+    )
+    .await
+    .expect("answered");
+    assert_eq!(outcome, Ok(AckOutcome::InTime));
+
+    // Past the three answer windows (100 s each by default for red) and the handover at 300 s.
+    tokio::time::sleep(Duration::from_secs(300)).await;
+    let sent_now = sent.lock().expect("not poisoned").clone();
+    let to = |id: &str| -> Vec<(i64, ChannelKind, u32)> {
+        sent_now
+            .iter()
+            .filter(|(_, key, _)| key.recipient.as_str() == id && key.subject == Subject::Warning)
+            .map(|(at, key, attempt)| (*at, key.channel, *attempt))
+            .collect()
+    };
+    assert_eq!(
+        to("650102-002-v1"),
+        [(0, ChannelKind::App, 1)],
+        "acknowledged in time: never re-sent"
+    );
+    assert_eq!(
+        to("650102-002-v2"),
+        [
+            (0, ChannelKind::App, 1),
+            (100, ChannelKind::Sms, 2),
+            (200, ChannelKind::Phone, 3)
+        ],
+        "re-sent on the next channel at each deadline"
+    );
+    let handover = Subject::Handover {
+        unreached: person("650102-002-v2"),
+    };
+    let handed: Vec<(i64, String)> = sent_now
+        .iter()
+        .filter(|(_, key, _)| key.subject == handover)
+        .map(|(at, key, _)| (*at, key.recipient.to_string()))
+        .collect();
+    assert_eq!(handed, [(300, "650102-002-head".to_owned())]);
+
+    // The township head answers the handover; the township's book records it.
+    let outcome = ask(
+        &region,
+        |port| {
+            AdminUnitMsg::Acknowledge(
+                ack("650102-002-head", handover.clone(), "650102-002-head"),
+                port,
+            )
+        },
+        "acknowledge",
+    )
+    .await
+    .expect("answered");
+    assert_eq!(outcome, Ok(AckOutcome::InTime));
+    let books = ask(&region, AdminUnitMsg::Books, "books")
+        .await
+        .expect("books");
+    let township_book = books
+        .iter()
+        .find(|book| {
+            book.obligation(&person("650102-002-v2"), &Subject::Warning)
+                .is_some()
+        })
+        .expect("the township's book");
+    let escalated = township_book.events().iter().any(|event| {
+        event.recipient.as_str() == "650102-002-v2"
+            && matches!(event.kind, AckEventKind::Escalated { .. })
+    });
+    assert!(escalated, "{:?}", township_book.events());
+    region.stop(None);
+    courier.stop(None);
+}
