@@ -1,6 +1,23 @@
 //! Errors of the node's services, and their one conversion into `tonic::Status`.
+//!
+//! | error | status |
+//! |---|---|
+//! | no or unknown bearer token | `UNAUTHENTICATED` |
+//! | other access denials, `WrongDepartment`, `NotAddressee` | `PERMISSION_DENIED`, with the reason |
+//! | `UnknownDraft`, `NothingToAcknowledge`, no such warning | `NOT_FOUND` |
+//! | `AlreadyDecided`, `StaleVersion`, `ClosedWarning` | `FAILED_PRECONDITION` |
+//! | bad input, `EmptyEdit`, `EmptyArea`, `BlankMessage`, `BlankReason`, `NotAPerson` | `INVALID_ARGUMENT` |
+//! | a cursor before the topic's retention or past its end | `OUT_OF_RANGE` |
+//! | Kafka unreachable | `UNAVAILABLE` |
+//! | anything else | `INTERNAL`, details only in the log |
 
+use std::path::PathBuf;
+
+use tianshan_core::access::Denied;
+use tianshan_core::dissemination::acknowledgement::AckError;
+use tianshan_core::signoff::SignOffError;
 use tianshan_pipelines::error::{ErrorDomain, PipelineError};
+use tonic::Status;
 
 /// Errors a gRPC or HTTP handler can meet.
 #[derive(Debug, thiserror::Error)]
@@ -8,9 +25,32 @@ pub enum ClusterError {
     /// The request is invalid.
     #[error("invalid request: {0}")]
     InvalidRequest(String),
+    /// The caller may not make the call.
+    #[error(transparent)]
+    Denied(#[from] Denied),
+    /// The sign-off desk refused the step.
+    #[error(transparent)]
+    SignOff(#[from] SignOffError),
+    /// The dissemination tree refused the acknowledgement.
+    #[error(transparent)]
+    Acknowledgement(#[from] AckError),
+    /// The warning asked for is not known.
+    #[error("no warning {0}")]
+    UnknownWarning(String),
+    /// A subscription cursor points outside what the warnings topic holds.
+    #[error("cursor out of range: {0}")]
+    CursorOutOfRange(String),
     /// The pipeline behind the service failed.
     #[error(transparent)]
     Pipeline(#[from] PipelineError),
+    /// A TLS certificate or key file could not be read.
+    #[error("cannot read TLS file {}: {detail}", file.display())]
+    TlsFile {
+        /// The file.
+        file: PathBuf,
+        /// What failed.
+        detail: String,
+    },
     /// A server could not bind or serve.
     #[error("could not serve on {addr}: {detail}")]
     Serve {
@@ -21,20 +61,147 @@ pub enum ClusterError {
     },
 }
 
-impl From<ClusterError> for tonic::Status {
+impl ClusterError {
+    /// Wraps the failure of an actor the service asked.
+    pub(crate) fn actor(error: impl std::fmt::Display) -> Self {
+        ClusterError::Pipeline(PipelineError::Actor(error.to_string()))
+    }
+}
+
+fn sign_off_status(error: &SignOffError) -> Status {
+    let message = error.to_string();
+    match error {
+        SignOffError::UnknownDraft { .. } => Status::not_found(message),
+        SignOffError::AlreadyDecided { .. }
+        | SignOffError::StaleVersion { .. }
+        | SignOffError::ClosedWarning { .. } => Status::failed_precondition(message),
+        SignOffError::WrongDepartment { .. } => Status::permission_denied(message),
+        SignOffError::EmptyEdit { .. }
+        | SignOffError::EmptyArea { .. }
+        | SignOffError::BlankMessage { .. }
+        | SignOffError::BlankReason { .. } => Status::invalid_argument(message),
+    }
+}
+
+fn acknowledgement_status(error: &AckError) -> Status {
+    let message = error.to_string();
+    match error {
+        AckError::NothingToAcknowledge { .. } => Status::not_found(message),
+        AckError::NotAddressee { .. } => Status::permission_denied(message),
+        AckError::NotAPerson { .. } => Status::invalid_argument(message),
+        AckError::UnknownDelivery { .. } => {
+            tracing::error!(error = %error, "delivery report error answered to an acknowledgement");
+            Status::internal("internal error")
+        }
+    }
+}
+
+impl From<ClusterError> for Status {
     fn from(error: ClusterError) -> Self {
         match error {
-            ClusterError::InvalidRequest(detail) => tonic::Status::invalid_argument(detail),
+            ClusterError::InvalidRequest(detail) => Status::invalid_argument(detail),
+            ClusterError::Denied(Denied::Unauthenticated { problem }) => {
+                Status::unauthenticated(problem.to_string())
+            }
+            ClusterError::Denied(Denied::PermissionDenied { reason }) => {
+                Status::permission_denied(reason.to_string())
+            }
+            ClusterError::SignOff(e) => sign_off_status(&e),
+            ClusterError::Acknowledgement(e) => acknowledgement_status(&e),
+            ClusterError::UnknownWarning(id) => Status::not_found(format!("no warning {id}")),
+            ClusterError::CursorOutOfRange(detail) => Status::out_of_range(detail),
             ClusterError::Pipeline(e) => match e.domain() {
                 ErrorDomain::External => {
-                    tonic::Status::unavailable("the message broker is unavailable; retry later")
+                    Status::unavailable("the message broker is unavailable; retry later")
                 }
                 ErrorDomain::User | ErrorDomain::Internal => {
                     tracing::error!(error = %e, "request failed inside the pipeline");
-                    tonic::Status::internal("internal error")
+                    Status::internal("internal error")
                 }
             },
-            ClusterError::Serve { .. } => tonic::Status::internal("internal error"),
+            ClusterError::TlsFile { .. } | ClusterError::Serve { .. } => {
+                Status::internal("internal error")
+            }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tianshan_core::access::{DenialReason, TokenProblem};
+    use tianshan_core::ids::{RecipientId, WarningId};
+    use tianshan_core::signoff::{Decision, Department};
+    use tonic::Code;
+
+    use super::*;
+
+    fn code(error: impl Into<ClusterError>) -> Code {
+        Status::from(error.into()).code()
+    }
+
+    #[test]
+    fn denials_become_unauthenticated_or_permission_denied() {
+        let missing = Denied::Unauthenticated {
+            problem: TokenProblem::Missing,
+        };
+        assert_eq!(code(missing), Code::Unauthenticated);
+        let denied = Denied::PermissionDenied {
+            reason: DenialReason::NotTheAddressee,
+        };
+        let status = Status::from(ClusterError::from(denied));
+        assert_eq!(status.code(), Code::PermissionDenied);
+        assert!(status.message().contains("addressed"), "{status:?}");
+    }
+
+    #[test]
+    fn sign_off_and_acknowledgement_errors_keep_their_meaning() {
+        let warning = WarningId::new("FF-B1-20240701T0000Z");
+        assert_eq!(
+            code(SignOffError::UnknownDraft {
+                warning: warning.clone(),
+                version: 2
+            }),
+            Code::NotFound
+        );
+        assert_eq!(
+            code(SignOffError::AlreadyDecided {
+                warning: warning.clone(),
+                version: 1,
+                decision: Decision::Approved
+            }),
+            Code::FailedPrecondition
+        );
+        assert_eq!(
+            code(SignOffError::WrongDepartment {
+                warning: warning.clone(),
+                responsible: Department::WaterResources,
+                acting: Department::ForestryAndGrassland
+            }),
+            Code::PermissionDenied
+        );
+        assert_eq!(
+            code(SignOffError::BlankReason {
+                warning: warning.clone()
+            }),
+            Code::InvalidArgument
+        );
+        assert_eq!(
+            code(AckError::NotAddressee {
+                warning: warning.clone(),
+                version: 1,
+                addressee: RecipientId::new("a"),
+                by: RecipientId::new("b")
+            }),
+            Code::PermissionDenied
+        );
+        assert_eq!(
+            code(AckError::NothingToAcknowledge {
+                warning,
+                version: 1,
+                recipient: RecipientId::new("a"),
+                subject: tianshan_core::dissemination::acknowledgement::Subject::Warning
+            }),
+            Code::NotFound
+        );
     }
 }

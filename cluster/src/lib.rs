@@ -2,9 +2,10 @@
 //! Prometheus metrics and health probes.
 //!
 //! # Layout
-//! - [`warning_service`]: `tianshan.v1.WarningService` (list active warnings, subscribe).
+//! - [`warning_service`]: `tianshan.v1.WarningService` (active warnings, subscriptions with
+//!   cursors, acknowledgements, drafts and sign-off, manual warnings), behind bearer tokens.
 //! - [`http_endpoints`]: `/metrics`, `/healthz`, `/readyz`.
-//! - [`server`]: binds and serves both.
+//! - [`server`]: binds and serves both, with gRPC health, reflection and optional TLS.
 //! - [`error`]: the one conversion of errors into `tonic::Status`.
 #![warn(missing_docs, unreachable_pub, rust_2018_idioms)]
 

@@ -1,6 +1,10 @@
-//! Binds the gRPC and HTTP listeners and serves them until the process stops.
+//! Binds the gRPC and HTTP listeners and serves them until the process stops. The gRPC server
+//! carries `tianshan.v1.WarningService`, the standard health service (`grpc.health.v1.Health`)
+//! and server reflection in both its v1 and v1alpha versions, so grpcurl can list and describe
+//! the services; with [`TlsSettings`] it speaks TLS (rustls).
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use tianshan_core::region::Region;
@@ -8,11 +12,12 @@ use tianshan_pipelines::node_pipeline::NodePipeline;
 use tianshan_proto::v1::warning_service_server::WarningServiceServer;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::{Identity, Server, ServerTlsConfig};
 use tracing::{error, info};
 
 use crate::error::ClusterError;
 use crate::http_endpoints::{self, HttpState};
-use crate::warning_service::WarningApi;
+use crate::warning_service::{WarningApi, WarningApiSettings};
 
 /// The addresses the servers actually bound (useful with port 0).
 #[derive(Debug, Clone, Copy)]
@@ -23,56 +28,121 @@ pub struct BoundAddresses {
     pub http: SocketAddr,
 }
 
-async fn bind(addr: &str) -> Result<TcpListener, ClusterError> {
-    TcpListener::bind(addr)
-        .await
-        .map_err(|e| ClusterError::Serve {
-            addr: addr.to_string(),
-            detail: e.to_string(),
-        })
+/// PEM files of the gRPC server's certificate chain and private key.
+#[derive(Debug, Clone)]
+pub struct TlsSettings {
+    /// Certificate chain, PEM.
+    pub cert: PathBuf,
+    /// Private key, PEM.
+    pub key: PathBuf,
 }
 
-/// Binds both listeners and serves them in the background.
+/// What the gRPC API needs besides the pipeline.
+pub struct GrpcSettings {
+    /// The sign-off desk, the dissemination tree, the token table and the warnings topic.
+    pub api: WarningApiSettings,
+    /// TLS; `None` serves plaintext.
+    pub tls: Option<TlsSettings>,
+}
+
+async fn bind(addr: &str) -> Result<(TcpListener, SocketAddr), ClusterError> {
+    let serve_error = |e: std::io::Error| ClusterError::Serve {
+        addr: addr.to_string(),
+        detail: e.to_string(),
+    };
+    let listener = TcpListener::bind(addr).await.map_err(serve_error)?;
+    let local = listener.local_addr().map_err(serve_error)?;
+    Ok((listener, local))
+}
+
+/// Reads the certificate and key of `tls`.
 ///
 /// # Errors
-/// Returns [`ClusterError::Serve`] naming the address that could not be bound.
-pub async fn serve(
-    grpc_addr: &str,
-    http_addr: &str,
-    pipeline: &NodePipeline,
-    region: Arc<Region>,
-) -> Result<BoundAddresses, ClusterError> {
-    let grpc_listener = bind(grpc_addr).await?;
-    let http_listener = bind(http_addr).await?;
-    let local = |l: &TcpListener, addr: &str| {
-        l.local_addr().map_err(|e| ClusterError::Serve {
-            addr: addr.to_string(),
+/// [`ClusterError::TlsFile`] naming the file that cannot be read.
+fn load_identity(tls: &TlsSettings) -> Result<Identity, ClusterError> {
+    let read = |file: &PathBuf| {
+        std::fs::read(file).map_err(|e| ClusterError::TlsFile {
+            file: file.clone(),
             detail: e.to_string(),
         })
     };
-    let bound = BoundAddresses {
-        grpc: local(&grpc_listener, grpc_addr)?,
-        http: local(&http_listener, http_addr)?,
+    Ok(Identity::from_pem(read(&tls.cert)?, read(&tls.key)?))
+}
+
+/// Binds `addr` and serves the warning API, health and reflection on it in the background.
+///
+/// # Errors
+/// [`ClusterError::Serve`] when the address cannot be bound or the TLS identity is unusable,
+/// [`ClusterError::TlsFile`] naming a certificate or key file that cannot be read.
+pub async fn serve_grpc(
+    addr: &str,
+    api: WarningApi,
+    tls: Option<&TlsSettings>,
+) -> Result<SocketAddr, ClusterError> {
+    let serve_error = |detail: String| ClusterError::Serve {
+        addr: addr.to_string(),
+        detail,
     };
-    let service = WarningServiceServer::new(WarningApi::new(
-        pipeline.publisher.clone(),
-        pipeline.warnings.clone(),
-    ));
-    let http_state = HttpState {
-        metrics: pipeline.metrics.clone(),
-        publisher: pipeline.publisher.clone(),
-        region,
+    let mut builder = Server::builder();
+    if let Some(tls) = tls {
+        let config = ServerTlsConfig::new().identity(load_identity(tls)?);
+        builder = builder
+            .tls_config(config)
+            .map_err(|e| serve_error(format!("TLS: {e}")))?;
+    }
+    let (health_reporter, health) = tonic_health::server::health_reporter();
+    health_reporter
+        .set_serving::<WarningServiceServer<WarningApi>>()
+        .await;
+    let reflection = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(tianshan_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
     };
+    let reflection_v1 = reflection()
+        .build_v1()
+        .map_err(|e| serve_error(format!("reflection: {e}")))?;
+    let reflection_v1alpha = reflection()
+        .build_v1alpha()
+        .map_err(|e| serve_error(format!("reflection: {e}")))?;
+    let router = builder
+        .add_service(health)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .add_service(WarningServiceServer::new(api));
+    let (listener, bound) = bind(addr).await?;
     tokio::spawn(async move {
-        let incoming = TcpListenerStream::new(grpc_listener);
-        if let Err(e) = tonic::transport::Server::builder()
-            .add_service(service)
-            .serve_with_incoming(incoming)
+        if let Err(e) = router
+            .serve_with_incoming(TcpListenerStream::new(listener))
             .await
         {
             error!(error = %e, "grpc server stopped");
         }
     });
+    Ok(bound)
+}
+
+/// Binds both listeners and serves them in the background.
+///
+/// # Errors
+/// Returns [`ClusterError::Serve`] naming the address that could not be bound, and
+/// [`ClusterError::TlsFile`] naming a certificate or key file that cannot be read.
+pub async fn serve(
+    grpc_addr: &str,
+    http_addr: &str,
+    pipeline: &NodePipeline,
+    region: Arc<Region>,
+    grpc: GrpcSettings,
+) -> Result<BoundAddresses, ClusterError> {
+    let (http_listener, http) = bind(http_addr).await?;
+    let api = WarningApi::new(pipeline.publisher.clone(), grpc.api);
+    let grpc = serve_grpc(grpc_addr, api, grpc.tls.as_ref()).await?;
+    let bound = BoundAddresses { grpc, http };
+    let http_state = HttpState {
+        metrics: pipeline.metrics.clone(),
+        publisher: pipeline.publisher.clone(),
+        region,
+    };
     tokio::spawn(async move {
         if let Err(e) = axum::serve(http_listener, http_endpoints::router(http_state)).await {
             error!(error = %e, "http server stopped");
@@ -80,4 +150,22 @@ pub async fn serve(
     });
     info!(grpc = %bound.grpc, http = %bound.http, "serving");
     Ok(bound)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unreadable_tls_file_is_named() {
+        let tls = TlsSettings {
+            cert: PathBuf::from("/nonexistent/tianshan-cert.pem"),
+            key: PathBuf::from("/nonexistent/tianshan-key.pem"),
+        };
+        let error = load_identity(&tls).expect_err("no such file");
+        assert!(
+            error.to_string().contains("/nonexistent/tianshan-cert.pem"),
+            "{error}"
+        );
+    }
 }

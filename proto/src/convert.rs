@@ -1,7 +1,9 @@
 //! Conversions between generated protobuf types and core types (kept here because of the orphan rule).
 
+use tianshan_core::dissemination::acknowledgement::AckOutcome;
 use tianshan_core::ids::{GatewayId, StationId};
 use tianshan_core::observation::{Observation, Reading};
+use tianshan_core::signoff::{Draft, DraftOrigin};
 use tianshan_core::time::EventTime;
 use tianshan_core::warning::{Action, Hazard, Level, Status, WarningEvent};
 
@@ -146,6 +148,31 @@ fn hazard_to_pb(hazard: Hazard) -> v1::Hazard {
     }
 }
 
+/// Returns the core hazard of a protobuf `Hazard` value, or `None` for unspecified or unknown
+/// values.
+pub fn hazard_from_pb(value: i32) -> Option<Hazard> {
+    match v1::Hazard::try_from(value).ok()? {
+        v1::Hazard::Unspecified => None,
+        v1::Hazard::FlashFlood => Some(Hazard::FlashFlood),
+        v1::Hazard::DebrisFlow => Some(Hazard::DebrisFlow),
+        v1::Hazard::Landslide => Some(Hazard::Landslide),
+        v1::Hazard::LightningFire => Some(Hazard::LightningFire),
+        v1::Hazard::SnowmeltFlood => Some(Hazard::SnowmeltFlood),
+    }
+}
+
+/// Returns the core level of a protobuf `Level` value, or `None` for unspecified or unknown
+/// values.
+pub fn level_from_pb(value: i32) -> Option<Level> {
+    match v1::Level::try_from(value).ok()? {
+        v1::Level::Unspecified => None,
+        v1::Level::Blue => Some(Level::Blue),
+        v1::Level::Yellow => Some(Level::Yellow),
+        v1::Level::Orange => Some(Level::Orange),
+        v1::Level::Red => Some(Level::Red),
+    }
+}
+
 fn level_to_pb(level: Level) -> v1::Level {
     match level {
         Level::Blue => v1::Level::Blue,
@@ -210,6 +237,35 @@ impl From<&WarningEvent> for v1::Warning {
     }
 }
 
+impl From<&Draft> for v1::Draft {
+    fn from(draft: &Draft) -> Self {
+        v1::Draft {
+            warning: Some(v1::Warning::from(&draft.event)),
+            message: draft.message.clone().unwrap_or_default(),
+            department: draft.department.name().to_owned(),
+            origin: match draft.origin {
+                DraftOrigin::Model => "model",
+                DraftOrigin::Manual(_) => "manual",
+                DraftOrigin::Agency { .. } => "agency",
+            }
+            .to_owned(),
+            submitted_ms: draft.submitted_at.millis(),
+            released_early: draft.released_early,
+            auto_approve_ms: draft.auto_approve_at.map_or(0, |at| at.millis()),
+        }
+    }
+}
+
+impl From<AckOutcome> for v1::AckOutcome {
+    fn from(outcome: AckOutcome) -> Self {
+        match outcome {
+            AckOutcome::InTime => v1::AckOutcome::InTime,
+            AckOutcome::Late => v1::AckOutcome::Late,
+            AckOutcome::AlreadyAcknowledged => v1::AckOutcome::AlreadyAcknowledged,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -228,6 +284,25 @@ mod tests {
         };
         let message = v1::Observation::from(&obs);
         assert_eq!(Observation::try_from(message).unwrap(), obs);
+    }
+
+    #[test]
+    fn hazards_and_levels_round_trip_and_unspecified_is_none() {
+        for hazard in [
+            Hazard::FlashFlood,
+            Hazard::DebrisFlow,
+            Hazard::Landslide,
+            Hazard::LightningFire,
+            Hazard::SnowmeltFlood,
+        ] {
+            assert_eq!(hazard_from_pb(hazard_to_pb(hazard).into()), Some(hazard));
+        }
+        for level in Level::ALL {
+            assert_eq!(level_from_pb(level_to_pb(level).into()), Some(level));
+        }
+        assert_eq!(hazard_from_pb(0), None);
+        assert_eq!(level_from_pb(0), None);
+        assert_eq!(level_from_pb(99), None);
     }
 
     #[test]

@@ -3,12 +3,18 @@
 //!
 //! # Layout
 //! - [`v1`]: generated code.
+//! - [`FILE_DESCRIPTOR_SET`]: the encoded descriptors of `tianshan.v1`, for server reflection.
 //! - [`codec`]: observation encoding and decoding from protobuf or JSON bytes (content-type header or sniffing).
 //! - [`convert`]: conversions between generated and core types.
 #![warn(missing_docs, unreachable_pub, rust_2018_idioms)]
 
 pub mod codec;
 pub mod convert;
+
+/// The encoded `google.protobuf.FileDescriptorSet` of every `tianshan.v1` file, as server
+/// reflection serves it to clients such as grpcurl.
+pub const FILE_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/tianshan_v1_descriptor.bin"));
 
 /// Generated code of the `tianshan.v1` package.
 #[allow(missing_docs, unreachable_pub, clippy::all)]
