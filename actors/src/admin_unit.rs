@@ -133,7 +133,9 @@ pub struct AdminUnitState {
     code: AreaCode,
     shared: Arc<Dissemination>,
     children: BTreeMap<AreaCode, ActorRef<AdminUnitMsg>>,
-    books: BTreeMap<(WarningId, u32), Book>,
+    /// The books of each version: one per release that reached new targets here (a draft
+    /// released early to responsible persons, then the signed version to everyone).
+    books: BTreeMap<(WarningId, u32), Vec<Book>>,
     /// The children each version was passed to, so a withdrawal follows the same way.
     passed_to: BTreeMap<(WarningId, u32), Vec<AreaCode>>,
     /// The deadline a `Deadline` message is already scheduled for.
@@ -197,7 +199,7 @@ impl Actor for AdminUnitActor {
             }
             AdminUnitMsg::Withdraw { warning, version } => {
                 let key = (warning, version);
-                if let Some(book) = st.books.get_mut(&key) {
+                for book in st.books.get_mut(&key).into_iter().flatten() {
                     book.closed = true;
                 }
                 for code in st.passed_to.get(&key).into_iter().flatten() {
@@ -214,10 +216,17 @@ impl Actor for AdminUnitActor {
                 match next_step(&st.shared.tree, &st.code, holder.as_ref()) {
                     Step::Here => {
                         let now = st.shared.clock.now();
-                        let result = match st
+                        let holder = st
                             .books
                             .get_mut(&(request.warning.clone(), request.version))
-                        {
+                            .into_iter()
+                            .flatten()
+                            .find(|book| {
+                                book.ack
+                                    .obligation(&request.addressee, &request.subject)
+                                    .is_some()
+                            });
+                        let result = match holder {
                             Some(book) => book.ack.acknowledge(
                                 &request.addressee,
                                 &request.subject,
@@ -241,9 +250,20 @@ impl Actor for AdminUnitActor {
             }
             AdminUnitMsg::Delivered { key, outcome } => {
                 let now = st.shared.clock.now();
-                if let Some(book) = st.books.get_mut(&(key.warning.clone(), key.version)) {
-                    if let Err(e) = book.ack.record_delivery(&key, outcome, now) {
-                        warn!(unit = %st.code, error = %e, "delivery report for no delivery of this unit");
+                let holder = st
+                    .books
+                    .get_mut(&(key.warning.clone(), key.version))
+                    .into_iter()
+                    .flatten()
+                    .find(|book| book.ack.obligation(&key.recipient, &key.subject).is_some());
+                match holder {
+                    Some(book) => {
+                        if let Err(e) = book.ack.record_delivery(&key, outcome, now) {
+                            warn!(unit = %st.code, error = %e, "delivery report refused");
+                        }
+                    }
+                    None => {
+                        warn!(unit = %st.code, ?key, "delivery report for no delivery of this unit")
                     }
                 }
             }
@@ -251,7 +271,7 @@ impl Actor for AdminUnitActor {
                 st.wakeup = None;
                 let now = st.shared.clock.now();
                 let mut due = Vec::new();
-                for book in st.books.values_mut().filter(|book| !book.closed) {
+                for book in st.books.values_mut().flatten().filter(|book| !book.closed) {
                     let warning = book.warning.clone();
                     due.extend(
                         book.ack
@@ -266,8 +286,12 @@ impl Actor for AdminUnitActor {
                 schedule_deadline(&me, st);
             }
             AdminUnitMsg::Books(reply) => {
-                let mut books: Vec<ForcedAcknowledgement> =
-                    st.books.values().map(|book| book.ack.clone()).collect();
+                let mut books: Vec<ForcedAcknowledgement> = st
+                    .books
+                    .values()
+                    .flatten()
+                    .map(|book| book.ack.clone())
+                    .collect();
                 let mut pending = Vec::with_capacity(st.children.len());
                 for child in st.children.values() {
                     let (port, receiver) = reply_port();
@@ -284,19 +308,24 @@ impl Actor for AdminUnitActor {
     }
 }
 
-/// Opens the book of this unit's own targets of `release`, closes the books of older versions of
-/// the same warning, and sends the first deliveries.
+/// Opens the book of this unit's own targets of `release` that no earlier release of the same
+/// version reached (the signed version after an early release adds the public endpoints), closes
+/// the books of older versions of the same warning, and sends the first deliveries.
 fn open_book(
     me: &ActorRef<AdminUnitMsg>,
     st: &mut AdminUnitState,
     release: &Release,
 ) -> Result<(), ActorProcessingErr> {
     let event = &release.warning.event;
-    for ((warning, version), book) in &mut st.books {
+    for ((warning, version), books) in &mut st.books {
         if *warning == event.id && *version < event.version {
-            book.closed = true;
+            for book in books {
+                book.closed = true;
+            }
         }
     }
+    let key = (event.id.clone(), event.version);
+    let already = st.books.get(&key).map_or(&[][..], Vec::as_slice);
     let Some(ids) = release.targets.get(&st.code) else {
         return Ok(());
     };
@@ -305,6 +334,13 @@ fn open_book(
         .iter()
         .filter_map(|id| directory.get(id))
         .filter(|recipient| release.audience == Audience::Everyone || recipient.is_person())
+        .filter(|recipient| {
+            already.iter().all(|book| {
+                book.ack
+                    .obligation(&recipient.id, &Subject::Warning)
+                    .is_none()
+            })
+        })
         .collect();
     if targets.is_empty() {
         return Ok(());
@@ -312,14 +348,11 @@ fn open_book(
     let now = st.shared.clock.now();
     let (ack, first) =
         ForcedAcknowledgement::open(event, &targets, directory, &st.shared.acknowledgement, now);
-    st.books.insert(
-        (event.id.clone(), event.version),
-        Book {
-            ack,
-            warning: release.warning.clone(),
-            closed: false,
-        },
-    );
+    st.books.entry(key).or_default().push(Book {
+        ack,
+        warning: release.warning.clone(),
+        closed: false,
+    });
     for delivery in first {
         send_delivery(me, &st.shared, delivery, release.warning.clone())?;
     }
@@ -355,6 +388,7 @@ fn schedule_deadline(me: &ActorRef<AdminUnitMsg>, st: &mut AdminUnitState) {
     let next = st
         .books
         .values()
+        .flatten()
         .filter(|book| !book.closed)
         .filter_map(|book| book.ack.next_deadline())
         .min();

@@ -269,3 +269,92 @@ async fn a_red_warning_is_delivered_resent_escalated_and_acknowledged() {
     region.stop(None);
     courier.stop(None);
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_signed_version_after_an_early_release_reaches_only_the_public_anew() {
+    let units = load_admin_units(Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../regions/xinjiang/admin_units.csv"
+    )))
+    .expect("admin units load");
+    let tree = AdminTree::try_from_units(&units).expect("tree builds");
+    let directory = Directory::synthetic(&tree, 2);
+    let clock = WallClock::starting_at(START);
+    let sent: Sent = Arc::default();
+    let (courier, _) = Actor::spawn(None, RecordingCourier, (sent.clone(), clock))
+        .await
+        .expect("courier starts");
+    let shared = Arc::new(Dissemination {
+        tree,
+        directory,
+        acknowledgement: AcknowledgementConfig::default(),
+        clock,
+        courier: courier.get_derived(),
+    });
+    let (region, _) = Actor::spawn(
+        None,
+        AdminUnitActor,
+        AdminUnitArgs {
+            code: shared.tree.region().clone(),
+            shared: shared.clone(),
+        },
+    )
+    .await
+    .expect("tree starts");
+    let warning = Arc::new(red_warning());
+    let (early, _) = release_of(&shared, warning.clone(), Audience::ResponsiblePersons);
+    region
+        .cast(AdminUnitMsg::Release(Arc::new(early)))
+        .expect("region takes the early release");
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let outcome = ask(
+        &region,
+        |port| {
+            AdminUnitMsg::Acknowledge(
+                AckRequest {
+                    warning: warning.event.id.clone(),
+                    version: 1,
+                    addressee: person("650102-002-v1"),
+                    subject: Subject::Warning,
+                    by: person("650102-002-v1"),
+                },
+                port,
+            )
+        },
+        "acknowledge",
+    )
+    .await
+    .expect("answered");
+    assert_eq!(outcome, Ok(AckOutcome::InTime));
+    let early_ids: Vec<String> = sent
+        .lock()
+        .expect("not poisoned")
+        .iter()
+        .map(|(_, key, _)| key.recipient.to_string())
+        .collect();
+    assert!(early_ids.contains(&"650102-002-v1".to_owned()));
+    assert!(
+        !early_ids
+            .iter()
+            .any(|id| id.ends_with("-cap") || id.ends_with("-speaker")),
+        "the public waits for sign-off: {early_ids:?}"
+    );
+
+    let (signed, _) = release_of(&shared, warning, Audience::Everyone);
+    region
+        .cast(AdminUnitMsg::Release(Arc::new(signed)))
+        .expect("region takes the signed release");
+    tokio::time::sleep(Duration::from_secs(400)).await;
+    let sent_now = sent.lock().expect("not poisoned").clone();
+    let to_v1: Vec<u32> = sent_now
+        .iter()
+        .filter(|(_, key, _)| key.recipient.as_str() == "650102-002-v1")
+        .map(|(_, _, attempt)| *attempt)
+        .collect();
+    assert_eq!(to_v1, [1], "acknowledged before sign-off: never sent again");
+    assert!(sent_now
+        .iter()
+        .any(|(at, key, _)| *at >= 10 && key.recipient.as_str() == "650000-cap"));
+    region.stop(None);
+    courier.stop(None);
+}
