@@ -9,7 +9,24 @@
 //! `max(rejection-k × 1.4826 × MAD, rejection-floor-mm)` are rejected (the modified z-score rule
 //! of Iglewicz & Hoaglin, 3.5 by default [U]), and ordinary least squares on the kept points gives
 //! the slope and its r². Least squares keeps the TV5.1 arithmetic exact; Theil–Sen keeps one
-//! bad reading from choosing which points are kept.
+//! bad reading from choosing which points are kept. The standard error of a velocity is that of
+//! the least-squares slope, √(Σ residual² / (n − 2) / Σ (t − t̄)²), over the kept points.
+//!
+//! # Velocity series
+//! A reading gets a velocity once the readings of its span reach back over at least
+//! `min-span-coverage` of the span [U]: no velocity from the first few readings of a cold start
+//! or across an outage. The window keeps the series next to its readings: a reading changes only
+//! the velocities of the readings within one span after it, so an in-order reading costs one fit,
+//! and a late reading or the eviction of the oldest one refits only the spans that contain it.
+//!
+//! # Noise
+//! GNSS noise of a few millimetres puts standard errors of several mm/d on a 6-h velocity, so two
+//! rules keep noise from raising a level [U]:
+//! - a tangent-angle level above blue counts only when the velocity less `noise-k` standard
+//!   errors still reaches it; a level reached only within the noise counts as blue;
+//! - a failure time is published only from a segment of velocities covering `min-fit-hours`, whose
+//!   velocity rises (least-squares slope of v against t, times the segment's duration) by more
+//!   than `trend-k` × the mean standard error of its velocities.
 //!
 //! # Level
 //! The level is the highest of the tangent-angle level (held for `persist-steps` velocity
@@ -58,6 +75,8 @@ pub struct VelocitySample {
     pub at: EventTime,
     /// Velocity, mm/d.
     pub mm_per_day: f64,
+    /// Standard error of the velocity, mm/d (infinite when only two readings were kept).
+    pub std_error_mm_per_day: f64,
 }
 
 /// Errors of the deformation windows.
@@ -100,6 +119,9 @@ pub struct DeformationConfig {
     pub acceleration_span: String,
     /// Fewest readings in a span for a velocity. Default 3 [U].
     pub min_points: usize,
+    /// Share of the velocity span the readings must reach back over, from the span's end to its
+    /// earliest reading, before the span gives a velocity. Default 0.8 [U].
+    pub min_span_coverage: f64,
     /// A speed below this is "no movement", mm/d. Default 0.5 [U] (§5.4: stay above noise).
     pub noise_floor_mm_per_day: f64,
     /// Residuals above `rejection-k` × 1.4826 × MAD are outliers. Default 3.5 [U]
@@ -117,6 +139,7 @@ impl Default for DeformationConfig {
             velocity_span: "6h".to_owned(),
             acceleration_span: "24h".to_owned(),
             min_points: 3,
+            min_span_coverage: 0.8,
             noise_floor_mm_per_day: 0.5,
             rejection_k: 3.5,
             rejection_floor_mm: 1.0,
@@ -135,6 +158,12 @@ impl DeformationConfig {
             return Err(format!(
                 "min-points must be at least 2 and at most capacity ({}), got {}",
                 self.capacity, self.min_points
+            ));
+        }
+        if !(self.min_span_coverage > 0.0 && self.min_span_coverage <= 1.0) {
+            return Err(format!(
+                "min-span-coverage must be in (0, 1], got {}",
+                self.min_span_coverage
             ));
         }
         if !(self.noise_floor_mm_per_day >= 0.0 && self.noise_floor_mm_per_day.is_finite()) {
@@ -198,6 +227,9 @@ pub struct TangentAngleConfig {
     pub red_deg: f64,
     /// Velocity samples the level must hold before it counts. Default 3 [U] (§5.3).
     pub persist_steps: usize,
+    /// Standard errors the velocity must keep above a level's angle for a level above blue;
+    /// a level reached only within them counts as blue. Default 3 [U].
+    pub noise_k: f64,
 }
 
 impl Default for TangentAngleConfig {
@@ -209,6 +241,7 @@ impl Default for TangentAngleConfig {
             orange_deg: 80.0,
             red_deg: 85.0,
             persist_steps: 3,
+            noise_k: 3.0,
         }
     }
 }
@@ -239,6 +272,12 @@ impl TangentAngleConfig {
         if self.persist_steps == 0 {
             return Err("persist-steps must be at least 1".to_owned());
         }
+        if !(self.noise_k >= 0.0 && self.noise_k.is_finite()) {
+            return Err(format!(
+                "noise-k must be finite and non-negative, got {}",
+                self.noise_k
+            ));
+        }
         Ok(())
     }
 }
@@ -251,6 +290,11 @@ pub struct InverseVelocityConfig {
     pub min_points: usize,
     /// Lowest r² of the fit of 1/v against time. Default 0.8 [U] (§5.1; r > 0.8 [C]).
     pub min_r2: f64,
+    /// Shortest time the fitted segment must cover, hours. Default 6 [U] (one velocity span).
+    pub min_fit_hours: f64,
+    /// The velocity must rise over the fitted segment by more than this many times the mean
+    /// standard error of its velocities. Default 3 [U].
+    pub trend_k: f64,
     /// Orange when the predicted failure is at most this many hours ahead. Default 72 [U].
     pub alert_tf_hours: f64,
     /// Red when the predicted failure is at most this many hours ahead. Default 24 [U].
@@ -262,6 +306,8 @@ impl Default for InverseVelocityConfig {
         Self {
             min_points: 5,
             min_r2: 0.8,
+            min_fit_hours: 6.0,
+            trend_k: 3.0,
             alert_tf_hours: 72.0,
             alarm_tf_hours: 24.0,
         }
@@ -282,6 +328,18 @@ impl InverseVelocityConfig {
         }
         if !(0.0..=1.0).contains(&self.min_r2) {
             return Err(format!("min-r2 must be in [0, 1], got {}", self.min_r2));
+        }
+        if !(self.min_fit_hours >= 0.0 && self.min_fit_hours.is_finite()) {
+            return Err(format!(
+                "min-fit-hours must be finite and non-negative, got {}",
+                self.min_fit_hours
+            ));
+        }
+        if !(self.trend_k >= 0.0 && self.trend_k.is_finite()) {
+            return Err(format!(
+                "trend-k must be finite and non-negative, got {}",
+                self.trend_k
+            ));
         }
         if !(0.0 < self.alarm_tf_hours && self.alarm_tf_hours <= self.alert_tf_hours) {
             return Err(format!(
@@ -376,21 +434,29 @@ struct LineFit {
     slope: f64,
     intercept: f64,
     r2: f64,
+    /// Standard error of the slope; infinite with two points, whose residuals say nothing.
+    slope_std_error: f64,
     used: usize,
     rejected: usize,
 }
 
+/// Returns the median, reordering `values` (selection, not a full sort: the Theil–Sen slopes of
+/// an acceleration span number in the ten thousands).
 fn median(values: &mut [f64]) -> Option<f64> {
-    if values.is_empty() {
+    let len = values.len();
+    if len == 0 {
         return None;
     }
-    values.sort_by(f64::total_cmp);
-    let mid = values.len() / 2;
-    Some(if values.len() % 2 == 1 {
-        values[mid]
-    } else {
-        (values[mid - 1] + values[mid]) / 2.0
-    })
+    let (below, &mut upper, _) = values.select_nth_unstable_by(len / 2, f64::total_cmp);
+    if len % 2 == 1 {
+        return Some(upper);
+    }
+    let lower = below
+        .iter()
+        .copied()
+        .max_by(f64::total_cmp)
+        .expect("an even count of at least two leaves one value below the middle");
+    Some((lower + upper) / 2.0)
 }
 
 /// Returns the Theil–Sen line `(slope, intercept)`: the median pairwise slope and the median of
@@ -429,10 +495,17 @@ fn least_squares(points: &[(f64, f64)]) -> Option<LineFit> {
     } else {
         1.0
     };
+    let slope_std_error = if points.len() > 2 {
+        let residual_sum_of_squares = (syy - slope * sxy).max(0.0);
+        (residual_sum_of_squares / (n - 2.0) / sxx).sqrt()
+    } else {
+        f64::INFINITY
+    };
     Some(LineFit {
         slope,
         intercept: mean_y - slope * mean_x,
         r2,
+        slope_std_error,
         used: points.len(),
         rejected: 0,
     })
@@ -486,6 +559,8 @@ pub struct Kinematics {
     pub at: EventTime,
     /// Velocity over the velocity span, mm/d.
     pub velocity_mm_per_day: f64,
+    /// Standard error of that velocity, mm/d.
+    pub velocity_std_error_mm_per_day: f64,
     /// Slope of the velocity samples over the acceleration span, mm/d²; `None` with too few.
     pub acceleration_mm_per_day2: Option<f64>,
     /// Whether |velocity| reaches the noise floor.
@@ -505,7 +580,16 @@ pub enum Observed {
     Duplicate,
 }
 
-/// The deformation series of one monitoring point, ordered by event time and bounded.
+/// The velocity fitted over the span ending at one reading.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct SpanFit {
+    velocity: VelocitySample,
+    points: usize,
+    rejected: usize,
+}
+
+/// The deformation series of one monitoring point, ordered by event time and bounded, with the
+/// velocity of every reading kept up to date as readings arrive and leave.
 #[derive(Debug, Clone)]
 pub struct DeformationWindow {
     point: StationId,
@@ -514,6 +598,9 @@ pub struct DeformationWindow {
     /// `[lateness, velocity span, acceleration span]` in ms, parsed once.
     spans: [i64; 3],
     samples: VecDeque<DeformationSample>,
+    /// `fits[i]` is the velocity of the span ending at `samples[i]`, `None` when that span has
+    /// too few readings or does not reach back over `min-span-coverage` of the span.
+    fits: VecDeque<Option<SpanFit>>,
 }
 
 impl DeformationWindow {
@@ -532,6 +619,7 @@ impl DeformationWindow {
             point,
             kind,
             samples: VecDeque::with_capacity(cfg.capacity),
+            fits: VecDeque::with_capacity(cfg.capacity),
             cfg,
             spans,
         })
@@ -552,7 +640,9 @@ impl DeformationWindow {
         self.samples.iter()
     }
 
-    /// Places a reading in time order; a reading at an event time already held is ignored.
+    /// Places a reading in time order and refits the velocities of the spans it joins (and, when
+    /// the window is full, of the spans the evicted oldest reading leaves); a reading at an event
+    /// time already held is ignored.
     ///
     /// # Errors
     /// [`LandslideError::NotFinite`] for a NaN or infinite displacement;
@@ -574,66 +664,101 @@ impl DeformationWindow {
                 });
             }
         }
-        match self.samples.binary_search_by_key(&sample.at, |s| s.at) {
-            Ok(_) => Ok(Observed::Duplicate),
-            Err(index) => {
-                self.samples.insert(index, sample);
-                if self.samples.len() > self.cfg.capacity {
-                    self.samples.pop_front();
-                }
-                Ok(Observed::Added)
-            }
+        let Err(index) = self.samples.binary_search_by_key(&sample.at, |s| s.at) else {
+            return Ok(Observed::Duplicate);
+        };
+        self.samples.insert(index, sample);
+        self.fits.insert(index, None);
+        let evicted = if self.samples.len() > self.cfg.capacity {
+            self.fits.pop_front();
+            self.samples.pop_front()
+        } else {
+            None
+        };
+        self.refit_spans_containing(sample.at);
+        if let Some(evicted) = evicted {
+            self.refit_spans_containing(evicted.at);
         }
+        Ok(Observed::Added)
     }
 
-    /// Returns the robust velocity fit over the span ending at `end`, slope in mm/d.
-    fn velocity_fit(&self, end: EventTime) -> Option<LineFit> {
-        let start = end.plus_ms(-self.spans[1]);
-        let points: Vec<(f64, f64)> = self
+    /// Refits the velocity of every held reading whose span `[end − span, end]` contains `changed`,
+    /// i.e. every reading in `[changed, changed + span]`: the only velocities a reading arriving
+    /// or leaving at `changed` can alter.
+    fn refit_spans_containing(&mut self, changed: EventTime) {
+        let last = changed.plus_ms(self.spans[1]);
+        let from = self.samples.partition_point(|s| s.at < changed);
+        let to = self.samples.partition_point(|s| s.at <= last);
+        for index in from..to {
+            self.fits[index] = self.fit_span_ending_at(index);
+        }
+        debug_assert_eq!(self.fits.len(), self.samples.len());
+    }
+
+    /// Returns the robust velocity fit over the span ending at `samples[end]`, or `None` when
+    /// the span holds fewer than `min-points` readings or its earliest reading does not reach back
+    /// over `min-span-coverage` of the span.
+    fn fit_span_ending_at(&self, end: usize) -> Option<SpanFit> {
+        let end_at = self.samples[end].at;
+        let first = self
             .samples
-            .iter()
-            .filter(|s| s.at >= start && s.at <= end)
-            .map(|s| (days_between(end, s.at), s.displacement_mm))
-            .collect();
-        if points.len() < self.cfg.min_points {
+            .partition_point(|s| s.at < end_at.plus_ms(-self.spans[1]));
+        let reach_ms = end_at.millis() - self.samples[first].at.millis();
+        if end + 1 - first < self.cfg.min_points
+            || (reach_ms as f64) < self.cfg.min_span_coverage * self.spans[1] as f64
+        {
             return None;
         }
-        robust_line(&points, self.cfg.rejection())
-    }
-
-    /// Returns one velocity per reading whose trailing span holds enough readings, oldest first.
-    pub fn velocities(&self) -> Vec<VelocitySample> {
-        self.samples
-            .iter()
-            .filter_map(|s| {
-                self.velocity_fit(s.at).map(|fit| VelocitySample {
-                    at: s.at,
-                    mm_per_day: fit.slope,
-                })
-            })
-            .collect()
-    }
-
-    /// Returns velocity and acceleration at the newest reading, or `None` with too few readings.
-    pub fn kinematics(&self) -> Option<Kinematics> {
-        let newest = self.samples.back()?.at;
-        let fit = self.velocity_fit(newest)?;
-        Some(Kinematics {
-            at: newest,
-            velocity_mm_per_day: fit.slope,
-            acceleration_mm_per_day2: self.acceleration(&self.velocities(), newest),
-            moving: fit.slope.abs() >= self.cfg.noise_floor_mm_per_day,
+        let points: Vec<(f64, f64)> = self
+            .samples
+            .range(first..=end)
+            .map(|s| (days_between(end_at, s.at), s.displacement_mm))
+            .collect();
+        let fit = robust_line(&points, self.cfg.rejection())?;
+        Some(SpanFit {
+            velocity: VelocitySample {
+                at: end_at,
+                mm_per_day: fit.slope,
+                std_error_mm_per_day: fit.slope_std_error,
+            },
             points: fit.used,
             rejected: fit.rejected,
         })
     }
 
-    /// Returns the robust slope of the velocity samples in the acceleration span, mm/d².
+    /// Returns the velocity of every reading whose span gives one, oldest first.
+    pub fn velocities(&self) -> Vec<VelocitySample> {
+        self.fits.iter().flatten().map(|fit| fit.velocity).collect()
+    }
+
+    /// Returns velocity and acceleration at the newest reading, or `None` while its span gives
+    /// no velocity.
+    pub fn kinematics(&self) -> Option<Kinematics> {
+        self.kinematics_over(&self.velocities())
+    }
+
+    /// Returns the kinematics at the newest reading given this window's [`Self::velocities`].
+    fn kinematics_over(&self, velocities: &[VelocitySample]) -> Option<Kinematics> {
+        let fit = (*self.fits.back()?)?;
+        let newest = fit.velocity;
+        Some(Kinematics {
+            at: newest.at,
+            velocity_mm_per_day: newest.mm_per_day,
+            velocity_std_error_mm_per_day: newest.std_error_mm_per_day,
+            acceleration_mm_per_day2: self.acceleration(velocities, newest.at),
+            moving: newest.mm_per_day.abs() >= self.cfg.noise_floor_mm_per_day,
+            points: fit.points,
+            rejected: fit.rejected,
+        })
+    }
+
+    /// Returns the robust slope of the velocity samples in the acceleration span ending at `end`,
+    /// the newest velocity, mm/d².
     fn acceleration(&self, velocities: &[VelocitySample], end: EventTime) -> Option<f64> {
         let start = end.plus_ms(-self.spans[2]);
-        let points: Vec<(f64, f64)> = velocities
+        let first = velocities.partition_point(|v| v.at < start);
+        let points: Vec<(f64, f64)> = velocities[first..]
             .iter()
-            .filter(|v| v.at >= start && v.at <= end)
             .map(|v| (days_between(end, v.at), v.mm_per_day))
             .collect();
         if points.len() < self.cfg.min_points {
@@ -663,6 +788,13 @@ pub enum FitShortfall {
         /// Samples required (`inverse-velocity.min-points`).
         required: usize,
     },
+    /// The trailing run of moving velocities covers less time than the gate.
+    TooShort {
+        /// Hours from the run's first velocity to its last.
+        hours: f64,
+        /// Hours required (`inverse-velocity.min-fit-hours`).
+        required_hours: f64,
+    },
     /// 1/v does not fall with time (slope b ≥ 0): not accelerating.
     NotAccelerating {
         /// Slope of 1/v against time over the whole run, (d/mm)/d.
@@ -679,6 +811,15 @@ pub enum FitShortfall {
         r2: f64,
         /// r² required (`inverse-velocity.min-r2`).
         required: f64,
+    },
+    /// 1/v falls and fits well, but the velocity rises by no more than its noise: the
+    /// acceleration may be an artefact of the readings' noise.
+    WithinNoise {
+        /// Rise of the velocity over the longest such segment, mm/d.
+        rise_mm_per_day: f64,
+        /// Rise required: `inverse-velocity.trend-k` × the mean standard error of its
+        /// velocities, mm/d.
+        required_mm_per_day: f64,
     },
 }
 
@@ -731,10 +872,34 @@ fn inverse_velocity_fit(segment: &[VelocitySample]) -> Option<LineFit> {
     least_squares(&points)
 }
 
+/// Returns the hours from the first to the last velocity of `segment`.
+fn duration_hours(segment: &[VelocitySample]) -> f64 {
+    match (segment.first(), segment.last()) {
+        (Some(first), Some(last)) => days_between(first.at, last.at) * 24.0,
+        _ => 0.0,
+    }
+}
+
+/// Returns the rise of the velocity over `segment` (least-squares slope of v against t times
+/// the segment's duration) and the rise its noise requires (`trend-k` × the mean standard error).
+fn velocity_rise(segment: &[VelocitySample], trend_k: f64) -> Option<(f64, f64)> {
+    let origin = segment.first()?.at;
+    let points: Vec<(f64, f64)> = segment
+        .iter()
+        .map(|v| (days_between(origin, v.at), v.mm_per_day))
+        .collect();
+    let fit = least_squares(&points)?;
+    let mean_std_error =
+        segment.iter().map(|v| v.std_error_mm_per_day).sum::<f64>() / segment.len() as f64;
+    let rise = fit.slope * duration_hours(segment) / 24.0;
+    Some((rise, trend_k * mean_std_error))
+}
+
 /// Forecasts the time of failure from velocity samples (oldest first) by the inverse-velocity
 /// method (hazards.md §5.1): the onset of acceleration is the start of the longest trailing
-/// segment of moving samples whose 1/v fit has b < 0 and r² ≥ `min-r2` (the Qubuga practice of
-/// taking the segment with r > 0.8 [C]); t_f = −a/b.
+/// segment of moving samples covering `min-fit-hours` whose 1/v fit has b < 0 and
+/// r² ≥ `min-r2` (the Qubuga practice of taking the segment with r > 0.8 [C]) and whose velocity
+/// rises by more than `trend-k` standard errors [U]; t_f = −a/b.
 pub fn forecast_failure(
     velocities: &[VelocitySample],
     noise_floor_mm_per_day: f64,
@@ -752,28 +917,54 @@ pub fn forecast_failure(
             required: cfg.min_points,
         });
     }
+    if duration_hours(run) < cfg.min_fit_hours {
+        return not_enough(FitShortfall::TooShort {
+            hours: duration_hours(run),
+            required_hours: cfg.min_fit_hours,
+        });
+    }
     let mut best_r2 = f64::NEG_INFINITY;
+    let mut within_noise = None;
     for start in 0..=run.len() - cfg.min_points {
         let segment = &run[start..];
+        // Later starts only shorten the segment.
+        if duration_hours(segment) < cfg.min_fit_hours {
+            break;
+        }
         let Some(fit) = inverse_velocity_fit(segment) else {
             continue;
         };
-        if fit.slope < 0.0 && fit.r2 >= cfg.min_r2 {
-            let tf_days = -fit.intercept / fit.slope;
-            let Some(at) = plus_days(segment[0].at, tf_days) else {
-                return not_enough(FitShortfall::BeyondHorizon { tf_days });
-            };
-            return FailureForecast::Predicted {
-                at,
-                r2: fit.r2,
-                points: segment.len(),
-            };
+        if fit.slope >= 0.0 {
+            continue;
         }
-        if fit.slope < 0.0 {
-            best_r2 = best_r2.max(fit.r2);
+        best_r2 = best_r2.max(fit.r2);
+        if fit.r2 < cfg.min_r2 {
+            continue;
         }
+        let Some((rise, required)) = velocity_rise(segment, cfg.trend_k) else {
+            continue;
+        };
+        if rise <= required {
+            within_noise.get_or_insert(FitShortfall::WithinNoise {
+                rise_mm_per_day: rise,
+                required_mm_per_day: required,
+            });
+            continue;
+        }
+        let tf_days = -fit.intercept / fit.slope;
+        let Some(at) = plus_days(segment[0].at, tf_days) else {
+            return not_enough(FitShortfall::BeyondHorizon { tf_days });
+        };
+        return FailureForecast::Predicted {
+            at,
+            r2: fit.r2,
+            points: segment.len(),
+        };
     }
-    shortfall(run, best_r2, cfg)
+    match within_noise {
+        Some(reason) => not_enough(reason),
+        None => shortfall(run, best_r2, cfg),
+    }
 }
 
 fn shortfall(run: &[VelocitySample], best_r2: f64, cfg: &InverseVelocityConfig) -> FailureForecast {
@@ -848,8 +1039,26 @@ pub fn tangent_level(angle_deg: f64, cfg: &TangentAngleConfig) -> Option<Level> 
     }
 }
 
-/// Returns the lowest tangent level over the last `persist-steps` velocities, so a level counts
-/// only once it has held (hazards.md §5.3 guidance); `None` with fewer samples.
+/// Returns the tangent level of one velocity, noise-aware [U]: when the velocity has a level,
+/// that level is the one the velocity less `noise-k` standard errors still reaches, and at least
+/// blue (the slope moves, but faster than v0 cannot be told apart from the noise).
+fn noise_aware_tangent_level(
+    velocity: &VelocitySample,
+    v0_mm_per_day: f64,
+    cfg: &TangentAngleConfig,
+) -> Option<Level> {
+    let point = tangent_level(tangent_angle_deg(velocity.mm_per_day, v0_mm_per_day), cfg)?;
+    let lower = velocity.mm_per_day - cfg.noise_k * velocity.std_error_mm_per_day;
+    let cleared = tangent_level(tangent_angle_deg(lower, v0_mm_per_day), cfg);
+    debug_assert!(
+        cleared <= Some(point),
+        "a lower velocity never has a higher level"
+    );
+    Some(cleared.map_or(Level::Blue, |level| level.max(Level::Blue)))
+}
+
+/// Returns the lowest noise-aware tangent level over the last `persist-steps` velocities, so a
+/// level counts only once it has held (hazards.md §5.3 guidance); `None` with fewer samples.
 fn persistent_tangent_level(
     velocities: &[VelocitySample],
     v0_mm_per_day: f64,
@@ -857,7 +1066,7 @@ fn persistent_tangent_level(
 ) -> Option<Level> {
     let tail = velocities.get(velocities.len().checked_sub(cfg.persist_steps)?..)?;
     tail.iter()
-        .map(|v| tangent_level(tangent_angle_deg(v.mm_per_day, v0_mm_per_day), cfg))
+        .map(|v| noise_aware_tangent_level(v, v0_mm_per_day, cfg))
         .min()
         .flatten()
 }
@@ -881,7 +1090,7 @@ pub struct LandslideEvidence {
     pub kinematics: Kinematics,
     /// Tangent angle of the newest velocity, degrees; `None` without a positive v0.
     pub tangent_angle_deg: Option<f64>,
-    /// Tangent-angle level held for `persist-steps` samples.
+    /// Noise-aware tangent-angle level held for `persist-steps` samples.
     pub tangent_level: Option<Level>,
     /// Inverse-velocity forecast.
     pub forecast: FailureForecast,
@@ -935,14 +1144,14 @@ fn raised(level: Level) -> Level {
 }
 
 /// Assesses a point at its newest reading: kinematics, tangent angle, forecasts, rain.
-/// Returns `None` while the window holds too few readings for a velocity.
+/// Returns `None` while the newest reading's span gives no velocity.
 pub fn assess(
     window: &DeformationWindow,
     slope: &SlopeContext,
     policy: &LandslidePolicy,
 ) -> Option<LandslideAssessment> {
-    let kinematics = window.kinematics()?;
     let velocities = window.velocities();
+    let kinematics = window.kinematics_over(&velocities)?;
     let noise = window.cfg.noise_floor_mm_per_day;
     let forecast = forecast_failure(&velocities, noise, &policy.inverse_velocity);
     let has_v0 = slope.v0_mm_per_day > 0.0;

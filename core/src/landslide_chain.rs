@@ -233,6 +233,14 @@ fn shortfall_text(shortfall: &FitShortfall, velocity: f64, noise_floor: f64) -> 
             points as f64,
             required as f64,
         ),
+        FitShortfall::TooShort {
+            hours,
+            required_hours,
+        } => (
+            format!("moving velocities over {hours:.1} h, {required_hours:.1} h required"),
+            hours,
+            required_hours,
+        ),
         FitShortfall::NotAccelerating { slope } => (
             "1/v does not fall with time (not accelerating)".to_owned(),
             slope,
@@ -247,6 +255,16 @@ fn shortfall_text(shortfall: &FitShortfall, velocity: f64, noise_floor: f64) -> 
             format!("best r² {r2:.2} of the 1/v fit, {required:.2} required"),
             r2,
             required,
+        ),
+        FitShortfall::WithinNoise {
+            rise_mm_per_day,
+            required_mm_per_day,
+        } => (
+            format!(
+                "velocity rise {rise_mm_per_day:.2} mm/d within the noise, {required_mm_per_day:.2} mm/d required"
+            ),
+            rise_mm_per_day,
+            required_mm_per_day,
         ),
     }
 }
