@@ -16,6 +16,7 @@ use tianshan_core::lightning_fire::LightningFireConfig;
 use tianshan_core::region::Region;
 use tianshan_core::snowmelt::SnowmeltConfig;
 use tianshan_core::station_windows::WindowsConfig;
+use tianshan_pipelines::channels::ChannelsConfig;
 use tianshan_pipelines::config::{KafkaConfig, PipelineConfig};
 use tianshan_pipelines::node_pipeline::PipelineSettings;
 
@@ -70,6 +71,9 @@ pub struct Config {
     /// Snowpack melt and rain on snow in the basins that have a snowpack.
     #[serde(default)]
     pub snowmelt: SnowmeltConfig,
+    /// Dissemination channels: SMS gateway, loudspeaker broker, CAP feed, app stream.
+    #[serde(default)]
+    pub channels: ChannelsConfig,
 }
 
 impl Config {
@@ -123,6 +127,10 @@ impl Config {
         self.snowmelt
             .validate()
             .map_err(|e| anyhow::anyhow!("invalid configuration: snowmelt: {e}"))?;
+        self.channels
+            .validate()
+            .map_err(anyhow::Error::msg)
+            .context("invalid configuration")?;
         Ok(())
     }
 

@@ -3,6 +3,8 @@
 //!
 //! # Layout
 //! - [`config`]: Kafka, topic and pipeline settings.
+//! - [`channels`]: dissemination channels (log, SMS webhook, MQTT loudspeakers, CAP feed, app)
+//!   and the courier that delivers each key once, journaled to Kafka.
 //! - [`embedded_broker`]: librdkafka's mock cluster inside the process.
 //! - [`observation_source`]: the consumer-group source with rebuild on assignment.
 //! - [`dead_letters`]: the dead-letter writer.
@@ -15,6 +17,7 @@
 //! - [`error`]: the crate's error type.
 #![warn(missing_docs, unreachable_pub, rust_2018_idioms)]
 
+pub mod channels;
 pub mod config;
 pub mod dead_letters;
 pub mod embedded_broker;
