@@ -49,6 +49,7 @@ pub async fn run_demo(mut config: Config, once: bool, format: OutputFormat) -> a
         &config.node.http_addr,
         &pipeline,
         region.clone(),
+        None,
     )
     .await?;
     eprintln!(

@@ -174,6 +174,7 @@ async fn run_node(config: Config) -> anyhow::Result<()> {
         &config.node.http_addr,
         &pipeline,
         region,
+        None,
     )
     .await?;
     tokio::signal::ctrl_c().await?;

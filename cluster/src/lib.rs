@@ -3,7 +3,7 @@
 //!
 //! # Layout
 //! - [`warning_service`]: `tianshan.v1.WarningService` (list active warnings, subscribe).
-//! - [`http_endpoints`]: `/metrics`, `/healthz`, `/readyz`.
+//! - [`http_endpoints`]: `/metrics`, `/healthz`, `/readyz`, `/townships`, the CAP feed.
 //! - [`server`]: binds and serves both.
 //! - [`error`]: the one conversion of errors into `tonic::Status`.
 #![warn(missing_docs, unreachable_pub, rust_2018_idioms)]

@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use tianshan_core::region::Region;
+use tianshan_pipelines::channels::cap_feed::CapFeed;
 use tianshan_pipelines::node_pipeline::NodePipeline;
 use tianshan_proto::v1::warning_service_server::WarningServiceServer;
 use tokio::net::TcpListener;
@@ -32,7 +33,8 @@ async fn bind(addr: &str) -> Result<TcpListener, ClusterError> {
         })
 }
 
-/// Binds both listeners and serves them in the background.
+/// Binds both listeners and serves them in the background; the HTTP port also serves
+/// `cap_feed` when given.
 ///
 /// # Errors
 /// Returns [`ClusterError::Serve`] naming the address that could not be bound.
@@ -41,6 +43,7 @@ pub async fn serve(
     http_addr: &str,
     pipeline: &NodePipeline,
     region: Arc<Region>,
+    cap_feed: Option<Arc<CapFeed>>,
 ) -> Result<BoundAddresses, ClusterError> {
     let grpc_listener = bind(grpc_addr).await?;
     let http_listener = bind(http_addr).await?;
@@ -74,7 +77,9 @@ pub async fn serve(
         }
     });
     tokio::spawn(async move {
-        if let Err(e) = axum::serve(http_listener, http_endpoints::router(http_state)).await {
+        if let Err(e) =
+            axum::serve(http_listener, http_endpoints::router(http_state, cap_feed)).await
+        {
             error!(error = %e, "http server stopped");
         }
     });
