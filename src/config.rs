@@ -2,11 +2,15 @@
 //! environment variables, validated once at start with the offending field named.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{bail, Context};
 use figment::providers::{Env, Format, Toml};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
+use tianshan_cluster::server::{serve, BoundAddresses, GrpcSettings, TlsSettings};
+use tianshan_cluster::warning_service::{WarningApiSettings, WarningsTopic};
+use tianshan_core::access::TokenTable;
 use tianshan_core::boundaries::{AreaShapes, COARSE_HALF_SIDE_DEG};
 use tianshan_core::debris_flow::DebrisFlowConfig;
 use tianshan_core::flash_flood::FlashFloodPolicy;
@@ -17,6 +21,8 @@ use tianshan_core::region::Region;
 use tianshan_core::snowmelt::SnowmeltConfig;
 use tianshan_core::station_windows::WindowsConfig;
 use tianshan_pipelines::config::{KafkaConfig, PipelineConfig};
+use tianshan_pipelines::dissemination_stage::DisseminationConfig;
+use tianshan_pipelines::node_pipeline::NodePipeline;
 use tianshan_pipelines::node_pipeline::PipelineSettings;
 
 /// The defaults, compiled into the binary.
@@ -37,7 +43,20 @@ pub struct NodeConfig {
     /// centroids stand in for them.
     #[serde(default)]
     pub boundaries: Option<PathBuf>,
+    /// Bearer tokens of the gRPC API (CSV `token,principal,role,department,unit`, see
+    /// `core/src/access.rs`). Unset: every call is refused as unauthenticated.
+    #[serde(default)]
+    pub tokens: Option<PathBuf>,
+    /// TLS certificate chain (PEM) of the gRPC port; with `tls-key`, the port serves TLS.
+    #[serde(default)]
+    pub tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM) of the gRPC port.
+    #[serde(default)]
+    pub tls_key: Option<PathBuf>,
 }
+
+/// The header of a token file, alone: no tokens.
+pub const TOKEN_HEADER: &str = "token,principal,role,department,unit\n";
 
 /// The whole configuration.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -70,6 +89,9 @@ pub struct Config {
     /// Snowpack melt and rain on snow in the basins that have a snowpack.
     #[serde(default)]
     pub snowmelt: SnowmeltConfig,
+    /// Recipient directory, acknowledgement deadlines, sign-off, CAP and channels.
+    #[serde(default)]
+    pub dissemination: DisseminationConfig,
 }
 
 impl Config {
@@ -123,6 +145,9 @@ impl Config {
         self.snowmelt
             .validate()
             .map_err(|e| anyhow::anyhow!("invalid configuration: snowmelt: {e}"))?;
+        self.dissemination
+            .validate()
+            .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
         Ok(())
     }
 
@@ -170,6 +195,59 @@ impl Config {
         }
     }
 
+    /// Loads the bearer tokens of the gRPC API; without `node.tokens`, an empty table (every call
+    /// is refused as unauthenticated).
+    ///
+    /// # Errors
+    /// Names `node.tokens` and the file, line and field of a bad token row.
+    pub fn load_tokens(&self) -> anyhow::Result<TokenTable> {
+        match &self.node.tokens {
+            Some(path) => TokenTable::load(path).with_context(|| "node.tokens"),
+            None => Ok(TokenTable::from_csv(
+                TOKEN_HEADER,
+                Path::new("(no node.tokens configured)"),
+            )?),
+        }
+    }
+
+    /// Serves the gRPC API (with `tokens`), the HTTP endpoints and the CAP feed of `pipeline`.
+    ///
+    /// # Errors
+    /// Names the address that cannot be bound or the TLS file that cannot be read.
+    pub async fn serve_node(
+        &self,
+        pipeline: &NodePipeline,
+        region: Arc<Region>,
+        tokens: TokenTable,
+    ) -> anyhow::Result<BoundAddresses> {
+        let tls = match (&self.node.tls_cert, &self.node.tls_key) {
+            (Some(cert), Some(key)) => Some(TlsSettings {
+                cert: cert.clone(),
+                key: key.clone(),
+            }),
+            (None, None) => None,
+            _ => bail!("invalid configuration: node.tls-cert and node.tls-key go together"),
+        };
+        let grpc = GrpcSettings {
+            api: WarningApiSettings {
+                sign_off_desk: pipeline.dissemination.desk.clone(),
+                region_unit: pipeline.dissemination.region_unit.clone(),
+                tokens: Arc::new(tokens),
+                warnings_topic: WarningsTopic::from_kafka(&self.kafka),
+            },
+            tls,
+        };
+        Ok(serve(
+            &self.node.grpc_addr,
+            &self.node.http_addr,
+            pipeline,
+            region,
+            grpc,
+            Some(pipeline.dissemination.cap_feed.clone()),
+        )
+        .await?)
+    }
+
     /// Returns the settings of the pipeline.
     pub fn pipeline_settings(&self) -> PipelineSettings {
         PipelineSettings {
@@ -182,6 +260,7 @@ impl Config {
             lightning_fire: self.lightning_fire.clone(),
             landslide: self.landslide.clone(),
             snowmelt: self.snowmelt.clone(),
+            dissemination: self.dissemination.clone(),
         }
     }
 }

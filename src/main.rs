@@ -2,6 +2,7 @@
 
 mod config;
 mod demo;
+mod demo_people;
 mod replay;
 
 use std::path::PathBuf;
@@ -10,14 +11,13 @@ use std::time::Instant;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
-use tianshan_cluster::server::serve;
 use tianshan_core::rain_workload::{run_workload, WorkloadSpec};
 use tianshan_pipelines::gateway::{
     gateway_producer, produce_all, read_observation_file, record_for,
 };
 use tianshan_pipelines::node_pipeline::NodePipeline;
 use tianshan_proto::codec::WireFormat;
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::config::Config;
 
@@ -61,6 +61,9 @@ enum Command {
         /// HTTP listen address (default from config: 127.0.0.1:8080).
         #[arg(long)]
         http_addr: Option<String>,
+        /// Also write every CAP message published to this folder, one `.xml` file per message.
+        #[arg(long)]
+        cap_dir: Option<PathBuf>,
     },
     /// Runs one node against the Kafka cluster of the configuration until Ctrl-C.
     Run,
@@ -131,6 +134,7 @@ fn main() -> anyhow::Result<()> {
                     format,
                     grpc_addr,
                     http_addr,
+                    cap_dir,
                 } => {
                     init_tracing("warn");
                     let mut config = config;
@@ -140,7 +144,7 @@ fn main() -> anyhow::Result<()> {
                     if let Some(addr) = http_addr {
                         config.node.http_addr = addr;
                     }
-                    runtime.block_on(demo::run_demo(config, once, format))
+                    runtime.block_on(demo::run_demo(config, once, format, cap_dir))
                 }
                 Command::Run => {
                     init_tracing("info");
@@ -169,13 +173,11 @@ async fn run_node(config: Config) -> anyhow::Result<()> {
         "region loaded"
     );
     let pipeline = NodePipeline::start(&config.pipeline_settings(), region.clone()).await?;
-    serve(
-        &config.node.grpc_addr,
-        &config.node.http_addr,
-        &pipeline,
-        region,
-    )
-    .await?;
+    if config.node.tokens.is_none() {
+        warn!("node.tokens is not set: every gRPC call will be refused as unauthenticated");
+    }
+    let tokens = config.load_tokens()?;
+    config.serve_node(&pipeline, region, tokens).await?;
     tokio::signal::ctrl_c().await?;
     info!("stopping");
     pipeline.stop().await?;

@@ -4,7 +4,7 @@
 //! # Layout
 //! - [`warning_service`]: `tianshan.v1.WarningService` (active warnings, subscriptions with
 //!   cursors, acknowledgements, drafts and sign-off, manual warnings), behind bearer tokens.
-//! - [`http_endpoints`]: `/metrics`, `/healthz`, `/readyz`.
+//! - [`http_endpoints`]: `/metrics`, `/healthz`, `/readyz`, `/townships`, the CAP feed.
 //! - [`server`]: binds and serves both, with gRPC health, reflection and optional TLS.
 //! - [`error`]: the one conversion of errors into `tonic::Status`.
 #![warn(missing_docs, unreachable_pub, rust_2018_idioms)]

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use tianshan_core::region::Region;
+use tianshan_pipelines::channels::cap_feed::CapFeed;
 use tianshan_pipelines::node_pipeline::NodePipeline;
 use tianshan_proto::v1::warning_service_server::WarningServiceServer;
 use tokio::net::TcpListener;
@@ -122,7 +123,8 @@ pub async fn serve_grpc(
     Ok(bound)
 }
 
-/// Binds both listeners and serves them in the background.
+/// Binds both listeners and serves them in the background; the HTTP port also serves
+/// `cap_feed` (`/cap/feed.atom`) when given.
 ///
 /// # Errors
 /// Returns [`ClusterError::Serve`] naming the address that could not be bound, and
@@ -133,6 +135,7 @@ pub async fn serve(
     pipeline: &NodePipeline,
     region: Arc<Region>,
     grpc: GrpcSettings,
+    cap_feed: Option<Arc<CapFeed>>,
 ) -> Result<BoundAddresses, ClusterError> {
     let (http_listener, http) = bind(http_addr).await?;
     let api = WarningApi::new(pipeline.publisher.clone(), grpc.api);
@@ -144,7 +147,9 @@ pub async fn serve(
         region,
     };
     tokio::spawn(async move {
-        if let Err(e) = axum::serve(http_listener, http_endpoints::router(http_state)).await {
+        if let Err(e) =
+            axum::serve(http_listener, http_endpoints::router(http_state, cap_feed)).await
+        {
             error!(error = %e, "http server stopped");
         }
     });

@@ -158,6 +158,8 @@ async fn start_node() -> anyhow::Result<Node> {
             topic: "warnings".to_owned(),
             published: BTreeSet::new(),
             broadcast: warnings,
+            // The tests hand model versions to the desk themselves.
+            sign_off: None,
             metrics: Arc::new(Metrics::default()),
         },
     )

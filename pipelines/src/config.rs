@@ -46,6 +46,9 @@ pub struct TopicsConfig {
     pub warnings: String,
     /// Rejected input with a `reason` header.
     pub dead_letters: String,
+    /// Delivered (warning, version, recipient, subject, channel) keys, from which a starting
+    /// node rebuilds its delivery dedupe. Must be created with `cleanup.policy=compact`.
+    pub deliveries: String,
 }
 
 impl Default for TopicsConfig {
@@ -58,6 +61,7 @@ impl Default for TopicsConfig {
             weather: "obs.weather".into(),
             warnings: "warnings".into(),
             dead_letters: "dead-letters".into(),
+            deliveries: "dissemination.deliveries".into(),
         }
     }
 }
@@ -170,6 +174,7 @@ impl KafkaConfig {
             ("weather", &t.weather),
             ("warnings", &t.warnings),
             ("dead-letters", &t.dead_letters),
+            ("deliveries", &t.deliveries),
         ] {
             if name.trim().is_empty() {
                 return Err(format!("kafka.topics.{field} must not be empty"));

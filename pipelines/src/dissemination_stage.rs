@@ -163,9 +163,8 @@ impl DisseminationStage {
         let tree = AdminTree::try_from_units(&region.admin_units)
             .map_err(|e| PipelineError::Setup(format!("dissemination tree: {e}")))?;
         let directory = match &config.directory {
-            Some(file) => Directory::load_csv(file, &tree).map_err(|e| {
-                PipelineError::Setup(format!("dissemination.directory: {e}"))
-            })?,
+            Some(file) => Directory::load_csv(file, &tree)
+                .map_err(|e| PipelineError::Setup(format!("dissemination.directory: {e}")))?,
             None => Directory::synthetic(&tree, config.synthetic_villages_per_township),
         };
         let synthetic_directory = directory.is_synthetic();
@@ -182,8 +181,10 @@ impl DisseminationStage {
         };
         let app = Arc::new(AppChannel::new(&config.channels.app)?);
         let cap_feed = Arc::new(CapFeed::new(&config.channels.cap_feed)?);
-        let mut courier = Courier::new(ledger)
-            .with_journal(DeliveryJournal::new(producer, kafka.topics.deliveries.clone()));
+        let mut courier = Courier::new(ledger).with_journal(DeliveryJournal::new(
+            producer,
+            kafka.topics.deliveries.clone(),
+        ));
         for channel in channels(config, &app, &cap_feed)? {
             courier = courier.with_channel(channel);
         }
@@ -244,9 +245,13 @@ impl DisseminationStage {
     /// # Errors
     /// Returns [`PipelineError::Actor`] when the tree does not answer.
     pub async fn coverage(&self) -> Result<CoverageReport, PipelineError> {
-        let books = ask(&self.region_unit, AdminUnitMsg::Books, "acknowledgement books")
-            .await
-            .map_err(|e| PipelineError::Actor(e.to_string()))?;
+        let books = ask(
+            &self.region_unit,
+            AdminUnitMsg::Books,
+            "acknowledgement books",
+        )
+        .await
+        .map_err(|e| PipelineError::Actor(e.to_string()))?;
         Ok(CoverageReport::of(&books))
     }
 
@@ -296,9 +301,9 @@ fn channels(
     let logged = |kind: ChannelKind| -> Result<Option<Arc<dyn Channel>>, PipelineError> {
         match &log_file {
             Some(file) => {
-                let writer = file.try_clone().map_err(|e| {
-                    PipelineError::Setup(format!("dissemination log file: {e}"))
-                })?;
+                let writer = file
+                    .try_clone()
+                    .map_err(|e| PipelineError::Setup(format!("dissemination log file: {e}")))?;
                 Ok(Some(Arc::new(LogChannel::new(kind, writer))))
             }
             None => Ok(None),
@@ -321,7 +326,8 @@ fn channels(
         built = built
             .into_iter()
             .map(|channel| {
-                let rates = ChannelFailures::none(failures.seed).with_rate(channel.kind(), failures.rate);
+                let rates =
+                    ChannelFailures::none(failures.seed).with_rate(channel.kind(), failures.rate);
                 Arc::new(FlakyChannel::new(channel, rates)) as Arc<dyn Channel>
             })
             .collect();

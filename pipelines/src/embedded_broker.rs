@@ -58,7 +58,9 @@ impl EmbeddedBroker {
 
 impl EmbeddedBroker {
     /// Creates every topic a node uses. Rainfall, the busiest, gets 12 partitions so each stays
-    /// far below the mock broker's 5 MiB per-partition limit.
+    /// far below the mock broker's 5 MiB per-partition limit. The deliveries journal would be
+    /// `cleanup.policy=compact` on a real cluster; the mock cluster takes no topic configs and
+    /// never compacts, so here it keeps every record (the journal reader expects that).
     ///
     /// # Errors
     /// Returns [`PipelineError::Kafka`] when a topic cannot be created.
@@ -73,6 +75,7 @@ impl EmbeddedBroker {
             self.create_topic(topic, 3)?;
         }
         self.create_topic(&topics.warnings, 3)?;
+        self.create_topic(&topics.deliveries, 3)?;
         self.create_topic(&topics.dead_letters, 3)
     }
 }

@@ -3,6 +3,10 @@
 //!
 //! # Layout
 //! - [`config`]: Kafka, topic and pipeline settings.
+//! - [`channels`]: dissemination channels (log, SMS webhook, MQTT loudspeakers, CAP feed, app)
+//!   and the courier that delivers each key once, journaled to Kafka.
+//! - [`delivery_courier`]: the courier actor: renders CAP and text once per version, sends each key once.
+//! - [`dissemination_stage`]: directory, channels, courier, dissemination tree and sign-off desk of a node.
 //! - [`embedded_broker`]: librdkafka's mock cluster inside the process.
 //! - [`observation_source`]: the consumer-group source with rebuild on assignment.
 //! - [`dead_letters`]: the dead-letter writer.
@@ -15,8 +19,11 @@
 //! - [`error`]: the crate's error type.
 #![warn(missing_docs, unreachable_pub, rust_2018_idioms)]
 
+pub mod channels;
 pub mod config;
 pub mod dead_letters;
+pub mod delivery_courier;
+pub mod dissemination_stage;
 pub mod embedded_broker;
 pub mod error;
 pub mod gateway;

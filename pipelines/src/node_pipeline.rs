@@ -7,6 +7,7 @@ use std::sync::Arc;
 use ractor::{Actor, ActorRef};
 use rdkafka::producer::FutureProducer;
 use rdkafka::ClientConfig;
+use tianshan_actors::wall_clock::WallClock;
 use tianshan_core::debris_flow::DebrisFlowConfig;
 use tianshan_core::flash_flood::FlashFloodPolicy;
 use tianshan_core::landslide::LandslidePolicy;
@@ -20,6 +21,7 @@ use tokio::sync::broadcast;
 
 use crate::config::{KafkaConfig, PipelineConfig};
 use crate::dead_letters::DeadLetterWriter;
+use crate::dissemination_stage::{DisseminationConfig, DisseminationStage};
 use crate::error::PipelineError;
 use crate::model_actors::{actor_error, ask, ModelActors};
 use crate::observation_source::ObservationSource;
@@ -49,6 +51,8 @@ pub struct PipelineSettings {
     pub landslide: LandslidePolicy,
     /// Snowpack melt and rain on snow.
     pub snowmelt: SnowmeltConfig,
+    /// Directory, channels, acknowledgement deadlines and sign-off.
+    pub dissemination: DisseminationConfig,
 }
 
 /// A running pipeline.
@@ -61,6 +65,8 @@ pub struct NodePipeline {
     pub metrics: Arc<Metrics>,
     /// Live fan-out of published warning versions.
     pub warnings: broadcast::Sender<WarningEvent>,
+    /// Sign-off, the dissemination tree and the channels.
+    pub dissemination: DisseminationStage,
     source: ObservationSource,
 }
 
@@ -89,6 +95,14 @@ impl NodePipeline {
                 .await
                 .map_err(|e| actor_error("read published warnings", e))??
         };
+        let dissemination = DisseminationStage::start(
+            &settings.dissemination,
+            region.clone(),
+            &settings.kafka,
+            producer.clone(),
+            WallClock::system(),
+        )
+        .await?;
         let (warnings, _) = broadcast::channel(4096);
         let (publisher, _) = Actor::spawn(
             None,
@@ -98,6 +112,7 @@ impl NodePipeline {
                 topic: settings.kafka.topics.warnings.clone(),
                 published,
                 broadcast: warnings.clone(),
+                sign_off: Some(dissemination.desk.get_derived()),
                 metrics: metrics.clone(),
             },
         )
@@ -118,6 +133,7 @@ impl NodePipeline {
             publisher,
             metrics,
             warnings,
+            dissemination,
             source,
         })
     }
@@ -158,6 +174,7 @@ impl NodePipeline {
         let NodePipeline {
             models,
             publisher,
+            dissemination,
             source,
             ..
         } = self;
@@ -168,6 +185,7 @@ impl NodePipeline {
         };
         models.stop();
         publisher.stop(None);
+        dissemination.stop();
         flushed
     }
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use prost::Message as _;
-use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use ractor::{Actor, ActorProcessingErr, ActorRef, DerivedActorRef, RpcReplyPort};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Header, Headers, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
@@ -58,6 +58,8 @@ pub struct WarningPublisherArgs {
     pub published: BTreeSet<(String, u32)>,
     /// Live fan-out.
     pub broadcast: broadcast::Sender<WarningEvent>,
+    /// The sign-off desk, which takes every version published.
+    pub sign_off: Option<DerivedActorRef<WarningEvent>>,
     /// Metrics.
     pub metrics: Arc<Metrics>,
 }
@@ -109,6 +111,10 @@ impl Actor for WarningPublisher {
                 st.args.published.insert(key);
                 st.args.metrics.warning_published(&event);
                 info!(warning = %event.id, version = event.version, level = %event.level, status = event.status.name(), "warning published");
+                if let Some(desk) = &st.args.sign_off {
+                    desk.send_message(event.clone())
+                        .map_err(|_| "the sign-off desk is gone")?;
+                }
                 let _ = st.args.broadcast.send(event);
             }
             WarningPublisherMsg::Flush(reply) => {

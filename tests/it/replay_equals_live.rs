@@ -39,6 +39,7 @@ async fn replaying_the_storm_gives_the_warnings_of_the_kafka_path() {
         lightning_fire: Default::default(),
         landslide: Default::default(),
         snowmelt: Default::default(),
+        dissemination: Default::default(),
     };
     let mut replay = Replay::start(&settings, region.clone())
         .await

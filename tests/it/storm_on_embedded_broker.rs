@@ -53,6 +53,7 @@ fn settings(bootstrap: &str) -> PipelineSettings {
         lightning_fire: Default::default(),
         landslide: Default::default(),
         snowmelt: Default::default(),
+        dissemination: Default::default(),
     }
 }
 

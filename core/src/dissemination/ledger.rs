@@ -118,6 +118,11 @@ impl DeliveryLedger {
         pruned
     }
 
+    /// Returns the most entries the ledger holds.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
     /// Returns the number of entries.
     pub fn len(&self) -> usize {
         self.delivered.len()
@@ -169,6 +174,7 @@ mod tests {
             );
         }
         assert_eq!(ledger.len(), 3);
+        assert_eq!(ledger.capacity(), 10);
         assert_eq!(ledger.delivered_at(&sms), Some(EventTime(10)));
     }
 
