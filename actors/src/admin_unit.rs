@@ -27,6 +27,7 @@ use tianshan_core::dissemination::tree::AdminTree;
 use tianshan_core::ids::{AreaCode, RecipientId, WarningId};
 use tianshan_core::signoff::{Audience, ReleasedWarning};
 use tianshan_core::time::EventTime;
+use tianshan_core::warning::WarningEvent;
 use tracing::warn;
 
 use crate::ask::{await_reply, reply_port};
@@ -108,7 +109,8 @@ pub enum AdminUnitMsg {
     },
     /// A deadline may have passed.
     Deadline,
-    /// Replies with the acknowledgement books of this unit and every unit below.
+    /// Replies with the acknowledgement books in force (of the newest version of each warning
+    /// at each unit, not withdrawn) of this unit and every unit below.
     Books(RpcReplyPort<Vec<ForcedAcknowledgement>>),
 }
 
@@ -256,14 +258,23 @@ impl Actor for AdminUnitActor {
                     .into_iter()
                     .flatten()
                     .find(|book| book.ack.obligation(&key.recipient, &key.subject).is_some());
-                match holder {
-                    Some(book) => {
-                        if let Err(e) = book.ack.record_delivery(&key, outcome, now) {
+                let resends = match holder {
+                    Some(book) => match book.ack.record_delivery(&key, outcome, now) {
+                        Ok(resends) if !book.closed => Some((resends, book.warning.clone())),
+                        Ok(_) => None,
+                        Err(e) => {
                             warn!(unit = %st.code, error = %e, "delivery report refused");
+                            None
                         }
-                    }
+                    },
                     None => {
-                        warn!(unit = %st.code, ?key, "delivery report for no delivery of this unit")
+                        warn!(unit = %st.code, ?key, "delivery report for no delivery of this unit");
+                        None
+                    }
+                };
+                if let Some((resends, warning)) = resends {
+                    for delivery in resends {
+                        send_delivery(&me, &st.shared, delivery, warning.clone())?;
                     }
                 }
             }
@@ -290,6 +301,7 @@ impl Actor for AdminUnitActor {
                     .books
                     .values()
                     .flatten()
+                    .filter(|book| !book.closed)
                     .map(|book| book.ack.clone())
                     .collect();
                 let mut pending = Vec::with_capacity(st.children.len());
@@ -346,8 +358,13 @@ fn open_book(
         return Ok(());
     }
     let now = st.shared.clock.now();
-    let (ack, first) =
-        ForcedAcknowledgement::open(event, &targets, directory, &st.shared.acknowledgement, now);
+    let (ack, first) = ForcedAcknowledgement::open(
+        &valid_for_people(event, now),
+        &targets,
+        directory,
+        &st.shared.acknowledgement,
+        now,
+    );
     st.books.entry(key).or_default().push(Book {
         ack,
         warning: release.warning.clone(),
@@ -358,6 +375,17 @@ fn open_book(
     }
     schedule_deadline(me, st);
     Ok(())
+}
+
+/// Returns the version as people hold it: valid from `now` for as long as the version is valid,
+/// if its own expiry is earlier. Live, event time and wall time agree and nothing changes; a
+/// replayed storm (the demo, a drill) gets the same answer windows as a live one instead of
+/// expiring at once.
+pub fn valid_for_people(event: &WarningEvent, now: EventTime) -> WarningEvent {
+    let validity_ms = event.expires.millis() - event.issued.millis();
+    let mut held = event.clone();
+    held.expires = event.expires.max(now.plus_ms(validity_ms));
+    held
 }
 
 /// Hands one delivery to the courier.

@@ -766,10 +766,13 @@ impl CapAlert {
         earlier: &[CapReference],
         area: &AreaOutline,
     ) -> Self {
-        let msg_type = match (event.status, event.version) {
-            (Status::Cancelled, _) => MsgType::Cancel,
-            (_, 0 | 1) => MsgType::Alert,
-            _ => MsgType::Update,
+        // The first CAP message of a thread is an Alert whatever the version: earlier versions
+        // may never have gone out as CAP (a draft replaced before sign-off, an early release to
+        // responsible persons only), and an Update or Cancel must reference what it updates.
+        let msg_type = match (event.status, earlier.is_empty()) {
+            (_, true) => MsgType::Alert,
+            (Status::Cancelled, false) => MsgType::Cancel,
+            (_, false) => MsgType::Update,
         };
         let ending = event.status == Status::Cancelled || event.action == Action::AllClear;
         let response = if ending {

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
-use tianshan_actors::admin_unit::{AdminUnitMsg, DeliveryRequest};
+use tianshan_actors::admin_unit::{valid_for_people, AdminUnitMsg, DeliveryRequest};
 use tianshan_actors::wall_clock::WallClock;
 use tianshan_core::cap::{AreaOutline, CapAlert, CapReference, CapSettings};
 use tianshan_core::ids::WarningId;
@@ -107,15 +107,16 @@ impl Actor for DeliveryCourier {
     ) -> Result<(), ActorProcessingErr> {
         match msg {
             DeliveryCourierMsg::Deliver(request) => {
+                let now = st.args.clock.now();
                 let rendered = render(st, &request.warning);
                 let message = OutboundMessage {
                     delivery: request.delivery,
                     recipient: request.recipient,
-                    warning: request.warning.event.clone(),
+                    // The ledger keeps the key while people hold the version.
+                    warning: valid_for_people(&request.warning.event, now),
                     text: rendered.text.clone(),
                     cap_xml: rendered.cap_xml.clone(),
                 };
-                let now = st.args.clock.now();
                 let outcome = st.args.courier.send(&message, now).await;
                 request.report_to.cast(AdminUnitMsg::Delivered {
                     key: message.delivery.key,

@@ -555,7 +555,10 @@ impl ForcedAcknowledgement {
         Ok(outcome)
     }
 
-    /// Records what the channel reported for `key` at `at`.
+    /// Records what the channel reported for `key` at `at`, and returns the re-send it calls for:
+    /// a failed delivery to a recipient who need not answer (a public endpoint, or anyone at a
+    /// level without acknowledgement) is sent again on the same channel, up to the level's
+    /// `attempts`, since no answer window will bring a re-send for them [U] (our rule).
     ///
     /// # Errors
     /// [`AckError::UnknownDelivery`] when `key` is not of this version or names a recipient
@@ -565,26 +568,48 @@ impl ForcedAcknowledgement {
         key: &DeliveryKey,
         outcome: DeliveryOutcome,
         at: EventTime,
-    ) -> Result<(), AckError> {
-        let ours = key.warning == self.warning
-            && key.version == self.version
-            && self
-                .obligations
-                .contains_key(&(key.recipient.clone(), key.subject.clone()));
-        if !ours {
+    ) -> Result<Vec<Delivery>, AckError> {
+        let who = (key.recipient.clone(), key.subject.clone());
+        let Some(obligation) = self
+            .obligations
+            .get(&who)
+            .filter(|_| key.warning == self.warning && key.version == self.version)
+        else {
             return Err(AckError::UnknownDelivery {
                 warning: self.warning.clone(),
                 version: self.version,
                 key: key.clone(),
             });
-        }
+        };
+        let resend = outcome == DeliveryOutcome::Failed
+            && obligation.state == ObligationState::Informed
+            && obligation.tries < self.deadlines.attempts
+            && at < self.expires;
         let channel = key.channel;
         let kind = match outcome {
             DeliveryOutcome::Delivered => AckEventKind::Delivered { channel },
             DeliveryOutcome::Failed => AckEventKind::DeliveryFailed { channel },
         };
         self.record(at, &key.recipient, &key.subject, kind);
-        Ok(())
+        if !resend {
+            return Ok(Vec::new());
+        }
+        let obligation = self
+            .obligations
+            .get_mut(&who)
+            .expect("the obligation was read above");
+        obligation.tries += 1;
+        let attempt = obligation.tries;
+        self.record(
+            at,
+            &key.recipient,
+            &key.subject,
+            AckEventKind::Resent { channel, attempt },
+        );
+        Ok(vec![Delivery {
+            key: key.clone(),
+            attempt,
+        }])
     }
 
     /// Opens (recipient, subject) at `now` and makes its first try.

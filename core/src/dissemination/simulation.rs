@@ -10,7 +10,7 @@ use serde::Serialize;
 use crate::dissemination::acknowledgement::{
     Delivery, DeliveryKey, DeliveryOutcome, ForcedAcknowledgement, Subject,
 };
-use crate::dissemination::ledger::{DeliveryLedger, LedgerCheck, LedgerError};
+use crate::dissemination::ledger::{DeliveryLedger, LedgerError};
 use crate::dissemination::recipients::ChannelKind;
 use crate::ids::RecipientId;
 use crate::time::EventTime;
@@ -68,8 +68,19 @@ impl ChannelFailures {
 
     /// Returns what the channel does with `key`; always the same for the same seed and key.
     pub fn outcome(&self, key: &DeliveryKey) -> DeliveryOutcome {
+        self.outcome_of_attempt(key, 1)
+    }
+
+    /// Returns what the channel does with the `attempt`-th send of `key` (a re-send on the same
+    /// channel draws anew); always the same for the same seed, key and attempt.
+    pub fn outcome_of_attempt(&self, key: &DeliveryKey, attempt: u32) -> DeliveryOutcome {
         let rate = self.rates.get(&key.channel).copied().unwrap_or(0.0);
-        if uniform(self.seed, &key_text(key)) < rate {
+        let text = if attempt <= 1 {
+            key_text(key)
+        } else {
+            format!("{}|attempt {attempt}", key_text(key))
+        };
+        if uniform(self.seed, &text) < rate {
             DeliveryOutcome::Failed
         } else {
             DeliveryOutcome::Delivered
@@ -147,22 +158,26 @@ pub fn run_to_settlement(
     let mut due_answers: BTreeSet<(EventTime, RecipientId, Subject)> = BTreeSet::new();
     let mut pending = (book.opened(), first);
     loop {
-        let (at, deliveries) = pending;
-        for delivery in deliveries {
+        let (at, mut deliveries) = pending;
+        while let Some(delivery) = (!deliveries.is_empty()).then(|| deliveries.remove(0)) {
             let key = delivery.key;
-            let check = ledger.check_and_record(&key, at, book.expires())?;
-            if check != LedgerCheck::FirstDelivery {
+            // As the courier: a key delivered before is not sent again; a failure is not
+            // recorded, so the book's re-send of a failed endpoint delivery goes out.
+            if ledger.delivered_at(&key).is_some() {
                 totals.refused_as_duplicates += 1;
                 continue;
             }
             totals.attempted += 1;
-            let outcome = failures.outcome(&key);
-            book.record_delivery(&key, outcome, at)
+            let outcome = failures.outcome_of_attempt(&key, delivery.attempt);
+            let resends = book
+                .record_delivery(&key, outcome, at)
                 .expect("the book asked for this delivery");
+            deliveries.extend(resends);
             if outcome == DeliveryOutcome::Failed {
                 totals.failed += 1;
                 continue;
             }
+            ledger.check_and_record(&key, at, book.expires())?;
             let must_acknowledge = book
                 .obligation(&key.recipient, &key.subject)
                 .is_some_and(|obligation| obligation.must_acknowledge);
@@ -194,7 +209,7 @@ pub fn run_to_settlement(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dissemination::acknowledgement::AcknowledgementConfig;
+    use crate::dissemination::acknowledgement::{AckEventKind, AcknowledgementConfig};
     use crate::dissemination::coverage::{CoverageReport, PLAN_COVERAGE_GOAL};
     use crate::dissemination::recipients::Directory;
     use crate::dissemination::tree::AdminTree;
@@ -268,10 +283,13 @@ mod tests {
         let report = CoverageReport::of([&book]);
         assert_eq!(report.targeted, targets.len());
         assert!(report.reaches(PLAN_COVERAGE_GOAL), "{report:?}");
-        assert!(
-            report.delivered < report.targeted,
-            "some targets are never reached"
-        );
+        let endpoint_resent = book.events().iter().any(|event| {
+            matches!(event.kind, AckEventKind::Resent { .. })
+                && book
+                    .obligation(&event.recipient, &event.subject)
+                    .is_some_and(|obligation| !obligation.must_acknowledge)
+        });
+        assert!(endpoint_resent, "a failed endpoint delivery is sent again");
         assert!(report.escalated > 0, "silent persons are handed over");
         let (again, again_totals) = run();
         assert_eq!(again, book, "same seed, same run");

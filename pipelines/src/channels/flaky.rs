@@ -30,7 +30,10 @@ impl<C: Channel> Channel for FlakyChannel<C> {
     /// A picked delivery fails with [`ChannelFailure::Simulated`] and never reaches the inner
     /// channel; the others are the inner channel's.
     async fn deliver(&self, message: &OutboundMessage) -> Result<(), ChannelError> {
-        match self.failures.outcome(&message.delivery.key) {
+        match self
+            .failures
+            .outcome_of_attempt(&message.delivery.key, message.delivery.attempt)
+        {
             DeliveryOutcome::Failed => Err(ChannelError::new(message, ChannelFailure::Simulated)),
             DeliveryOutcome::Delivered => self.inner.deliver(message).await,
         }

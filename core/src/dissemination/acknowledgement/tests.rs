@@ -512,3 +512,35 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_failed_delivery_to_a_public_endpoint_is_sent_again_on_its_channel_up_to_the_attempts() {
+    let (mut book, first) = book_for(Level::Red, &[], &["speaker"]);
+    assert_eq!(first.len(), 1);
+    let key = first[0].key.clone();
+    let again = book
+        .record_delivery(&key, DeliveryOutcome::Failed, at(1))
+        .expect("asked for");
+    assert_eq!(again.len(), 1);
+    assert_eq!((again[0].key.clone(), again[0].attempt), (key.clone(), 2));
+    let third = book
+        .record_delivery(&key, DeliveryOutcome::Failed, at(2))
+        .expect("asked for");
+    assert_eq!(third[0].attempt, 3);
+    let none = book
+        .record_delivery(&key, DeliveryOutcome::Failed, at(3))
+        .expect("asked for");
+    assert!(none.is_empty(), "three tries for red, then no more");
+    // A delivered endpoint is never re-sent.
+    let (mut book, first) = book_for(Level::Red, &[], &["speaker"]);
+    let after_success = book
+        .record_delivery(&first[0].key, DeliveryOutcome::Delivered, at(1))
+        .expect("asked for");
+    assert!(after_success.is_empty());
+    // A person who must answer is re-sent by the answer window, not by the failure report.
+    let (mut book, first) = book_for(Level::Red, &["p1"], &[]);
+    let person = book
+        .record_delivery(&first[0].key, DeliveryOutcome::Failed, at(1))
+        .expect("asked for");
+    assert!(person.is_empty());
+}
