@@ -13,6 +13,7 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use tianshan_actors::admin_unit::{valid_for_people, AdminUnitMsg, DeliveryRequest};
 use tianshan_actors::wall_clock::WallClock;
 use tianshan_core::cap::{AreaOutline, CapAlert, CapReference, CapSettings};
+use tianshan_core::dissemination::acknowledgement::DeliveryOutcome;
 use tianshan_core::ids::WarningId;
 use tianshan_core::region::Region;
 use tianshan_core::signoff::ReleasedWarning;
@@ -20,6 +21,7 @@ use tracing::{error, warn};
 
 use crate::channels::courier::{Courier, CourierTotals};
 use crate::channels::OutboundMessage;
+use crate::telemetry::Metrics;
 
 /// Messages of [`DeliveryCourier`].
 pub enum DeliveryCourierMsg {
@@ -58,6 +60,8 @@ pub struct DeliveryCourierArgs {
     pub cap_dir: Option<PathBuf>,
     /// The clock delivery times are taken on.
     pub clock: WallClock,
+    /// Where deliveries are counted.
+    pub metrics: Arc<Metrics>,
 }
 
 /// One warning version as people and machines read it.
@@ -117,7 +121,19 @@ impl Actor for DeliveryCourier {
                     text: rendered.text.clone(),
                     cap_xml: rendered.cap_xml.clone(),
                 };
+                let suppressed_before = st.args.courier.totals().duplicates_suppressed;
                 let outcome = st.args.courier.send(&message, now).await;
+                let counted = if st.args.courier.totals().duplicates_suppressed > suppressed_before
+                {
+                    "duplicate_suppressed"
+                } else if outcome == DeliveryOutcome::Delivered {
+                    "delivered"
+                } else {
+                    "failed"
+                };
+                st.args
+                    .metrics
+                    .delivery(message.channel().as_str(), counted);
                 request.report_to.cast(AdminUnitMsg::Delivered {
                     key: message.delivery.key,
                     outcome,

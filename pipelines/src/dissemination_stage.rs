@@ -5,6 +5,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use ractor::{Actor, ActorRef};
 use rdkafka::producer::FutureProducer;
@@ -21,6 +22,7 @@ use tianshan_core::dissemination::simulation::ChannelFailures;
 use tianshan_core::dissemination::tree::AdminTree;
 use tianshan_core::region::Region;
 use tianshan_core::signoff::SignOffPolicy;
+use tokio::task::JoinHandle;
 
 use crate::channels::app::AppChannel;
 use crate::channels::cap_feed::CapFeed;
@@ -35,6 +37,7 @@ use crate::config::KafkaConfig;
 use crate::delivery_courier::{DeliveryCourier, DeliveryCourierArgs, DeliveryCourierMsg};
 use crate::error::PipelineError;
 use crate::model_actors::actor_error;
+use crate::telemetry::Metrics;
 
 /// Settings of dissemination (`[dissemination]`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -143,6 +146,7 @@ pub struct DisseminationStage {
     pub cap_feed: Arc<CapFeed>,
     /// Whether the directory is the synthetic one.
     pub synthetic_directory: bool,
+    coverage_gauges: JoinHandle<()>,
 }
 
 impl DisseminationStage {
@@ -158,6 +162,7 @@ impl DisseminationStage {
         kafka: &KafkaConfig,
         producer: FutureProducer,
         clock: WallClock,
+        metrics: Arc<Metrics>,
     ) -> Result<Self, PipelineError> {
         config.validate().map_err(PipelineError::Setup)?;
         let tree = AdminTree::try_from_units(&region.admin_units)
@@ -197,6 +202,7 @@ impl DisseminationStage {
                 region: region.clone(),
                 cap_dir: config.cap_dir.clone(),
                 clock,
+                metrics: metrics.clone(),
             },
         )
         .await
@@ -229,6 +235,7 @@ impl DisseminationStage {
         )
         .await
         .map_err(|e| actor_error("start the sign-off desk", e))?;
+        let coverage_gauges = tokio::spawn(export_coverage(region_unit.clone(), metrics));
         Ok(Self {
             desk,
             region_unit,
@@ -237,6 +244,7 @@ impl DisseminationStage {
             app,
             cap_feed,
             synthetic_directory,
+            coverage_gauges,
         })
     }
 
@@ -267,9 +275,25 @@ impl DisseminationStage {
 
     /// Stops the desk, the tree and the courier.
     pub fn stop(&self) {
+        self.coverage_gauges.abort();
         self.desk.stop(None);
         self.region_unit.stop(None);
         self.courier.stop(None);
+    }
+}
+
+/// How often the coverage of the warnings in force is exported as metrics.
+const COVERAGE_EVERY: Duration = Duration::from_secs(10);
+
+/// Exports the coverage of the warnings in force every [`COVERAGE_EVERY`] until the tree stops.
+async fn export_coverage(region_unit: ActorRef<AdminUnitMsg>, metrics: Arc<Metrics>) {
+    let mut every = tokio::time::interval(COVERAGE_EVERY);
+    loop {
+        every.tick().await;
+        match ask(&region_unit, AdminUnitMsg::Books, "acknowledgement books").await {
+            Ok(books) => metrics.set_coverage(CoverageReport::of(&books)),
+            Err(_) => return,
+        }
     }
 }
 

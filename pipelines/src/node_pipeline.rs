@@ -101,6 +101,7 @@ impl NodePipeline {
             &settings.kafka,
             producer.clone(),
             WallClock::system(),
+            metrics.clone(),
         )
         .await?;
         let (warnings, _) = broadcast::channel(4096);

@@ -9,6 +9,7 @@ use std::fmt::Write as _;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Mutex;
 
+use tianshan_core::dissemination::coverage::CoverageReport;
 use tianshan_core::observation::RejectReason;
 use tianshan_core::warning::{Level, Status, WarningEvent};
 
@@ -36,6 +37,8 @@ pub struct Metrics {
     ready: std::sync::atomic::AtomicBool,
     buffered: AtomicU64,
     caught_up: std::sync::atomic::AtomicBool,
+    deliveries: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
+    coverage: Mutex<Option<CoverageReport>>,
 }
 
 /// Totals of the accounting identity `received = applied + rejected + in_flight`.
@@ -197,6 +200,24 @@ impl Metrics {
             .sum()
     }
 
+    /// Counts one delivery by channel and outcome (`delivered`, `failed`, `duplicate_suppressed`).
+    pub fn delivery(&self, channel: &'static str, outcome: &'static str) {
+        *self
+            .deliveries
+            .lock()
+            .expect("metrics lock is never poisoned: no panics under it")
+            .entry((channel, outcome))
+            .or_default() += 1;
+    }
+
+    /// Records the coverage and timeliness of the warnings in force.
+    pub fn set_coverage(&self, report: CoverageReport) {
+        *self
+            .coverage
+            .lock()
+            .expect("metrics lock is never poisoned: no panics under it") = Some(report);
+    }
+
     /// Renders every metric in the Prometheus text exposition format.
     pub fn render_prometheus(&self) -> String {
         let mut out = String::new();
@@ -326,7 +347,82 @@ impl Metrics {
             self.latency_sum_us.load(Ordering::Relaxed) as f64 / 1e6
         );
         let _ = writeln!(out, "tianshan_batch_latency_seconds_count {count}");
+        self.render_dissemination(&mut out);
         out
+    }
+
+    /// Renders the deliveries by channel and outcome and the coverage of the warnings in force.
+    fn render_dissemination(&self, out: &mut String) {
+        let _ = writeln!(
+            out,
+            "# HELP tianshan_deliveries_total Deliveries by channel and outcome."
+        );
+        let _ = writeln!(out, "# TYPE tianshan_deliveries_total counter");
+        for ((channel, outcome), count) in self
+            .deliveries
+            .lock()
+            .expect("metrics lock is never poisoned: no panics under it")
+            .iter()
+        {
+            let _ = writeln!(
+                out,
+                "tianshan_deliveries_total{{channel=\"{channel}\",outcome=\"{outcome}\"}} {count}"
+            );
+        }
+        let coverage = self
+            .coverage
+            .lock()
+            .expect("metrics lock is never poisoned: no panics under it")
+            .clone();
+        let Some(report) = coverage else {
+            return;
+        };
+        let _ = writeln!(out, "# HELP tianshan_dissemination_recipients Recipients of the warnings in force, by state.");
+        let _ = writeln!(out, "# TYPE tianshan_dissemination_recipients gauge");
+        for (state, count) in [
+            ("targeted", report.targeted),
+            ("delivered", report.delivered),
+            ("must_acknowledge", report.must_acknowledge),
+            ("acknowledged_in_time", report.acknowledged_in_time),
+            ("escalated", report.escalated),
+        ] {
+            let _ = writeln!(
+                out,
+                "tianshan_dissemination_recipients{{state=\"{state}\"}} {count}"
+            );
+        }
+        let _ = writeln!(out, "# HELP tianshan_dissemination_coverage_ratio Share of targeted recipients delivered, and of those who must acknowledge who did in time.");
+        let _ = writeln!(out, "# TYPE tianshan_dissemination_coverage_ratio gauge");
+        for (of, share) in [
+            ("delivered", report.delivered_share),
+            ("acknowledged", report.acknowledged_share),
+        ] {
+            if let Some(share) = share {
+                let _ = writeln!(
+                    out,
+                    "tianshan_dissemination_coverage_ratio{{of=\"{of}\"}} {share}"
+                );
+            }
+        }
+        let _ = writeln!(out, "# HELP tianshan_dissemination_latency_seconds Median and maximum time from release to first delivery and to acknowledgement.");
+        let _ = writeln!(out, "# TYPE tianshan_dissemination_latency_seconds gauge");
+        for (to, summary) in [
+            ("first_delivery", report.first_delivery),
+            ("acknowledgement", report.acknowledgement),
+        ] {
+            if let Some(summary) = summary {
+                let _ = writeln!(
+                    out,
+                    "tianshan_dissemination_latency_seconds{{to=\"{to}\",stat=\"median\"}} {}",
+                    summary.median_ms as f64 / 1e3
+                );
+                let _ = writeln!(
+                    out,
+                    "tianshan_dissemination_latency_seconds{{to=\"{to}\",stat=\"max\"}} {}",
+                    summary.max_ms as f64 / 1e3
+                );
+            }
+        }
     }
 }
 

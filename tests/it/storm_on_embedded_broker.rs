@@ -185,9 +185,29 @@ async fn storm_scenario_produces_the_golden_warnings_and_accounts_for_every_mess
     pipeline.flush().await.expect("flush");
     let accounting = pipeline.metrics.accounting();
     let published = pipeline.metrics.warnings_published();
+    // Nobody signs in this test: orange and red drafts still reach responsible persons at once,
+    // while the public (CAP feed, SMS lists, loudspeakers) waits for sign-off.
+    let mut coverage = pipeline.dissemination.coverage().await.expect("coverage");
+    for _ in 0..100 {
+        if coverage.delivered > 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        coverage = pipeline.dissemination.coverage().await.expect("coverage");
+    }
+    let cap_messages = pipeline.dissemination.cap_feed.identifiers();
     let metrics_text = pipeline.metrics.render_prometheus();
     pipeline.stop().await.expect("pipeline stops");
     assert!(published > 0, "{metrics_text}");
+    assert!(coverage.targeted > 0 && coverage.must_acknowledge > 0, "{coverage:?}");
+    assert!(
+        metrics_text.contains("tianshan_deliveries_total{channel=\"app\""),
+        "{metrics_text}"
+    );
+    assert!(
+        cap_messages.is_empty(),
+        "unsigned drafts never reach the public CAP feed: {cap_messages:?}"
+    );
 
     // in = applied + rejected, and the rejections are exactly the designed anomalies.
     assert_eq!(
