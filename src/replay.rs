@@ -143,8 +143,8 @@ async fn replay_workload(config: &Config, bytes: &[u8]) -> anyhow::Result<()> {
         .rejected_rainfall
         .iter()
         .filter(|(time, _)| in_window(*time))
-        .map(|(_, mm)| mm)
-        .sum();
+        // A fold from +0.0: an empty f64 sum is -0.0, printed as "-0.0 mm".
+        .fold(0.0, |total, (_, mm)| total + mm);
     let expected_mm = facts
         .tenths_by_ts
         .range(window_start + 1..)
