@@ -3,4 +3,5 @@
 mod bench_workload;
 mod golden_warnings;
 mod replay_equals_live;
+mod signed_warnings_reach_the_public;
 mod storm_on_embedded_broker;

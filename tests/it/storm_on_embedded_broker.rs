@@ -58,7 +58,7 @@ fn settings(bootstrap: &str) -> PipelineSettings {
 }
 
 /// Waits until the node has decided every one of `expected` live observations.
-async fn wait_until_decided(pipeline: &NodePipeline, expected: u64) {
+pub(crate) async fn wait_until_decided(pipeline: &NodePipeline, expected: u64) {
     let deadline = Instant::now() + Duration::from_secs(180);
     loop {
         let a = pipeline.metrics.accounting();
@@ -131,15 +131,15 @@ fn check_golden(lines: &[String]) {
 }
 
 /// An embedded broker with the node's topics, and the storm scenario as gateway records.
-struct StormFixture {
-    broker: EmbeddedBroker,
-    settings: PipelineSettings,
-    region: Arc<Region>,
-    scenario: Scenario,
-    records: Vec<GatewayRecord>,
+pub(crate) struct StormFixture {
+    pub(crate) broker: EmbeddedBroker,
+    pub(crate) settings: PipelineSettings,
+    pub(crate) region: Arc<Region>,
+    pub(crate) scenario: Scenario,
+    pub(crate) records: Vec<GatewayRecord>,
 }
 
-fn storm_fixture() -> StormFixture {
+pub(crate) fn storm_fixture() -> StormFixture {
     init_logging();
     let broker = EmbeddedBroker::start(1).expect("embedded broker");
     let settings = settings(broker.bootstrap_servers());
@@ -158,7 +158,7 @@ fn storm_fixture() -> StormFixture {
     }
 }
 
-async fn produce(bootstrap: &str, records: &[GatewayRecord]) {
+pub(crate) async fn produce(bootstrap: &str, records: &[GatewayRecord]) {
     let producer = gateway_producer(bootstrap).expect("producer");
     produce_all(&producer, records)
         .await
@@ -199,7 +199,10 @@ async fn storm_scenario_produces_the_golden_warnings_and_accounts_for_every_mess
     let metrics_text = pipeline.metrics.render_prometheus();
     pipeline.stop().await.expect("pipeline stops");
     assert!(published > 0, "{metrics_text}");
-    assert!(coverage.targeted > 0 && coverage.must_acknowledge > 0, "{coverage:?}");
+    assert!(
+        coverage.targeted > 0 && coverage.must_acknowledge > 0,
+        "{coverage:?}"
+    );
     assert!(
         metrics_text.contains("tianshan_deliveries_total{channel=\"app\""),
         "{metrics_text}"
