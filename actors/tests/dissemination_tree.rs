@@ -98,8 +98,14 @@ fn person(id: &str) -> RecipientId {
     RecipientId::new(id)
 }
 
-#[tokio::test(start_paused = true)]
-async fn a_red_warning_is_delivered_resent_escalated_and_acknowledged() {
+/// Starts the tree of the real admin divisions with the synthetic directory (two villages per
+/// township), default deadlines, the clock at [`START`] and a recording courier.
+async fn start_tree() -> (
+    Arc<Dissemination>,
+    ActorRef<AdminUnitMsg>,
+    ActorRef<DeliveryRequest>,
+    Sent,
+) {
     let units = load_admin_units(Path::new(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../regions/xinjiang/admin_units.csv"
@@ -129,6 +135,12 @@ async fn a_red_warning_is_delivered_resent_escalated_and_acknowledged() {
     )
     .await
     .expect("tree starts");
+    (shared, region, courier, sent)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_red_warning_is_delivered_resent_escalated_and_acknowledged() {
+    let (shared, region, courier, sent) = start_tree().await;
 
     let (release, unknown) = release_of(&shared, Arc::new(red_warning()), Audience::Everyone);
     assert!(unknown.is_empty());
@@ -272,35 +284,7 @@ async fn a_red_warning_is_delivered_resent_escalated_and_acknowledged() {
 
 #[tokio::test(start_paused = true)]
 async fn the_signed_version_after_an_early_release_reaches_only_the_public_anew() {
-    let units = load_admin_units(Path::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../regions/xinjiang/admin_units.csv"
-    )))
-    .expect("admin units load");
-    let tree = AdminTree::try_from_units(&units).expect("tree builds");
-    let directory = Directory::synthetic(&tree, 2);
-    let clock = WallClock::starting_at(START);
-    let sent: Sent = Arc::default();
-    let (courier, _) = Actor::spawn(None, RecordingCourier, (sent.clone(), clock))
-        .await
-        .expect("courier starts");
-    let shared = Arc::new(Dissemination {
-        tree,
-        directory,
-        acknowledgement: AcknowledgementConfig::default(),
-        clock,
-        courier: courier.get_derived(),
-    });
-    let (region, _) = Actor::spawn(
-        None,
-        AdminUnitActor,
-        AdminUnitArgs {
-            code: shared.tree.region().clone(),
-            shared: shared.clone(),
-        },
-    )
-    .await
-    .expect("tree starts");
+    let (shared, region, courier, sent) = start_tree().await;
     let warning = Arc::new(red_warning());
     let (early, _) = release_of(&shared, warning.clone(), Audience::ResponsiblePersons);
     region
