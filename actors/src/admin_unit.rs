@@ -13,6 +13,12 @@
 //! ```
 //! The region actor spawns the tree from the admin data at start: 1 region, 14 prefectures,
 //! 108 counties and 1,405 townships for Xinjiang.
+//!
+//! Each unit reports every change of its open books (opened, delivery reported, acknowledged,
+//! deadline step, closed) as a [`StateChange`] to the tree's state sink, when there is one. A
+//! tree started from [`RestoredBooks`] takes them over: every unit holds its own books again,
+//! withdrawals follow the units below that hold books of the version, and the next deadline is
+//! scheduled from the books, so a step that fell due while the node was down happens at once.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -28,9 +34,10 @@ use tianshan_core::ids::{AreaCode, RecipientId, WarningId};
 use tianshan_core::signoff::{Audience, ReleasedWarning};
 use tianshan_core::time::EventTime;
 use tianshan_core::warning::WarningEvent;
-use tracing::warn;
+use tracing::{error, warn};
 
 use crate::ask::{await_reply, reply_port};
+use crate::state_change::{BookKey, RestoredBooks, SavedBook, StateChange};
 use crate::wall_clock::WallClock;
 
 /// What every unit of one tree shares.
@@ -45,6 +52,9 @@ pub struct Dissemination {
     pub clock: WallClock,
     /// Where deliveries go.
     pub courier: DerivedActorRef<DeliveryRequest>,
+    /// Where the units and the sign-off desk report the state a restart must keep; `None` keeps
+    /// nothing.
+    pub state: Option<DerivedActorRef<StateChange>>,
 }
 
 /// A warning version on its way down the tree.
@@ -120,12 +130,16 @@ pub struct AdminUnitArgs {
     pub code: AreaCode,
     /// The tree's shared data.
     pub shared: Arc<Dissemination>,
+    /// The open books of the whole tree saved before a restart; each unit takes its own.
+    pub restored: Arc<RestoredBooks>,
 }
 
 /// The acknowledgement book of one warning version at one unit.
 struct Book {
     ack: ForcedAcknowledgement,
     warning: Arc<ReleasedWarning>,
+    /// Its number among the books of the version at this unit (see [`BookKey`]).
+    part: u32,
     /// A newer version or a withdrawal ended it: no more re-sends or escalations.
     closed: bool,
 }
@@ -162,19 +176,45 @@ impl Actor for AdminUnitActor {
             let child_args = AdminUnitArgs {
                 code: child.clone(),
                 shared: args.shared.clone(),
+                restored: args.restored.clone(),
             };
             let (actor, _) =
                 Actor::spawn_linked(None, AdminUnitActor, child_args, me.get_cell()).await?;
             children.insert(child.clone(), actor);
         }
-        Ok(AdminUnitState {
+        let mut books: BTreeMap<(WarningId, u32), Vec<Book>> = BTreeMap::new();
+        for (key, saved) in args.restored.of_unit(&args.code) {
+            books
+                .entry((key.warning.clone(), key.version))
+                .or_default()
+                .push(Book {
+                    ack: saved.ack.clone(),
+                    warning: saved.warning.clone(),
+                    part: key.part,
+                    closed: false,
+                });
+        }
+        let mut state = AdminUnitState {
+            passed_to: restored_paths(&args.shared.tree, &args.code, &args.restored),
             code: args.code,
             shared: args.shared,
             children,
-            books: BTreeMap::new(),
-            passed_to: BTreeMap::new(),
+            books,
             wakeup: None,
-        })
+        };
+        schedule_deadline(&me, &mut state);
+        Ok(state)
+    }
+
+    /// Stops the units below too: ractor leaves linked children running when their parent
+    /// stops, and a stopped tree must not go on re-sending.
+    async fn post_stop(
+        &self,
+        me: ActorRef<AdminUnitMsg>,
+        _st: &mut AdminUnitState,
+    ) -> Result<(), ActorProcessingErr> {
+        me.stop_children_and_wait(None, None).await;
+        Ok(())
     }
 
     async fn handle(
@@ -202,7 +242,10 @@ impl Actor for AdminUnitActor {
             AdminUnitMsg::Withdraw { warning, version } => {
                 let key = (warning, version);
                 for book in st.books.get_mut(&key).into_iter().flatten() {
-                    book.closed = true;
+                    if !book.closed {
+                        book.closed = true;
+                        save(&st.shared, &st.code, &key, book);
+                    }
                 }
                 for code in st.passed_to.get(&key).into_iter().flatten() {
                     if let Some(child) = st.children.get(code) {
@@ -218,23 +261,25 @@ impl Actor for AdminUnitActor {
                 match next_step(&st.shared.tree, &st.code, holder.as_ref()) {
                     Step::Here => {
                         let now = st.shared.clock.now();
-                        let holder = st
-                            .books
-                            .get_mut(&(request.warning.clone(), request.version))
-                            .into_iter()
-                            .flatten()
-                            .find(|book| {
-                                book.ack
-                                    .obligation(&request.addressee, &request.subject)
-                                    .is_some()
-                            });
+                        let key = (request.warning.clone(), request.version);
+                        let holder = st.books.get_mut(&key).into_iter().flatten().find(|book| {
+                            book.ack
+                                .obligation(&request.addressee, &request.subject)
+                                .is_some()
+                        });
                         let result = match holder {
-                            Some(book) => book.ack.acknowledge(
-                                &request.addressee,
-                                &request.subject,
-                                &request.by,
-                                now,
-                            ),
+                            Some(book) => {
+                                let result = book.ack.acknowledge(
+                                    &request.addressee,
+                                    &request.subject,
+                                    &request.by,
+                                    now,
+                                );
+                                if matches!(result, Ok(AckOutcome::InTime | AckOutcome::Late)) {
+                                    save(&st.shared, &st.code, &key, book);
+                                }
+                                result
+                            }
                             None => Err(nothing_to_acknowledge(&request)),
                         };
                         let _ = reply.send(result);
@@ -252,15 +297,19 @@ impl Actor for AdminUnitActor {
             }
             AdminUnitMsg::Delivered { key, outcome } => {
                 let now = st.shared.clock.now();
+                let version = (key.warning.clone(), key.version);
                 let holder = st
                     .books
-                    .get_mut(&(key.warning.clone(), key.version))
+                    .get_mut(&version)
                     .into_iter()
                     .flatten()
                     .find(|book| book.ack.obligation(&key.recipient, &key.subject).is_some());
                 let resends = match holder {
                     Some(book) => match book.ack.record_delivery(&key, outcome, now) {
-                        Ok(resends) if !book.closed => Some((resends, book.warning.clone())),
+                        Ok(resends) if !book.closed => {
+                            save(&st.shared, &st.code, &version, book);
+                            Some((resends, book.warning.clone()))
+                        }
                         Ok(_) => None,
                         Err(e) => {
                             warn!(unit = %st.code, error = %e, "delivery report refused");
@@ -282,14 +331,21 @@ impl Actor for AdminUnitActor {
                 st.wakeup = None;
                 let now = st.shared.clock.now();
                 let mut due = Vec::new();
-                for book in st.books.values_mut().flatten().filter(|book| !book.closed) {
-                    let warning = book.warning.clone();
-                    due.extend(
-                        book.ack
-                            .on_time(now)
-                            .into_iter()
-                            .map(|delivery| (delivery, warning.clone())),
-                    );
+                for (key, books) in &mut st.books {
+                    for book in books.iter_mut().filter(|book| !book.closed) {
+                        // `on_time` changes a book exactly when a deadline of it has come.
+                        if book.ack.next_deadline().is_none_or(|next| next > now) {
+                            continue;
+                        }
+                        let deliveries = book.ack.on_time(now);
+                        save(&st.shared, &st.code, key, book);
+                        let warning = book.warning.clone();
+                        due.extend(
+                            deliveries
+                                .into_iter()
+                                .map(|delivery| (delivery, warning.clone())),
+                        );
+                    }
                 }
                 for (delivery, warning) in due {
                     send_delivery(&me, &st.shared, delivery, warning)?;
@@ -329,10 +385,11 @@ fn open_book(
     release: &Release,
 ) -> Result<(), ActorProcessingErr> {
     let event = &release.warning.event;
-    for ((warning, version), books) in &mut st.books {
-        if *warning == event.id && *version < event.version {
-            for book in books {
+    for (key, books) in &mut st.books {
+        if key.0 == event.id && key.1 < event.version {
+            for book in books.iter_mut().filter(|book| !book.closed) {
                 book.closed = true;
+                save(&st.shared, &st.code, key, book);
             }
         }
     }
@@ -365,11 +422,16 @@ fn open_book(
         &st.shared.acknowledgement,
         now,
     );
-    st.books.entry(key).or_default().push(Book {
+    let books = st.books.entry(key.clone()).or_default();
+    let part = books.last().map_or(0, |book| book.part + 1);
+    let book = Book {
         ack,
         warning: release.warning.clone(),
+        part,
         closed: false,
-    });
+    };
+    save(&st.shared, &st.code, &key, &book);
+    books.push(book);
     for delivery in first {
         send_delivery(me, &st.shared, delivery, release.warning.clone())?;
     }
@@ -408,6 +470,50 @@ fn send_delivery(
             report_to: me.clone(),
         })
         .map_err(|_| ActorProcessingErr::from("the courier is gone"))
+}
+
+/// Reports the state of `book` of version `key` at `unit` to the state sink, if any: the book
+/// while it is open, its removal once closed. A sink that is gone loses the state a restart
+/// would need, but deliveries go on.
+fn save(shared: &Dissemination, unit: &AreaCode, key: &(WarningId, u32), book: &Book) {
+    let Some(sink) = &shared.state else {
+        return;
+    };
+    let book_key = BookKey {
+        unit: unit.clone(),
+        warning: key.0.clone(),
+        version: key.1,
+        part: book.part,
+    };
+    let saved = (!book.closed).then(|| SavedBook {
+        ack: book.ack.clone(),
+        warning: book.warning.clone(),
+    });
+    if sink
+        .send_message(StateChange::Book(book_key, saved))
+        .is_err()
+    {
+        error!(%unit, warning = %key.0, version = key.1, "the state journal is gone: a restart would lose this book");
+    }
+}
+
+/// Returns, for each version with restored books below `here`, the children on the way to
+/// them: where a withdrawal of the version must go, as the release went before the restart.
+fn restored_paths(
+    tree: &AdminTree,
+    here: &AreaCode,
+    restored: &RestoredBooks,
+) -> BTreeMap<(WarningId, u32), Vec<AreaCode>> {
+    let mut paths: BTreeMap<(WarningId, u32), Vec<AreaCode>> = BTreeMap::new();
+    for (key, _) in restored.iter() {
+        if let Step::Down(child) = next_step(tree, here, Some(&key.unit)) {
+            let children = paths.entry((key.warning.clone(), key.version)).or_default();
+            if !children.contains(&child) {
+                children.push(child);
+            }
+        }
+    }
+    paths
 }
 
 /// Schedules a `Deadline` message for the earliest open deadline, unless one is already due

@@ -26,6 +26,7 @@
 //! - [`landslide_chain`]: `LandslideChainActor`, the deformation → landslide chain of the monitored slopes.
 //! - [`sign_off_desk`]: `SignOffDesk`, drafts of the responsible department, approval, rejection.
 //! - [`admin_unit`]: `AdminUnitActor`, one unit of the dissemination tree: targets, deliveries, 叫应.
+//! - [`state_change`]: the books a restart must keep, as the tree and the desk report and restore them.
 //! - [`wall_clock`]: the wall clock people's deadlines run on (tokio's clock, pausable in tests).
 //! - [`warning_log`]: `WarningLog`, keeps warning versions for replay and tests.
 //! - [`ask`]: bounded request/reply helpers.
@@ -39,6 +40,7 @@ pub mod debris_flow_chain;
 pub mod landslide_chain;
 pub mod lightning_fire_chain;
 pub mod sign_off_desk;
+pub mod state_change;
 pub mod station;
 pub mod station_supervisor;
 pub mod wall_clock;

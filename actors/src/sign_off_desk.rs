@@ -2,6 +2,10 @@
 //! by hand and every warning of another agency becomes a draft of its responsible department;
 //! duty officers list, approve (optionally edited) or reject drafts; what the policy releases
 //! goes down the dissemination tree. The decisions are `tianshan_core::signoff`'s.
+//!
+//! After every step that changes the sign-off book the desk sends the whole book as a
+//! [`StateChange::SignOff`] to the tree's state sink, when there is one; a desk started with a
+//! restored book carries on from it (pending drafts, signatures, auto-approval times).
 
 use std::sync::Arc;
 
@@ -13,9 +17,10 @@ use tianshan_core::signoff::{
 };
 use tianshan_core::time::EventTime;
 use tianshan_core::warning::WarningEvent;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use crate::admin_unit::{release_of, AdminUnitMsg, Dissemination};
+use crate::state_change::StateChange;
 
 /// Messages of [`SignOffDesk`].
 pub enum SignOffDeskMsg {
@@ -82,6 +87,8 @@ pub struct SignOffDeskArgs {
     pub dissemination: Arc<Dissemination>,
     /// The region unit at the top of the tree.
     pub region: ActorRef<AdminUnitMsg>,
+    /// The sign-off book saved before a restart; `None` starts an empty one.
+    pub restored: Option<SignOffBook>,
 }
 
 /// State of [`SignOffDesk`].
@@ -102,14 +109,17 @@ impl Actor for SignOffDesk {
 
     async fn pre_start(
         &self,
-        _me: ActorRef<SignOffDeskMsg>,
-        args: SignOffDeskArgs,
+        me: ActorRef<SignOffDeskMsg>,
+        mut args: SignOffDeskArgs,
     ) -> Result<SignOffDeskState, ActorProcessingErr> {
-        Ok(SignOffDeskState {
+        let book = args.restored.take().unwrap_or_default();
+        let mut state = SignOffDeskState {
             args,
-            book: SignOffBook::new(),
+            book,
             wakeup: None,
-        })
+        };
+        schedule_auto_approval(&me, &mut state);
+        Ok(state)
     }
 
     async fn handle(
@@ -127,7 +137,10 @@ impl Actor for SignOffDesk {
                     message: None,
                 };
                 match st.book.submit(submission, now, &st.args.policy) {
-                    Ok(outcome) => dispatch(st, outcome)?,
+                    Ok(outcome) => {
+                        save(st);
+                        dispatch(st, outcome)?;
+                    }
                     // A version the book already has (a replay after a restart) changes nothing.
                     Err(e) => {
                         warn!(error = %e, "model warning version not taken by the sign-off desk")
@@ -169,7 +182,12 @@ impl Actor for SignOffDesk {
             }
             SignOffDeskMsg::AutoApprove => {
                 st.wakeup = None;
+                // `auto_approve_due` changes the book exactly when an approval has come due.
+                let due = st.book.next_auto_approval().is_some_and(|next| next <= now);
                 let outcome = st.book.auto_approve_due(now);
+                if due {
+                    save(st);
+                }
                 dispatch(st, outcome)?;
             }
         }
@@ -178,14 +196,32 @@ impl Actor for SignOffDesk {
     }
 }
 
-/// Dispatches a successful step's releases and returns the caller's result.
+/// Saves the book after a successful step, dispatches its releases and returns the caller's
+/// result.
 fn settle(
     st: &SignOffDeskState,
     result: Result<SignOffOutcome, SignOffError>,
 ) -> Result<Result<(), SignOffError>, ActorProcessingErr> {
     match result {
-        Ok(outcome) => dispatch(st, outcome).map(Ok),
+        Ok(outcome) => {
+            save(st);
+            dispatch(st, outcome).map(Ok)
+        }
         Err(e) => Ok(Err(e)),
+    }
+}
+
+/// Sends the whole sign-off book to the state sink, if any. A sink that is gone loses what a
+/// restart would need, but the desk goes on.
+fn save(st: &SignOffDeskState) {
+    let Some(sink) = &st.args.dissemination.state else {
+        return;
+    };
+    if sink
+        .send_message(StateChange::SignOff(st.book.clone()))
+        .is_err()
+    {
+        error!("the state journal is gone: a restart would lose the sign-off book");
     }
 }
 

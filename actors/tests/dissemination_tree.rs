@@ -3,6 +3,8 @@
 //! and the CAP feed; an acknowledgement in time stops re-sends; someone else's acknowledgement is
 //! refused; a person who never answers is re-sent on the next channels and handed over to the
 //! township head, whose acknowledgement of the handover is routed to the book that escalated it.
+//! A tree stopped mid-escalation and started again from the books its units saved keeps the
+//! original deadlines and acknowledgements, and a withdrawal still reaches the restored books.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -14,10 +16,11 @@ use tianshan_actors::admin_unit::{
     Dissemination,
 };
 use tianshan_actors::ask::ask;
+use tianshan_actors::state_change::{RestoredBooks, StateChange};
 use tianshan_actors::wall_clock::WallClock;
 use tianshan_core::dissemination::acknowledgement::{
     AckError, AckEventKind, AckOutcome, AcknowledgementConfig, DeliveryKey, DeliveryOutcome,
-    Subject,
+    ObligationState, Subject,
 };
 use tianshan_core::dissemination::recipients::{ChannelKind, Directory};
 use tianshan_core::dissemination::tree::AdminTree;
@@ -100,7 +103,7 @@ fn person(id: &str) -> RecipientId {
 
 /// Starts the tree of the real admin divisions with the synthetic directory (two villages per
 /// township), default deadlines, the clock at [`START`] and a recording courier.
-async fn start_tree() -> (
+async fn start_fresh_tree() -> (
     Arc<Dissemination>,
     ActorRef<AdminUnitMsg>,
     ActorRef<DeliveryRequest>,
@@ -124,6 +127,7 @@ async fn start_tree() -> (
         acknowledgement: AcknowledgementConfig::default(),
         clock,
         courier: courier.get_derived(),
+        state: None,
     });
     let (region, _) = Actor::spawn(
         None,
@@ -131,6 +135,7 @@ async fn start_tree() -> (
         AdminUnitArgs {
             code: shared.tree.region().clone(),
             shared: shared.clone(),
+            restored: Arc::default(),
         },
     )
     .await
@@ -140,7 +145,7 @@ async fn start_tree() -> (
 
 #[tokio::test(start_paused = true)]
 async fn a_red_warning_is_delivered_resent_escalated_and_acknowledged() {
-    let (shared, region, courier, sent) = start_tree().await;
+    let (shared, region, courier, sent) = start_fresh_tree().await;
 
     let (release, unknown) = release_of(&shared, Arc::new(red_warning()), Audience::Everyone);
     assert!(unknown.is_empty());
@@ -284,7 +289,7 @@ async fn a_red_warning_is_delivered_resent_escalated_and_acknowledged() {
 
 #[tokio::test(start_paused = true)]
 async fn the_signed_version_after_an_early_release_reaches_only_the_public_anew() {
-    let (shared, region, courier, sent) = start_tree().await;
+    let (shared, region, courier, sent) = start_fresh_tree().await;
     let warning = Arc::new(red_warning());
     let (early, _) = release_of(&shared, warning.clone(), Audience::ResponsiblePersons);
     region
@@ -341,4 +346,270 @@ async fn the_signed_version_after_an_early_release_reaches_only_the_public_anew(
         .any(|(at, key, _)| *at >= 10 && key.recipient.as_str() == "650000-cap"));
     region.stop(None);
     courier.stop(None);
+}
+
+/// The books the units saved, compacted as the changelog topic keeps them.
+type Saved = Arc<Mutex<RestoredBooks>>;
+
+/// A state sink keeping the latest state of every book.
+struct RecordingStateSink;
+
+impl Actor for RecordingStateSink {
+    type Msg = StateChange;
+    type State = Saved;
+    type Arguments = Saved;
+
+    async fn pre_start(
+        &self,
+        _me: ActorRef<StateChange>,
+        saved: Saved,
+    ) -> Result<Saved, ActorProcessingErr> {
+        Ok(saved)
+    }
+
+    async fn handle(
+        &self,
+        _me: ActorRef<StateChange>,
+        change: StateChange,
+        saved: &mut Saved,
+    ) -> Result<(), ActorProcessingErr> {
+        match change {
+            StateChange::Book(key, book) => saved.lock().expect("not poisoned").apply(key, book),
+            StateChange::SignOff(_) => {
+                return Err("a tree without a desk saved a sign-off book".into())
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Returns the tree's shared data over the Xinjiang divisions, saving to `state`.
+fn xinjiang(
+    clock: WallClock,
+    courier: &ActorRef<DeliveryRequest>,
+    state: &ActorRef<StateChange>,
+) -> Arc<Dissemination> {
+    let units = load_admin_units(Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../regions/xinjiang/admin_units.csv"
+    )))
+    .expect("admin units load");
+    let tree = AdminTree::try_from_units(&units).expect("tree builds");
+    let directory = Directory::synthetic(&tree, 2);
+    Arc::new(Dissemination {
+        tree,
+        directory,
+        acknowledgement: AcknowledgementConfig::default(),
+        clock,
+        courier: courier.get_derived(),
+        state: Some(state.get_derived()),
+    })
+}
+
+/// Starts a tree from `restored`.
+async fn start_tree(
+    shared: &Arc<Dissemination>,
+    restored: RestoredBooks,
+) -> ActorRef<AdminUnitMsg> {
+    let (region, _) = Actor::spawn(
+        None,
+        AdminUnitActor,
+        AdminUnitArgs {
+            code: shared.tree.region().clone(),
+            shared: shared.clone(),
+            restored: Arc::new(restored),
+        },
+    )
+    .await
+    .expect("tree starts");
+    region
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_restarted_tree_keeps_the_deadlines_and_acknowledgements_of_the_stopped_one() {
+    let clock = WallClock::starting_at(START);
+    let sent: Sent = Arc::default();
+    let saved: Saved = Arc::default();
+    let (courier, _) = Actor::spawn(None, RecordingCourier, (sent.clone(), clock))
+        .await
+        .expect("courier starts");
+    let (sink, _) = Actor::spawn(None, RecordingStateSink, saved.clone())
+        .await
+        .expect("state sink starts");
+    let shared = xinjiang(clock, &courier, &sink);
+    let region = start_tree(&shared, RestoredBooks::default()).await;
+    let (release, _) = release_of(&shared, Arc::new(red_warning()), Audience::Everyone);
+    region
+        .cast(AdminUnitMsg::Release(Arc::new(release)))
+        .expect("region takes the release");
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let acknowledge = AckRequest {
+        warning: WarningId::new("FF-B9999-20240701T0800Z"),
+        version: 1,
+        addressee: person("650102-002-v1"),
+        subject: Subject::Warning,
+        by: person("650102-002-v1"),
+    };
+    let outcome = ask(
+        &region,
+        |port| AdminUnitMsg::Acknowledge(acknowledge, port),
+        "acknowledge",
+    )
+    .await
+    .expect("answered");
+    assert_eq!(outcome, Ok(AckOutcome::InTime));
+
+    // Stop at 150 s: v2 was sent at 0 s and re-sent at 100 s, and waits until 200 s.
+    tokio::time::sleep(Duration::from_secs(140)).await;
+    region
+        .stop_and_wait(None, None)
+        .await
+        .expect("the tree stops");
+    let restored = saved.lock().expect("not poisoned").clone();
+    let units: Vec<&str> = restored.iter().map(|(key, _)| key.unit.as_str()).collect();
+    assert_eq!(
+        units,
+        ["650000", "650102", TOWNSHIP],
+        "one open book per unit"
+    );
+
+    // A new tree, sharing nothing with the stopped one but the saved books.
+    let restarted = xinjiang(clock, &courier, &sink);
+    let region = start_tree(&restarted, restored).await;
+    tokio::time::sleep(Duration::from_secs(200)).await;
+    let sent_now = sent.lock().expect("not poisoned").clone();
+    let to = |id: &str, subject: &Subject| -> Vec<(i64, ChannelKind, u32)> {
+        sent_now
+            .iter()
+            .filter(|(_, key, _)| key.recipient.as_str() == id && key.subject == *subject)
+            .map(|(at, key, attempt)| (*at, key.channel, *attempt))
+            .collect()
+    };
+    assert!(
+        sent_now.iter().all(|(at, _, _)| *at != 150),
+        "nothing starts over at the restart: {sent_now:?}"
+    );
+    assert_eq!(
+        to("650102-002-v1", &Subject::Warning),
+        [(0, ChannelKind::App, 1)],
+        "acknowledged before the stop: not asked again"
+    );
+    assert_eq!(
+        to("650102-002-v2", &Subject::Warning),
+        [
+            (0, ChannelKind::App, 1),
+            (100, ChannelKind::Sms, 2),
+            (200, ChannelKind::Phone, 3)
+        ],
+        "the third try at the original deadline"
+    );
+    let handover = Subject::Handover {
+        unreached: person("650102-002-v2"),
+    };
+    assert_eq!(
+        to("650102-002-head", &handover),
+        [(300, ChannelKind::App, 1)],
+        "handed over 300 s after the original release"
+    );
+
+    // The restored book still holds the acknowledgement made before the stop, and takes the
+    // handover's.
+    let outcome = ask(
+        &region,
+        |port| {
+            AdminUnitMsg::Acknowledge(
+                AckRequest {
+                    warning: WarningId::new("FF-B9999-20240701T0800Z"),
+                    version: 1,
+                    addressee: person("650102-002-head"),
+                    subject: handover.clone(),
+                    by: person("650102-002-head"),
+                },
+                port,
+            )
+        },
+        "acknowledge",
+    )
+    .await
+    .expect("answered");
+    assert_eq!(outcome, Ok(AckOutcome::InTime));
+    let books = ask(&region, AdminUnitMsg::Books, "books")
+        .await
+        .expect("books");
+    let township_book = books
+        .iter()
+        .find(|book| {
+            book.obligation(&person("650102-002-v1"), &Subject::Warning)
+                .is_some()
+        })
+        .expect("the township's book");
+    assert_eq!(
+        township_book
+            .obligation(&person("650102-002-v1"), &Subject::Warning)
+            .map(|obligation| &obligation.state),
+        Some(&ObligationState::Acknowledged {
+            at: START.plus_ms(10_000)
+        })
+    );
+    region.stop(None);
+    courier.stop(None);
+    sink.stop(None);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_withdrawal_after_a_restart_reaches_the_restored_books() {
+    let clock = WallClock::starting_at(START);
+    let sent: Sent = Arc::default();
+    let saved: Saved = Arc::default();
+    let (courier, _) = Actor::spawn(None, RecordingCourier, (sent.clone(), clock))
+        .await
+        .expect("courier starts");
+    let (sink, _) = Actor::spawn(None, RecordingStateSink, saved.clone())
+        .await
+        .expect("state sink starts");
+    let shared = xinjiang(clock, &courier, &sink);
+    let region = start_tree(&shared, RestoredBooks::default()).await;
+    let (early, _) = release_of(
+        &shared,
+        Arc::new(red_warning()),
+        Audience::ResponsiblePersons,
+    );
+    region
+        .cast(AdminUnitMsg::Release(Arc::new(early)))
+        .expect("region takes the early release");
+    tokio::time::sleep(Duration::from_secs(150)).await;
+    region
+        .stop_and_wait(None, None)
+        .await
+        .expect("the tree stops");
+    let restored = saved.lock().expect("not poisoned").clone();
+    assert!(!restored.is_empty(), "the early release opened books");
+
+    let restarted = xinjiang(clock, &courier, &sink);
+    let region = start_tree(&restarted, restored).await;
+    region
+        .cast(AdminUnitMsg::Withdraw {
+            warning: WarningId::new("FF-B9999-20240701T0800Z"),
+            version: 1,
+        })
+        .expect("region takes the withdrawal");
+    tokio::time::sleep(Duration::from_secs(400)).await;
+    let late: Vec<(i64, DeliveryKey, u32)> = sent
+        .lock()
+        .expect("not poisoned")
+        .iter()
+        .filter(|(at, _, _)| *at >= 150)
+        .cloned()
+        .collect();
+    assert!(
+        late.is_empty(),
+        "withdrawn: no re-send or handover: {late:?}"
+    );
+    assert!(
+        saved.lock().expect("not poisoned").is_empty(),
+        "every withdrawn book is closed in the saved state"
+    );
+    region.stop(None);
+    courier.stop(None);
+    sink.stop(None);
 }

@@ -179,6 +179,7 @@ async fn start_node() -> anyhow::Result<Node> {
         acknowledgement: AcknowledgementConfig::default(),
         clock: WallClock::system(),
         courier: courier.get_derived(),
+        state: None,
     });
     let (region, _) = Actor::spawn(
         None,
@@ -186,6 +187,7 @@ async fn start_node() -> anyhow::Result<Node> {
         AdminUnitArgs {
             code: shared.tree.region().clone(),
             shared: shared.clone(),
+            restored: Arc::default(),
         },
     )
     .await?;
@@ -196,6 +198,7 @@ async fn start_node() -> anyhow::Result<Node> {
             policy: SignOffPolicy::default(),
             dissemination: shared,
             region: region.clone(),
+            restored: None,
         },
     )
     .await?;

@@ -49,6 +49,9 @@ pub struct TopicsConfig {
     /// Delivered (warning, version, recipient, subject, channel) keys, from which a starting
     /// node rebuilds its delivery dedupe. Must be created with `cleanup.policy=compact`.
     pub deliveries: String,
+    /// Open acknowledgement books and the sign-off book, from which a starting node restores
+    /// its escalation timers and drafts. Must be created with `cleanup.policy=compact`.
+    pub state: String,
 }
 
 impl Default for TopicsConfig {
@@ -62,6 +65,7 @@ impl Default for TopicsConfig {
             warnings: "warnings".into(),
             dead_letters: "dead-letters".into(),
             deliveries: "dissemination.deliveries".into(),
+            state: "dissemination.state".into(),
         }
     }
 }
@@ -175,6 +179,7 @@ impl KafkaConfig {
             ("warnings", &t.warnings),
             ("dead-letters", &t.dead_letters),
             ("deliveries", &t.deliveries),
+            ("state", &t.state),
         ] {
             if name.trim().is_empty() {
                 return Err(format!("kafka.topics.{field} must not be empty"));

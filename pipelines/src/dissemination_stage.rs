@@ -1,7 +1,8 @@
 //! The dissemination stage of a node: the recipient directory, the channels behind the courier
-//! (with the delivery ledger rebuilt from its Kafka journal), the dissemination tree of admin
-//! units and the sign-off desk, started in that order and stopped together. Published warning
-//! versions enter through the desk; gRPC calls reach the desk and the tree's region unit.
+//! (with the delivery ledger rebuilt from its Kafka journal), the state journal, the
+//! dissemination tree of admin units and the sign-off desk (both restored from the state topic),
+//! started in that order and stopped together. Published warning versions enter through the
+//! desk; gRPC calls reach the desk and the tree's region unit.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -13,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use tianshan_actors::admin_unit::{AdminUnitActor, AdminUnitArgs, AdminUnitMsg, Dissemination};
 use tianshan_actors::ask::ask;
 use tianshan_actors::sign_off_desk::{SignOffDesk, SignOffDeskArgs, SignOffDeskMsg};
+use tianshan_actors::state_change::StateChange;
 use tianshan_actors::wall_clock::WallClock;
 use tianshan_core::cap::{CapSettings, CapStatus};
 use tianshan_core::dissemination::acknowledgement::AcknowledgementConfig;
@@ -23,6 +25,7 @@ use tianshan_core::dissemination::tree::AdminTree;
 use tianshan_core::region::Region;
 use tianshan_core::signoff::SignOffPolicy;
 use tokio::task::JoinHandle;
+use tracing::info;
 
 use crate::channels::app::AppChannel;
 use crate::channels::cap_feed::CapFeed;
@@ -37,6 +40,7 @@ use crate::config::KafkaConfig;
 use crate::delivery_courier::{DeliveryCourier, DeliveryCourierArgs, DeliveryCourierMsg};
 use crate::error::PipelineError;
 use crate::model_actors::actor_error;
+use crate::state_journal::{rebuild_state, StateJournal, StateJournalArgs};
 use crate::telemetry::Metrics;
 
 /// Settings of dissemination (`[dissemination]`).
@@ -138,6 +142,8 @@ pub struct DisseminationStage {
     pub region_unit: ActorRef<AdminUnitMsg>,
     /// The courier.
     pub courier: ActorRef<DeliveryCourierMsg>,
+    /// The writer of the state topic.
+    pub state_journal: ActorRef<StateChange>,
     /// The tree's shared data (directory, clock).
     pub shared: Arc<Dissemination>,
     /// The app channel's live stream of deliveries.
@@ -151,11 +157,13 @@ pub struct DisseminationStage {
 
 impl DisseminationStage {
     /// Starts the stage for `region`, journaling deliveries to the deliveries topic of `kafka`
-    /// through `producer`.
+    /// and the open books to its state topic through `producer`; the tree and the desk start
+    /// from the books the state topic holds.
     ///
     /// # Errors
-    /// Returns [`PipelineError::Setup`] naming the directory file, a channel or the journal
-    /// when they cannot be used, and [`PipelineError::Actor`] when an actor does not start.
+    /// Returns [`PipelineError::Setup`] naming the directory file, a channel, the journal or
+    /// the state topic when they cannot be used, [`PipelineError::Kafka`] when a topic cannot
+    /// be read, and [`PipelineError::Actor`] when an actor does not start.
     pub async fn start(
         config: &DisseminationConfig,
         region: Arc<Region>,
@@ -184,6 +192,27 @@ impl DisseminationStage {
                 .await
                 .map_err(|e| actor_error("rebuild the delivery ledger", e))??
         };
+        let restored = {
+            let (bootstrap, topic) = (kafka.bootstrap_servers.clone(), kafka.topics.state.clone());
+            tokio::task::spawn_blocking(move || rebuild_state(&bootstrap, &topic))
+                .await
+                .map_err(|e| actor_error("restore the dissemination state", e))??
+        };
+        info!(
+            books = restored.books.len(),
+            sign_off = restored.sign_off.is_some(),
+            "dissemination state restored"
+        );
+        let (state_journal, _) = Actor::spawn(
+            None,
+            StateJournal,
+            StateJournalArgs {
+                producer: producer.clone(),
+                topic: kafka.topics.state.clone(),
+            },
+        )
+        .await
+        .map_err(|e| actor_error("start the state journal", e))?;
         let app = Arc::new(AppChannel::new(&config.channels.app)?);
         let cap_feed = Arc::new(CapFeed::new(&config.channels.cap_feed)?);
         let mut courier = Courier::new(ledger).with_journal(DeliveryJournal::new(
@@ -213,6 +242,7 @@ impl DisseminationStage {
             acknowledgement: config.acknowledgement.clone(),
             clock,
             courier: courier.get_derived(),
+            state: Some(state_journal.get_derived()),
         });
         let (region_unit, _) = Actor::spawn(
             None,
@@ -220,6 +250,7 @@ impl DisseminationStage {
             AdminUnitArgs {
                 code: shared.tree.region().clone(),
                 shared: shared.clone(),
+                restored: Arc::new(restored.books),
             },
         )
         .await
@@ -231,6 +262,7 @@ impl DisseminationStage {
                 policy: config.sign_off.clone(),
                 dissemination: shared.clone(),
                 region: region_unit.clone(),
+                restored: restored.sign_off,
             },
         )
         .await
@@ -240,6 +272,7 @@ impl DisseminationStage {
             desk,
             region_unit,
             courier,
+            state_journal,
             shared,
             app,
             cap_feed,
@@ -273,12 +306,15 @@ impl DisseminationStage {
             .map_err(|e| PipelineError::Actor(e.to_string()))
     }
 
-    /// Stops the desk, the tree and the courier.
+    /// Stops the desk, the tree and the courier; the state journal writes the changes already
+    /// sent to it, then stops.
     pub fn stop(&self) {
         self.coverage_gauges.abort();
         self.desk.stop(None);
         self.region_unit.stop(None);
         self.courier.stop(None);
+        // A journal that already stopped has nothing left to write.
+        let _ = self.state_journal.drain();
     }
 }
 

@@ -58,9 +58,10 @@ impl EmbeddedBroker {
 
 impl EmbeddedBroker {
     /// Creates every topic a node uses. Rainfall, the busiest, gets 12 partitions so each stays
-    /// far below the mock broker's 5 MiB per-partition limit. The deliveries journal would be
-    /// `cleanup.policy=compact` on a real cluster; the mock cluster takes no topic configs and
-    /// never compacts, so here it keeps every record (the journal reader expects that).
+    /// far below the mock broker's 5 MiB per-partition limit. The deliveries journal and the
+    /// dissemination state would be `cleanup.policy=compact` on a real cluster; the mock cluster
+    /// takes no topic configs and never compacts, so here they keep every record (their readers
+    /// expect that).
     ///
     /// # Errors
     /// Returns [`PipelineError::Kafka`] when a topic cannot be created.
@@ -76,6 +77,7 @@ impl EmbeddedBroker {
         }
         self.create_topic(&topics.warnings, 3)?;
         self.create_topic(&topics.deliveries, 3)?;
+        self.create_topic(&topics.state, 3)?;
         self.create_topic(&topics.dead_letters, 3)
     }
 }

@@ -8,6 +8,8 @@
 //! - [`delivery_courier`]: the courier actor: renders CAP and text once per version, sends each key once.
 //! - [`dissemination_stage`]: directory, channels, courier, dissemination tree and sign-off desk of a node.
 //! - [`embedded_broker`]: librdkafka's mock cluster inside the process.
+//! - [`state_journal`]: open acknowledgement books and the sign-off book on a compacted topic,
+//!   read back at start.
 //! - [`observation_source`]: the consumer-group source with rebuild on assignment.
 //! - [`dead_letters`]: the dead-letter writer.
 //! - [`warning_publisher`]: the warnings topic writer with exactly-once-per-version publishing.
@@ -31,5 +33,6 @@ pub mod model_actors;
 pub mod node_pipeline;
 pub mod observation_source;
 pub mod replay;
+pub mod state_journal;
 pub mod telemetry;
 pub mod warning_publisher;

@@ -1,0 +1,95 @@
+//! The state that people's deadlines depend on, as the dissemination actors report it and take
+//! it back after a restart: each unit's open acknowledgement books and the sign-off book. The
+//! actors send a [`StateChange`] after every change that matters to an optional
+//! `DerivedActorRef<StateChange>` (the state journal in `pipelines`, or a recorder in tests);
+//! a starting tree takes its books from [`RestoredBooks`], the desk its `SignOffBook`.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use tianshan_core::dissemination::acknowledgement::ForcedAcknowledgement;
+use tianshan_core::ids::{AreaCode, WarningId};
+use tianshan_core::signoff::{ReleasedWarning, SignOffBook};
+
+/// Identifies one acknowledgement book: a unit may hold several books of one version (an early
+/// release to responsible persons, then the signed version to the public), numbered by `part`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct BookKey {
+    /// The unit holding the book.
+    pub unit: AreaCode,
+    /// The warning thread.
+    pub warning: WarningId,
+    /// Its version.
+    pub version: u32,
+    /// The book's number among the books of this version at this unit, from 0.
+    pub part: u32,
+}
+
+/// An open acknowledgement book with the version it delivers (re-sends and handovers need it).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SavedBook {
+    /// The acknowledgement state.
+    pub ack: ForcedAcknowledgement,
+    /// The version as released.
+    pub warning: Arc<ReleasedWarning>,
+}
+
+/// A change of the state a restart must keep.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StateChange {
+    /// A book was opened or changed (`Some`), or closed by a newer version or a withdrawal
+    /// (`None`).
+    Book(BookKey, Option<SavedBook>),
+    /// The sign-off book after a change.
+    SignOff(SignOffBook),
+}
+
+/// The open books of a tree by unit, as a starting tree takes them over: the latest state of
+/// every book not closed.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RestoredBooks {
+    by_unit: BTreeMap<AreaCode, BTreeMap<BookKey, SavedBook>>,
+}
+
+impl RestoredBooks {
+    /// Applies one change of a book, later changes overriding earlier ones, as a compacted
+    /// changelog does.
+    pub fn apply(&mut self, key: BookKey, book: Option<SavedBook>) {
+        match book {
+            Some(book) => {
+                self.by_unit
+                    .entry(key.unit.clone())
+                    .or_default()
+                    .insert(key, book);
+            }
+            None => {
+                if let Some(books) = self.by_unit.get_mut(&key.unit) {
+                    books.remove(&key);
+                    if books.is_empty() {
+                        self.by_unit.remove(&key.unit);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Returns the books of `unit` in key order (warning, version, part).
+    pub fn of_unit(&self, unit: &AreaCode) -> impl Iterator<Item = (&BookKey, &SavedBook)> {
+        self.by_unit.get(unit).into_iter().flatten()
+    }
+
+    /// Returns every book, by unit then key.
+    pub fn iter(&self) -> impl Iterator<Item = (&BookKey, &SavedBook)> {
+        self.by_unit.values().flatten()
+    }
+
+    /// Returns how many books there are.
+    pub fn len(&self) -> usize {
+        self.by_unit.values().map(BTreeMap::len).sum()
+    }
+
+    /// Returns whether there are no books.
+    pub fn is_empty(&self) -> bool {
+        self.by_unit.is_empty()
+    }
+}

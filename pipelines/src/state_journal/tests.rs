@@ -1,0 +1,175 @@
+//! The state journal on the embedded broker (librdkafka's mock cluster): what the actor writes
+//! is what a starting node reads back, the latest state of each book winning and a closed book
+//! gone.
+
+use std::path::Path;
+
+use rdkafka::ClientConfig;
+use tianshan_core::dissemination::acknowledgement::{AcknowledgementConfig, Subject};
+use tianshan_core::dissemination::recipients::Directory;
+use tianshan_core::dissemination::tree::AdminTree;
+use tianshan_core::ids::RecipientId;
+use tianshan_core::lifecycle::action_for;
+use tianshan_core::region::load_admin_units;
+use tianshan_core::signoff::{Department, DraftOrigin, SignOffPolicy, Submission};
+use tianshan_core::time::{EventTime, HOUR_MS};
+use tianshan_core::warning::{Hazard, Level, Status, WarningEvent};
+
+use super::*;
+use crate::embedded_broker::EmbeddedBroker;
+
+const TOPIC: &str = "dissemination.state";
+const START: EventTime = EventTime(1_719_820_800_000);
+
+fn red_warning() -> WarningEvent {
+    let hazard = Hazard::FlashFlood;
+    WarningEvent {
+        id: WarningId::new("FF-B9999-20240701T0800Z"),
+        version: 1,
+        hazard,
+        level: Level::Red,
+        action: action_for(hazard, Level::Red),
+        status: Status::Issued,
+        target: "B9999".to_owned(),
+        area_codes: vec![AreaCode::new("650102"), AreaCode::new("650102002")],
+        onset: START,
+        issued: START,
+        expires: START.plus_ms(3 * HOUR_MS),
+        evidence: Vec::new(),
+        caused_by: None,
+    }
+}
+
+/// Returns the book of `event` at `unit` for the given people, opened at the start.
+fn book(unit: &str, people: &[&str], event: &WarningEvent) -> (BookKey, SavedBook) {
+    let units = load_admin_units(Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../regions/xinjiang/admin_units.csv"
+    )))
+    .expect("admin units load");
+    let tree = AdminTree::try_from_units(&units).expect("tree builds");
+    let directory = Directory::synthetic(&tree, 2);
+    let targets: Vec<_> = people
+        .iter()
+        .map(|id| {
+            directory
+                .get(&RecipientId::new(id))
+                .expect("in the directory")
+        })
+        .collect();
+    let (ack, _) = ForcedAcknowledgement::open(
+        event,
+        &targets,
+        &directory,
+        &AcknowledgementConfig::default(),
+        START,
+    );
+    let key = BookKey {
+        unit: AreaCode::new(unit),
+        warning: event.id.clone(),
+        version: event.version,
+        part: 0,
+    };
+    let warning = ReleasedWarning {
+        event: event.clone(),
+        message: None,
+        department: Department::WaterResources,
+        signature: None,
+    };
+    (
+        key,
+        SavedBook {
+            ack,
+            warning: Arc::new(warning),
+        },
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_state_topic_gives_back_the_latest_open_books_and_the_sign_off_book() {
+    let broker = EmbeddedBroker::start(1).expect("the mock cluster starts");
+    broker
+        .create_topic(TOPIC, 3)
+        .expect("create the state topic");
+    let bootstrap = broker.bootstrap_servers().to_owned();
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", &bootstrap)
+        .create()
+        .expect("a producer for the embedded broker");
+    let (journal, _) = Actor::spawn(
+        None,
+        StateJournal,
+        StateJournalArgs {
+            producer,
+            topic: TOPIC.to_owned(),
+        },
+    )
+    .await
+    .expect("the journal starts");
+
+    let event = red_warning();
+    let (township, opened) = book("650102002", &["650102-002-v1", "650102-002-v2"], &event);
+    let mut acknowledged = opened.clone();
+    let v1 = RecipientId::new("650102-002-v1");
+    acknowledged
+        .ack
+        .acknowledge(&v1, &Subject::Warning, &v1, START.plus_ms(10_000))
+        .expect("v1 acknowledges");
+    let (county, county_book) = book("650102", &["650102-head"], &event);
+    let mut sign_off = SignOffBook::new();
+    sign_off
+        .submit(
+            Submission {
+                event: event.clone(),
+                origin: DraftOrigin::Model,
+                message: None,
+            },
+            START,
+            &SignOffPolicy::default(),
+        )
+        .expect("the draft is taken");
+    for change in [
+        StateChange::Book(township.clone(), Some(opened)),
+        StateChange::Book(county.clone(), Some(county_book)),
+        StateChange::SignOff(sign_off.clone()),
+        StateChange::Book(township.clone(), Some(acknowledged.clone())),
+        StateChange::Book(county.clone(), None),
+    ] {
+        journal.send_message(change).expect("the journal takes it");
+    }
+    journal
+        .drain_and_wait(None)
+        .await
+        .expect("the journal writes everything and stops");
+
+    let records = {
+        let bootstrap = bootstrap.clone();
+        tokio::task::spawn_blocking(move || read_topic(&bootstrap, TOPIC))
+            .await
+            .expect("the reader does not panic")
+            .expect("the topic is readable")
+    };
+    let keys: Vec<String> = records
+        .iter()
+        .filter_map(|record| record.key.as_deref())
+        .map(|key| String::from_utf8_lossy(key).into_owned())
+        .collect();
+    assert!(
+        keys.contains(&"650102002/FF-B9999-20240701T0800Z/1/0".to_owned()),
+        "{keys:?}"
+    );
+    assert!(keys.contains(&"sign-off".to_owned()), "{keys:?}");
+    assert_eq!(records.len(), 5, "one record per change");
+
+    let restored = tokio::task::spawn_blocking(move || rebuild_state(&bootstrap, TOPIC))
+        .await
+        .expect("the reader does not panic")
+        .expect("the state is readable");
+    let books: Vec<(&BookKey, &SavedBook)> = restored.books.iter().collect();
+    assert_eq!(
+        books,
+        [(&township, &acknowledged)],
+        "the latest state of the open book; the closed one is gone"
+    );
+    assert_eq!(restored.sign_off, Some(sign_off));
+}
