@@ -2,6 +2,7 @@
 
 mod bench_workload;
 mod golden_warnings;
+mod helm_chart;
 mod replay_equals_live;
 mod signed_warnings_reach_the_public;
 mod storm_on_embedded_broker;
