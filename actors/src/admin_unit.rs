@@ -23,7 +23,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use ractor::{Actor, ActorProcessingErr, ActorRef, DerivedActorRef, RpcReplyPort};
+use ractor::{
+    Actor, ActorProcessingErr, ActorRef, DerivedActorRef, RpcReplyPort, SupervisionEvent,
+};
 use tianshan_core::dissemination::acknowledgement::{
     AckError, AckOutcome, AcknowledgementConfig, Delivery, DeliveryKey, DeliveryOutcome,
     ForcedAcknowledgement, Subject,
@@ -217,6 +219,36 @@ impl Actor for AdminUnitActor {
         Ok(())
     }
 
+    /// Restarts a unit below that failed, so one failure never takes the tree down. Its books
+    /// in memory are lost with it (their last saved state stays on the state topic for the next
+    /// node start); the failure is logged as an error.
+    async fn handle_supervisor_evt(
+        &self,
+        me: ActorRef<AdminUnitMsg>,
+        event: SupervisionEvent,
+        st: &mut AdminUnitState,
+    ) -> Result<(), ActorProcessingErr> {
+        if let SupervisionEvent::ActorFailed(cell, reason) = event {
+            let failed = st
+                .children
+                .iter()
+                .find(|(_, actor)| actor.get_id() == cell.get_id())
+                .map(|(code, _)| code.clone());
+            if let Some(code) = failed {
+                error!(unit = %code, %reason, "dissemination unit failed; restarting it without its books");
+                let args = AdminUnitArgs {
+                    code: code.clone(),
+                    shared: st.shared.clone(),
+                    restored: Arc::default(),
+                };
+                let (actor, _) =
+                    Actor::spawn_linked(None, AdminUnitActor, args, me.get_cell()).await?;
+                st.children.insert(code, actor);
+            }
+        }
+        Ok(())
+    }
+
     async fn handle(
         &self,
         me: ActorRef<AdminUnitMsg>,
@@ -361,13 +393,19 @@ impl Actor for AdminUnitActor {
                     .map(|book| book.ack.clone())
                     .collect();
                 let mut pending = Vec::with_capacity(st.children.len());
-                for child in st.children.values() {
+                for (code, child) in &st.children {
                     let (port, receiver) = reply_port();
-                    child.cast(AdminUnitMsg::Books(port))?;
-                    pending.push(receiver);
+                    // A unit being restarted answers nothing this time; the others still count.
+                    match child.cast(AdminUnitMsg::Books(port)) {
+                        Ok(()) => pending.push((code, receiver)),
+                        Err(e) => warn!(unit = %code, error = %e, "no books from this unit"),
+                    }
                 }
-                for receiver in pending {
-                    books.extend(await_reply(receiver, "acknowledgement books").await?);
+                for (code, receiver) in pending {
+                    match await_reply(receiver, "acknowledgement books").await {
+                        Ok(below) => books.extend(below),
+                        Err(e) => warn!(unit = %code, error = %e, "no books from this unit"),
+                    }
                 }
                 let _ = reply.send(books);
             }

@@ -28,8 +28,6 @@ pub struct ChainInput {
 pub enum DebrisFlowChainMsg {
     /// The next assessment of a basin.
     Assessed(ChainInput),
-    /// Replies with the last version of every active debris-flow warning, ordered by basin.
-    Active(RpcReplyPort<Vec<WarningEvent>>),
     /// Replies once every earlier message has been handled.
     Flush(RpcReplyPort<()>),
 }
@@ -131,14 +129,6 @@ impl Actor for DebrisFlowChainActor {
                         .send_message(event)
                         .map_err(|_| "warnings downstream is gone")?;
                 }
-            }
-            DebrisFlowChainMsg::Active(reply) => {
-                let active = st
-                    .chains
-                    .values()
-                    .filter_map(|c| c.active().cloned())
-                    .collect();
-                let _ = reply.send(active);
             }
             DebrisFlowChainMsg::Flush(reply) => {
                 let _ = reply.send(());

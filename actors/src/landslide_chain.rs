@@ -22,8 +22,6 @@ pub enum LandslideChainMsg {
     Summaries(Vec<StationSummary>),
     /// Every reading and gauge summary up to this tick is in: assess the slopes.
     Tick(EventTime),
-    /// Replies with the last version of every active landslide warning, in slope order.
-    Active(RpcReplyPort<Vec<WarningEvent>>),
     /// Replies once every earlier message has been handled.
     Flush(RpcReplyPort<()>),
 }
@@ -95,9 +93,6 @@ impl Actor for LandslideChainActor {
                         .send_message(event)
                         .map_err(|_| "warnings downstream is gone")?;
                 }
-            }
-            LandslideChainMsg::Active(reply) => {
-                let _ = reply.send(st.chain.active());
             }
             LandslideChainMsg::Flush(reply) => {
                 let _ = reply.send(());

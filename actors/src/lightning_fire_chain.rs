@@ -21,8 +21,6 @@ pub enum LightningFireChainMsg {
     Summaries(Vec<StationSummary>),
     /// Every stroke up to this tick is in: assess the zones.
     Tick(EventTime),
-    /// Replies with the last version of every active fire warning, in zone order.
-    Active(RpcReplyPort<Vec<WarningEvent>>),
     /// Replies once every earlier message has been handled.
     Flush(RpcReplyPort<()>),
 }
@@ -89,9 +87,6 @@ impl Actor for LightningFireChainActor {
                         .send_message(event)
                         .map_err(|_| "warnings downstream is gone")?;
                 }
-            }
-            LightningFireChainMsg::Active(reply) => {
-                let _ = reply.send(st.chain.active());
             }
             LightningFireChainMsg::Flush(reply) => {
                 let _ = reply.send(());

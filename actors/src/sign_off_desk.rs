@@ -15,9 +15,9 @@ use tianshan_core::signoff::{
     Dispatch, Draft, DraftOrigin, DraftScope, DutyOfficer, Edit, ReleasedWarning, SignOffBook,
     SignOffError, SignOffOutcome, SignOffPolicy, Submission,
 };
-use tianshan_core::time::EventTime;
+use tianshan_core::time::{EventTime, HOUR_MS};
 use tianshan_core::warning::WarningEvent;
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 use crate::admin_unit::{release_of, AdminUnitMsg, Dissemination};
 use crate::state_change::StateChange;
@@ -131,6 +131,9 @@ impl Actor for SignOffDesk {
         let now = st.args.dissemination.clock.now();
         match msg {
             SignOffDeskMsg::Published(event) => {
+                // Closed warnings leave the book after a week, so it (and its saved copy) stays
+                // bounded.
+                st.book.forget_closed_before(now.plus_ms(-CLOSED_KEPT_MS));
                 let submission = Submission {
                     event,
                     origin: DraftOrigin::Model,
@@ -141,7 +144,11 @@ impl Actor for SignOffDesk {
                         save(st);
                         dispatch(st, outcome)?;
                     }
-                    // A version the book already has (a replay after a restart) changes nothing.
+                    // A version the book already has (handed over again after a restart) changes
+                    // nothing.
+                    Err(e @ SignOffError::StaleVersion { .. }) => {
+                        debug!(error = %e, "model warning version already with the sign-off desk")
+                    }
                     Err(e) => {
                         warn!(error = %e, "model warning version not taken by the sign-off desk")
                     }
@@ -195,6 +202,9 @@ impl Actor for SignOffDesk {
         Ok(())
     }
 }
+
+/// How long a closed warning stays in the book (for GetWarning and the audit trail).
+const CLOSED_KEPT_MS: i64 = 7 * 24 * HOUR_MS;
 
 /// Saves the book after a successful step, dispatches its releases and returns the caller's
 /// result.

@@ -365,13 +365,25 @@ async fn feed_chains(
     let mut pending = Vec::with_capacity(st.chain_watched.len());
     for &slot in &st.chain_watched {
         let (port, receiver) = reply_port();
-        st.stations.actors[slot].cast(StationMsg::Summarize(tick, port))?;
-        pending.push((slot, receiver));
+        // A station that is gone (failed, being restarted) is left out of this tick's summaries,
+        // as a station that failed during a batch is: the chains count it as not reporting.
+        match st.stations.actors[slot].cast(StationMsg::Summarize(tick, port)) {
+            Ok(()) => pending.push((slot, receiver)),
+            Err(e) => {
+                error!(station = %st.stations.ids[slot], error = %e, "no summary for the chains this tick")
+            }
+        }
     }
     let mut summaries = BTreeMap::new();
     for (slot, receiver) in pending {
-        let summary = await_reply(receiver, "station summary for a chain").await?;
-        summaries.insert(st.stations.ids[slot].clone(), summary);
+        match await_reply(receiver, "station summary for a chain").await {
+            Ok(summary) => {
+                summaries.insert(st.stations.ids[slot].clone(), summary);
+            }
+            Err(e) => {
+                error!(station = %st.stations.ids[slot], error = %e, "no summary for the chains this tick")
+            }
+        }
     }
     let watched_by = |watched: &BTreeSet<StationId>| -> Vec<StationSummary> {
         watched

@@ -110,6 +110,11 @@ impl From<ClusterError> for Status {
             ClusterError::Acknowledgement(e) => acknowledgement_status(&e),
             ClusterError::UnknownWarning(id) => Status::not_found(format!("no warning {id}")),
             ClusterError::CursorOutOfRange(detail) => Status::out_of_range(detail),
+            // A stage that did not answer in time (busy or restarting): the client may retry.
+            ClusterError::Pipeline(PipelineError::Actor(detail)) => {
+                tracing::warn!(%detail, "a pipeline stage did not answer a request");
+                Status::unavailable("the node is busy; retry later")
+            }
             ClusterError::Pipeline(e) => match e.domain() {
                 ErrorDomain::External => {
                     Status::unavailable("the message broker is unavailable; retry later")

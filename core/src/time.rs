@@ -30,7 +30,8 @@ impl EventTime {
 
     /// Returns this instant moved by `delta_ms` (negative moves back).
     pub const fn plus_ms(self, delta_ms: i64) -> Self {
-        Self(self.0 + delta_ms)
+        // Saturating: a time from input (an expiry far in the future) never overflows.
+        Self(self.0.saturating_add(delta_ms))
     }
 
     /// Returns the latest multiple of `period_ms` at or before this instant.

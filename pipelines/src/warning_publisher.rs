@@ -16,7 +16,7 @@ use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 use tianshan_core::warning::{Status, WarningEvent};
 use tianshan_proto::v1;
 use tokio::sync::broadcast;
-use tracing::info;
+use tracing::{error, info};
 
 use crate::error::PipelineError;
 use crate::telemetry::Metrics;
@@ -103,19 +103,25 @@ impl Actor for WarningPublisher {
                     st.active.insert(event.id.to_string(), event.clone());
                 }
                 let key = (event.id.to_string(), event.version);
-                if st.args.published.contains(&key) {
+                let first_time = !st.args.published.contains(&key);
+                if first_time {
+                    publish(&st.args.producer, &st.args.topic, &event).await?;
+                    st.args.published.insert(key);
+                    st.args.metrics.warning_published(&event);
+                    info!(warning = %event.id, version = event.version, level = %event.level, status = event.status.name(), "warning published");
+                } else {
                     st.args.metrics.warning_deduplicated();
-                    return Ok(());
                 }
-                publish(&st.args.producer, &st.args.topic, &event).await?;
-                st.args.published.insert(key);
-                st.args.metrics.warning_published(&event);
-                info!(warning = %event.id, version = event.version, level = %event.level, status = event.status.name(), "warning published");
+                // Also a version already on the topic: a node that died between publishing and
+                // the desk's journal must still hand it over; the desk refuses versions it has.
                 if let Some(desk) = &st.args.sign_off {
-                    desk.send_message(event.clone())
-                        .map_err(|_| "the sign-off desk is gone")?;
+                    if desk.send_message(event.clone()).is_err() {
+                        error!(warning = %event.id, version = event.version, "the sign-off desk is gone: this version reaches no one");
+                    }
                 }
-                let _ = st.args.broadcast.send(event);
+                if first_time {
+                    let _ = st.args.broadcast.send(event);
+                }
             }
             WarningPublisherMsg::Flush(reply) => {
                 st.args

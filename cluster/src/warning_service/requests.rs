@@ -13,6 +13,9 @@ use tianshan_proto::v1;
 
 use crate::error::ClusterError;
 
+/// The longest validity of a warning issued by hand, 72 h (our choice).
+const MAX_MANUAL_VALIDITY_MS: i64 = 72 * 3_600_000;
+
 fn invalid(detail: String) -> ClusterError {
     ClusterError::InvalidRequest(detail)
 }
@@ -131,6 +134,14 @@ pub(super) fn manual_warning(
     if request.expires_ms <= now.millis() {
         return Err(invalid(format!(
             "expires_ms {} is not after now ({})",
+            request.expires_ms,
+            now.millis()
+        )));
+    }
+    let latest = now.plus_ms(MAX_MANUAL_VALIDITY_MS);
+    if request.expires_ms > latest.millis() {
+        return Err(invalid(format!(
+            "expires_ms {} is more than 72 h after now ({}): issue a new warning instead",
             request.expires_ms,
             now.millis()
         )));

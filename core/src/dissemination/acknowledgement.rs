@@ -558,7 +558,8 @@ impl ForcedAcknowledgement {
     /// Records what the channel reported for `key` at `at`, and returns the re-send it calls for:
     /// a failed delivery to a recipient who need not answer (a public endpoint, or anyone at a
     /// level without acknowledgement) is sent again on the same channel, up to the level's
-    /// `attempts`, since no answer window will bring a re-send for them [U] (our rule).
+    /// `attempts` (1 for blue by default, so blue is never re-sent), since no answer window will
+    /// bring a re-send for them [U] (our rule).
     ///
     /// # Errors
     /// [`AckError::UnknownDelivery`] when `key` is not of this version or names a recipient
