@@ -49,6 +49,8 @@ pub struct TopicsConfig {
     /// Delivered (warning, version, recipient, subject, channel) keys, from which a starting
     /// node rebuilds its delivery dedupe. Must be created with `cleanup.policy=compact`.
     pub deliveries: String,
+    /// CAP 1.2 alerts of other agencies (`agency_alerts`); empty: the node reads none.
+    pub agency_alerts: String,
 }
 
 impl Default for TopicsConfig {
@@ -62,6 +64,7 @@ impl Default for TopicsConfig {
             warnings: "warnings".into(),
             dead_letters: "dead-letters".into(),
             deliveries: "dissemination.deliveries".into(),
+            agency_alerts: "alerts.in".into(),
         }
     }
 }

@@ -9,6 +9,7 @@
 //! - [`dissemination_stage`]: directory, channels, courier, dissemination tree and sign-off desk of a node.
 //! - [`embedded_broker`]: librdkafka's mock cluster inside the process.
 //! - [`observation_source`]: the consumer-group source with rebuild on assignment.
+//! - [`agency_alerts`]: other agencies' CAP alerts from Kafka to the sign-off desk, or the dead letters.
 //! - [`dead_letters`]: the dead-letter writer.
 //! - [`warning_publisher`]: the warnings topic writer with exactly-once-per-version publishing.
 //! - [`gateway`]: a sensor gateway: observation files and the storm scenario into Kafka.
@@ -19,6 +20,7 @@
 //! - [`error`]: the crate's error type.
 #![warn(missing_docs, unreachable_pub, rust_2018_idioms)]
 
+pub mod agency_alerts;
 pub mod channels;
 pub mod config;
 pub mod dead_letters;
