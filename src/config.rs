@@ -20,6 +20,7 @@ use tianshan_core::lightning_fire::LightningFireConfig;
 use tianshan_core::region::Region;
 use tianshan_core::snowmelt::SnowmeltConfig;
 use tianshan_core::station_windows::WindowsConfig;
+use tianshan_pipelines::agency_alerts::AgencyAlertsConfig;
 use tianshan_pipelines::config::{KafkaConfig, PipelineConfig};
 use tianshan_pipelines::dissemination_stage::DisseminationConfig;
 use tianshan_pipelines::node_pipeline::NodePipeline;
@@ -92,6 +93,9 @@ pub struct Config {
     /// Recipient directory, acknowledgement deadlines, sign-off, CAP and channels.
     #[serde(default)]
     pub dissemination: DisseminationConfig,
+    /// Other agencies' CAP alerts: the department per sender, the statuses taken.
+    #[serde(default)]
+    pub agency_alerts: AgencyAlertsConfig,
 }
 
 impl Config {
@@ -146,6 +150,9 @@ impl Config {
             .validate()
             .map_err(|e| anyhow::anyhow!("invalid configuration: snowmelt: {e}"))?;
         self.dissemination
+            .validate()
+            .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+        self.agency_alerts
             .validate()
             .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
         Ok(())
@@ -261,6 +268,7 @@ impl Config {
             landslide: self.landslide.clone(),
             snowmelt: self.snowmelt.clone(),
             dissemination: self.dissemination.clone(),
+            agency_alerts: self.agency_alerts.clone(),
         }
     }
 }

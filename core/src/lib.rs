@@ -34,9 +34,11 @@
 //! - [`dissemination`]: the admin tree, recipients, forced acknowledgement (叫应), delivery dedupe, coverage.
 //! - [`warning`]: hazards, levels, actions, statuses, warning events and ids.
 //! - [`cap`]: CAP 1.2 alerts: rendering of warning versions, checks beyond the schema, parsing of other agencies' alerts.
+//! - [`agency_alert`]: other agencies' CAP alerts as warning versions for sign-off: hazard table, threads, refusals.
 #![warn(missing_docs, unreachable_pub, rust_2018_idioms)]
 
 pub mod access;
+pub mod agency_alert;
 pub mod antecedent;
 pub mod areal;
 pub mod basin_snow;

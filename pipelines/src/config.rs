@@ -52,6 +52,8 @@ pub struct TopicsConfig {
     /// Open acknowledgement books and the sign-off book, from which a starting node restores
     /// its escalation timers and drafts. Must be created with `cleanup.policy=compact`.
     pub state: String,
+    /// CAP 1.2 alerts of other agencies (`agency_alerts`); empty: the node reads none.
+    pub agency_alerts: String,
 }
 
 impl Default for TopicsConfig {
@@ -66,6 +68,7 @@ impl Default for TopicsConfig {
             dead_letters: "dead-letters".into(),
             deliveries: "dissemination.deliveries".into(),
             state: "dissemination.state".into(),
+            agency_alerts: "alerts.in".into(),
         }
     }
 }

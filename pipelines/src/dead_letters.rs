@@ -7,15 +7,34 @@ use std::time::Duration;
 
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
+use tianshan_core::agency_alert::AgencyAlertError;
 use tianshan_core::observation::RejectReason;
 
 use crate::error::PipelineError;
 
-/// One rejected input.
+/// A reason a record is rejected for: its code goes to the `reason` header.
+pub trait DeadLetterReason {
+    /// Returns the machine-readable code.
+    fn code(&self) -> &'static str;
+}
+
+impl DeadLetterReason for RejectReason {
+    fn code(&self) -> &'static str {
+        RejectReason::code(*self)
+    }
+}
+
+impl DeadLetterReason for AgencyAlertError {
+    fn code(&self) -> &'static str {
+        AgencyAlertError::code(self)
+    }
+}
+
+/// One rejected input: an observation's by default, an agency alert's with [`AgencyAlertError`].
 #[derive(Debug, Clone, PartialEq)]
-pub struct DeadLetter {
+pub struct DeadLetter<R = RejectReason> {
     /// Machine-readable reason.
-    pub reason: RejectReason,
+    pub reason: R,
     /// Human-readable explanation.
     pub detail: String,
     /// Topic it was read from.
@@ -51,7 +70,10 @@ impl DeadLetterWriter {
     /// # Errors
     /// Returns [`PipelineError::Kafka`] when the broker does not acknowledge one; the caller must
     /// then not commit the source offsets.
-    pub async fn write_all(&self, letters: &[DeadLetter]) -> Result<(), PipelineError> {
+    pub async fn write_all<R: DeadLetterReason>(
+        &self,
+        letters: &[DeadLetter<R>],
+    ) -> Result<(), PipelineError> {
         let mut deliveries = Vec::with_capacity(letters.len());
         for letter in letters {
             let partition = letter.source_partition.to_string();

@@ -78,6 +78,9 @@ impl EmbeddedBroker {
         self.create_topic(&topics.warnings, 3)?;
         self.create_topic(&topics.deliveries, 3)?;
         self.create_topic(&topics.state, 3)?;
+        if !topics.agency_alerts.is_empty() {
+            self.create_topic(&topics.agency_alerts, 3)?;
+        }
         self.create_topic(&topics.dead_letters, 3)
     }
 }

@@ -11,6 +11,7 @@
 //! - [`state_journal`]: open acknowledgement books and the sign-off book on a compacted topic,
 //!   read back at start.
 //! - [`observation_source`]: the consumer-group source with rebuild on assignment.
+//! - [`agency_alerts`]: other agencies' CAP alerts from Kafka to the sign-off desk, or the dead letters.
 //! - [`dead_letters`]: the dead-letter writer.
 //! - [`warning_publisher`]: the warnings topic writer with exactly-once-per-version publishing.
 //! - [`gateway`]: a sensor gateway: observation files and the storm scenario into Kafka.
@@ -21,6 +22,7 @@
 //! - [`error`]: the crate's error type.
 #![warn(missing_docs, unreachable_pub, rust_2018_idioms)]
 
+pub mod agency_alerts;
 pub mod channels;
 pub mod config;
 pub mod dead_letters;

@@ -1,6 +1,6 @@
 //! Starts one node's pipeline: the warning publisher, the model actors ([`ModelActors`],
-//! downstream first, so nothing is sent to an actor that does not exist yet), and the Kafka
-//! source; and stops it in the reverse order.
+//! downstream first, so nothing is sent to an actor that does not exist yet), the agency-alert
+//! consumer (when its topic is set) and the Kafka source; and stops it in the reverse order.
 
 use std::sync::Arc;
 
@@ -19,6 +19,7 @@ use tianshan_core::station_windows::WindowsConfig;
 use tianshan_core::warning::WarningEvent;
 use tokio::sync::broadcast;
 
+use crate::agency_alerts::{AgencyAlerts, AgencyAlertsConfig};
 use crate::config::{KafkaConfig, PipelineConfig};
 use crate::dead_letters::DeadLetterWriter;
 use crate::dissemination_stage::{DisseminationConfig, DisseminationStage};
@@ -53,6 +54,8 @@ pub struct PipelineSettings {
     pub snowmelt: SnowmeltConfig,
     /// Directory, channels, acknowledgement deadlines and sign-off.
     pub dissemination: DisseminationConfig,
+    /// Other agencies' CAP alerts: departments per sender, statuses taken.
+    pub agency_alerts: AgencyAlertsConfig,
 }
 
 /// A running pipeline.
@@ -67,6 +70,8 @@ pub struct NodePipeline {
     pub warnings: broadcast::Sender<WarningEvent>,
     /// Sign-off, the dissemination tree and the channels.
     pub dissemination: DisseminationStage,
+    /// Other agencies' CAP alerts into the sign-off desk; `None` when the topic is unset.
+    pub agency_alerts: Option<AgencyAlerts>,
     source: ObservationSource,
 }
 
@@ -119,6 +124,13 @@ impl NodePipeline {
         )
         .await
         .map_err(|e| actor_error("start the warning publisher", e))?;
+        let agency_alerts = AgencyAlerts::start_if_configured(
+            &settings.kafka,
+            &settings.agency_alerts,
+            &region,
+            dissemination.desk.clone(),
+            producer.clone(),
+        )?;
         let models = ModelActors::start(settings, region, publisher.get_derived()).await?;
         let dead_letters =
             DeadLetterWriter::new(producer, settings.kafka.topics.dead_letters.clone());
@@ -135,6 +147,7 @@ impl NodePipeline {
             metrics,
             warnings,
             dissemination,
+            agency_alerts,
             source,
         })
     }
@@ -176,10 +189,14 @@ impl NodePipeline {
             models,
             publisher,
             dissemination,
+            agency_alerts,
             source,
             ..
         } = self;
         source.stop().await?;
+        if let Some(agency_alerts) = agency_alerts {
+            agency_alerts.stop().await?;
+        }
         let flushed = match models.flush().await {
             Ok(()) => ask(&publisher, WarningPublisherMsg::Flush, "flush publisher").await,
             Err(e) => Err(e),

@@ -40,6 +40,7 @@ async fn replaying_the_storm_gives_the_warnings_of_the_kafka_path() {
         landslide: Default::default(),
         snowmelt: Default::default(),
         dissemination: Default::default(),
+        agency_alerts: Default::default(),
     };
     let mut replay = Replay::start(&settings, region.clone())
         .await

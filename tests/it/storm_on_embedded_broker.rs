@@ -54,6 +54,7 @@ fn settings(bootstrap: &str) -> PipelineSettings {
         landslide: Default::default(),
         snowmelt: Default::default(),
         dissemination: Default::default(),
+        agency_alerts: Default::default(),
     }
 }
 
