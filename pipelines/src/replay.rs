@@ -82,6 +82,11 @@ impl Replay {
         })
     }
 
+    /// Returns the running actors, to snapshot their state before [`Replay::finish`].
+    pub fn models(&self) -> &ModelActors {
+        &self.models
+    }
+
     /// Adds the next observation of the file to its ordered `stream` (one per station and kind
     /// as on Kafka, where each station keeps its order; one for a file that is sorted as a
     /// whole); applies a batch whenever one is full and the streams allow it.
