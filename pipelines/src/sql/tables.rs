@@ -19,7 +19,7 @@ use arrow::array::{
     ArrayRef, BooleanArray, Float64Array, ListBuilder, RecordBatch, StringArray, StringBuilder,
     TimestampMillisecondArray, UInt32Array, UInt64Array,
 };
-use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+use arrow::datatypes::{DataType, Field, Schema};
 use arrow::error::ArrowError;
 use tianshan_core::dissemination::acknowledgement::{
     AckEventKind, ForcedAcknowledgement, ObligationState, Subject,
@@ -59,7 +59,7 @@ fn batch(columns: Vec<Column>) -> Result<RecordBatch, ArrowError> {
 }
 
 fn text<S: AsRef<str>>(values: impl IntoIterator<Item = S>) -> ArrayRef {
-    Arc::new(values.into_iter().collect::<StringArray>())
+    Arc::new(StringArray::from_iter_values(values))
 }
 
 fn optional_text<S: AsRef<str>>(values: impl IntoIterator<Item = Option<S>>) -> ArrayRef {

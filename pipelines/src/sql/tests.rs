@@ -51,14 +51,19 @@ fn gauges(region: &Region) -> (StationId, StationId) {
     (first, second)
 }
 
-/// Five-minute reports from 10:05 to 11:00 (twelve): 1 mm each at the first gauge, 2.5 mm each
-/// at the second, so their last hour holds 12 mm and 30 mm at the 11:00 tick.
+/// Five-minute reports from 10:05 to 11:05, alternating 1 and 2 mm at the first gauge and 2.5
+/// and 3.5 mm at the second (a constant series would be rejected as a stuck sensor), so the
+/// hour to the 11:00 tick holds 18 mm and 36 mm; the 11:05 reports let the 11:00 tick pass.
 fn observations(first: &StationId, second: &StationId) -> Vec<(String, Envelope)> {
     let mut out = Vec::new();
-    for step in 1..=12u64 {
+    for step in 1..=13u64 {
         let minutes = 5 * step;
         let time = at(&format!("{:02}:{:02}", 10 + minutes / 60, minutes % 60));
-        for (station, mm) in [(first, 1.0), (second, 2.5)] {
+        let odd = step % 2 == 1;
+        for (station, mm) in [
+            (first, if odd { 1.0 } else { 2.0 }),
+            (second, if odd { 2.5 } else { 3.5 }),
+        ] {
             out.push((
                 station.as_str().to_owned(),
                 Envelope {
@@ -146,7 +151,7 @@ async fn node_with_known_state() -> (NodeSql, Arc<Region>, (StationId, StationId
         .push_file(observations(&first, &second))
         .await
         .expect("pushed");
-    replay.models().flush().await.expect("flushed");
+    replay.settle().await.expect("settled");
     let mut snapshot = NodeSnapshot::of_models(replay.models(), region.clone(), at("11:05"))
         .await
         .expect("snapshot");
@@ -181,8 +186,8 @@ async fn sql_answers_over_a_node_with_known_state() {
         )
         .await,
         format!(
-            "station,tick,mm\n{first},2024-07-01T03:00:00.000Z,12.0\n\
-             {second},2024-07-01T03:00:00.000Z,30.0\n"
+            "station,tick,mm\n{first},2024-07-01T03:00:00.000Z,18.0\n\
+             {second},2024-07-01T03:00:00.000Z,36.0\n"
         )
     );
     assert_eq!(
@@ -284,7 +289,7 @@ async fn answers_are_written_as_table_csv_and_json() {
     let batches = sql.query(&query).await.expect("query runs");
     assert_eq!(
         format_batches(&batches, OutputFormat::Json).expect("json"),
-        format!(r#"[{{"station":"{first}","duration_min":60,"mm":12.0}}]"#)
+        format!(r#"[{{"station":"{first}","duration_min":60,"mm":18.0}}]"#)
     );
     let table = format_batches(&batches, OutputFormat::Table).expect("table");
     assert!(
@@ -332,7 +337,7 @@ async fn top_ten_hourly_sums_over_the_shipped_region() {
     );
     let text = format_batches(&answer, OutputFormat::Csv).expect("csv");
     let mut lines = text.lines().skip(1);
-    assert_eq!(lines.next(), Some(format!("{second},30.0").as_str()));
-    assert_eq!(lines.next(), Some(format!("{first},12.0").as_str()));
+    assert_eq!(lines.next(), Some(format!("{second},36.0").as_str()));
+    assert_eq!(lines.next(), Some(format!("{first},18.0").as_str()));
     assert_eq!(lines.count(), 8);
 }
