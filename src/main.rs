@@ -4,6 +4,7 @@ mod config;
 mod demo;
 mod demo_people;
 mod replay;
+mod sql_client;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -20,6 +21,7 @@ use tianshan_proto::codec::WireFormat;
 use tracing::{info, warn};
 
 use crate::config::Config;
+use crate::sql_client::{run_sql, SqlFormat};
 
 #[derive(Parser)]
 #[command(
@@ -85,6 +87,21 @@ enum Command {
         #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
         format: OutputFormat,
     },
+    /// Runs one SQL query over a node's live state (its HTTP port's `POST /sql`): tables
+    /// stations, station_windows, basin_state, warnings, deliveries, dead_letters, admin_units.
+    Sql {
+        /// The query.
+        query: String,
+        /// The node's HTTP address.
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        node: String,
+        /// Bearer token of a principal allowed to query SQL.
+        #[arg(long)]
+        token: Option<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = SqlFormat::Table)]
+        format: SqlFormat,
+    },
     /// Benchmarks.
     Bench {
         #[command(subcommand)]
@@ -123,6 +140,15 @@ fn main() -> anyhow::Result<()> {
         Command::Bench {
             which: BenchCommand::Windows { file },
         } => bench_windows(&file),
+        Command::Sql {
+            query,
+            node,
+            token,
+            format,
+        } => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+            .block_on(run_sql(&node, token.as_deref(), &query, format)),
         command => {
             let config = Config::load(cli.config.as_deref())?;
             let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -158,7 +184,7 @@ fn main() -> anyhow::Result<()> {
                     init_tracing("warn");
                     runtime.block_on(replay::run_replay(config, &file, format))
                 }
-                Command::Bench { .. } => unreachable!("handled above"),
+                Command::Bench { .. } | Command::Sql { .. } => unreachable!("handled above"),
             }
         }
     }

@@ -47,6 +47,9 @@ pub enum StationSupervisorMsg {
     /// Advances every station to this time and replies with all their summaries, in station-id
     /// order, without sending them downstream (replay checks, consistent snapshots).
     SummarizeAll(EventTime, RpcReplyPort<Vec<StationSummary>>),
+    /// Replies with the summary of the last tick of every station that has one, in station-id
+    /// order, without advancing any window (SQL snapshots of a running node).
+    SnapshotAll(RpcReplyPort<Vec<StationSummary>>),
 }
 
 /// Start-up arguments of [`StationSupervisor`].
@@ -229,6 +232,19 @@ impl Actor for StationSupervisor {
                 let mut summaries = Vec::with_capacity(pending.len());
                 for receiver in pending {
                     summaries.push(await_reply(receiver, "station summary").await?);
+                }
+                let _ = reply.send(summaries);
+            }
+            StationSupervisorMsg::SnapshotAll(reply) => {
+                let mut pending = Vec::with_capacity(st.stations.actors.len());
+                for station in &st.stations.actors {
+                    let (port, receiver) = reply_port();
+                    station.cast(StationMsg::Snapshot(port))?;
+                    pending.push(receiver);
+                }
+                let mut summaries = Vec::with_capacity(pending.len());
+                for receiver in pending {
+                    summaries.extend(await_reply(receiver, "station snapshot").await?);
                 }
                 let _ = reply.send(summaries);
             }

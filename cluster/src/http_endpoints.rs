@@ -2,21 +2,27 @@
 //! `/readyz` (partitions assigned and the consumer running) for SREs, `/townships` (JSON: per
 //! township, every active hazard with the highest level first) for duty officers, and, when the
 //! node runs a CAP feed, `/cap/feed.atom` (Atom 1.0) and `/cap/<identifier>.xml` (one CAP 1.2
-//! message) for the public.
+//! message) for the public, and `POST /sql` (the body is one query, run over a fresh snapshot
+//! of the node's actors; bearer token with the SQL permission; `Accept: text/csv` (the default),
+//! `application/json` or `text/plain` for a text table) for analysts.
 
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::IntoResponse;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use ractor::ActorRef;
 use tianshan_actors::ask::ask;
+use tianshan_actors::wall_clock::WallClock;
+use tianshan_core::access::{bearer_token, Denied, Operation, TokenTable};
 use tianshan_core::consolidation::{current_warnings, township_summaries, valid_at};
 use tianshan_core::region::Region;
 use tianshan_core::time::EventTime;
 use tianshan_pipelines::channels::cap_feed::CapFeed;
+use tianshan_pipelines::error::PipelineError;
+use tianshan_pipelines::sql::{format_batches, NodeSnapshot, NodeSources, NodeSql, OutputFormat};
 use tianshan_pipelines::telemetry::Metrics;
 use tianshan_pipelines::warning_publisher::WarningPublisherMsg;
 
@@ -29,6 +35,12 @@ pub struct HttpState {
     pub publisher: ActorRef<WarningPublisherMsg>,
     /// The region, for township names.
     pub region: Arc<Region>,
+    /// The actors `/sql` snapshots.
+    pub sql_sources: NodeSources,
+    /// Who each bearer token stands for.
+    pub tokens: Arc<TokenTable>,
+    /// The clock that stamps snapshots.
+    pub clock: WallClock,
 }
 
 /// Builds the router; with a `cap_feed`, it also serves the feed's routes ([`cap_router`]).
@@ -38,6 +50,7 @@ pub fn router(state: HttpState, cap_feed: Option<Arc<CapFeed>>) -> Router {
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readiness))
         .route("/townships", get(townships))
+        .route("/sql", post(sql))
         .with_state(state);
     match cap_feed {
         Some(feed) => router.merge(cap_router(feed)),
@@ -132,6 +145,57 @@ async fn readiness(State(state): State<HttpState>) -> impl IntoResponse {
             "not ready: no partitions assigned yet\n",
         )
     }
+}
+
+/// Runs the body's query over a fresh snapshot when the bearer token may query SQL.
+async fn sql(
+    State(state): State<HttpState>,
+    headers: HeaderMap,
+    query: String,
+) -> impl IntoResponse {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(bearer_token);
+    if let Err(denied) = state.tokens.authorize(token, Operation::SqlQuery) {
+        let status = match denied {
+            Denied::Unauthenticated { .. } => StatusCode::UNAUTHORIZED,
+            Denied::PermissionDenied { .. } => StatusCode::FORBIDDEN,
+        };
+        return plain(status, format!("{denied}\n"));
+    }
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or("");
+    let (format, content_type) = if accept.contains("application/json") {
+        (OutputFormat::Json, "application/json")
+    } else if accept.contains("text/plain") {
+        (OutputFormat::Table, "text/plain; charset=utf-8")
+    } else {
+        (OutputFormat::Csv, "text/csv; charset=utf-8")
+    };
+    let answer = async {
+        let snapshot = NodeSnapshot::of_node(&state.sql_sources, state.clock.now()).await?;
+        let batches = NodeSql::new(&snapshot)?.query(&query).await?;
+        format_batches(&batches, format)
+    };
+    match answer.await {
+        Ok(body) => (StatusCode::OK, [(header::CONTENT_TYPE, content_type)], body),
+        Err(e @ PipelineError::Sql(_)) => plain(StatusCode::BAD_REQUEST, format!("{e}\n")),
+        Err(e) => plain(StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")),
+    }
+}
+
+fn plain(
+    status: StatusCode,
+    body: String,
+) -> (StatusCode, [(header::HeaderName, &'static str); 1], String) {
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        body,
+    )
 }
 
 #[cfg(test)]

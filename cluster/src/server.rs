@@ -7,9 +7,11 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use tianshan_actors::wall_clock::WallClock;
 use tianshan_core::region::Region;
 use tianshan_pipelines::channels::cap_feed::CapFeed;
 use tianshan_pipelines::node_pipeline::NodePipeline;
+use tianshan_pipelines::sql::NodeSources;
 use tianshan_proto::v1::warning_service_server::WarningServiceServer;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
@@ -138,13 +140,17 @@ pub async fn serve(
     cap_feed: Option<Arc<CapFeed>>,
 ) -> Result<BoundAddresses, ClusterError> {
     let (http_listener, http) = bind(http_addr).await?;
+    let tokens = grpc.api.tokens.clone();
     let api = WarningApi::new(pipeline.publisher.clone(), grpc.api);
     let grpc = serve_grpc(grpc_addr, api, grpc.tls.as_ref()).await?;
     let bound = BoundAddresses { grpc, http };
     let http_state = HttpState {
         metrics: pipeline.metrics.clone(),
         publisher: pipeline.publisher.clone(),
+        sql_sources: NodeSources::of(pipeline, region.clone()),
         region,
+        tokens,
+        clock: WallClock::system(),
     };
     tokio::spawn(async move {
         if let Err(e) =

@@ -47,6 +47,9 @@ pub enum PipelineError {
         /// What is wrong, with the line number where known.
         detail: String,
     },
+    /// A SQL query did not parse, plan or run, or its answer could not be written.
+    #[error("sql: {0}")]
+    Sql(String),
 }
 
 impl PipelineError {
@@ -59,7 +62,9 @@ impl PipelineError {
     pub fn retry_hint(&self) -> RetryHint {
         match self {
             PipelineError::Kafka { .. } | PipelineError::Actor(_) => RetryHint::Retry,
-            PipelineError::Setup(_) | PipelineError::Input { .. } => RetryHint::DoNotRetry,
+            PipelineError::Setup(_) | PipelineError::Input { .. } | PipelineError::Sql(_) => {
+                RetryHint::DoNotRetry
+            }
         }
     }
 
@@ -67,7 +72,9 @@ impl PipelineError {
     pub fn domain(&self) -> ErrorDomain {
         match self {
             PipelineError::Kafka { .. } => ErrorDomain::External,
-            PipelineError::Setup(_) | PipelineError::Input { .. } => ErrorDomain::User,
+            PipelineError::Setup(_) | PipelineError::Input { .. } | PipelineError::Sql(_) => {
+                ErrorDomain::User
+            }
             PipelineError::Actor(_) => ErrorDomain::Internal,
         }
     }

@@ -18,6 +18,7 @@
 //! - [`model_actors`]: the actors from observations to warnings, shared by node and replay.
 //! - [`node_pipeline`]: starts the actors, the source and the sinks of one node.
 //! - [`replay`]: observations from a file through the same actors, no Kafka.
+//! - [`sql`]: DataFusion tables over snapshots of the actors' state, and queries over them.
 //! - [`telemetry`]: metrics in the Prometheus text format.
 //! - [`error`]: the crate's error type.
 #![warn(missing_docs, unreachable_pub, rust_2018_idioms)]
@@ -35,6 +36,7 @@ pub mod model_actors;
 pub mod node_pipeline;
 pub mod observation_source;
 pub mod replay;
+pub mod sql;
 pub mod state_journal;
 pub mod telemetry;
 pub mod warning_publisher;

@@ -29,7 +29,8 @@ use tianshan_core::warning::WarningEvent;
 use crate::error::PipelineError;
 use crate::node_pipeline::PipelineSettings;
 
-/// The running model actors.
+/// The running model actors (handles: a clone refers to the same actors).
+#[derive(Clone)]
 pub struct ModelActors {
     /// The station supervisor: observations in, ticks in, summaries out.
     pub stations: ActorRef<StationSupervisorMsg>,

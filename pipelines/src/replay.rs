@@ -82,6 +82,11 @@ impl Replay {
         })
     }
 
+    /// Returns the running actors, to snapshot their state before [`Replay::finish`].
+    pub fn models(&self) -> &ModelActors {
+        &self.models
+    }
+
     /// Adds the next observation of the file to its ordered `stream` (one per station and kind
     /// as on Kafka, where each station keeps its order; one for a file that is sorted as a
     /// whole); applies a batch whenever one is full and the streams allow it.
@@ -142,6 +147,17 @@ impl Replay {
         Ok(())
     }
 
+    /// Applies what is buffered, runs the ticks to the end of the data and waits for every
+    /// stage; the actors keep running (to snapshot them before [`Replay::finish`]).
+    ///
+    /// # Errors
+    /// Returns [`PipelineError::Actor`] when an actor does not answer.
+    pub async fn settle(&mut self) -> Result<(), PipelineError> {
+        self.clock.all_reached_end(0);
+        self.drain().await?;
+        self.models.flush().await
+    }
+
     /// Applies what is buffered, runs the ticks to the end of the data, waits for every stage,
     /// and returns the report with the stations' summaries at `summarize_at`, if given.
     ///
@@ -151,9 +167,7 @@ impl Replay {
         mut self,
         summarize_at: Option<EventTime>,
     ) -> Result<(ReplayReport, Vec<StationSummary>), PipelineError> {
-        self.clock.all_reached_end(0);
-        self.drain().await?;
-        self.models.flush().await?;
+        self.settle().await?;
         self.report.warnings = ask(&self.log, WarningLogMsg::Take, "take warnings").await?;
         self.report.elapsed = self.started.elapsed();
         let summaries = match summarize_at {

@@ -1,0 +1,244 @@
+//! SQL over one node's live state (DataFusion). A [`NodeSnapshot`] asks each actor for its
+//! state, which the actors answer between two messages, so nothing is stopped; [`NodeSql`]
+//! registers the snapshot as in-memory Arrow tables and answers queries over them.
+//!
+//! Each table is consistent in itself (one actor's answer, or one fan-out of a supervisor
+//! over its children); the tables are asked one after the other, so they are not one cut of
+//! the whole pipeline. The time the snapshot was taken travels with it.
+//!
+//! Tables (times are `Timestamp(ms, UTC)`): see [`tables`].
+
+pub mod tables;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use arrow::array::RecordBatch;
+use arrow::util::pretty::pretty_format_batches;
+use datafusion::datasource::MemTable;
+use datafusion::prelude::SessionContext;
+use ractor::ActorRef;
+use tianshan_actors::admin_unit::AdminUnitMsg;
+use tianshan_actors::basin_supervisor::BasinSupervisorMsg;
+use tianshan_actors::station_supervisor::StationSupervisorMsg;
+use tianshan_core::dissemination::acknowledgement::ForcedAcknowledgement;
+use tianshan_core::flash_flood::Assessment;
+use tianshan_core::observation::RejectReason;
+use tianshan_core::region::Region;
+use tianshan_core::station_windows::StationSummary;
+use tianshan_core::time::EventTime;
+use tianshan_core::warning::WarningEvent;
+
+use crate::error::PipelineError;
+use crate::model_actors::{ask, ModelActors};
+use crate::node_pipeline::NodePipeline;
+use crate::telemetry::Metrics;
+use crate::warning_publisher::WarningPublisherMsg;
+
+/// The state of one node at one moment, as the actors reported it.
+#[derive(Debug, Clone)]
+pub struct NodeSnapshot {
+    /// When the snapshot was taken.
+    pub taken_at: EventTime,
+    /// The region: stations and admin units.
+    pub region: Arc<Region>,
+    /// The last tick's summary of every station that has one.
+    pub station_summaries: Vec<StationSummary>,
+    /// The latest assessment of every basin that has one.
+    pub assessments: Vec<Assessment>,
+    /// The last version of every active warning.
+    pub warnings: Vec<WarningEvent>,
+    /// The acknowledgement books in force in the dissemination tree.
+    pub books: Vec<ForcedAcknowledgement>,
+    /// Observations sent to the dead-letter topic, by reason.
+    pub rejected: BTreeMap<RejectReason, u64>,
+}
+
+impl NodeSnapshot {
+    /// Asks the station and basin supervisors of `models` for their state; warnings, books and
+    /// dead letters are left empty (a replay has no publisher and no dissemination tree).
+    ///
+    /// # Errors
+    /// Returns [`PipelineError::Actor`] when a supervisor does not answer.
+    pub async fn of_models(
+        models: &ModelActors,
+        region: Arc<Region>,
+        taken_at: EventTime,
+    ) -> Result<Self, PipelineError> {
+        let station_summaries = ask(
+            &models.stations,
+            StationSupervisorMsg::SnapshotAll,
+            "snapshot stations",
+        )
+        .await?;
+        let assessments = ask(
+            &models.basins,
+            BasinSupervisorMsg::Snapshot,
+            "snapshot basins",
+        )
+        .await?;
+        Ok(Self {
+            taken_at,
+            region,
+            station_summaries,
+            assessments,
+            warnings: Vec::new(),
+            books: Vec::new(),
+            rejected: BTreeMap::new(),
+        })
+    }
+
+    /// Asks every stage of a running node for its state: stations, basins, the publisher's
+    /// active warnings, the tree's acknowledgement books and the dead-letter counts.
+    ///
+    /// # Errors
+    /// Returns [`PipelineError::Actor`] when an actor does not answer.
+    pub async fn of_node(node: &NodeSources, taken_at: EventTime) -> Result<Self, PipelineError> {
+        let mut snapshot = Self::of_models(&node.models, node.region.clone(), taken_at).await?;
+        snapshot.warnings = ask(
+            &node.publisher,
+            WarningPublisherMsg::Active,
+            "list active warnings",
+        )
+        .await?;
+        snapshot.books = ask(
+            &node.region_unit,
+            AdminUnitMsg::Books,
+            "acknowledgement books",
+        )
+        .await?;
+        snapshot.rejected = node.metrics.rejected_by_reason();
+        Ok(snapshot)
+    }
+}
+
+/// The actors and metrics of a running node that a snapshot asks, cheap to clone (handles
+/// only), so an HTTP handler can hold them.
+#[derive(Clone)]
+pub struct NodeSources {
+    region: Arc<Region>,
+    models: ModelActors,
+    publisher: ActorRef<WarningPublisherMsg>,
+    region_unit: ActorRef<AdminUnitMsg>,
+    metrics: Arc<Metrics>,
+}
+
+impl NodeSources {
+    /// Takes the handles of `pipeline`, which runs `region`.
+    pub fn of(pipeline: &NodePipeline, region: Arc<Region>) -> Self {
+        Self {
+            region,
+            models: pipeline.models.clone(),
+            publisher: pipeline.publisher.clone(),
+            region_unit: pipeline.dissemination.region_unit.clone(),
+            metrics: pipeline.metrics.clone(),
+        }
+    }
+}
+
+/// How query answers are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputFormat {
+    /// A bordered text table for people.
+    Table,
+    /// CSV with a header row.
+    Csv,
+    /// One JSON array of row objects.
+    Json,
+}
+
+impl OutputFormat {
+    /// Parses `table`, `csv` or `json`; `None` for anything else.
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "table" => Some(Self::Table),
+            "csv" => Some(Self::Csv),
+            "json" => Some(Self::Json),
+            _ => None,
+        }
+    }
+}
+
+/// A DataFusion session over one [`NodeSnapshot`].
+pub struct NodeSql {
+    context: SessionContext,
+    taken_at: EventTime,
+}
+
+impl NodeSql {
+    /// Registers every table of `snapshot` in a new session.
+    ///
+    /// # Errors
+    /// Returns [`PipelineError::Sql`] when a table cannot be built or registered.
+    pub fn new(snapshot: &NodeSnapshot) -> Result<Self, PipelineError> {
+        let context = SessionContext::new();
+        for (name, batch) in tables::all(snapshot).map_err(sql_error)? {
+            let table = MemTable::try_new(batch.schema(), vec![vec![batch]]).map_err(sql_error)?;
+            context
+                .register_table(name, Arc::new(table))
+                .map_err(sql_error)?;
+        }
+        Ok(Self {
+            context,
+            taken_at: snapshot.taken_at,
+        })
+    }
+
+    /// Returns when the snapshot behind the tables was taken.
+    pub fn taken_at(&self) -> EventTime {
+        self.taken_at
+    }
+
+    /// Plans and runs `sql` over the snapshot.
+    ///
+    /// # Errors
+    /// Returns [`PipelineError::Sql`] for a query that does not parse, plan or run.
+    pub async fn query(&self, sql: &str) -> Result<Vec<RecordBatch>, PipelineError> {
+        let frame = self.context.sql(sql).await.map_err(sql_error)?;
+        frame.collect().await.map_err(sql_error)
+    }
+}
+
+/// Writes `batches` as `format`.
+///
+/// # Errors
+/// Returns [`PipelineError::Sql`] when a value cannot be written.
+pub fn format_batches(
+    batches: &[RecordBatch],
+    format: OutputFormat,
+) -> Result<String, PipelineError> {
+    match format {
+        OutputFormat::Table => Ok(pretty_format_batches(batches)
+            .map_err(sql_error)?
+            .to_string()),
+        OutputFormat::Csv => {
+            let mut writer = arrow::csv::WriterBuilder::new()
+                .with_header(true)
+                .with_timestamp_tz_format("%Y-%m-%dT%H:%M:%S%.3fZ".to_owned())
+                .build(Vec::new());
+            for batch in batches {
+                writer.write(batch).map_err(sql_error)?;
+            }
+            String::from_utf8(writer.into_inner()).map_err(sql_error)
+        }
+        OutputFormat::Json => {
+            let mut writer = arrow::json::ArrayWriter::new(Vec::new());
+            let refs: Vec<&RecordBatch> = batches.iter().collect();
+            writer.write_batches(&refs).map_err(sql_error)?;
+            writer.finish().map_err(sql_error)?;
+            let mut text = String::from_utf8(writer.into_inner()).map_err(sql_error)?;
+            // An answer without rows is still one JSON array.
+            if text.is_empty() {
+                text.push_str("[]");
+            }
+            Ok(text)
+        }
+    }
+}
+
+fn sql_error(e: impl std::fmt::Display) -> PipelineError {
+    PipelineError::Sql(e.to_string())
+}
+
+#[cfg(test)]
+mod tests;
