@@ -5,4 +5,5 @@ mod golden_warnings;
 mod helm_chart;
 mod replay_equals_live;
 mod signed_warnings_reach_the_public;
+mod sql_over_http;
 mod storm_on_embedded_broker;

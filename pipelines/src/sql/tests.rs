@@ -36,6 +36,7 @@ fn settings() -> crate::node_pipeline::PipelineSettings {
         landslide: Default::default(),
         snowmelt: Default::default(),
         dissemination: Default::default(),
+        agency_alerts: Default::default(),
     }
 }
 
