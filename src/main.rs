@@ -204,9 +204,20 @@ async fn run_node(config: Config) -> anyhow::Result<()> {
     }
     let tokens = config.load_tokens()?;
     config.serve_node(&pipeline, region, tokens).await?;
-    tokio::signal::ctrl_c().await?;
+    stop_requested().await?;
     info!("stopping");
     pipeline.stop().await?;
+    Ok(())
+}
+
+/// Waits for Ctrl-C or SIGTERM (what Kubernetes sends a pod before killing it), so the node
+/// commits its offsets and drains its stages either way.
+async fn stop_requested() -> anyhow::Result<()> {
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        interrupted = tokio::signal::ctrl_c() => interrupted?,
+        _ = terminate.recv() => info!("SIGTERM received"),
+    }
     Ok(())
 }
 
