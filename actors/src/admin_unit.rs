@@ -35,7 +35,6 @@ use tianshan_core::dissemination::tree::AdminTree;
 use tianshan_core::ids::{AreaCode, RecipientId, WarningId};
 use tianshan_core::signoff::{Audience, ReleasedWarning};
 use tianshan_core::time::EventTime;
-use tianshan_core::warning::WarningEvent;
 use tracing::{error, warn};
 
 use crate::ask::{await_reply, reply_port};
@@ -80,6 +79,9 @@ pub struct DeliveryRequest {
     pub recipient: Recipient,
     /// The warning version.
     pub warning: Arc<ReleasedWarning>,
+    /// Until when people hold the version (its book's expiry): the courier's dedupe ledger
+    /// keeps the delivery that long.
+    pub held_until: EventTime,
     /// The unit whose acknowledgement book asked for it.
     pub report_to: ActorRef<AdminUnitMsg>,
 }
@@ -175,13 +177,7 @@ impl Actor for AdminUnitActor {
     ) -> Result<AdminUnitState, ActorProcessingErr> {
         let mut children = BTreeMap::new();
         for child in args.shared.tree.children(&args.code) {
-            let child_args = AdminUnitArgs {
-                code: child.clone(),
-                shared: args.shared.clone(),
-                restored: args.restored.clone(),
-            };
-            let (actor, _) =
-                Actor::spawn_linked(None, AdminUnitActor, child_args, me.get_cell()).await?;
+            let actor = spawn_unit(&me, child, &args.shared, args.restored.clone()).await?;
             children.insert(child.clone(), actor);
         }
         let mut books: BTreeMap<(WarningId, u32), Vec<Book>> = BTreeMap::new();
@@ -236,13 +232,7 @@ impl Actor for AdminUnitActor {
                 .map(|(code, _)| code.clone());
             if let Some(code) = failed {
                 error!(unit = %code, %reason, "dissemination unit failed; restarting it without its books");
-                let args = AdminUnitArgs {
-                    code: code.clone(),
-                    shared: st.shared.clone(),
-                    restored: Arc::default(),
-                };
-                let (actor, _) =
-                    Actor::spawn_linked(None, AdminUnitActor, args, me.get_cell()).await?;
+                let actor = spawn_unit(&me, &code, &st.shared, Arc::default()).await?;
                 st.children.insert(code, actor);
             }
         }
@@ -340,7 +330,7 @@ impl Actor for AdminUnitActor {
                     Some(book) => match book.ack.record_delivery(&key, outcome, now) {
                         Ok(resends) if !book.closed => {
                             save(&st.shared, &st.code, &version, book);
-                            Some((resends, book.warning.clone()))
+                            Some((resends, book.warning.clone(), book.ack.expires()))
                         }
                         Ok(_) => None,
                         Err(e) => {
@@ -353,9 +343,9 @@ impl Actor for AdminUnitActor {
                         None
                     }
                 };
-                if let Some((resends, warning)) = resends {
+                if let Some((resends, warning, held_until)) = resends {
                     for delivery in resends {
-                        send_delivery(&me, &st.shared, delivery, warning.clone())?;
+                        send_delivery(&me, &st.shared, delivery, warning.clone(), held_until)?;
                     }
                 }
             }
@@ -371,16 +361,16 @@ impl Actor for AdminUnitActor {
                         }
                         let deliveries = book.ack.on_time(now);
                         save(&st.shared, &st.code, key, book);
-                        let warning = book.warning.clone();
+                        let (warning, held_until) = (book.warning.clone(), book.ack.expires());
                         due.extend(
                             deliveries
                                 .into_iter()
-                                .map(|delivery| (delivery, warning.clone())),
+                                .map(|delivery| (delivery, warning.clone(), held_until)),
                         );
                     }
                 }
-                for (delivery, warning) in due {
-                    send_delivery(&me, &st.shared, delivery, warning)?;
+                for (delivery, warning, held_until) in due {
+                    send_delivery(&me, &st.shared, delivery, warning, held_until)?;
                 }
                 schedule_deadline(&me, st);
             }
@@ -453,13 +443,8 @@ fn open_book(
         return Ok(());
     }
     let now = st.shared.clock.now();
-    let (ack, first) = ForcedAcknowledgement::open(
-        &valid_for_people(event, now),
-        &targets,
-        directory,
-        &st.shared.acknowledgement,
-        now,
-    );
+    let (ack, first) =
+        ForcedAcknowledgement::open(event, &targets, directory, &st.shared.acknowledgement, now);
     let books = st.books.entry(key.clone()).or_default();
     let part = books.last().map_or(0, |book| book.part + 1);
     let book = Book {
@@ -469,23 +454,35 @@ fn open_book(
         closed: false,
     };
     save(&st.shared, &st.code, &key, &book);
+    let held_until = book.ack.expires();
     books.push(book);
     for delivery in first {
-        send_delivery(me, &st.shared, delivery, release.warning.clone())?;
+        send_delivery(
+            me,
+            &st.shared,
+            delivery,
+            release.warning.clone(),
+            held_until,
+        )?;
     }
     schedule_deadline(me, st);
     Ok(())
 }
 
-/// Returns the version as people hold it: valid from `now` for as long as the version is valid,
-/// if its own expiry is earlier. Live, event time and wall time agree and nothing changes; a
-/// replayed storm (the demo, a drill) gets the same answer windows as a live one instead of
-/// expiring at once.
-pub fn valid_for_people(event: &WarningEvent, now: EventTime) -> WarningEvent {
-    let validity_ms = event.expires.millis() - event.issued.millis();
-    let mut held = event.clone();
-    held.expires = event.expires.max(now.plus_ms(validity_ms));
-    held
+/// Spawns the unit `code` (and, from its `pre_start`, the units below it), linked to `parent`.
+async fn spawn_unit(
+    parent: &ActorRef<AdminUnitMsg>,
+    code: &AreaCode,
+    shared: &Arc<Dissemination>,
+    restored: Arc<RestoredBooks>,
+) -> Result<ActorRef<AdminUnitMsg>, ActorProcessingErr> {
+    let args = AdminUnitArgs {
+        code: code.clone(),
+        shared: shared.clone(),
+        restored,
+    };
+    let (actor, _) = Actor::spawn_linked(None, AdminUnitActor, args, parent.get_cell()).await?;
+    Ok(actor)
 }
 
 /// Hands one delivery to the courier.
@@ -494,6 +491,7 @@ fn send_delivery(
     shared: &Dissemination,
     delivery: Delivery,
     warning: Arc<ReleasedWarning>,
+    held_until: EventTime,
 ) -> Result<(), ActorProcessingErr> {
     let Some(recipient) = shared.directory.get(&delivery.key.recipient).cloned() else {
         warn!(recipient = %delivery.key.recipient, "delivery to a recipient not in the directory");
@@ -505,6 +503,7 @@ fn send_delivery(
             delivery,
             recipient,
             warning,
+            held_until,
             report_to: me.clone(),
         })
         .map_err(|_| ActorProcessingErr::from("the courier is gone"))

@@ -239,6 +239,10 @@ pub fn check_rain_intensity(cfg: &QcConfig, mm: f64, interval_s: u32) -> Result<
     Ok(())
 }
 
+/// Rain is kept in whole micrometres (thousandths of a millimetre): here and in the station
+/// windows.
+pub const MICROMETRES_PER_MM: f64 = 1000.0;
+
 /// Q5 state: the current run of identical increments at or above the floor, in integer
 /// micrometres.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -256,7 +260,7 @@ impl StuckRun {
     /// Returns [`QcError::StuckSensor`]; the caller then keeps the old run, so every further
     /// identical increment is rejected too.
     pub fn next(self, micrometres: i32, cfg: &QcConfig) -> Result<StuckRun, QcError> {
-        let mm = f64::from(micrometres) / 1000.0;
+        let mm = f64::from(micrometres) / MICROMETRES_PER_MM;
         let run = if mm < cfg.stuck_min_mm {
             StuckRun::default()
         } else if micrometres == self.micrometres {

@@ -10,14 +10,11 @@ use crate::region::{Basin, MonitoredSlope};
 use crate::station_windows::StationSummary;
 use crate::time::{parse_duration_ms, MINUTE_MS};
 
-/// A gauge window is used only when at least this share of its expected reports arrived, as for
-/// the flash-flood areal rain (`flash-flood.min-completeness` default) [U].
-const MIN_COMPLETENESS: f64 = 0.5;
-
 /// The slope basins' gauges and the latest rain each had over the window.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SlopeRain {
     window_min: u32,
+    min_completeness: f64,
     basins: BTreeMap<BasinId, Vec<(StationId, f64)>>,
     latest: BTreeMap<StationId, (f64, f64)>,
 }
@@ -25,6 +22,8 @@ pub struct SlopeRain {
 impl SlopeRain {
     /// Collects the gauges of the basins of `slopes`, reading each gauge's window of `window`
     /// (a duration such as `"24h"`), which must be one of the station windows `durations_min`.
+    /// A gauge window counts when at least `min_completeness` of its expected reports arrived,
+    /// as for the flash-flood areal rain (`flash-flood.min-completeness`).
     ///
     /// # Errors
     /// Returns a message naming `landslide.rain.window` when the window is not a duration or not
@@ -32,6 +31,7 @@ impl SlopeRain {
     pub fn try_new(
         window: &str,
         durations_min: &[u32],
+        min_completeness: f64,
         slopes: &[MonitoredSlope],
         basins: &BTreeMap<BasinId, Basin>,
     ) -> Result<Self, String> {
@@ -55,6 +55,7 @@ impl SlopeRain {
         }
         Ok(Self {
             window_min,
+            min_completeness,
             basins: slope_basins,
             latest: BTreeMap::new(),
         })
@@ -93,7 +94,8 @@ impl SlopeRain {
                     .iter()
                     .map(|(station, weight)| (*weight, self.latest.get(station).copied()))
                     .collect();
-                weighted_areal(&readings, MIN_COMPLETENESS).map(|areal| (basin.clone(), areal.mm))
+                weighted_areal(&readings, self.min_completeness)
+                    .map(|areal| (basin.clone(), areal.mm))
             })
             .collect()
     }
@@ -167,7 +169,8 @@ mod tests {
             BasinId::new("B1"),
             basin("B1", &[("R1", 0.75), ("R2", 0.25)]),
         )]);
-        let mut rain_on = SlopeRain::try_new("24h", &[60, 1440], &[slope("B1")], &basins).unwrap();
+        let mut rain_on =
+            SlopeRain::try_new("24h", &[60, 1440], 0.5, &[slope("B1")], &basins).unwrap();
         assert_eq!(
             rain_on.watched_stations().into_iter().collect::<Vec<_>>(),
             vec![StationId::new("R1"), StationId::new("R2")]
@@ -189,9 +192,11 @@ mod tests {
     #[test]
     fn a_window_the_stations_do_not_keep_is_refused_with_the_field_named() {
         let basins = BTreeMap::from([(BasinId::new("B1"), basin("B1", &[("R1", 1.0)]))]);
-        let error = SlopeRain::try_new("48h", &[60, 1440], &[slope("B1")], &basins).unwrap_err();
+        let error =
+            SlopeRain::try_new("48h", &[60, 1440], 0.5, &[slope("B1")], &basins).unwrap_err();
         assert!(error.contains("landslide.rain.window"), "{error}");
-        let error = SlopeRain::try_new("24h", &[60, 1440], &[slope("B9")], &basins).unwrap_err();
+        let error =
+            SlopeRain::try_new("24h", &[60, 1440], 0.5, &[slope("B9")], &basins).unwrap_err();
         assert!(error.contains("unknown basin B9"), "{error}");
     }
 }

@@ -245,9 +245,6 @@ pub struct RainStation {
     stuck: StuckRun,
 }
 
-/// Rain is kept in whole micrometres (thousandths of a millimetre).
-const MM_TO_MICROMETRES: f64 = 1000.0;
-
 impl RainStation {
     fn slot_of(&self, t: EventTime) -> i64 {
         (t.millis() - 1).div_euclid(self.slot_ms)
@@ -267,7 +264,7 @@ impl RainStation {
                 // hold. Micrometres, not tenths: a 0.01-inch bucket tips 0.254 mm, which tenths
                 // would round to 0.3 mm and hundredths to 0.25 mm on every record (the USGS
                 // gauges of core/tests/real_rain_gauges.rs).
-                let micrometres = (mm * MM_TO_MICROMETRES).round() as i32;
+                let micrometres = (mm * qc::MICROMETRES_PER_MM).round() as i32;
                 self.stuck
                     .next(micrometres, &self.qc)
                     .map(|run| (micrometres, run))
@@ -323,16 +320,16 @@ impl RainStation {
                 let expected = f64::from(duration_min) * 60.0 / f64::from(self.report_interval_s);
                 WindowValue {
                     duration_min,
-                    mm: total.sum as f64 / MM_TO_MICROMETRES,
+                    mm: total.sum as f64 / qc::MICROMETRES_PER_MM,
                     completeness: (f64::from(total.reports) / expected).min(1.0),
                 }
             })
             .collect();
         let today = met_day(tick);
         let mm_of_day = |day: i64| {
-            self.daily
-                .get(&day)
-                .map_or(0.0, |&micrometres| micrometres as f64 / MM_TO_MICROMETRES)
+            self.daily.get(&day).map_or(0.0, |&micrometres| {
+                micrometres as f64 / qc::MICROMETRES_PER_MM
+            })
         };
         let before_today: Vec<f64> = (today - i64::from(self.api_days)..today)
             .map(mm_of_day)

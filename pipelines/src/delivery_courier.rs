@@ -10,13 +10,14 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
-use tianshan_actors::admin_unit::{valid_for_people, AdminUnitMsg, DeliveryRequest};
+use tianshan_actors::admin_unit::{AdminUnitMsg, DeliveryRequest};
 use tianshan_actors::wall_clock::WallClock;
 use tianshan_core::cap::{AreaOutline, CapAlert, CapReference, CapSettings};
 use tianshan_core::dissemination::acknowledgement::DeliveryOutcome;
 use tianshan_core::ids::WarningId;
 use tianshan_core::region::Region;
 use tianshan_core::signoff::ReleasedWarning;
+use tianshan_core::warning::WarningEvent;
 use tracing::{error, warn};
 
 use crate::channels::courier::{Courier, CourierTotals};
@@ -117,7 +118,10 @@ impl Actor for DeliveryCourier {
                     delivery: request.delivery,
                     recipient: request.recipient,
                     // The ledger keeps the key while people hold the version.
-                    warning: valid_for_people(&request.warning.event, now),
+                    warning: WarningEvent {
+                        expires: request.held_until,
+                        ..request.warning.event.clone()
+                    },
                     text: rendered.text.clone(),
                     cap_xml: rendered.cap_xml.clone(),
                 };

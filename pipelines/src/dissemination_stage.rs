@@ -286,14 +286,7 @@ impl DisseminationStage {
     /// # Errors
     /// Returns [`PipelineError::Actor`] when the tree does not answer.
     pub async fn coverage(&self) -> Result<CoverageReport, PipelineError> {
-        let books = ask(
-            &self.region_unit,
-            AdminUnitMsg::Books,
-            "acknowledgement books",
-        )
-        .await
-        .map_err(|e| PipelineError::Actor(e.to_string()))?;
-        Ok(CoverageReport::of(&books))
+        coverage_of(&self.region_unit).await
     }
 
     /// Returns what the courier did so far.
@@ -321,13 +314,26 @@ impl DisseminationStage {
 /// How often the coverage of the warnings in force is exported as metrics.
 const COVERAGE_EVERY: Duration = Duration::from_secs(10);
 
+/// Returns the coverage of the acknowledgement books in force in the tree under `region_unit`.
+///
+/// # Errors
+/// Returns [`PipelineError::Actor`] when the tree does not answer.
+async fn coverage_of(
+    region_unit: &ActorRef<AdminUnitMsg>,
+) -> Result<CoverageReport, PipelineError> {
+    let books = ask(region_unit, AdminUnitMsg::Books, "acknowledgement books")
+        .await
+        .map_err(|e| PipelineError::Actor(e.to_string()))?;
+    Ok(CoverageReport::of(&books))
+}
+
 /// Exports the coverage of the warnings in force every [`COVERAGE_EVERY`] until the tree stops.
 async fn export_coverage(region_unit: ActorRef<AdminUnitMsg>, metrics: Arc<Metrics>) {
     let mut every = tokio::time::interval(COVERAGE_EVERY);
     loop {
         every.tick().await;
-        match ask(&region_unit, AdminUnitMsg::Books, "acknowledgement books").await {
-            Ok(books) => metrics.set_coverage(CoverageReport::of(&books)),
+        match coverage_of(&region_unit).await {
+            Ok(report) => metrics.set_coverage(report),
             Err(_) => return,
         }
     }

@@ -118,6 +118,7 @@ impl ModelActors {
         let slope_rain = SlopeRain::try_new(
             &settings.landslide.rain.window,
             &settings.windows.rain_durations_min,
+            settings.flash_flood.min_completeness,
             &region.slopes,
             &region.basins,
         )

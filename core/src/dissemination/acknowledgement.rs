@@ -369,6 +369,10 @@ impl ForcedAcknowledgement {
     /// Opens the acknowledgement of `warning` at `now` for `targets` (from
     /// [`Directory::targets`]), taking the escalation chains from `directory`; returns the
     /// state and the first deliveries (one per target, on its first channel).
+    ///
+    /// People hold the version for its validity from `now` when its own expiry is earlier: live,
+    /// event time and wall time agree and nothing changes; a replayed storm (the demo, a drill)
+    /// gets the same answer windows as a live one instead of expiring at once.
     pub fn open(
         warning: &WarningEvent,
         targets: &[&Recipient],
@@ -406,7 +410,9 @@ impl ForcedAcknowledgement {
             version: warning.version,
             level: warning.level,
             opened: now,
-            expires: warning.expires,
+            expires: warning
+                .expires
+                .max(now.plus_ms(warning.expires.millis() - warning.issued.millis())),
             deadlines,
             contacts,
             obligations: BTreeMap::new(),
