@@ -184,7 +184,11 @@ pub async fn run_demo(
 
 /// The demo's dissemination: faster deadlines, seeded channel failures, SMS, phone and
 /// loudspeakers written to a log file, and the CAP folder when asked for.
-fn demo_dissemination(config: &mut Config, cap_dir: Option<PathBuf>, deliveries_log: &Path) {
+pub(crate) fn demo_dissemination(
+    config: &mut Config,
+    cap_dir: Option<PathBuf>,
+    deliveries_log: &Path,
+) {
     let faster = |level: &LevelDeadlines| LevelDeadlines {
         answer_within_ms: (level.answer_within_ms / DEADLINE_SPEED_UP).max(1_000),
         ..level.clone()

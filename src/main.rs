@@ -2,6 +2,7 @@
 
 mod config;
 mod demo;
+mod demo_cluster;
 mod demo_people;
 mod replay;
 mod sql_client;
@@ -66,6 +67,11 @@ enum Command {
         /// Also write every CAP message published to this folder, one `.xml` file per message.
         #[arg(long)]
         cap_dir: Option<PathBuf>,
+        /// Run this many sharded nodes in this process (Kafka consumer groups share out the
+        /// stations, basins and chains); above 1 the demo shows who owns what and serves no
+        /// gRPC or HTTP.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=12))]
+        nodes: u16,
     },
     /// Runs one node against the Kafka cluster of the configuration until Ctrl-C.
     Run,
@@ -161,8 +167,20 @@ fn main() -> anyhow::Result<()> {
                     grpc_addr,
                     http_addr,
                     cap_dir,
+                    nodes,
                 } => {
                     init_tracing("warn");
+                    if nodes > 1 {
+                        if grpc_addr.is_some() || http_addr.is_some() || cap_dir.is_some() {
+                            anyhow::bail!("--grpc-addr, --http-addr and --cap-dir apply to the one-node demo only");
+                        }
+                        return runtime.block_on(demo_cluster::run_cluster_demo(
+                            config,
+                            usize::from(nodes),
+                            once,
+                            format,
+                        ));
+                    }
                     let mut config = config;
                     if let Some(addr) = grpc_addr {
                         config.node.grpc_addr = addr;

@@ -29,6 +29,9 @@ use crate::basin::{BasinActor, BasinArgs, BasinMsg};
 pub enum BasinSupervisorMsg {
     /// A station summary, forwarded to every basin that station belongs to.
     Summary(StationSummary),
+    /// A station summary for one basin only (a sharded node owns only some of the basins a
+    /// station feeds).
+    SummaryFor(BasinId, StationSummary),
     /// Replies once every basin has handled all earlier messages.
     Flush(RpcReplyPort<()>),
     /// Replies with the latest assessment of every basin that has one.
@@ -121,6 +124,11 @@ impl Actor for BasinSupervisor {
                     if let Some(basin) = st.basins.get(basin_id) {
                         basin.cast(BasinMsg::Summary(summary.clone()))?;
                     }
+                }
+            }
+            BasinSupervisorMsg::SummaryFor(basin_id, summary) => {
+                if let Some(basin) = st.basins.get(&basin_id) {
+                    basin.cast(BasinMsg::Summary(summary))?;
                 }
             }
             BasinSupervisorMsg::Flush(reply) => {

@@ -50,6 +50,14 @@ pub enum StationSupervisorMsg {
     /// Replies with the summary of the last tick of every station that has one, in station-id
     /// order, without advancing any window (SQL snapshots of a running node).
     SnapshotAll(RpcReplyPort<Vec<StationSummary>>),
+    /// Advances the given stations to this tick and replies with their summaries, in the order
+    /// given, without sending them downstream (a sharded node sends them on through Kafka).
+    /// Unknown stations are left out.
+    SummarizeSome(
+        EventTime,
+        Arc<Vec<StationId>>,
+        RpcReplyPort<Vec<StationSummary>>,
+    ),
 }
 
 /// Start-up arguments of [`StationSupervisor`].
@@ -225,6 +233,19 @@ impl Actor for StationSupervisor {
             StationSupervisorMsg::SummarizeAll(time, reply) => {
                 let mut pending = Vec::with_capacity(st.stations.actors.len());
                 for station in &st.stations.actors {
+                    let (port, receiver) = reply_port();
+                    station.cast(StationMsg::Summarize(time, port))?;
+                    pending.push(receiver);
+                }
+                let mut summaries = Vec::with_capacity(pending.len());
+                for receiver in pending {
+                    summaries.push(await_reply(receiver, "station summary").await?);
+                }
+                let _ = reply.send(summaries);
+            }
+            StationSupervisorMsg::SummarizeSome(time, stations, reply) => {
+                let mut pending = Vec::with_capacity(stations.len());
+                for station in stations.iter().filter_map(|id| st.stations.get(id)) {
                     let (port, receiver) = reply_port();
                     station.cast(StationMsg::Summarize(time, port))?;
                     pending.push(receiver);

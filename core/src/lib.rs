@@ -14,6 +14,8 @@
 //! - [`antecedent`]: antecedent precipitation index (Pa) and the meteorological day.
 //! - [`rain_workload`]: the rainfall-windows benchmark job of `shared/bench/WORKLOAD.md` over CSV bytes.
 //! - [`event_clock`]: event-time merge across partitions and the release of evaluation ticks.
+//! - [`tick_gate`]: ticks across nodes: items of an internal topic held until every source partition finished the tick.
+//! - [`partitioner`]: the partition of a keyed record as Kafka clients compute it (CRC-32, murmur2).
 //! - [`areal`]: basin-average rainfall: arithmetic mean, IDW, renormalised gauge weights.
 //! - [`flash_flood`]: flash-flood assessment per basin and tick: soil state, rain and stage levels.
 //! - [`basin_snow`]: a basin's snowpack stepped per tick by its snow station; melt per rain duration.
@@ -59,6 +61,7 @@ pub mod lifecycle;
 pub mod lightning_fire;
 pub mod lightning_fire_chain;
 pub mod observation;
+pub mod partitioner;
 pub mod qc;
 pub mod rain_workload;
 pub mod region;
@@ -68,5 +71,6 @@ pub mod slope_rain;
 pub mod slot_windows;
 pub mod snowmelt;
 pub mod station_windows;
+pub mod tick_gate;
 pub mod time;
 pub mod warning;

@@ -632,7 +632,7 @@ impl StationWindows {
 }
 
 /// What a station emits at each tick.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum StationSummary {
     /// Rainfall windows and antecedent rain of a rain gauge.
     Rain(RainSummary),
@@ -663,7 +663,7 @@ impl StationSummary {
 }
 
 /// Rainfall of one gauge at a tick.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RainSummary {
     /// The gauge.
     pub station: StationId,
@@ -681,7 +681,7 @@ pub struct RainSummary {
 }
 
 /// One rainfall window at a tick.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WindowValue {
     /// Window length in minutes.
     pub duration_min: u32,
@@ -692,7 +692,7 @@ pub struct WindowValue {
 }
 
 /// Stages of one water-level gauge at a tick.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StageSummary {
     /// The gauge.
     pub station: StationId,
@@ -709,7 +709,7 @@ pub struct StageSummary {
 }
 
 /// Surface weather of one station at a tick.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WeatherSummary {
     /// The station.
     pub station: StationId,

@@ -1,6 +1,7 @@
 //! Configuration of what `pipelines` owns: the Kafka connection, topic names and batching.
 
 use serde::{Deserialize, Serialize};
+use tianshan_core::partitioner::KeyPartitioner;
 use tianshan_core::time::{parse_duration_ms, MINUTE_MS};
 
 /// Kafka connection and topics (`[kafka]`).
@@ -15,6 +16,14 @@ pub struct KafkaConfig {
     pub session_timeout: String,
     /// Topic names.
     pub topics: TopicsConfig,
+    /// Share the work with other nodes of the same group: each node keeps the stations of its
+    /// observation partitions and sends their summaries on through `topics.basin-updates` to the
+    /// owner of each basin and chain. Off: one node does everything.
+    pub sharded: bool,
+    /// How the gateways' Kafka client picks a station's partition (`consistent-random`,
+    /// librdkafka's default, or `murmur2`, the Java client's), so a sharded node knows which
+    /// stations its partitions carry.
+    pub partitioner: KeyPartitioner,
 }
 
 impl Default for KafkaConfig {
@@ -24,6 +33,8 @@ impl Default for KafkaConfig {
             group_id: "tianshan".into(),
             session_timeout: "6s".into(),
             topics: TopicsConfig::default(),
+            sharded: false,
+            partitioner: KeyPartitioner::default(),
         }
     }
 }
@@ -54,6 +65,9 @@ pub struct TopicsConfig {
     pub state: String,
     /// CAP 1.2 alerts of other agencies (`agency_alerts`); empty: the node reads none.
     pub agency_alerts: String,
+    /// Station summaries and chain inputs re-keyed by basin and chain, between the nodes of a
+    /// sharded cluster (`kafka.sharded`); read by the consumer group `<group-id>.basins`.
+    pub basin_updates: String,
 }
 
 impl Default for TopicsConfig {
@@ -69,6 +83,7 @@ impl Default for TopicsConfig {
             deliveries: "dissemination.deliveries".into(),
             state: "dissemination.state".into(),
             agency_alerts: "alerts.in".into(),
+            basin_updates: "basin-updates".into(),
         }
     }
 }

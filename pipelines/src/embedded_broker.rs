@@ -78,6 +78,7 @@ impl EmbeddedBroker {
         self.create_topic(&topics.warnings, 3)?;
         self.create_topic(&topics.deliveries, 3)?;
         self.create_topic(&topics.state, 3)?;
+        self.create_topic(&topics.basin_updates, 12)?;
         if !topics.agency_alerts.is_empty() {
             self.create_topic(&topics.agency_alerts, 3)?;
         }

@@ -11,6 +11,9 @@
 //! - [`state_journal`]: open acknowledgement books and the sign-off book on a compacted topic,
 //!   read back at start.
 //! - [`observation_source`]: the consumer-group source with rebuild on assignment.
+//! - [`basin_updates`]: the internal topic between the nodes of a sharded cluster: summaries, chain inputs, tick markers.
+//! - [`sharded_ticks`]: a sharded node's upstream half: its stations, and what it sends on at each tick.
+//! - [`basin_update_source`]: a sharded node's downstream half: basin-updates gated by tick into its basins and chains.
 //! - [`agency_alerts`]: other agencies' CAP alerts from Kafka to the sign-off desk, or the dead letters.
 //! - [`dead_letters`]: the dead-letter writer.
 //! - [`warning_publisher`]: the warnings topic writer with exactly-once-per-version publishing.
@@ -24,6 +27,8 @@
 #![warn(missing_docs, unreachable_pub, rust_2018_idioms)]
 
 pub mod agency_alerts;
+pub mod basin_update_source;
+pub mod basin_updates;
 pub mod channels;
 pub mod config;
 pub mod dead_letters;
@@ -36,6 +41,7 @@ pub mod model_actors;
 pub mod node_pipeline;
 pub mod observation_source;
 pub mod replay;
+pub mod sharded_ticks;
 pub mod sql;
 pub mod state_journal;
 pub mod telemetry;

@@ -3,6 +3,7 @@
 //! basin supervisor, the warning manager and the debris-flow chain. They start downstream first (nothing is sent to an actor
 //! that does not exist yet) and flush in pipeline order; where the warnings go is the caller's.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use ractor::{Actor, ActorRef, DerivedActorRef};
@@ -20,12 +21,14 @@ use tianshan_actors::station_supervisor::{
     ChainFeed, ChainFeeds, StationSupervisor, StationSupervisorArgs, StationSupervisorMsg,
 };
 use tianshan_actors::warning_manager::{WarningManager, WarningManagerArgs, WarningManagerMsg};
+use tianshan_core::ids::StationId;
 use tianshan_core::landslide_chain::LandslideChain;
 use tianshan_core::lightning_fire_chain::LightningFireChain;
 use tianshan_core::region::Region;
 use tianshan_core::slope_rain::SlopeRain;
 use tianshan_core::warning::WarningEvent;
 
+use crate::basin_updates::ChainKey;
 use crate::error::PipelineError;
 use crate::node_pipeline::PipelineSettings;
 
@@ -44,6 +47,8 @@ pub struct ModelActors {
     pub manager: ActorRef<WarningManagerMsg>,
     /// The debris-flow chain, fed by the warning manager.
     pub debris_flow: ActorRef<DebrisFlowChainMsg>,
+    /// The stations whose summaries each station-fed chain reads at every tick.
+    pub chain_watched: Vec<(ChainKey, BTreeSet<StationId>)>,
 }
 
 impl ModelActors {
@@ -102,6 +107,7 @@ impl ModelActors {
             .and_then(|chain| chain.with_fuel_weather(&region.stations))
             .map_err(|e| PipelineError::Setup(format!("lightning-fire: {e}")))?;
         let fire_watched = fire_chain.watched_stations();
+        let mut chain_watched = vec![(ChainKey::Fire, fire_watched.clone())];
         let (lightning_fire, _) = Actor::spawn(
             None,
             LightningFireChainActor,
@@ -124,6 +130,7 @@ impl ModelActors {
         )
         .map_err(PipelineError::Setup)?;
         let slope_watched = slope_rain.watched_stations();
+        chain_watched.push((ChainKey::Landslide, slope_watched.clone()));
         let (landslide, _) = Actor::spawn(
             None,
             LandslideChainActor,
@@ -164,6 +171,7 @@ impl ModelActors {
             basins,
             manager,
             debris_flow,
+            chain_watched,
         })
     }
 

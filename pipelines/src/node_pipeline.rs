@@ -20,12 +20,15 @@ use tianshan_core::warning::WarningEvent;
 use tokio::sync::broadcast;
 
 use crate::agency_alerts::{AgencyAlerts, AgencyAlertsConfig};
+use crate::basin_update_source::BasinUpdateSource;
+use crate::basin_updates::BasinUpdatesWriter;
 use crate::config::{KafkaConfig, PipelineConfig};
 use crate::dead_letters::DeadLetterWriter;
 use crate::dissemination_stage::{DisseminationConfig, DisseminationStage};
 use crate::error::PipelineError;
 use crate::model_actors::{actor_error, ask, ModelActors};
 use crate::observation_source::ObservationSource;
+use crate::sharded_ticks::{partition_counts, ShardedTicks};
 use crate::telemetry::Metrics;
 use crate::warning_publisher::{
     read_published, WarningPublisher, WarningPublisherArgs, WarningPublisherMsg,
@@ -73,6 +76,17 @@ pub struct NodePipeline {
     /// Other agencies' CAP alerts into the sign-off desk; `None` when the topic is unset.
     pub agency_alerts: Option<AgencyAlerts>,
     source: ObservationSource,
+    /// Sharded: the basin-updates source feeding the basins and chains this node owns.
+    basin_updates: Option<BasinUpdateSource>,
+}
+
+/// What one node of a sharded cluster owns now.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Ownership {
+    /// Observation partitions (topic, partition): their stations' windows live here.
+    pub observation_partitions: Vec<(String, i32)>,
+    /// Basin-updates partitions: the basins and chains whose keys land there live here.
+    pub basin_partitions: Vec<i32>,
 }
 
 impl NodePipeline {
@@ -131,15 +145,30 @@ impl NodePipeline {
             dissemination.desk.clone(),
             producer.clone(),
         )?;
-        let models = ModelActors::start(settings, region, publisher.get_derived()).await?;
+        let models = ModelActors::start(settings, region.clone(), publisher.get_derived()).await?;
         let dead_letters =
-            DeadLetterWriter::new(producer, settings.kafka.topics.dead_letters.clone());
+            DeadLetterWriter::new(producer.clone(), settings.kafka.topics.dead_letters.clone());
+        let (sharded, basin_updates) = if settings.kafka.sharded {
+            let (ticks, updates) = start_sharding(
+                settings,
+                region,
+                &models,
+                producer,
+                dead_letters.clone(),
+                metrics.clone(),
+            )
+            .await?;
+            (Some(ticks), Some(updates))
+        } else {
+            (None, None)
+        };
         let source = ObservationSource::start(
             &settings.kafka,
             &settings.pipeline,
             models.stations.clone(),
             dead_letters,
             metrics.clone(),
+            sharded,
         )?;
         Ok(Self {
             models,
@@ -149,6 +178,16 @@ impl NodePipeline {
             dissemination,
             agency_alerts,
             source,
+            basin_updates,
+        })
+    }
+
+    /// The partitions this node owns now (sharded), or `None` when it runs unsharded.
+    pub fn ownership(&self) -> Option<Ownership> {
+        let basin_updates = self.basin_updates.as_ref()?;
+        Some(Ownership {
+            observation_partitions: self.source.assigned_partitions(),
+            basin_partitions: basin_updates.owned_partitions(),
         })
     }
 
@@ -191,9 +230,13 @@ impl NodePipeline {
             dissemination,
             agency_alerts,
             source,
+            basin_updates,
             ..
         } = self;
         source.stop().await?;
+        if let Some(basin_updates) = basin_updates {
+            basin_updates.stop().await?;
+        }
         if let Some(agency_alerts) = agency_alerts {
             agency_alerts.stop().await?;
         }
@@ -206,4 +249,78 @@ impl NodePipeline {
         dissemination.stop();
         flushed
     }
+}
+
+/// Starts a sharded node's two halves: what its observation source sends on, and the source of
+/// the basin updates it owns.
+async fn start_sharding(
+    settings: &PipelineSettings,
+    region: Arc<Region>,
+    models: &ModelActors,
+    producer: FutureProducer,
+    dead_letters: DeadLetterWriter,
+    metrics: Arc<Metrics>,
+) -> Result<(ShardedTicks, BasinUpdateSource), PipelineError> {
+    let topics = &settings.kafka.topics;
+    let mut names: Vec<String> = topics
+        .observation_topics()
+        .into_iter()
+        .map(str::to_string)
+        .collect();
+    names.push(topics.basin_updates.clone());
+    let counts = {
+        let bootstrap = settings.kafka.bootstrap_servers.clone();
+        tokio::task::spawn_blocking(move || {
+            let names: Vec<&str> = names.iter().map(String::as_str).collect();
+            partition_counts(&bootstrap, &names)
+        })
+        .await
+        .map_err(|e| actor_error("read topic metadata", e))??
+    };
+    let writer = BasinUpdatesWriter::new(
+        producer,
+        topics.basin_updates.clone(),
+        counts[&topics.basin_updates],
+        settings.kafka.partitioner,
+    );
+    let ticks = ShardedTicks::new(
+        region,
+        writer.clone(),
+        topics,
+        settings.kafka.partitioner,
+        &counts,
+        models.chain_watched.clone(),
+    )?;
+    let sources = topics
+        .observation_topics()
+        .into_iter()
+        .flat_map(|topic| (0..counts[topic]).map(move |p| (topic.to_string(), p)))
+        .collect();
+    let updates = BasinUpdateSource::start(
+        &settings.kafka,
+        models.clone(),
+        writer,
+        sources,
+        settings.pipeline.tick_ms().map_err(PipelineError::Setup)?,
+        dead_letters,
+        metrics,
+    )?;
+    Ok((ticks, updates))
+}
+
+/// True when the nodes of one sharded cluster have nothing in hand: no observation in flight,
+/// every source caught up with its log, every forwarded chain reading decided by its owner, and
+/// every node's basins and chains fed the last tick that every node has finished.
+pub fn sharded_cluster_settled(nodes: &[NodePipeline]) -> bool {
+    let accounts: Vec<_> = nodes.iter().map(|n| n.metrics.accounting()).collect();
+    let forwarded: u64 = accounts.iter().map(|a| a.forwarded).sum();
+    let settled: u64 = accounts.iter().map(|a| a.settled).sum();
+    let last_tick = nodes.iter().map(|n| n.metrics.watermark_ms()).min();
+    accounts.iter().all(|a| a.in_flight == 0)
+        && nodes.iter().all(|n| n.metrics.is_caught_up())
+        && forwarded == settled
+        && last_tick > Some(0)
+        && nodes
+            .iter()
+            .all(|n| Some(n.metrics.basin_watermark_ms()) >= last_tick)
 }

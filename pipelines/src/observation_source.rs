@@ -33,22 +33,23 @@ use tianshan_core::observation::{Observation, Outcome, RejectReason};
 use tianshan_core::time::EventTime;
 use tianshan_proto::codec::decode_observation;
 use tokio::sync::mpsc;
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 
 use crate::config::{KafkaConfig, PipelineConfig};
 use crate::dead_letters::{DeadLetter, DeadLetterWriter};
 use crate::error::PipelineError;
+use crate::sharded_ticks::ShardedTicks;
 use crate::telemetry::Metrics;
 
 /// What the source learned about a partition when it was assigned.
 #[derive(Debug, Clone, Copy)]
-struct AssignedPartition {
+pub(crate) struct AssignedPartition {
     /// Records below this offset are re-read to rebuild state (the committed offset).
-    live_from: i64,
+    pub(crate) live_from: i64,
 }
 
 /// The current assignment, per (topic, partition).
-type LiveFrom = Arc<Mutex<BTreeMap<(String, i32), AssignedPartition>>>;
+pub(crate) type LiveFrom = Arc<Mutex<BTreeMap<(String, i32), AssignedPartition>>>;
 
 /// Consumer callbacks: rewind on assignment, lag from statistics.
 pub struct SourceContext {
@@ -56,6 +57,22 @@ pub struct SourceContext {
     metrics: Arc<Metrics>,
     /// Bumped at every assignment change, so records read before it can be told apart.
     generation: Arc<AtomicU64>,
+}
+
+impl SourceContext {
+    /// A context that keeps `live_from` equal to the assignment and bumps `generation` at each
+    /// change (shared with the basin-updates source, which rebuilds the same way).
+    pub(crate) fn new(
+        live_from: LiveFrom,
+        metrics: Arc<Metrics>,
+        generation: Arc<AtomicU64>,
+    ) -> Self {
+        Self {
+            live_from,
+            metrics,
+            generation,
+        }
+    }
 }
 
 impl ClientContext for SourceContext {
@@ -166,6 +183,7 @@ struct PendingRecord {
 
 /// A running source; dropping it does not stop it, call [`ObservationSource::stop`].
 pub struct ObservationSource {
+    live_from: LiveFrom,
     stop: Arc<AtomicBool>,
     poll_thread: tokio::task::JoinHandle<()>,
     apply_task: tokio::task::JoinHandle<Result<(), PipelineError>>,
@@ -182,6 +200,7 @@ impl ObservationSource {
         stations: ActorRef<StationSupervisorMsg>,
         dead_letters: DeadLetterWriter,
         metrics: Arc<Metrics>,
+        sharded: Option<ShardedTicks>,
     ) -> Result<Self, PipelineError> {
         let live_from: LiveFrom = Arc::default();
         let generation = Arc::new(AtomicU64::new(0));
@@ -225,6 +244,7 @@ impl ObservationSource {
         let idle_after_ms = pipeline
             .partition_idle_after_ms()
             .map_err(PipelineError::Setup)?;
+        let applier_live_from = live_from.clone();
         let applier = Applier {
             consumer,
             stations,
@@ -232,16 +252,35 @@ impl ObservationSource {
             metrics,
             live_from,
             clock: EventClock::new(tick_ms, idle_after_ms, pipeline.max_buffered),
+            tick_ms,
+            sharded,
             max_batch: pipeline.max_batch,
             started: Instant::now(),
             generation: 0,
         };
-        let apply_task = tokio::spawn(applier.run(receiver));
+        let apply_task = tokio::spawn(async move {
+            let result = applier.run(receiver).await;
+            if let Err(e) = &result {
+                error!(error = %e, "observation source stopped: this node no longer applies observations");
+            }
+            result
+        });
         Ok(Self {
+            live_from: applier_live_from,
             stop,
             poll_thread,
             apply_task,
         })
+    }
+
+    /// The observation partitions assigned to this node now, in order.
+    pub fn assigned_partitions(&self) -> Vec<(String, i32)> {
+        self.live_from
+            .lock()
+            .expect("live-from lock is never poisoned: no panics under it")
+            .keys()
+            .cloned()
+            .collect()
     }
 
     /// Stops polling, lets the batch in hand finish, and commits the stored offsets.
@@ -379,6 +418,9 @@ struct Applier {
     metrics: Arc<Metrics>,
     live_from: LiveFrom,
     clock: EventClock<(String, i32), PendingRecord>,
+    tick_ms: i64,
+    /// Sharded: chain readings and tick summaries go on through Kafka instead of to local actors.
+    sharded: Option<ShardedTicks>,
     max_batch: usize,
     started: Instant,
     /// Assignment generation of the records in the clock.
@@ -448,11 +490,16 @@ impl Applier {
             match step {
                 Release::Apply(batch) => self.apply(batch).await?,
                 Release::Tick(tick) => {
-                    self.stations
-                        .cast(StationSupervisorMsg::Tick(tick))
-                        .map_err(|e| {
-                            PipelineError::Actor(format!("station supervisor is gone: {e}"))
-                        })?;
+                    let assigned = self.assigned_partitions();
+                    if let Some(sharded) = &mut self.sharded {
+                        sharded.finish_tick(tick, &assigned, &self.stations).await?;
+                    } else {
+                        self.stations
+                            .cast(StationSupervisorMsg::Tick(tick))
+                            .map_err(|e| {
+                                PipelineError::Actor(format!("station supervisor is gone: {e}"))
+                            })?;
+                    }
                     self.metrics.set_watermark_ms(tick.millis());
                 }
             }
@@ -486,6 +533,9 @@ impl Applier {
         let mut envelopes = Vec::new();
         let mut envelope_slots = Vec::new();
         let mut records = Vec::with_capacity(batch.len());
+        // Sharded: chain readings go on to the chain's owner, which decides them.
+        let mut forwarded = vec![false; batch.len()];
+        let mut to_forward = Vec::new();
         for (index, pending) in batch.into_iter().enumerate() {
             match pending.decoded {
                 Ok(observation) => {
@@ -495,12 +545,28 @@ impl Applier {
                             .timestamp_ms
                             .unwrap_or(observation.event_time.millis()),
                     );
-                    envelopes.push(Envelope {
+                    let envelope = Envelope {
                         observation,
                         received_at,
-                    });
-                    envelope_slots.push(index);
-                    outcomes.push(None);
+                    };
+                    let chain = self
+                        .sharded
+                        .as_ref()
+                        .and_then(|_| ShardedTicks::chain_of(&envelope.observation.reading));
+                    if let Some(chain) = chain {
+                        // A rebuild re-read needs no forwarding: the chain's owner rebuilds
+                        // from the basin-updates topic.
+                        if live[index] {
+                            forwarded[index] = true;
+                            let source = (pending.raw.topic.clone(), pending.raw.partition);
+                            to_forward.push((chain, envelope, source, pending.raw.offset));
+                        }
+                        outcomes.push(Some(Outcome::Applied));
+                    } else {
+                        envelopes.push(envelope);
+                        envelope_slots.push(index);
+                        outcomes.push(None);
+                    }
                 }
                 Err(e) => outcomes.push(Some(Outcome::rejected(RejectReason::Malformed, e))),
             }
@@ -516,13 +582,27 @@ impl Applier {
         for (slot, outcome) in envelope_slots.into_iter().zip(applied) {
             outcomes[slot] = Some(outcome);
         }
+        if let (Some(sharded), false) = (&self.sharded, to_forward.is_empty()) {
+            let before_tick = self
+                .clock
+                .last_tick()
+                .map_or(EventTime(0), |last| last.plus_ms(self.tick_ms));
+            sharded.forward(before_tick, to_forward).await?;
+        }
         let mut letters = Vec::new();
         let mut applied_live = 0;
-        for ((record, outcome), is_live) in records.iter().zip(outcomes).zip(&live) {
+        let mut forwarded_live = 0;
+        for (((record, outcome), is_live), is_forwarded) in
+            records.iter().zip(outcomes).zip(&live).zip(&forwarded)
+        {
             let outcome = outcome
                 .ok_or_else(|| PipelineError::Actor("an observation got no outcome".into()))?;
             if !is_live {
                 self.metrics.observation_rebuilt();
+                continue;
+            }
+            if *is_forwarded {
+                forwarded_live += 1;
                 continue;
             }
             match outcome {
@@ -550,6 +630,9 @@ impl Applier {
         }
         for _ in 0..applied_live {
             self.metrics.observation_applied();
+        }
+        for _ in 0..forwarded_live {
+            self.metrics.observation_forwarded();
         }
         for letter in &letters {
             self.metrics.dead_letter_written();
@@ -585,15 +668,19 @@ impl Applier {
         }
     }
 
-    /// Makes the clock's partitions equal to the current assignment and returns it.
-    fn sync_assignment(&mut self) -> Vec<(String, i32)> {
-        let assigned: Vec<(String, i32)> = self
-            .live_from
+    /// The observation partitions assigned now, in order.
+    fn assigned_partitions(&self) -> Vec<(String, i32)> {
+        self.live_from
             .lock()
             .expect("live-from lock is never poisoned: no panics under it")
             .keys()
             .cloned()
-            .collect();
+            .collect()
+    }
+
+    /// Makes the clock's partitions equal to the current assignment and returns it.
+    fn sync_assignment(&mut self) -> Vec<(String, i32)> {
+        let assigned = self.assigned_partitions();
         let dropped = self.clock.assign(&assigned);
         if !dropped.is_empty() {
             info!(

@@ -24,12 +24,15 @@ pub struct Metrics {
     rebuilt: AtomicU64,
     rejected: [AtomicU64; RejectReason::ALL.len()],
     in_flight: AtomicI64,
+    forwarded: AtomicU64,
+    settled: AtomicU64,
     dead_letters_written: AtomicU64,
     warnings: Mutex<BTreeMap<(Level, Status), u64>>,
     warnings_deduplicated: AtomicU64,
     stations: AtomicU64,
     basins: AtomicU64,
     watermark_ms: AtomicI64,
+    basin_watermark_ms: AtomicI64,
     consumer_lag: Mutex<BTreeMap<(String, i32), i64>>,
     latency_buckets: [AtomicU64; LATENCY_BUCKETS_S.len()],
     latency_count: AtomicU64,
@@ -54,6 +57,10 @@ pub struct Accounting {
     pub in_flight: i64,
     /// Re-read to rebuild state after an assignment (already counted by an earlier run).
     pub rebuilt: u64,
+    /// Sent on to the node owning their chain (sharded), which decides them.
+    pub forwarded: u64,
+    /// Forwarded by some node and decided here (counted in `applied` or `rejected` too).
+    pub settled: u64,
 }
 
 impl Metrics {
@@ -83,6 +90,34 @@ impl Metrics {
             .unwrap_or(0);
         self.rejected[index].fetch_add(1, Ordering::Relaxed);
         self.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// Records the last tick the basins and chains of a sharded node were fed.
+    pub fn set_basin_watermark_ms(&self, tick_ms: i64) {
+        self.basin_watermark_ms.store(tick_ms, Ordering::Relaxed);
+    }
+
+    /// The last tick the basins and chains of a sharded node were fed (0 before the first).
+    pub fn basin_watermark_ms(&self) -> i64 {
+        self.basin_watermark_ms.load(Ordering::Relaxed)
+    }
+
+    /// Records one live observation sent on to its chain's owner.
+    pub fn observation_forwarded(&self) {
+        self.forwarded.fetch_add(1, Ordering::Relaxed);
+        self.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// Records an observation another node forwarded, decided here: applied, or rejected for
+    /// `reason`.
+    pub fn forwarded_decided(&self, rejected: Option<RejectReason>) {
+        self.settled.fetch_add(1, Ordering::Relaxed);
+        // It was never in flight here: count the decision without touching in-flight.
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        match rejected {
+            Some(reason) => self.observation_rejected(reason),
+            None => self.observation_applied(),
+        }
     }
 
     /// Records one observation re-read to rebuild state.
@@ -178,6 +213,8 @@ impl Metrics {
                 .sum(),
             in_flight: self.in_flight.load(Ordering::Relaxed),
             rebuilt: self.rebuilt.load(Ordering::Relaxed),
+            forwarded: self.forwarded.load(Ordering::Relaxed),
+            settled: self.settled.load(Ordering::Relaxed),
         }
     }
 
@@ -238,6 +275,16 @@ impl Metrics {
             out,
             "tianshan_observations_total{{outcome=\"rebuilt\"}} {}",
             a.rebuilt
+        );
+        let _ = writeln!(
+            out,
+            "tianshan_observations_total{{outcome=\"forwarded\"}} {}",
+            a.forwarded
+        );
+        let _ = writeln!(
+            out,
+            "tianshan_observations_total{{outcome=\"settled\"}} {}",
+            a.settled
         );
         for (reason, count) in RejectReason::ALL.iter().zip(self.rejected.iter()) {
             let _ = writeln!(

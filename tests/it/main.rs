@@ -4,6 +4,7 @@ mod bench_workload;
 mod golden_warnings;
 mod helm_chart;
 mod replay_equals_live;
+mod sharded_cluster;
 mod signed_warnings_reach_the_public;
 mod sql_over_http;
 mod storm_on_embedded_broker;

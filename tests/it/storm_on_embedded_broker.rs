@@ -76,7 +76,7 @@ pub(crate) async fn wait_until_decided(pipeline: &NodePipeline, expected: u64) {
 }
 
 /// The warning events on the topic as golden lines, sorted.
-fn warning_lines(bootstrap: &str) -> Vec<String> {
+pub(crate) fn warning_lines(bootstrap: &str) -> Vec<String> {
     let mut lines: Vec<String> = read_topic(bootstrap, "warnings")
         .expect("warnings topic reads")
         .iter()
@@ -90,7 +90,7 @@ fn warning_lines(bootstrap: &str) -> Vec<String> {
     lines
 }
 
-fn expected_rejections(scenario: &Scenario) -> BTreeMap<String, usize> {
+pub(crate) fn expected_rejections(scenario: &Scenario) -> BTreeMap<String, usize> {
     let reasons = [
         (Anomaly::Malformed, "malformed"),
         (Anomaly::UnknownStation, "unknown_station"),
@@ -106,7 +106,7 @@ fn expected_rejections(scenario: &Scenario) -> BTreeMap<String, usize> {
         .collect()
 }
 
-fn dead_letter_reasons(bootstrap: &str) -> BTreeMap<String, usize> {
+pub(crate) fn dead_letter_reasons(bootstrap: &str) -> BTreeMap<String, usize> {
     let mut reasons = BTreeMap::new();
     for record in read_topic(bootstrap, "dead-letters").expect("dead-letter topic reads") {
         let reason = record

@@ -1,0 +1,514 @@
+//! The downstream half of a sharded node: a member of the `<group>.basins` consumer group that
+//! reads its partitions of the basin-updates topic, holds each tick's records until every
+//! observation partition has finished the tick ([`TickGate`]), then feeds the basins and chains
+//! it owns: summaries to their basins, chain readings (each applied once, by source offset) and
+//! watched summaries to the chains, and the tick to the chains whose key it owns.
+//!
+//! On every assignment it rewinds to the start of the retained log and reads it again, which
+//! rebuilds the basins and chains it gained; warnings re-derived on the way are dropped by the
+//! publisher. Chain rejections of records below the committed offset were dead-lettered before,
+//! so only live ones are written and counted.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::{ClientConfig, Message};
+use tianshan_actors::ask::{await_reply, reply_port};
+use tianshan_actors::basin_supervisor::BasinSupervisorMsg;
+use tianshan_actors::landslide_chain::LandslideChainMsg;
+use tianshan_actors::lightning_fire_chain::LightningFireChainMsg;
+use tianshan_actors::station::Envelope;
+use tianshan_core::ids::{BasinId, StationId};
+use tianshan_core::observation::Outcome;
+use tianshan_core::station_windows::StationSummary;
+use tianshan_core::tick_gate::TickGate;
+use tianshan_core::time::EventTime;
+use tokio::sync::mpsc;
+use tracing::{error, info, warn};
+
+use crate::basin_updates::{BasinUpdate, BasinUpdatesWriter, ChainKey, SourcePartition};
+use crate::config::KafkaConfig;
+use crate::dead_letters::{DeadLetter, DeadLetterWriter};
+use crate::error::PipelineError;
+use crate::model_actors::ModelActors;
+use crate::observation_source::{LiveFrom, SourceContext};
+use crate::telemetry::Metrics;
+
+/// A basin-updates record as read, with the assignment generation it was read under.
+struct UpdateRecord {
+    partition: i32,
+    offset: i64,
+    payload: Vec<u8>,
+    generation: u64,
+}
+
+/// What a tick holds until it is complete.
+enum Held {
+    Summary(BasinId, StationSummary),
+    ChainSummaries(ChainKey, Vec<StationSummary>),
+    ChainReading {
+        chain: ChainKey,
+        envelope: Envelope,
+        source: SourcePartition,
+        source_offset: i64,
+        live: bool,
+    },
+}
+
+/// A running basin-updates source; call [`BasinUpdateSource::stop`] to stop it.
+pub struct BasinUpdateSource {
+    stop: Arc<AtomicBool>,
+    poll_thread: tokio::task::JoinHandle<()>,
+    apply_task: tokio::task::JoinHandle<Result<(), PipelineError>>,
+    assigned: LiveFrom,
+}
+
+impl BasinUpdateSource {
+    /// Joins `<group>.basins` and starts feeding `models`. `sources` are every observation
+    /// partition of the cluster: a tick is complete once each has finished it.
+    ///
+    /// # Errors
+    /// [`PipelineError::Kafka`] when the consumer cannot be created or subscribe.
+    pub fn start(
+        kafka: &KafkaConfig,
+        models: ModelActors,
+        writer: BasinUpdatesWriter,
+        sources: Vec<SourcePartition>,
+        tick_ms: i64,
+        dead_letters: DeadLetterWriter,
+        metrics: Arc<Metrics>,
+    ) -> Result<Self, PipelineError> {
+        let live_from: LiveFrom = Arc::default();
+        let generation = Arc::new(AtomicU64::new(0));
+        let context = SourceContext::new(live_from.clone(), metrics.clone(), generation.clone());
+        let session_ms = tianshan_core::time::parse_duration_ms(&kafka.session_timeout)
+            .map_err(PipelineError::Setup)?;
+        let consumer: BaseConsumer<SourceContext> = ClientConfig::new()
+            .set("bootstrap.servers", &kafka.bootstrap_servers)
+            .set("group.id", format!("{}.basins", kafka.group_id))
+            .set("enable.auto.commit", "true")
+            .set("auto.commit.interval.ms", "500")
+            .set("auto.offset.reset", "earliest")
+            .set("session.timeout.ms", session_ms.to_string())
+            .set(
+                "heartbeat.interval.ms",
+                (session_ms / 3).max(100).to_string(),
+            )
+            .create_with_context(context)
+            .map_err(|e| PipelineError::kafka("create the basin-updates consumer", e))?;
+        consumer
+            .subscribe(&[kafka.topics.basin_updates.as_str()])
+            .map_err(|e| PipelineError::kafka("subscribe to the basin-updates topic", e))?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let (records, receiver) = mpsc::channel(4);
+        let poll_thread = {
+            let stop = stop.clone();
+            tokio::task::spawn_blocking(move || poll_loop(&consumer, &stop, &generation, &records))
+        };
+        let applier = UpdateApplier {
+            models,
+            dead_letters,
+            metrics,
+            topic: kafka.topics.basin_updates.clone(),
+            live_from: live_from.clone(),
+            gate: TickGate::new([]),
+            sources,
+            chain_partitions: [ChainKey::Fire, ChainKey::Landslide]
+                .into_iter()
+                .map(|chain| (chain, writer.partition_of(chain.record_key())))
+                .collect(),
+            applied_upto: BTreeMap::new(),
+            tick_ms,
+            generation: 0,
+        };
+        let apply_task = tokio::spawn(async move {
+            let result = applier.run(receiver).await;
+            if let Err(e) = &result {
+                error!(error = %e, "basin-updates source stopped: this node no longer feeds its basins and chains");
+            }
+            result
+        });
+        Ok(Self {
+            stop,
+            poll_thread,
+            apply_task,
+            assigned: live_from,
+        })
+    }
+
+    /// The basin-updates partitions this node owns now.
+    pub fn owned_partitions(&self) -> Vec<i32> {
+        self.assigned
+            .lock()
+            .expect("live-from lock is never poisoned: no panics under it")
+            .keys()
+            .map(|(_, partition)| *partition)
+            .collect()
+    }
+
+    /// Stops reading and lets the records in hand finish.
+    ///
+    /// # Errors
+    /// The error that stopped the apply loop, if any.
+    pub async fn stop(self) -> Result<(), PipelineError> {
+        self.stop.store(true, Ordering::Relaxed);
+        let _ = self.poll_thread.await;
+        match self.apply_task.await {
+            Ok(result) => result,
+            Err(e) => Err(PipelineError::Actor(format!(
+                "basin-updates loop panicked: {e}"
+            ))),
+        }
+    }
+}
+
+fn poll_loop(
+    consumer: &BaseConsumer<SourceContext>,
+    stop: &AtomicBool,
+    generation: &AtomicU64,
+    records: &mpsc::Sender<Vec<UpdateRecord>>,
+) {
+    let mut batch = Vec::new();
+    while !stop.load(Ordering::Relaxed) {
+        match consumer.poll(Duration::from_millis(50)) {
+            Some(Ok(message)) => {
+                batch.push(UpdateRecord {
+                    partition: message.partition(),
+                    offset: message.offset(),
+                    payload: message.payload().unwrap_or_default().to_vec(),
+                    generation: generation.load(Ordering::SeqCst),
+                });
+                if batch.len() < 1_000 {
+                    continue;
+                }
+            }
+            Some(Err(e)) => warn!(error = %e, "basin-updates consumer error"),
+            None => {}
+        }
+        if !batch.is_empty() && records.blocking_send(std::mem::take(&mut batch)).is_err() {
+            return;
+        }
+    }
+    let _ = consumer.commit_consumer_state(rdkafka::consumer::CommitMode::Sync);
+}
+
+/// The async half: gates records by tick and feeds the actors.
+struct UpdateApplier {
+    models: ModelActors,
+    dead_letters: DeadLetterWriter,
+    metrics: Arc<Metrics>,
+    topic: String,
+    live_from: LiveFrom,
+    /// Markers are counted per (basin-updates partition, observation partition): a marker read
+    /// in one partition says nothing of the records still on their way in another.
+    gate: TickGate<(i32, SourcePartition), Held>,
+    /// Every observation partition of the cluster.
+    sources: Vec<SourcePartition>,
+    /// The basin-updates partition of each chain's key: the chain ticks where it is owned.
+    chain_partitions: BTreeMap<ChainKey, i32>,
+    /// Per observation partition, the highest offset whose chain reading was applied here, so
+    /// a reading re-read or forwarded twice (a failover) is applied once.
+    applied_upto: BTreeMap<SourcePartition, i64>,
+    tick_ms: i64,
+    generation: u64,
+}
+
+impl UpdateApplier {
+    async fn run(
+        mut self,
+        mut receiver: mpsc::Receiver<Vec<UpdateRecord>>,
+    ) -> Result<(), PipelineError> {
+        while let Some(batch) = receiver.recv().await {
+            for record in batch {
+                if record.generation < self.generation {
+                    continue;
+                }
+                if record.generation > self.generation {
+                    // A rebalance rewound the log: read it again from the start.
+                    self.generation = record.generation;
+                    let owned = self.owned();
+                    self.gate = TickGate::new(owned.iter().flat_map(|partition| {
+                        self.sources
+                            .iter()
+                            .map(move |source| (*partition, source.clone()))
+                    }));
+                    info!(?owned, "basin-updates partitions assigned; rebuilding");
+                }
+                let live = record.offset >= self.live_from_of(record.partition);
+                self.hold(record, live);
+            }
+            self.release().await?;
+        }
+        Ok(())
+    }
+
+    fn owned(&self) -> BTreeSet<i32> {
+        self.live_from
+            .lock()
+            .expect("live-from lock is never poisoned: no panics under it")
+            .keys()
+            .map(|(_, p)| *p)
+            .collect()
+    }
+
+    fn live_from_of(&self, partition: i32) -> i64 {
+        self.live_from
+            .lock()
+            .expect("live-from lock is never poisoned: no panics under it")
+            .get(&(self.topic.clone(), partition))
+            .map_or(i64::MAX, |p| p.live_from)
+    }
+
+    fn hold(&mut self, record: UpdateRecord, live: bool) {
+        let update = match BasinUpdate::decode(&record.payload) {
+            Ok(update) => update,
+            Err(e) => {
+                // Only nodes write this topic: a record they cannot read is a version mismatch.
+                warn!(partition = record.partition, offset = record.offset, error = %e, "unreadable basin update skipped");
+                return;
+            }
+        };
+        match update {
+            BasinUpdate::Summary { basin, summary } => {
+                self.gate
+                    .push(summary.tick(), Held::Summary(basin, summary));
+            }
+            BasinUpdate::ChainSummaries {
+                chain,
+                tick,
+                summaries,
+            } => {
+                self.gate.push(tick, Held::ChainSummaries(chain, summaries));
+            }
+            BasinUpdate::ChainReading {
+                chain,
+                before_tick,
+                observation,
+                received_at,
+                source,
+                source_offset,
+            } => {
+                let envelope = Envelope {
+                    observation,
+                    received_at,
+                };
+                self.gate.push(
+                    before_tick,
+                    Held::ChainReading {
+                        chain,
+                        envelope,
+                        source,
+                        source_offset,
+                        live,
+                    },
+                );
+            }
+            BasinUpdate::Marker { tick, sources } => {
+                for source in sources {
+                    self.gate.mark(&(record.partition, source), tick);
+                }
+            }
+        }
+    }
+
+    async fn release(&mut self) -> Result<(), PipelineError> {
+        let owned = self.owned();
+        for (tick, items) in self.gate.release() {
+            let mut summaries: BTreeMap<(BasinId, StationId), StationSummary> = BTreeMap::new();
+            let mut chain_summaries: BTreeMap<ChainKey, BTreeMap<StationId, StationSummary>> =
+                BTreeMap::new();
+            let mut readings: BTreeMap<ChainKey, Vec<(Envelope, SourcePartition, i64, bool)>> =
+                BTreeMap::new();
+            for item in items {
+                match item {
+                    Held::Summary(basin, summary) => {
+                        summaries.insert((basin, summary.station().clone()), summary);
+                    }
+                    Held::ChainSummaries(chain, list) => {
+                        let held = chain_summaries.entry(chain).or_default();
+                        for summary in list {
+                            held.insert(summary.station().clone(), summary);
+                        }
+                    }
+                    Held::ChainReading {
+                        chain,
+                        envelope,
+                        source,
+                        source_offset,
+                        live,
+                    } => {
+                        if !self.first_time(&source, source_offset) {
+                            continue;
+                        }
+                        readings.entry(chain).or_default().push((
+                            envelope,
+                            source,
+                            source_offset,
+                            live,
+                        ));
+                    }
+                }
+            }
+            for ((basin, _), summary) in summaries {
+                self.models
+                    .basins
+                    .cast(BasinSupervisorMsg::SummaryFor(basin, summary))
+                    .map_err(|e| PipelineError::Actor(format!("basin supervisor is gone: {e}")))?;
+            }
+            for (chain, mut list) in readings {
+                // Upstream nodes applied them in event time; the sort is stable, so readings of
+                // one station keep their log order.
+                list.sort_by_key(|(envelope, ..)| envelope.observation.event_time);
+                self.apply_chain_readings(chain, list).await?;
+            }
+            for (chain, partition) in &self.chain_partitions {
+                if !owned.contains(partition) {
+                    continue;
+                }
+                let watched: Vec<StationSummary> = chain_summaries
+                    .remove(chain)
+                    .unwrap_or_default()
+                    .into_values()
+                    .collect();
+                self.tick_chain(*chain, tick, watched)?;
+            }
+            self.metrics.set_basin_watermark_ms(tick.millis());
+        }
+        // Upstream nodes apply readings as soon as the previous tick is done; so do the chains.
+        let early = self.gate.take_early(self.tick_ms, |held| {
+            matches!(held, Held::ChainReading { .. })
+        });
+        let mut readings: BTreeMap<ChainKey, Vec<(Envelope, SourcePartition, i64, bool)>> =
+            BTreeMap::new();
+        for held in early {
+            if let Held::ChainReading {
+                chain,
+                envelope,
+                source,
+                source_offset,
+                live,
+            } = held
+            {
+                if self.first_time(&source, source_offset) {
+                    readings.entry(chain).or_default().push((
+                        envelope,
+                        source,
+                        source_offset,
+                        live,
+                    ));
+                }
+            }
+        }
+        for (chain, mut list) in readings {
+            list.sort_by_key(|(envelope, ..)| envelope.observation.event_time);
+            self.apply_chain_readings(chain, list).await?;
+        }
+        Ok(())
+    }
+
+    /// Records that the chain reading at `offset` of `source` is applied; false when it was
+    /// already (read again while rebuilding, or forwarded twice around a failover).
+    fn first_time(&mut self, source: &SourcePartition, offset: i64) -> bool {
+        if self
+            .applied_upto
+            .get(source)
+            .is_some_and(|done| offset <= *done)
+        {
+            return false;
+        }
+        self.applied_upto.insert(source.clone(), offset);
+        true
+    }
+
+    fn tick_chain(
+        &self,
+        chain: ChainKey,
+        tick: EventTime,
+        watched: Vec<StationSummary>,
+    ) -> Result<(), PipelineError> {
+        let gone = |e: String| PipelineError::Actor(format!("{chain:?} chain is gone: {e}"));
+        match chain {
+            ChainKey::Fire => {
+                let actor = &self.models.lightning_fire;
+                actor
+                    .cast(LightningFireChainMsg::Summaries(watched))
+                    .map_err(|e| gone(e.to_string()))?;
+                actor
+                    .cast(LightningFireChainMsg::Tick(tick))
+                    .map_err(|e| gone(e.to_string()))
+            }
+            ChainKey::Landslide => {
+                let actor = &self.models.landslide;
+                actor
+                    .cast(LandslideChainMsg::Summaries(watched))
+                    .map_err(|e| gone(e.to_string()))?;
+                actor
+                    .cast(LandslideChainMsg::Tick(tick))
+                    .map_err(|e| gone(e.to_string()))
+            }
+        }
+    }
+
+    async fn apply_chain_readings(
+        &self,
+        chain: ChainKey,
+        list: Vec<(Envelope, SourcePartition, i64, bool)>,
+    ) -> Result<(), PipelineError> {
+        let (envelopes, origins): (Vec<Envelope>, Vec<_>) = list
+            .into_iter()
+            .map(|(envelope, source, offset, live)| {
+                let payload = serde_json::to_vec(&envelope.observation).unwrap_or_default();
+                (envelope, (source, offset, live, payload))
+            })
+            .unzip();
+        let (port, receiver) = reply_port();
+        let sent = match chain {
+            ChainKey::Fire => self
+                .models
+                .lightning_fire
+                .cast(LightningFireChainMsg::Strokes(envelopes, port))
+                .is_ok(),
+            ChainKey::Landslide => self
+                .models
+                .landslide
+                .cast(LandslideChainMsg::Readings(envelopes, port))
+                .is_ok(),
+        };
+        if !sent {
+            return Err(PipelineError::Actor(format!("{chain:?} chain is gone")));
+        }
+        let outcomes = await_reply(receiver, "chain readings")
+            .await
+            .map_err(|e| PipelineError::Actor(e.to_string()))?;
+        let mut letters = Vec::new();
+        let mut decided = Vec::new();
+        for ((source, offset, live, payload), outcome) in origins.into_iter().zip(outcomes) {
+            if !live {
+                continue;
+            }
+            match outcome {
+                Outcome::Applied => decided.push(None),
+                Outcome::Rejected { reason, detail } => {
+                    decided.push(Some(reason));
+                    letters.push(DeadLetter {
+                        reason,
+                        detail,
+                        source_topic: source.0,
+                        source_partition: source.1,
+                        source_offset: offset,
+                        key: None,
+                        payload,
+                    });
+                }
+            }
+        }
+        self.dead_letters.write_all(&letters).await?;
+        for rejected in decided {
+            self.metrics.forwarded_decided(rejected);
+        }
+        Ok(())
+    }
+}
