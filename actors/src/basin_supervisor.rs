@@ -36,6 +36,9 @@ pub enum BasinSupervisorMsg {
     Flush(RpcReplyPort<()>),
     /// Replies with the latest assessment of every basin that has one.
     Snapshot(RpcReplyPort<Vec<Assessment>>),
+    /// Replaces every basin with a fresh one, as at start, and replies (a sharded node that
+    /// gained or lost partitions rebuilds them from the log).
+    Reset(RpcReplyPort<()>),
 }
 
 impl From<StationSummary> for BasinSupervisorMsg {
@@ -114,7 +117,7 @@ impl Actor for BasinSupervisor {
 
     async fn handle(
         &self,
-        _me: ActorRef<BasinSupervisorMsg>,
+        me: ActorRef<BasinSupervisorMsg>,
         msg: BasinSupervisorMsg,
         st: &mut BasinSupervisorState,
     ) -> Result<(), ActorProcessingErr> {
@@ -130,6 +133,19 @@ impl Actor for BasinSupervisor {
                 if let Some(basin) = st.basins.get(&basin_id) {
                     basin.cast(BasinMsg::Summary(summary))?;
                 }
+            }
+            BasinSupervisorMsg::Reset(reply) => {
+                let ids: Vec<BasinId> = st.basins.keys().cloned().collect();
+                for id in ids {
+                    if let Some(old) = st.basins.remove(&id) {
+                        old.stop(None);
+                    }
+                    if let Some(basin) = st.args.region.basins.get(&id) {
+                        let fresh = spawn_basin(&me, basin, &st.args).await?;
+                        st.basins.insert(id, fresh);
+                    }
+                }
+                let _ = reply.send(());
             }
             BasinSupervisorMsg::Flush(reply) => {
                 let mut pending = Vec::with_capacity(st.basins.len());

@@ -30,6 +30,9 @@ pub enum DebrisFlowChainMsg {
     Assessed(ChainInput),
     /// Replies once every earlier message has been handled.
     Flush(RpcReplyPort<()>),
+    /// Forgets every warning thread and model state, as at start, and replies (a sharded node
+    /// that gained or lost partitions rebuilds them from the log).
+    Reset(RpcReplyPort<()>),
 }
 
 impl From<ChainInput> for DebrisFlowChainMsg {
@@ -67,6 +70,8 @@ pub struct DebrisFlowChainState {
     policy: LifecyclePolicy,
     warnings: DerivedActorRef<WarningEvent>,
     chains: BTreeMap<BasinId, DebrisFlowChain>,
+    /// The chains as at start, for a reset.
+    initial: BTreeMap<BasinId, DebrisFlowChain>,
 }
 
 /// The actor running the debris-flow chain per gully.
@@ -82,7 +87,7 @@ impl Actor for DebrisFlowChainActor {
         _me: ActorRef<DebrisFlowChainMsg>,
         args: DebrisFlowChainArgs,
     ) -> Result<DebrisFlowChainState, ActorProcessingErr> {
-        let chains = args
+        let chains: BTreeMap<BasinId, DebrisFlowChain> = args
             .region
             .gullies
             .values()
@@ -100,6 +105,7 @@ impl Actor for DebrisFlowChainActor {
             })
             .collect();
         Ok(DebrisFlowChainState {
+            initial: chains.clone(),
             config: args.config,
             policy: args.policy,
             warnings: args.warnings,
@@ -129,6 +135,10 @@ impl Actor for DebrisFlowChainActor {
                         .send_message(event)
                         .map_err(|_| "warnings downstream is gone")?;
                 }
+            }
+            DebrisFlowChainMsg::Reset(reply) => {
+                st.chains = st.initial.clone();
+                let _ = reply.send(());
             }
             DebrisFlowChainMsg::Flush(reply) => {
                 let _ = reply.send(());

@@ -24,6 +24,9 @@ pub enum LandslideChainMsg {
     Tick(EventTime),
     /// Replies once every earlier message has been handled.
     Flush(RpcReplyPort<()>),
+    /// Forgets every warning thread and model state, as at start, and replies (a sharded node
+    /// that gained or lost partitions rebuilds them from the log).
+    Reset(RpcReplyPort<()>),
 }
 
 /// Start-up arguments of [`LandslideChainActor`].
@@ -42,6 +45,8 @@ pub struct LandslideChainArgs {
 pub struct LandslideChainState {
     chain: LandslideChain,
     rain: SlopeRain,
+    /// The chain and rain as at start, for a reset.
+    initial: (LandslideChain, SlopeRain),
     policy: LifecyclePolicy,
     warnings: DerivedActorRef<WarningEvent>,
 }
@@ -60,6 +65,7 @@ impl Actor for LandslideChainActor {
         args: LandslideChainArgs,
     ) -> Result<LandslideChainState, ActorProcessingErr> {
         Ok(LandslideChainState {
+            initial: (args.chain.clone(), args.rain.clone()),
             chain: args.chain,
             rain: args.rain,
             policy: args.policy,
@@ -93,6 +99,10 @@ impl Actor for LandslideChainActor {
                         .send_message(event)
                         .map_err(|_| "warnings downstream is gone")?;
                 }
+            }
+            LandslideChainMsg::Reset(reply) => {
+                (st.chain, st.rain) = st.initial.clone();
+                let _ = reply.send(());
             }
             LandslideChainMsg::Flush(reply) => {
                 let _ = reply.send(());

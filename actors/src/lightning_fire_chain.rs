@@ -23,6 +23,9 @@ pub enum LightningFireChainMsg {
     Tick(EventTime),
     /// Replies once every earlier message has been handled.
     Flush(RpcReplyPort<()>),
+    /// Forgets every warning thread and model state, as at start, and replies (a sharded node
+    /// that gained or lost partitions rebuilds them from the log).
+    Reset(RpcReplyPort<()>),
 }
 
 /// Start-up arguments of [`LightningFireChainActor`].
@@ -38,6 +41,8 @@ pub struct LightningFireChainArgs {
 /// State of [`LightningFireChainActor`].
 pub struct LightningFireChainState {
     chain: LightningFireChain,
+    /// The chain as at start, for a reset.
+    initial: LightningFireChain,
     policy: LifecyclePolicy,
     warnings: DerivedActorRef<WarningEvent>,
 }
@@ -56,6 +61,7 @@ impl Actor for LightningFireChainActor {
         args: LightningFireChainArgs,
     ) -> Result<LightningFireChainState, ActorProcessingErr> {
         Ok(LightningFireChainState {
+            initial: args.chain.clone(),
             chain: args.chain,
             policy: args.policy,
             warnings: args.warnings,
@@ -87,6 +93,10 @@ impl Actor for LightningFireChainActor {
                         .send_message(event)
                         .map_err(|_| "warnings downstream is gone")?;
                 }
+            }
+            LightningFireChainMsg::Reset(reply) => {
+                st.chain = st.initial.clone();
+                let _ = reply.send(());
             }
             LightningFireChainMsg::Flush(reply) => {
                 let _ = reply.send(());

@@ -58,6 +58,9 @@ pub enum StationSupervisorMsg {
         Arc<Vec<StationId>>,
         RpcReplyPort<Vec<StationSummary>>,
     ),
+    /// Replaces every station with one holding empty windows, as at start, and replies (a
+    /// sharded node that gained or lost partitions rebuilds them from the log).
+    Reset(RpcReplyPort<()>),
 }
 
 /// Start-up arguments of [`StationSupervisor`].
@@ -201,7 +204,7 @@ impl Actor for StationSupervisor {
 
     async fn handle(
         &self,
-        _me: ActorRef<StationSupervisorMsg>,
+        me: ActorRef<StationSupervisorMsg>,
         msg: StationSupervisorMsg,
         st: &mut StationSupervisorState,
     ) -> Result<(), ActorProcessingErr> {
@@ -242,6 +245,17 @@ impl Actor for StationSupervisor {
                     summaries.push(await_reply(receiver, "station summary").await?);
                 }
                 let _ = reply.send(summaries);
+            }
+            StationSupervisorMsg::Reset(reply) => {
+                for slot in 0..st.stations.actors.len() {
+                    let id = st.stations.ids[slot].clone();
+                    if let Some(station) = st.region.stations.get(&id) {
+                        st.stations.actors[slot].stop(None);
+                        st.stations.actors[slot] =
+                            spawn_station(&me, station, &st.windows, &st.summaries).await?;
+                    }
+                }
+                let _ = reply.send(());
             }
             StationSupervisorMsg::SummarizeSome(time, stations, reply) => {
                 let mut pending = Vec::with_capacity(stations.len());

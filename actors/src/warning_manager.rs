@@ -23,6 +23,9 @@ pub enum WarningManagerMsg {
     Active(RpcReplyPort<Vec<WarningEvent>>),
     /// Replies once every earlier message has been handled.
     Flush(RpcReplyPort<()>),
+    /// Forgets every warning thread and model state, as at start, and replies (a sharded node
+    /// that gained or lost partitions rebuilds them from the log).
+    Reset(RpcReplyPort<()>),
 }
 
 impl From<Assessment> for WarningManagerMsg {
@@ -134,6 +137,10 @@ impl Actor for WarningManager {
                     .filter_map(|t| t.active().cloned())
                     .collect();
                 let _ = reply.send(active);
+            }
+            WarningManagerMsg::Reset(reply) => {
+                st.threads.clear();
+                let _ = reply.send(());
             }
             WarningManagerMsg::Flush(reply) => {
                 let _ = reply.send(());

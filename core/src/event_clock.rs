@@ -76,6 +76,12 @@ impl<K: Ord + Clone, T> EventClock<K, T> {
         }
     }
 
+    /// Forgets every partition, buffered record and released tick: the log is read again
+    /// from its start, so ticks are released again from the first record.
+    pub fn restart(&mut self) {
+        *self = Self::new(self.tick_ms, self.idle_after_ms, self.max_buffered);
+    }
+
     /// Makes the tracked partitions equal to `assigned`. New partitions hold the clock back until
     /// they deliver or report their end; revoked ones are forgotten with their buffered records,
     /// which are returned (they were not applied, so their offsets were not committed).
@@ -272,6 +278,32 @@ impl<K: Ord + Clone, T> EventClock<K, T> {
         };
         self.last_tick = Some(next);
         Some(Release::Tick(next))
+    }
+}
+
+#[cfg(test)]
+mod restart_tests {
+    use super::*;
+
+    #[test]
+    fn a_restarted_clock_releases_old_ticks_again() {
+        let tick = 300_000;
+        let mut clock: EventClock<u8, u8> = EventClock::new(tick, 0, 100);
+        clock.assign(&[0]);
+        clock.push(&0, Some(EventTime(tick * 2)), 1);
+        clock.reached_end(&0, 0);
+        while clock.next(10, 10).is_some() {}
+        assert_eq!(clock.last_tick(), Some(EventTime(tick)));
+        clock.restart();
+        assert_eq!(clock.last_tick(), None);
+        clock.assign(&[0]);
+        clock.push(&0, Some(EventTime(tick * 2)), 1);
+        clock.reached_end(&0, 0);
+        let mut released = Vec::new();
+        while let Some(step) = clock.next(10, 10) {
+            released.push(step);
+        }
+        assert!(released.contains(&Release::Apply(vec![1])), "{released:?}");
     }
 }
 

@@ -6,7 +6,8 @@
 //!
 //! On every assignment it rewinds to the start of the retained log and reads it again, which
 //! rebuilds the basins and chains it gained; warnings re-derived on the way are dropped by the
-//! publisher. Chain rejections of records below the committed offset were dead-lettered before,
+//! publisher, which first reads the warnings topic back to learn what the previous owner
+//! published. Chain rejections of records below the committed offset were dead-lettered before,
 //! so only live ones are written and counted.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -14,6 +15,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use ractor::ActorRef;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{ClientConfig, Message};
 use tianshan_actors::ask::{await_reply, reply_port};
@@ -27,7 +29,7 @@ use tianshan_core::station_windows::StationSummary;
 use tianshan_core::tick_gate::TickGate;
 use tianshan_core::time::EventTime;
 use tokio::sync::mpsc;
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 use crate::basin_updates::{BasinUpdate, BasinUpdatesWriter, ChainKey, SourcePartition};
 use crate::config::KafkaConfig;
@@ -36,6 +38,7 @@ use crate::error::PipelineError;
 use crate::model_actors::ModelActors;
 use crate::observation_source::{LiveFrom, SourceContext};
 use crate::telemetry::Metrics;
+use crate::warning_publisher::{read_published, WarningPublisherMsg};
 
 /// A basin-updates record as read, with the assignment generation it was read under.
 struct UpdateRecord {
@@ -58,6 +61,16 @@ enum Held {
     },
 }
 
+/// Where a node taking over basins learns what their previous owner already published.
+pub struct PublishedWarnings {
+    /// This node's publisher, told about versions published elsewhere.
+    pub publisher: ActorRef<WarningPublisherMsg>,
+    /// Kafka bootstrap servers.
+    pub bootstrap_servers: String,
+    /// The warnings topic.
+    pub topic: String,
+}
+
 /// A running basin-updates source; call [`BasinUpdateSource::stop`] to stop it.
 pub struct BasinUpdateSource {
     stop: Arc<AtomicBool>,
@@ -78,6 +91,7 @@ impl BasinUpdateSource {
         writer: BasinUpdatesWriter,
         sources: Vec<SourcePartition>,
         tick_ms: i64,
+        published: PublishedWarnings,
         dead_letters: DeadLetterWriter,
         metrics: Arc<Metrics>,
     ) -> Result<Self, PipelineError> {
@@ -122,6 +136,7 @@ impl BasinUpdateSource {
                 .collect(),
             applied_upto: BTreeMap::new(),
             tick_ms,
+            published,
             generation: 0,
         };
         let apply_task = tokio::spawn(async move {
@@ -213,6 +228,7 @@ struct UpdateApplier {
     /// a reading re-read or forwarded twice (a failover) is applied once.
     applied_upto: BTreeMap<SourcePartition, i64>,
     tick_ms: i64,
+    published: PublishedWarnings,
     generation: u64,
 }
 
@@ -236,6 +252,10 @@ impl UpdateApplier {
                             .map(move |source| (*partition, source.clone()))
                     }));
                     info!(?owned, "basin-updates partitions assigned; rebuilding");
+                    // State follows ownership: everything downstream is rebuilt from the log.
+                    self.models.reset_downstream().await?;
+                    self.applied_upto.clear();
+                    self.learn_published_elsewhere().await?;
                 }
                 let live = record.offset >= self.live_from_of(record.partition);
                 self.hold(record, live);
@@ -243,6 +263,26 @@ impl UpdateApplier {
             self.release().await?;
         }
         Ok(())
+    }
+
+    /// Reads the warnings topic back so that versions the previous owner of a gained basin
+    /// published are not published again when the rebuild re-derives them.
+    async fn learn_published_elsewhere(&self) -> Result<(), PipelineError> {
+        let (bootstrap, topic) = (
+            self.published.bootstrap_servers.clone(),
+            self.published.topic.clone(),
+        );
+        let published = tokio::task::spawn_blocking(move || read_published(&bootstrap, &topic))
+            .await
+            .map_err(|e| PipelineError::Actor(format!("read published warnings: {e}")))??;
+        let (port, receiver) = reply_port();
+        self.published
+            .publisher
+            .cast(WarningPublisherMsg::PublishedElsewhere(published, port))
+            .map_err(|e| PipelineError::Actor(format!("warning publisher is gone: {e}")))?;
+        await_reply(receiver, "merge published warnings")
+            .await
+            .map_err(|e| PipelineError::Actor(e.to_string()))
     }
 
     fn owned(&self) -> BTreeSet<i32> {
@@ -316,6 +356,12 @@ impl UpdateApplier {
 
     async fn release(&mut self) -> Result<(), PipelineError> {
         let owned = self.owned();
+        debug!(
+            complete_through = ?self.gate.complete_through(),
+            released = ?self.gate.released(),
+            buffered = self.gate.buffered(),
+            "basin updates held"
+        );
         for (tick, items) in self.gate.release() {
             let mut summaries: BTreeMap<(BasinId, StationId), StationSummary> = BTreeMap::new();
             let mut chain_summaries: BTreeMap<ChainKey, BTreeMap<StationId, StationSummary>> =

@@ -210,6 +210,36 @@ impl ModelActors {
         .await
     }
 
+    /// Forgets the state of everything downstream of the stations — basins, warning threads and
+    /// chains — once what is in flight has gone through: a sharded node that gained or lost
+    /// basin-updates partitions rebuilds them from the log.
+    ///
+    /// # Errors
+    /// Returns [`PipelineError::Actor`] when an actor does not answer.
+    pub async fn reset_downstream(&self) -> Result<(), PipelineError> {
+        self.flush().await?;
+        ask(&self.basins, BasinSupervisorMsg::Reset, "reset basins").await?;
+        ask(&self.manager, WarningManagerMsg::Reset, "reset warnings").await?;
+        ask(
+            &self.debris_flow,
+            DebrisFlowChainMsg::Reset,
+            "reset the debris-flow chain",
+        )
+        .await?;
+        ask(
+            &self.lightning_fire,
+            LightningFireChainMsg::Reset,
+            "reset the lightning-fire chain",
+        )
+        .await?;
+        ask(
+            &self.landslide,
+            LandslideChainMsg::Reset,
+            "reset the landslide chain",
+        )
+        .await
+    }
+
     /// Stops every actor.
     pub fn stop(&self) {
         self.stations.stop(None);

@@ -20,7 +20,7 @@ use tianshan_core::warning::WarningEvent;
 use tokio::sync::broadcast;
 
 use crate::agency_alerts::{AgencyAlerts, AgencyAlertsConfig};
-use crate::basin_update_source::BasinUpdateSource;
+use crate::basin_update_source::{BasinUpdateSource, PublishedWarnings};
 use crate::basin_updates::BasinUpdatesWriter;
 use crate::config::{KafkaConfig, PipelineConfig};
 use crate::dead_letters::DeadLetterWriter;
@@ -153,6 +153,7 @@ impl NodePipeline {
                 settings,
                 region,
                 &models,
+                publisher.clone(),
                 producer,
                 dead_letters.clone(),
                 metrics.clone(),
@@ -257,6 +258,7 @@ async fn start_sharding(
     settings: &PipelineSettings,
     region: Arc<Region>,
     models: &ModelActors,
+    publisher: ActorRef<WarningPublisherMsg>,
     producer: FutureProducer,
     dead_letters: DeadLetterWriter,
     metrics: Arc<Metrics>,
@@ -302,6 +304,11 @@ async fn start_sharding(
         writer,
         sources,
         settings.pipeline.tick_ms().map_err(PipelineError::Setup)?,
+        PublishedWarnings {
+            publisher,
+            bootstrap_servers: settings.kafka.bootstrap_servers.clone(),
+            topic: topics.warnings.clone(),
+        },
         dead_letters,
         metrics,
     )?;

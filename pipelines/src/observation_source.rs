@@ -447,6 +447,25 @@ impl Applier {
                             );
                             self.generation = read_under;
                             assigned = self.sync_assignment();
+                            if self.sharded.is_some() {
+                                // Sharded, the stations' state follows the assignment: every
+                                // assigned partition is read again from its start, its ticks
+                                // released again (their summaries and markers rebuild the
+                                // basins' owners too).
+                                self.clock.restart();
+                                assigned = self.sync_assignment();
+                                let (port, receiver) = reply_port();
+                                self.stations
+                                    .cast(StationSupervisorMsg::Reset(port))
+                                    .map_err(|e| {
+                                        PipelineError::Actor(format!(
+                                            "station supervisor is gone: {e}"
+                                        ))
+                                    })?;
+                                await_reply(receiver, "reset stations")
+                                    .await
+                                    .map_err(|e| PipelineError::Actor(e.to_string()))?;
+                            }
                         }
                         let key = (raw.topic.clone(), raw.partition);
                         if !assigned.contains(&key) {

@@ -351,6 +351,16 @@ impl Metrics {
             "tianshan_watermark_seconds {}",
             self.watermark_ms.load(Ordering::Relaxed) / 1000
         );
+        let _ = writeln!(
+            out,
+            "# HELP tianshan_basin_watermark_seconds Last tick a sharded node's basins and chains were fed (Unix seconds)."
+        );
+        let _ = writeln!(out, "# TYPE tianshan_basin_watermark_seconds gauge");
+        let _ = writeln!(
+            out,
+            "tianshan_basin_watermark_seconds {}",
+            self.basin_watermark_ms.load(Ordering::Relaxed) / 1000
+        );
         let _ = writeln!(out, "# HELP tianshan_observations_buffered Observations read and waiting for the event-time merge across partitions.");
         let _ = writeln!(out, "# TYPE tianshan_observations_buffered gauge");
         let _ = writeln!(

@@ -29,6 +29,9 @@ pub enum WarningPublisherMsg {
     Flush(RpcReplyPort<()>),
     /// Replies with the last version of every active warning.
     Active(RpcReplyPort<Vec<WarningEvent>>),
+    /// (id, version) pairs another node has published (read back from the topic when this
+    /// node takes over basins): never published again here. Replies once merged.
+    PublishedElsewhere(BTreeSet<(String, u32)>, RpcReplyPort<()>),
 }
 
 impl From<WarningEvent> for WarningPublisherMsg {
@@ -132,6 +135,10 @@ impl Actor for WarningPublisher {
             }
             WarningPublisherMsg::Active(reply) => {
                 let _ = reply.send(st.active.values().cloned().collect());
+            }
+            WarningPublisherMsg::PublishedElsewhere(published, reply) => {
+                st.args.published.extend(published);
+                let _ = reply.send(());
             }
         }
         Ok(())

@@ -3,6 +3,7 @@
 mod bench_workload;
 mod golden_warnings;
 mod helm_chart;
+mod node_killed;
 mod replay_equals_live;
 mod sharded_cluster;
 mod signed_warnings_reach_the_public;

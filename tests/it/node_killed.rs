@@ -1,0 +1,186 @@
+//! Three `tianshan run` processes, sharded, against the embedded broker; one is killed with
+//! SIGKILL in the middle of the storm. Its partitions move to the other two, which rebuild its
+//! stations, basins and chains from the topics, and the warnings topic ends exactly as one node
+//! leaves it: no warning missing, none twice. Every designed rejection is on the dead-letter
+//! topic (at least once: a record the dead node had not committed is read again by its heir,
+//! so duplicates are told apart by their source offset).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::golden_warnings::{golden_text, read_golden, GOLDEN};
+use crate::storm_on_embedded_broker::{
+    expected_rejections, produce, storm_fixture, warning_lines, StormFixture,
+};
+use tianshan_pipelines::warning_publisher::read_topic;
+
+/// A free port on 127.0.0.1 (bound, then released for the node to take).
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// The lines of a node's `/metrics` that tell how far it got.
+fn progress_of(http_port: u16) -> String {
+    use std::io::{Read, Write};
+    let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", http_port)) else {
+        return "not answering".into();
+    };
+    let _ = stream.write_all(b"GET /metrics HTTP/1.0\r\nHost: node\r\n\r\n");
+    let mut text = String::new();
+    let _ = stream.read_to_string(&mut text);
+    text.lines()
+        .filter(|l| {
+            !l.starts_with('#')
+                && (l.contains("watermark")
+                    || l.contains("in_flight")
+                    || l.contains("received")
+                    || l.contains("buffered"))
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Starts `tianshan run` as one sharded node; its log goes to `dir/node-<index>.log`. Returns
+/// the process and its HTTP port.
+fn start_node(dir: &Path, index: usize, bootstrap: &str) -> (Child, u16) {
+    let http_port = free_port();
+    let config = dir.join(format!("node-{index}.toml"));
+    let region = concat!(env!("CARGO_MANIFEST_DIR"), "/regions/xinjiang");
+    std::fs::write(
+        &config,
+        format!(
+            "[node]\ngrpc-addr = \"127.0.0.1:{}\"\nhttp-addr = \"127.0.0.1:{}\"\nregion = \"{region}\"\n\
+             [kafka]\nbootstrap-servers = \"{bootstrap}\"\nsharded = true\nsession-timeout = \"6s\"\n",
+            free_port(),
+            http_port
+        ),
+    )
+    .expect("config writes");
+    let log = std::fs::File::create(dir.join(format!("node-{index}.log"))).expect("log file");
+    let child = Command::new(env!("CARGO_BIN_EXE_tianshan"))
+        .arg("--config")
+        .arg(&config)
+        .arg("run")
+        .env(
+            "RUST_LOG",
+            "info,tianshan_pipelines::channels=warn,tianshan_pipelines::basin_update_source=debug",
+        )
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("the node starts");
+    (child, http_port)
+}
+
+/// Dead letters per reason, each source record counted once.
+fn distinct_dead_letters(bootstrap: &str) -> BTreeMap<String, usize> {
+    let mut seen = BTreeSet::new();
+    let mut reasons = BTreeMap::new();
+    for record in read_topic(bootstrap, "dead-letters").expect("dead letters read") {
+        let header = |name: &str| record.headers.get(name).cloned().unwrap_or_default();
+        let source = (
+            header("source-topic"),
+            header("source-partition"),
+            header("source-offset"),
+        );
+        if seen.insert(source) {
+            *reasons.entry(header("reason")).or_default() += 1;
+        }
+    }
+    reasons
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "known to fail (issue 5): after the SIGKILL the heirs rebuild and finish the storm, \
+            but a few warning threads differ from one node's (an onset 5 min later, a landslide \
+            thread split in two, fire renewals missing); run with --ignored to reproduce"]
+async fn a_node_killed_mid_storm_loses_and_doubles_nothing() {
+    let StormFixture {
+        broker,
+        scenario,
+        records,
+        ..
+    } = storm_fixture();
+    let bootstrap = broker.bootstrap_servers().to_string();
+    let dir = std::env::temp_dir().join(format!("tianshan-node-killed-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let (mut nodes, ports): (Vec<Child>, Vec<u16>) =
+        (0..3).map(|i| start_node(&dir, i, &bootstrap)).unzip();
+    // Let the three join before the gateway writes, so the storm is shared from its start.
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    produce(&bootstrap, &records).await;
+
+    let golden = read_golden();
+    let started = Instant::now();
+    let lines = |bootstrap: &str| warning_lines(bootstrap);
+    let mut killed_at = None;
+    let mut complete_at = None;
+    let mut next_report = Instant::now();
+    while started.elapsed() < Duration::from_secs(180) {
+        if Instant::now() >= next_report {
+            for (index, port) in ports.iter().enumerate() {
+                eprintln!("node {index}: {}", progress_of(*port));
+            }
+            next_report += Duration::from_secs(10);
+        }
+        let on_topic = {
+            let bootstrap = bootstrap.clone();
+            tokio::task::spawn_blocking(move || lines(&bootstrap))
+                .await
+                .expect("reader runs")
+        };
+        if killed_at.is_none() && on_topic.len() >= 20 {
+            nodes[1].kill().expect("SIGKILL");
+            let _ = nodes[1].wait();
+            killed_at = Some(Instant::now());
+            eprintln!("node 1 killed after {} warning versions", on_topic.len());
+        }
+        if killed_at.is_some() && golden_text(on_topic) == golden {
+            complete_at = Some(Instant::now());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    // Nothing more may come: wait past a takeover and look again.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let final_lines = {
+        let bootstrap = bootstrap.clone();
+        tokio::task::spawn_blocking(move || lines(&bootstrap))
+            .await
+            .expect("reader runs")
+    };
+    let dead_letters = {
+        let bootstrap = bootstrap.clone();
+        tokio::task::spawn_blocking(move || distinct_dead_letters(&bootstrap))
+            .await
+            .expect("reader runs")
+    };
+    for (index, node) in nodes.iter_mut().enumerate() {
+        if index != 1 {
+            let _ = node.kill();
+            let _ = node.wait();
+        }
+    }
+    let killed_at = killed_at.expect("the storm ran long enough to kill a node in its middle");
+    if let Some(done) = complete_at {
+        eprintln!(
+            "warnings complete {:.1} s after the kill",
+            done.duration_since(killed_at).as_secs_f64()
+        );
+    }
+    assert_eq!(
+        golden_text(final_lines),
+        golden,
+        "after a node is killed the warnings are those of one node ({GOLDEN}); logs in {}",
+        dir.display()
+    );
+    assert_eq!(dead_letters, expected_rejections(&scenario));
+    drop(broker);
+    let _ = std::fs::remove_dir_all(&dir);
+}
