@@ -1,6 +1,6 @@
 //! Verification of warnings against an events catalogue (what really happened, where and when):
 //! hits, misses, false alarms, POD, FAR, CSI and lead times per level threshold, hazard and
-//! prefecture. `tianshan backtest` replays an archive (or reads a warnings file) and scores the
+//! prefecture ([`plot`] draws them). `tianshan backtest` replays an archive (or reads a warnings file) and scores the
 //! warnings with [`verify`]; this module reads no file and no clock.
 //!
 //! # Scores
@@ -49,6 +49,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::ids::{AreaCode, WarningId};
+
+pub mod plot;
 use crate::time::EventTime;
 use crate::warning::{Hazard, Level, Status, WarningEvent};
 
@@ -568,6 +570,63 @@ pub fn verify(
         scores.lead_times_ms.sort_unstable();
     }
     verification
+}
+
+/// Most values a sweep may run: each is a whole replay.
+pub const MAX_SWEEP_VALUES: usize = 101;
+
+/// Parses a sweep of the rain-threshold factor, `factor=START:END:STEP` (e.g.
+/// `factor=0.6:1.4:0.1`), into its values from START up to END inclusive, each rounded to 1e-9
+/// so that steps of 0.1 give 0.7, not 0.7000000000000001.
+///
+/// # Errors
+/// Returns a message naming the part of the spec that is wrong.
+pub fn parse_sweep(spec: &str) -> Result<Vec<f64>, String> {
+    let Some((name, range)) = spec.split_once('=') else {
+        return Err(format!("sweep `{spec}` is not NAME=START:END:STEP"));
+    };
+    if name.trim() != "factor" {
+        return Err(format!(
+            "sweep name `{}` is not `factor` (the rain-threshold factor is the one swept)",
+            name.trim()
+        ));
+    }
+    let parts: Vec<&str> = range.split(':').map(str::trim).collect();
+    let [start, end, step] = parts[..] else {
+        return Err(format!(
+            "sweep range `{range}` is not START:END:STEP (found {} parts)",
+            parts.len()
+        ));
+    };
+    let number = |part: &str, what: &str| -> Result<f64, String> {
+        part.parse::<f64>()
+            .ok()
+            .filter(|v| v.is_finite())
+            .ok_or_else(|| format!("sweep {what} `{part}` is not a number"))
+    };
+    let (start, end, step) = (
+        number(start, "start")?,
+        number(end, "end")?,
+        number(step, "step")?,
+    );
+    if start <= 0.0 {
+        return Err(format!("sweep start must be positive, got {start}"));
+    }
+    if end < start {
+        return Err(format!("sweep end {end} is below start {start}"));
+    }
+    if step <= 0.0 {
+        return Err(format!("sweep step must be positive, got {step}"));
+    }
+    let count = ((end - start) / step + 1e-9).floor() + 1.0;
+    if count > MAX_SWEEP_VALUES as f64 {
+        return Err(format!(
+            "sweep of {count} values: at most {MAX_SWEEP_VALUES} (each is a replay)"
+        ));
+    }
+    Ok((0..count as usize)
+        .map(|i| ((start + step * i as f64) * 1e9).round() / 1e9)
+        .collect())
 }
 
 /// Returns the groups something of `hazard` in `regions` counts in at `level`.

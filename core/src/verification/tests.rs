@@ -407,3 +407,22 @@ fn bad_catalogue_rows_name_their_line_and_field() {
         }
     );
 }
+
+#[test]
+fn sweeps_parse_into_their_values() {
+    assert_eq!(
+        parse_sweep("factor=0.6:1.4:0.1"),
+        Ok(vec![0.6, 0.7, 0.8, 0.9, 1.0, 1.1, 1.2, 1.3, 1.4])
+    );
+    assert_eq!(parse_sweep("factor=1:1:0.5"), Ok(vec![1.0]));
+    assert_eq!(parse_sweep("factor=0.5:1.2:0.25"), Ok(vec![0.5, 0.75, 1.0]));
+    let error = |spec| parse_sweep(spec).expect_err("a bad spec");
+    assert!(error("ratio=0.6:1.4:0.1").starts_with("sweep name `ratio`"));
+    assert!(error("0.6:1.4:0.1").contains("is not NAME=START:END:STEP"));
+    assert!(error("factor=0.6:1.4").contains("found 2 parts"));
+    assert!(error("factor=0.6:x:0.1").starts_with("sweep end `x`"));
+    assert!(error("factor=0:1.4:0.1").starts_with("sweep start must be positive"));
+    assert!(error("factor=1.4:0.6:0.1").starts_with("sweep end 0.6 is below start 1.4"));
+    assert!(error("factor=0.6:1.4:0").starts_with("sweep step must be positive"));
+    assert!(error("factor=0.001:10:0.001").contains("at most 101"));
+}
