@@ -26,18 +26,21 @@
 //!   cancellation;
 //! - a thread is *in force* from its first version until its cancellation, or else until the
 //!   expiry of its last version;
-//! - a thread *hits* an event when the hazards are the same, the thread's target is the event's
-//!   target or their areas overlap (below), `start − lead_window ≤ a ≤ start`, and the thread is
-//!   still in force at `start`;
+//! - a thread *hits* an event when the hazards are the same, they are at the same place (below),
+//!   `start − lead_window ≤ a ≤ start`, and the thread is still in force at `start`;
 //! - an event hit by at least one thread is a **hit**, with lead time `start − a` for the
 //!   earliest such `a`; an event hit by none is a **miss** (a warning issued after the event
 //!   started does not verify it: it is late);
 //! - a thread that hits no event is a **false alarm**.
 //!
-//! Areas overlap when a code of one covers a code of the other: equal codes, or one code's
-//! significant prefix begins the other (a 6-digit GB/T 2260 code without its trailing `00`
-//! pairs: prefecture `650100` covers county `650102`, which covers its 9-digit townships
-//! `650102xxx`).
+//! Same place: an event with a target (basin, slope or fire zone) is at the place of the threads
+//! with that target, whatever their areas. An event given by areas alone is at the place of a
+//! thread when an area of the event covers one of the thread's finest areas or the other way
+//! round. A code covers another when they are equal or its significant prefix begins the other
+//! (a 6-digit GB/T 2260 code without its trailing `00` pairs: prefecture `650100` covers county
+//! `650102`, which covers its 9-digit townships `650102xxx`); a thread's finest areas leave out
+//! the codes that cover another of its codes (its county, when its townships are listed), since a
+//! basin's warning names its county only to reach the county's duty officers.
 //!
 //! # Groups
 //! Every event and thread counts in the all-hazards row and in its hazard's row, at every
@@ -63,7 +66,8 @@ pub struct CatalogueEvent {
     pub hazard: Hazard,
     /// The basin, slope or zone it happened in, when known.
     pub target: Option<String>,
-    /// Where it happened: county or township codes (may be empty when `target` is set).
+    /// Where it happened: county or township codes (may be empty when `target` is set, which
+    /// then decides the place; the areas still give the event's prefectures).
     pub area_codes: Vec<AreaCode>,
     /// When it started.
     pub start: EventTime,
@@ -386,6 +390,21 @@ pub fn areas_overlap(a: &[AreaCode], b: &[AreaCode]) -> bool {
     })
 }
 
+/// Returns the codes of `codes` that cover no other code of `codes`.
+fn finest(codes: &[AreaCode]) -> Vec<AreaCode> {
+    codes
+        .iter()
+        .filter(|code| {
+            let scope = significant(code.as_str());
+            !codes.iter().any(|other| {
+                let other = significant(other.as_str());
+                other.len() > scope.len() && other.starts_with(scope)
+            })
+        })
+        .cloned()
+        .collect()
+}
+
 /// Returns when `thread` hits `event` at threshold `level`: the time it reached the threshold
 /// (see the module's matching rule), or `None`.
 pub fn hit_time(
@@ -397,8 +416,10 @@ pub fn hit_time(
     if thread.hazard != event.hazard {
         return None;
     }
-    let same_place = event.target.as_deref() == Some(thread.target.as_str())
-        || areas_overlap(&thread.area_codes, &event.area_codes);
+    let same_place = match &event.target {
+        Some(target) => *target == thread.target,
+        None => areas_overlap(&finest(&thread.area_codes), &event.area_codes),
+    };
     if !same_place {
         return None;
     }

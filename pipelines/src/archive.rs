@@ -186,6 +186,17 @@ pub fn read_parquet(path: &Path) -> Result<Vec<RecordBatch>, PipelineError> {
         .map_err(|e| input_error(path, e.to_string()))
 }
 
+/// Returns the Arrow schema of the Parquet file at `path` (for a file without rows).
+///
+/// # Errors
+/// Returns [`PipelineError::Input`] when the file cannot be opened or is not Parquet.
+pub fn parquet_schema(path: &Path) -> Result<arrow::datatypes::SchemaRef, PipelineError> {
+    let file = File::open(path).map_err(|e| input_error(path, e.to_string()))?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file)
+        .map_err(|e| input_error(path, format!("not a Parquet file: {e}")))?;
+    Ok(builder.schema().clone())
+}
+
 /// Writes `warnings` as a Parquet file, one row per version (see the module's columns).
 ///
 /// # Errors

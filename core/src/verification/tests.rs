@@ -57,14 +57,14 @@ fn version(
 
 /// The catalogue of the tests:
 /// - E1 flash flood in basin B1 (county 650102), 12:00, severity red;
-/// - E2 flash flood in township 650102003 (no target), 13:00, severity orange;
+/// - E2 flash flood in township 650102001 (no target), 13:00, severity orange;
 /// - E3 flash flood in basin B3 (county 652301), 12:00, no severity;
 /// - E4 debris flow in gully G1 (county 652302), 16:00, severity yellow.
 const CATALOGUE: &str = "\
 # synthetic: written for this test
 id,hazard,target,area_codes,start,end,level,note
 E1,flash_flood,B1,650102,2024-07-01T12:00:00Z,2024-07-01T14:00:00Z,red,
-E2,flash_flood,,650102003,2024-07-01T13:00:00Z,2024-07-01T15:00:00Z,orange,township only
+E2,flash_flood,,650102001,2024-07-01T13:00:00Z,2024-07-01T15:00:00Z,orange,township only
 E3,flash_flood,B3,652301,2024-07-01T12:00:00Z,2024-07-01T13:00:00Z,,
 E4,debris_flow,G1,652302,2024-07-01T16:00:00Z,2024-07-01T17:00:00Z,yellow,
 ";
@@ -219,10 +219,38 @@ fn areas_overlap_through_the_code_hierarchy() {
 }
 
 #[test]
+fn places_are_targets_or_the_finest_areas() {
+    let events = parse_catalogue(CATALOGUE).expect("parses");
+    let threads = warning_threads(&warnings());
+    let w1 = threads.iter().find(|t| t.target == "B1").expect("W1");
+    let config = VerificationConfig::default();
+    // E2 is given by W1's township 650102001: a hit.
+    assert!(hit_time(w1, &events[1], Level::Blue, &config).is_some());
+    // Another township of W1's county is not W1's place, though W1 lists the county.
+    let elsewhere = CatalogueEvent {
+        area_codes: vec![AreaCode::new("650102003")],
+        ..events[1].clone()
+    };
+    assert_eq!(hit_time(w1, &elsewhere, Level::Blue, &config), None);
+    // The county as a whole holds W1's townships.
+    let county = CatalogueEvent {
+        area_codes: vec![AreaCode::new("650102")],
+        ..events[1].clone()
+    };
+    assert!(hit_time(w1, &county, Level::Blue, &config).is_some());
+    // An event with a target is at that target only, whatever the areas say.
+    let other_basin = CatalogueEvent {
+        target: Some("B2".into()),
+        ..events[0].clone()
+    };
+    assert_eq!(hit_time(w1, &other_basin, Level::Blue, &config), None);
+}
+
+#[test]
 fn scores_at_each_threshold_over_all_hazards() {
     let v = run(&VerificationConfig::default());
     // Blue: all four events count. E1 hit by W1 (reached blue 09:00, lead 3 h), E2 by W1
-    // (township of W1's county, lead 4 h), E3 missed (W3 came at 12:30, after the start),
+    // (one of W1's townships, lead 4 h), E3 missed (W3 came at 12:30, after the start),
     // E4 hit by W4 (lead 2 h). False alarms: W2, W3, W5. H=3 M=1 F=3:
     // POD 3/4, FAR 3/6, CSI 3/7, median lead 3 h.
     let blue = v.get(Level::Blue, None, None);
@@ -357,7 +385,7 @@ fn catalogue_rows_parse_with_their_fields() {
             id: "E2".into(),
             hazard: Hazard::FlashFlood,
             target: None,
-            area_codes: vec![AreaCode::new("650102003")],
+            area_codes: vec![AreaCode::new("650102001")],
             start: at("13:00"),
             end: at("15:00"),
             level: Some(Level::Orange),

@@ -210,3 +210,38 @@ fn malformed_archives_name_the_column_and_row() {
         .to_string();
     assert!(error.contains("reports lightning"), "{error}");
 }
+
+#[tokio::test]
+async fn sql_runs_over_archive_files() {
+    let warnings_file = TempFile::new("sql-warnings");
+    let observations_file = TempFile::new("sql-observations");
+    write_warnings_parquet(&warnings_file.0, &warnings()).expect("written");
+    write_observations_parquet(&observations_file.0, &observations()).expect("written");
+    let sql = crate::sql::ArchiveSql::new(&[
+        ("w".to_owned(), warnings_file.0.clone()),
+        ("obs".to_owned(), observations_file.0.clone()),
+    ])
+    .expect("registered");
+    let batches = sql
+        .query("SELECT hazard, level, status FROM w ORDER BY version")
+        .await
+        .expect("query");
+    let text = crate::sql::format_batches(&batches, crate::sql::OutputFormat::Csv).expect("csv");
+    assert!(
+        text.starts_with("hazard,level,status")
+            && text.contains("\nflash_flood,orange,issued")
+            && text.contains("\ndebris_flow,red,cancelled"),
+        "{text}"
+    );
+    let batches = sql
+        .query("SELECT kind, SUM(value) AS total FROM obs GROUP BY kind ORDER BY kind")
+        .await
+        .expect("query");
+    let text = crate::sql::format_batches(&batches, crate::sql::OutputFormat::Csv).expect("csv");
+    assert_eq!(text, "kind,total\nrainfall,2.5\nwater_level,101.25\n");
+    let twice = crate::sql::ArchiveSql::new(&[
+        ("w".to_owned(), warnings_file.0.clone()),
+        ("w".to_owned(), warnings_file.0.clone()),
+    ]);
+    assert!(matches!(twice, Err(PipelineError::Sql(message)) if message.contains("twice")));
+}
