@@ -7,7 +7,7 @@ use crate::warning::{Hazard, Level};
 
 use super::Scores;
 
-const WIDTH: f64 = 760.0;
+const WIDTH: f64 = 790.0;
 const LEFT: f64 = 130.0;
 const RIGHT: f64 = 720.0;
 const SCORES_TOP: f64 = 60.0;
