@@ -15,8 +15,11 @@ const SCORES_BOTTOM: f64 = 280.0;
 const LEADS_TOP: f64 = 360.0;
 const LEAD_ROW: f64 = 40.0;
 
+/// How a series reads its score from a group's scores.
+type ScoreOf = fn(&Scores) -> Option<f64>;
+
 /// The three score series: name, colour, score.
-const SERIES: [(&str, &str, fn(&Scores) -> Option<f64>); 3] = [
+const SERIES: [(&str, &str, ScoreOf); 3] = [
     ("POD", "#1f77b4", Scores::pod),
     ("FAR", "#d62728", Scores::far),
     ("CSI", "#2ca02c", Scores::csi),

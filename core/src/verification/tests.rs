@@ -23,9 +23,7 @@ fn prefecture_of(code: &AreaCode) -> Option<AreaCode> {
 /// One version of the thread of (`hazard`, `target`) whose first version is at `onset`; every
 /// version expires 3 h after its issue.
 fn version(
-    hazard: Hazard,
-    target: &str,
-    onset: &str,
+    (hazard, target, onset): (Hazard, &str, &str),
     number: u32,
     status: Status,
     level: Level,
@@ -82,14 +80,19 @@ fn warnings() -> Vec<WarningEvent> {
     let w1 = ["650102", "650102001"];
     vec![
         // Out of order on purpose: threads sort their versions.
-        version(FlashFlood, "B1", "09:00", 3, Upgraded, Red, "11:30", &w1),
-        version(FlashFlood, "B1", "09:00", 1, Issued, Blue, "09:00", &w1),
-        version(FlashFlood, "B1", "09:00", 2, Upgraded, Orange, "10:00", &w1),
-        version(FlashFlood, "B1", "09:00", 4, Cancelled, Red, "16:00", &w1),
+        version((FlashFlood, "B1", "09:00"), 3, Upgraded, Red, "11:30", &w1),
+        version((FlashFlood, "B1", "09:00"), 1, Issued, Blue, "09:00", &w1),
         version(
-            FlashFlood,
-            "B2",
+            (FlashFlood, "B1", "09:00"),
+            2,
+            Upgraded,
+            Orange,
             "10:00",
+            &w1,
+        ),
+        version((FlashFlood, "B1", "09:00"), 4, Cancelled, Red, "16:00", &w1),
+        version(
+            (FlashFlood, "B2", "10:00"),
             1,
             Issued,
             Yellow,
@@ -97,9 +100,7 @@ fn warnings() -> Vec<WarningEvent> {
             &["652302"],
         ),
         version(
-            FlashFlood,
-            "B2",
-            "10:00",
+            (FlashFlood, "B2", "10:00"),
             2,
             Cancelled,
             Yellow,
@@ -107,9 +108,7 @@ fn warnings() -> Vec<WarningEvent> {
             &["652302"],
         ),
         version(
-            FlashFlood,
-            "B3",
-            "12:30",
+            (FlashFlood, "B3", "12:30"),
             1,
             Issued,
             Orange,
@@ -117,9 +116,7 @@ fn warnings() -> Vec<WarningEvent> {
             &["652301"],
         ),
         version(
-            FlashFlood,
-            "B3",
-            "12:30",
+            (FlashFlood, "B3", "12:30"),
             2,
             Cancelled,
             Orange,
@@ -127,9 +124,7 @@ fn warnings() -> Vec<WarningEvent> {
             &["652301"],
         ),
         version(
-            DebrisFlow,
-            "G1",
-            "14:00",
+            (DebrisFlow, "G1", "14:00"),
             1,
             Issued,
             Orange,
@@ -137,9 +132,7 @@ fn warnings() -> Vec<WarningEvent> {
             &["652302"],
         ),
         version(
-            DebrisFlow,
-            "G1",
-            "14:00",
+            (DebrisFlow, "G1", "14:00"),
             2,
             Cancelled,
             Orange,
@@ -147,9 +140,7 @@ fn warnings() -> Vec<WarningEvent> {
             &["652302"],
         ),
         version(
-            FlashFlood,
-            "B9",
-            "00:00",
+            (FlashFlood, "B9", "00:00"),
             1,
             Issued,
             Blue,
