@@ -60,7 +60,10 @@ pub struct BacktestOptions {
 
 /// The scores of one replay (or of the warnings file).
 struct Run {
+    /// The rain-threshold factor of the replay (the configured one for a warnings file).
     factor: f64,
+    /// False when the warnings were read from a file rather than replayed.
+    replayed: bool,
     warnings: Vec<WarningEvent>,
     versions: usize,
     threads: usize,
@@ -116,6 +119,7 @@ pub async fn run_backtest(config: Config, options: BacktestOptions) -> anyhow::R
         );
         runs.push(Run {
             factor,
+            replayed: replayed.is_some(),
             versions: warnings.len(),
             threads: warning_threads(&warnings).len(),
             verification,
@@ -193,19 +197,18 @@ fn hazard_label(hazard: Option<Hazard>) -> &'static str {
     hazard.map_or("all", Hazard::name)
 }
 
-fn region_label(key: &ScoreKey, region: &Region) -> String {
-    match &key.region {
-        None => "all".to_owned(),
-        Some(code) => format!("{code} {}", region.area_name(code).unwrap_or("")),
-    }
-}
-
 fn row(key: &ScoreKey, scores: &Scores, region: &Region) -> String {
+    // The prefecture's name goes last: CJK characters are two columns wide in a terminal, so
+    // padding them by character count would break the alignment.
+    let (code, name) = match &key.region {
+        None => ("all", ""),
+        Some(code) => (code.as_str(), region.area_name(code).unwrap_or("")),
+    };
     format!(
-        "≥{:<7} {:<15} {:<22} {:>4} {:>4} {:>4} {:>6} {:>6} {:>6} {:>12}",
+        "≥{:<7} {:<15} {:<7} {:>4} {:>4} {:>4} {:>6} {:>6} {:>6} {:>12}  {name}",
         key.level.name(),
         hazard_label(key.hazard),
-        region_label(key, region),
+        code,
         scores.hits,
         scores.misses,
         scores.false_alarms,
@@ -214,17 +217,23 @@ fn row(key: &ScoreKey, scores: &Scores, region: &Region) -> String {
         score(scores.csi()),
         scores.median_lead_text()
     )
+    .trim_end()
+    .to_owned()
 }
 
 fn print_tables(runs: &[Run], events: &[CatalogueEvent], region: &Region) {
     let header = format!(
-        "{:<8} {:<15} {:<22} {:>4} {:>4} {:>4} {:>6} {:>6} {:>6} {:>12}",
+        "{:<8} {:<15} {:<7} {:>4} {:>4} {:>4} {:>6} {:>6} {:>6} {:>12}",
         "level", "hazard", "region", "H", "M", "F", "POD", "FAR", "CSI", "median lead"
     );
     for run in runs {
+        let source = if run.replayed {
+            format!("rain-threshold factor {:.2}", run.factor)
+        } else {
+            "warnings file".to_owned()
+        };
         println!(
-            "rain-threshold factor {:.2}: {} warning versions in {} threads; {} events",
-            run.factor,
+            "{source}: {} warning versions in {} threads; {} events",
             run.versions,
             run.threads,
             events.len()
@@ -274,6 +283,7 @@ fn report_json(
         "lead_window_min": lead_window_ms as f64 / 60_000.0,
         "runs": runs.iter().map(|run| json!({
             "factor": run.factor,
+            "replayed": run.replayed,
             "warning_versions": run.versions,
             "warning_threads": run.threads,
             "scores": run
