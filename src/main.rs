@@ -1,5 +1,6 @@
-//! The `tianshan` binary: `demo`, `run`, `produce`, `replay` and `bench windows`.
+//! The `tianshan` binary: `demo`, `run`, `produce`, `replay`, `backtest`, `sql` and `bench windows`.
 
+mod backtest;
 mod config;
 mod demo;
 mod demo_cluster;
@@ -21,8 +22,9 @@ use tianshan_pipelines::node_pipeline::NodePipeline;
 use tianshan_proto::codec::WireFormat;
 use tracing::{info, warn};
 
+use crate::backtest::{BacktestOptions, WarningSource};
 use crate::config::Config;
-use crate::sql_client::{run_sql, SqlFormat};
+use crate::sql_client::{run_sql, run_sql_on_files, SqlFormat};
 
 #[derive(Parser)]
 #[command(
@@ -85,19 +87,65 @@ enum Command {
     },
     /// Runs an observation file through the actors and models as fast as they go, without
     /// Kafka: a workload file of shared/bench (`station_id,ts,rain_mm`, checked against the
-    /// station windows) or an observation file as `produce` reads it (prints its warnings).
+    /// station windows) or an observation file as `produce` reads it, CSV, JSON lines or
+    /// Parquet (prints its warnings).
     Replay {
         /// The file.
         file: PathBuf,
         /// Warning output format.
         #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
         format: OutputFormat,
+        /// Also write the warnings issued to this Parquet file, one row per version.
+        #[arg(long)]
+        warnings_out: Option<PathBuf>,
+    },
+    /// Scores warnings against an events catalogue: hits, misses, false alarms, POD, FAR, CSI
+    /// and lead times per threshold, hazard and prefecture. The warnings are replayed from an
+    /// observation archive or the built-in storm (same actors and configuration as `replay`),
+    /// or read from a warnings file of `replay --warnings-out`.
+    #[command(group(clap::ArgGroup::new("source").required(true).args(["archive", "storm", "warnings"])))]
+    Backtest {
+        /// Observation archive to replay (CSV, JSON lines or Parquet, as `replay` reads it).
+        #[arg(long)]
+        archive: Option<PathBuf>,
+        /// Replay the built-in storm scenario of `tianshan demo`.
+        #[arg(long)]
+        storm: bool,
+        /// Warnings file (Parquet) to score instead of replaying.
+        #[arg(long)]
+        warnings: Option<PathBuf>,
+        /// Events catalogue: CSV `id,hazard,target,area_codes,start,end,level`.
+        #[arg(long)]
+        events: PathBuf,
+        /// Replays once per rain-threshold factor: `factor=START:END:STEP`.
+        #[arg(long)]
+        sweep: Option<String>,
+        /// Writes an SVG of the scores against the factor and of the lead times.
+        #[arg(long)]
+        plot: Option<PathBuf>,
+        /// Threshold the plot shows: blue, yellow, orange or red.
+        #[arg(long, default_value = "blue", value_parser = parse_level)]
+        plot_level: tianshan_core::warning::Level,
+        /// Longest lead time that still verifies an event.
+        #[arg(long, default_value = "12h")]
+        lead_window: String,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+        format: OutputFormat,
+        /// Also write the warnings scored (of the factor nearest 1) to this Parquet file.
+        #[arg(long)]
+        warnings_out: Option<PathBuf>,
     },
     /// Runs one SQL query over a node's live state (its HTTP port's `POST /sql`): tables
-    /// stations, station_windows, basin_state, warnings, deliveries, dead_letters, admin_units.
+    /// stations, station_windows, basin_state, warnings, deliveries, dead_letters, admin_units;
+    /// or, with `--parquet`, over Parquet files on this machine (no node).
     Sql {
         /// The query.
         query: String,
+        /// Query these Parquet files here instead of a node: `NAME=FILE`, repeatable (observation
+        /// and warning archives, or any Parquet file).
+        #[arg(long, value_parser = parse_table_file)]
+        parquet: Vec<(String, PathBuf)>,
         /// The node's HTTP address.
         #[arg(long, default_value = "http://127.0.0.1:8080")]
         node: String,
@@ -131,6 +179,20 @@ enum BenchCommand {
     },
 }
 
+fn parse_table_file(spec: &str) -> Result<(String, PathBuf), String> {
+    match spec.split_once('=') {
+        Some((name, file)) if !name.is_empty() && !file.is_empty() => {
+            Ok((name.to_owned(), PathBuf::from(file)))
+        }
+        _ => Err(format!("`{spec}` is not NAME=FILE")),
+    }
+}
+
+fn parse_level(name: &str) -> Result<tianshan_core::warning::Level, String> {
+    tianshan_core::warning::Level::parse(name)
+        .ok_or_else(|| format!("`{name}` is not blue, yellow, orange or red"))
+}
+
 fn init_tracing(default_level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
@@ -148,13 +210,20 @@ fn main() -> anyhow::Result<()> {
         } => bench_windows(&file),
         Command::Sql {
             query,
+            parquet,
             node,
             token,
             format,
-        } => tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?
-            .block_on(run_sql(&node, token.as_deref(), &query, format)),
+        } => {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            if parquet.is_empty() {
+                runtime.block_on(run_sql(&node, token.as_deref(), &query, format))
+            } else {
+                runtime.block_on(run_sql_on_files(&parquet, &query, format))
+            }
+        }
         command => {
             let config = Config::load(cli.config.as_deref())?;
             let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -198,9 +267,51 @@ fn main() -> anyhow::Result<()> {
                     init_tracing("info");
                     runtime.block_on(produce_file(config, &file, encoding))
                 }
-                Command::Replay { file, format } => {
+                Command::Replay {
+                    file,
+                    format,
+                    warnings_out,
+                } => {
                     init_tracing("warn");
-                    runtime.block_on(replay::run_replay(config, &file, format))
+                    runtime.block_on(replay::run_replay(
+                        config,
+                        &file,
+                        format,
+                        warnings_out.as_deref(),
+                    ))
+                }
+                Command::Backtest {
+                    archive,
+                    storm,
+                    warnings,
+                    events,
+                    sweep,
+                    plot,
+                    plot_level,
+                    lead_window,
+                    format,
+                    warnings_out,
+                } => {
+                    init_tracing("warn");
+                    let source = match (archive, warnings) {
+                        (Some(archive), _) => WarningSource::Archive(archive),
+                        (None, Some(warnings)) => WarningSource::Warnings(warnings),
+                        (None, None) => {
+                            debug_assert!(storm, "clap requires one source");
+                            WarningSource::Storm
+                        }
+                    };
+                    let options = BacktestOptions {
+                        source,
+                        events,
+                        sweep,
+                        plot,
+                        plot_level,
+                        lead_window,
+                        format,
+                        warnings_out,
+                    };
+                    runtime.block_on(backtest::run_backtest(config, options))
                 }
                 Command::Bench { .. } | Command::Sql { .. } => unreachable!("handled above"),
             }

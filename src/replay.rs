@@ -1,7 +1,8 @@
 //! `tianshan replay FILE`: observations through the same actors and models as the live path, as
 //! fast as they go, without Kafka. A workload file of `shared/bench` (`station_id,ts,rain_mm`)
-//! runs over rain gauges made for it and is checked against the file; an observation file (CSV
-//! or JSON lines, as `produce` reads) runs over the configured region and prints its warnings.
+//! runs over rain gauges made for it and is checked against the file; an observation file (CSV,
+//! JSON lines or a Parquet archive, as `produce` reads) runs over the configured region and
+//! prints its warnings. `--warnings-out FILE` also writes them as Parquet (`pipelines::archive`).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -15,8 +16,9 @@ use tianshan_core::rain_workload::{rain_rows, RainRow};
 use tianshan_core::region::Region;
 use tianshan_core::station_windows::StationSummary;
 use tianshan_core::time::{parse_duration_ms, EventTime};
+use tianshan_pipelines::archive::write_warnings_parquet;
 use tianshan_pipelines::gateway::read_observation_file;
-use tianshan_pipelines::replay::{Replay, ReplayReport};
+use tianshan_pipelines::replay::{file_envelopes, replay_all, Replay, ReplayReport};
 
 use crate::config::Config;
 use crate::demo::{warning_header, warning_line};
@@ -25,14 +27,21 @@ use crate::OutputFormat;
 /// Window whose total at the end of a workload replay is checked against the file.
 const CHECKED_WINDOW_MIN: u32 = 1440;
 
-/// Runs the replay of `file`.
-pub async fn run_replay(config: Config, file: &Path, format: OutputFormat) -> anyhow::Result<()> {
-    let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
-    if is_workload_file(&bytes) {
-        replay_workload(&config, &bytes).await
-    } else {
-        replay_observations(&config, file, format).await
+/// Runs the replay of `file`; writes the warnings it issued to `warnings_out` (Parquet), if given.
+pub async fn run_replay(
+    config: Config,
+    file: &Path,
+    format: OutputFormat,
+    warnings_out: Option<&Path>,
+) -> anyhow::Result<()> {
+    let is_parquet = file.extension().and_then(|e| e.to_str()) == Some("parquet");
+    if !is_parquet {
+        let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+        if is_workload_file(&bytes) {
+            return replay_workload(&config, &bytes, warnings_out).await;
+        }
     }
+    replay_observations(&config, file, format, warnings_out).await
 }
 
 /// A workload file starts with its header or with a row of three numeric columns.
@@ -84,7 +93,11 @@ fn workload_facts(bytes: &[u8]) -> anyhow::Result<WorkloadFacts> {
     })
 }
 
-async fn replay_workload(config: &Config, bytes: &[u8]) -> anyhow::Result<()> {
+async fn replay_workload(
+    config: &Config,
+    bytes: &[u8],
+    warnings_out: Option<&Path>,
+) -> anyhow::Result<()> {
     let facts = workload_facts(bytes)?;
     let ids: Vec<Option<StationId>> = facts
         .seen
@@ -133,6 +146,18 @@ async fn replay_workload(config: &Config, bytes: &[u8]) -> anyhow::Result<()> {
     let end = EventTime(last_ts * 1_000);
     let (report, summaries) = replay.finish(Some(end)).await?;
     print_report(&report, region.stations.len());
+    // The bench region has gauges and no basins, so the file is the schema and no rows; it is
+    // still written, so a script gets the same output whatever it replays.
+    if let Some(out) = warnings_out {
+        let started = std::time::Instant::now();
+        write_warnings_parquet(out, &report.warnings)?;
+        eprintln!(
+            "wrote {} warning versions to {} in {:.3} s",
+            report.warnings.len(),
+            out.display(),
+            started.elapsed().as_secs_f64()
+        );
+    }
 
     // The 24 h windows at the end hold the rain of every row in the window's slots.
     let slot_s = parse_duration_ms(&config.windows.slot).map_err(anyhow::Error::msg)? / 1_000;
@@ -183,26 +208,16 @@ async fn replay_observations(
     config: &Config,
     file: &Path,
     format: OutputFormat,
+    warnings_out: Option<&Path>,
 ) -> anyhow::Result<()> {
     let region = Arc::new(config.load_region()?);
     let observations = read_observation_file(file)?;
-    let mut replay = Replay::start(&config.pipeline_settings(), region.clone()).await?;
-    let observations = observations
-        .into_iter()
-        .map(|observation| {
-            let stream = format!("{}/{}", observation.reading.kind(), observation.station);
-            let received_at = observation.event_time;
-            (
-                stream,
-                Envelope {
-                    observation,
-                    received_at,
-                },
-            )
-        })
-        .collect();
-    replay.push_file(observations).await?;
-    let (report, _) = replay.finish(None).await?;
+    let report = replay_all(
+        &config.pipeline_settings(),
+        region.clone(),
+        file_envelopes(observations),
+    )
+    .await?;
     if let Some(header) = warning_header(format) {
         println!("{header}");
     }
@@ -210,6 +225,14 @@ async fn replay_observations(
         println!("{}", warning_line(event, format, &region));
     }
     print_report(&report, region.stations.len());
+    if let Some(out) = warnings_out {
+        write_warnings_parquet(out, &report.warnings)?;
+        eprintln!(
+            "wrote {} warning versions to {}",
+            report.warnings.len(),
+            out.display()
+        );
+    }
     Ok(())
 }
 

@@ -1,4 +1,5 @@
-//! `tianshan sql`: posts one query to a node's `POST /sql` and prints the answer.
+//! `tianshan sql`: posts one query to a node's `POST /sql` and prints the answer, or runs it
+//! here over Parquet files (`--parquet NAME=FILE`).
 
 use anyhow::{bail, Context};
 use http_body_util::{BodyExt, Full};
@@ -6,6 +7,7 @@ use hyper::body::Bytes;
 use hyper::{header, Request};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
+use tianshan_pipelines::sql::{format_batches, ArchiveSql, OutputFormat};
 
 /// How `tianshan sql` prints the answer.
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -16,6 +18,27 @@ pub enum SqlFormat {
     Csv,
     /// A JSON array of row objects.
     Json,
+}
+
+/// Runs `query` over the Parquet `files` (each `(table name, path)`) and prints the answer.
+pub async fn run_sql_on_files(
+    files: &[(String, std::path::PathBuf)],
+    query: &str,
+    format: SqlFormat,
+) -> anyhow::Result<()> {
+    let sql = ArchiveSql::new(files)?;
+    let batches = sql.query(query).await?;
+    let format = match format {
+        SqlFormat::Table => OutputFormat::Table,
+        SqlFormat::Csv => OutputFormat::Csv,
+        SqlFormat::Json => OutputFormat::Json,
+    };
+    let text = format_batches(&batches, format)?;
+    print!("{text}");
+    if !text.ends_with('\n') {
+        println!();
+    }
+    Ok(())
 }
 
 /// Posts `query` to `node`'s `/sql` with `token` and prints the answer.

@@ -426,6 +426,10 @@ pub struct DebrisFlowConfig {
     pub ratio_levels: [f64; 4],
     /// Levels an active flash-flood warning in the same basin adds (灾害链). Default 1 [U].
     pub chain_step: u8,
+    /// Every I–D and I–R threshold intensity is multiplied by this: below 1 warns on less rain.
+    /// For threshold research and `tianshan backtest --sweep`; the post-fire likelihoods are not
+    /// scaled. Default 1.0.
+    pub rain_threshold_factor: f64,
 }
 
 impl Default for DebrisFlowConfig {
@@ -436,6 +440,7 @@ impl Default for DebrisFlowConfig {
             postfire: PostFireConfig::default(),
             ratio_levels: [0.6, 0.8, 1.0, 1.5],
             chain_step: 1,
+            rain_threshold_factor: 1.0,
         }
     }
 }
@@ -453,6 +458,12 @@ impl DebrisFlowConfig {
             return Err(format!(
                 "ratio-levels must be positive and ascending, got {:?}",
                 self.ratio_levels
+            ));
+        }
+        if !(self.rain_threshold_factor.is_finite() && self.rain_threshold_factor > 0.0) {
+            return Err(format!(
+                "rain-threshold-factor must be positive, got {}",
+                self.rain_threshold_factor
             ));
         }
         Ok(())
@@ -650,7 +661,7 @@ fn intensity_duration(
         .iter()
         .filter(|w| w.duration_min > 0 && curve.covers(w.duration_h()) && w.mm >= ids.min_event_mm)
         .map(|w| {
-            let threshold = curve.threshold_mm_h(w.duration_h());
+            let threshold = curve.threshold_mm_h(w.duration_h()) * config.rain_threshold_factor;
             ratio_evidence(
                 DebrisModel::IntensityDuration(name.to_owned()),
                 w,
@@ -668,7 +679,7 @@ fn intensity_effective(
     window: RainWindow,
     effective_mm: f64,
 ) -> DebrisEvidence {
-    let threshold = curve.critical_mm_h(effective_mm);
+    let threshold = curve.critical_mm_h(effective_mm) * config.rain_threshold_factor;
     ratio_evidence(
         DebrisModel::IntensityEffectiveRain,
         &window,

@@ -38,6 +38,10 @@ pub struct FlashFloodPolicy {
     /// Pa/Wm below the first bound is dry, below the second normal, else wet. Default
     /// [0.35, 0.65]: midpoints of `soil_state_pa_over_wm` [0.2, 0.5, 0.8] [U] (hazards.md §2.1).
     pub soil_state_bounds: [f64; 2],
+    /// Every critical rainfall (prepare and immediate, so the watch levels too) is multiplied by
+    /// this: below 1 warns on less rain. For threshold research and `tianshan backtest --sweep`;
+    /// stage thresholds are not scaled. Default 1.0.
+    pub rain_threshold_factor: f64,
 }
 
 impl Default for FlashFloodPolicy {
@@ -48,6 +52,7 @@ impl Default for FlashFloodPolicy {
             deadband_frac: 0.10,
             min_completeness: 0.5,
             soil_state_bounds: [0.35, 0.65],
+            rain_threshold_factor: 1.0,
         }
     }
 }
@@ -80,6 +85,12 @@ impl FlashFloodPolicy {
             return Err(format!(
                 "min-completeness must be in [0, 1], got {}",
                 self.min_completeness
+            ));
+        }
+        if !(self.rain_threshold_factor.is_finite() && self.rain_threshold_factor > 0.0) {
+            return Err(format!(
+                "rain-threshold-factor must be positive, got {}",
+                self.rain_threshold_factor
             ));
         }
         let [dry_below, normal_below] = self.soil_state_bounds;
@@ -145,15 +156,15 @@ pub fn ladder_level(
 }
 
 /// Returns the four-level ladder of prepare/immediate thresholds: blue and yellow at the watch
-/// ratios of prepare, orange at prepare, red at immediate.
+/// ratios of prepare, orange at prepare, red at immediate; each × the rain-threshold factor.
 pub fn rain_ladder(thresholds: &[RainThreshold], policy: &FlashFloodPolicy) -> Vec<RainStep> {
     thresholds
         .iter()
         .flat_map(|threshold| {
-            let step = |level, mm| RainStep {
+            let step = |level, mm: f64| RainStep {
                 duration_h: threshold.duration_h,
                 level,
-                mm,
+                mm: mm * policy.rain_threshold_factor,
             };
             [
                 step(Level::Blue, threshold.prepare_mm * policy.watch_ratio_blue),
@@ -690,6 +701,41 @@ mod tests {
             ..FlashFloodPolicy::default()
         };
         assert!(bad.validate().unwrap_err().starts_with("soil-state-bounds"));
+        for factor in [0.0, -0.5, f64::NAN] {
+            let bad = FlashFloodPolicy {
+                rain_threshold_factor: factor,
+                ..FlashFloodPolicy::default()
+            };
+            assert!(bad
+                .validate()
+                .unwrap_err()
+                .starts_with("rain-threshold-factor"));
+        }
+    }
+
+    #[test]
+    fn the_rain_threshold_factor_scales_every_step_of_the_ladder() {
+        let thresholds = [threshold(1, 30.0, 50.0)];
+        let policy = FlashFloodPolicy {
+            rain_threshold_factor: 0.5,
+            ..FlashFloodPolicy::default()
+        };
+        // Prepare 30 → 15, immediate 50 → 25; watch steps 0.6 and 0.8 of prepare: 9 and 12.
+        let mm: Vec<f64> = rain_ladder(&thresholds, &policy)
+            .iter()
+            .map(|step| step.mm)
+            .collect();
+        assert_eq!(mm, vec![9.0, 12.0, 15.0, 25.0]);
+        // 20 mm in 1 h: orange (≥ 15, < 25) at factor 0.5; at factor 1 only blue (≥ 18 = 30 ×
+        // 0.6, < 24 = 30 × 0.8).
+        assert_eq!(
+            rain_level(&[(1, 20.0)], &thresholds, &policy, 1.0),
+            Some(Level::Orange)
+        );
+        assert_eq!(
+            rain_level(&[(1, 20.0)], &thresholds, &FlashFloodPolicy::default(), 1.0),
+            Some(Level::Blue)
+        );
     }
 
     /// A basin with gauges G1 (weight 0.6) and G2 (0.4), stage station W1, Wm 100 mm.

@@ -34,6 +34,7 @@
 //! - [`signoff`]: who issues is responsible: drafts, approval, edits, rejection, early release, audit.
 //! - [`access`]: bearer tokens, principals and their roles; authorization of each API operation.
 //! - [`dissemination`]: the admin tree, recipients, forced acknowledgement (叫应), delivery dedupe, coverage.
+//! - [`verification`]: warnings scored against an events catalogue: hits, misses, false alarms, POD, FAR, CSI, lead times.
 //! - [`warning`]: hazards, levels, actions, statuses, warning events and ids.
 //! - [`cap`]: CAP 1.2 alerts: rendering of warning versions, checks beyond the schema, parsing of other agencies' alerts.
 //! - [`agency_alert`]: other agencies' CAP alerts as warning versions for sign-off: hazard table, threads, refusals.
@@ -73,4 +74,5 @@ pub mod snowmelt;
 pub mod station_windows;
 pub mod tick_gate;
 pub mod time;
+pub mod verification;
 pub mod warning;

@@ -1211,6 +1211,38 @@ impl Region {
     pub fn area_name(&self, code: &AreaCode) -> Option<&str> {
         self.admin_units.get(code).map(|unit| unit.name.as_str())
     }
+
+    /// Returns the prefecture-level unit holding `code` (itself if it is one), walking up the
+    /// parents; `None` for the region itself and for codes not in the admin units.
+    pub fn prefecture_of(&self, code: &AreaCode) -> Option<AreaCode> {
+        let mut unit = self.admin_units.get(code)?;
+        // The tree is a few levels deep; the bound only guards against a cycle in the file.
+        for _ in 0..self.admin_units.len() {
+            match unit.level {
+                AdminLevel::Prefecture => return Some(unit.code.clone()),
+                AdminLevel::Region => return None,
+                AdminLevel::County | AdminLevel::Township => {
+                    unit = self.admin_units.get(unit.parent.as_ref()?)?;
+                }
+            }
+        }
+        None
+    }
+
+    /// Returns the areas a warning for `target` (a basin, a monitored slope or a fire zone)
+    /// reaches: the county first, then the townships; `None` for an unknown target.
+    pub fn target_area_codes(&self, target: &str) -> Option<Vec<AreaCode>> {
+        if let Some(basin) = self.basins.get(&BasinId::new(target)) {
+            return Some(basin.area_codes());
+        }
+        if let Some(slope) = self.slopes.iter().find(|slope| slope.id.as_str() == target) {
+            return Some(slope.area_codes());
+        }
+        self.fire_zones
+            .iter()
+            .find(|site| site.zone.id.as_str() == target)
+            .map(|site| vec![site.county.clone()])
+    }
 }
 
 #[cfg(test)]
@@ -1220,6 +1252,29 @@ mod tests {
     fn xinjiang() -> Region {
         let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../regions/xinjiang");
         Region::load(Path::new(dir)).expect("the committed xinjiang region loads")
+    }
+
+    #[test]
+    fn prefectures_of_townships_counties_and_targets() {
+        let region = xinjiang();
+        let code = AreaCode::new;
+        // 燕儿窝街道 → 天山区 (650102) → 乌鲁木齐市 (650100).
+        assert_eq!(
+            region.prefecture_of(&code("650102002")),
+            Some(code("650100"))
+        );
+        assert_eq!(region.prefecture_of(&code("650102")), Some(code("650100")));
+        assert_eq!(region.prefecture_of(&code("650100")), Some(code("650100")));
+        // 石河子市 sits under the 自治区直辖 prefecture-level entry.
+        assert_eq!(region.prefecture_of(&code("659001")), Some(code("659000")));
+        assert_eq!(region.prefecture_of(&code("650000")), None);
+        assert_eq!(region.prefecture_of(&code("999999")), None);
+        let basin = region.basins.values().next().expect("a basin");
+        assert_eq!(
+            region.target_area_codes(basin.id.as_str()),
+            Some(basin.area_codes())
+        );
+        assert_eq!(region.target_area_codes("NO-SUCH-TARGET"), None);
     }
 
     #[test]

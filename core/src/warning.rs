@@ -24,6 +24,20 @@ pub enum Hazard {
 }
 
 impl Hazard {
+    /// Every hazard, in the order of the enum.
+    pub const ALL: [Hazard; 5] = [
+        Hazard::FlashFlood,
+        Hazard::DebrisFlow,
+        Hazard::Landslide,
+        Hazard::LightningFire,
+        Hazard::SnowmeltFlood,
+    ];
+
+    /// Parses the snake_case name; `None` for anything else.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|hazard| hazard.name() == name)
+    }
+
     /// Returns the two-letter prefix used in warning ids.
     pub fn id_prefix(self) -> &'static str {
         match self {
@@ -64,6 +78,11 @@ pub enum Level {
 impl Level {
     /// All levels from least to most severe.
     pub const ALL: [Level; 4] = [Level::Blue, Level::Yellow, Level::Orange, Level::Red];
+
+    /// Parses the colour name; `None` for anything else.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|level| level.name() == name)
+    }
 
     /// Returns the colour name.
     pub fn name(self) -> &'static str {
@@ -223,6 +242,18 @@ mod tests {
         let id = warning_id(Hazard::FlashFlood, "B0042", onset);
         assert_eq!(id.as_str(), "FF-B0042-20240701T0030Z");
         assert_eq!(id, warning_id(Hazard::FlashFlood, "B0042", onset));
+    }
+
+    #[test]
+    fn names_parse_back() {
+        for hazard in Hazard::ALL {
+            assert_eq!(Hazard::parse(hazard.name()), Some(hazard));
+        }
+        for level in Level::ALL {
+            assert_eq!(Level::parse(level.name()), Some(level));
+        }
+        assert_eq!(Hazard::parse("flood"), None);
+        assert_eq!(Level::parse("Red"), None);
     }
 
     #[test]

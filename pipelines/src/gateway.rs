@@ -95,13 +95,17 @@ pub fn scenario_records(scenario: &Scenario, topics: &TopicsConfig) -> Vec<Gatew
 }
 
 /// Reads an observation file: JSON lines (`.jsonl`/`.json`, one observation object per line, the
-/// protobuf field names) or CSV with the header
+/// protobuf field names), CSV with the header
 /// `station_id,event_time,gateway_id,sequence,kind,value,interval_s` where `kind` is `rainfall`
-/// (value mm over `interval_s`) or `water_level` (value m) and `event_time` is RFC 3339 or epoch ms.
+/// (value mm over `interval_s`) or `water_level` (value m) and `event_time` is RFC 3339 or epoch
+/// ms, or a Parquet archive of the same columns (`.parquet`, see [`crate::archive`]).
 ///
 /// # Errors
-/// Returns [`PipelineError::Input`] naming the line of the first bad row.
+/// Returns [`PipelineError::Input`] naming the line (or row and column) of the first bad row.
 pub fn read_observation_file(path: &Path) -> Result<Vec<Observation>, PipelineError> {
+    if path.extension().and_then(|e| e.to_str()) == Some("parquet") {
+        return crate::archive::read_observations_parquet(path);
+    }
     let input_error = |detail: String| PipelineError::Input {
         path: path.display().to_string(),
         detail,

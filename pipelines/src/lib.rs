@@ -2,6 +2,7 @@
 //! the embedded broker of the demo and tests, and the assembly of one node's pipeline.
 //!
 //! # Layout
+//! - [`archive`]: Parquet archives of warnings and observations, written and read back.
 //! - [`config`]: Kafka, topic and pipeline settings.
 //! - [`channels`]: dissemination channels (log, SMS webhook, MQTT loudspeakers, CAP feed, app)
 //!   and the courier that delivers each key once, journaled to Kafka.
@@ -27,6 +28,7 @@
 #![warn(missing_docs, unreachable_pub, rust_2018_idioms)]
 
 pub mod agency_alerts;
+pub mod archive;
 pub mod basin_update_source;
 pub mod basin_updates;
 pub mod channels;

@@ -11,13 +11,16 @@ use tianshan_actors::station::Envelope;
 use tianshan_actors::station_supervisor::StationSupervisorMsg;
 use tianshan_actors::warning_log::{WarningLog, WarningLogMsg};
 use tianshan_core::event_clock::{EventClock, Release};
-use tianshan_core::observation::{Outcome, Reading, RejectReason};
+use tianshan_core::observation::{Observation, Outcome, Reading, RejectReason};
 use tianshan_core::region::Region;
 use tianshan_core::station_windows::StationSummary;
 use tianshan_core::time::EventTime;
 use tianshan_core::warning::WarningEvent;
 
+use tianshan_proto::codec::decode_observation;
+
 use crate::error::PipelineError;
+use crate::gateway::GatewayRecord;
 use crate::model_actors::{actor_error, ask, ModelActors};
 use crate::node_pipeline::PipelineSettings;
 
@@ -43,6 +46,61 @@ impl ReplayReport {
     pub fn observations_per_second(&self) -> f64 {
         self.observations as f64 / self.elapsed.as_secs_f64().max(1e-9)
     }
+}
+
+/// Returns an observation file's observations as the replay's ordered streams: one stream per
+/// kind and station (as on Kafka), each observation received at its event time.
+pub fn file_envelopes(observations: Vec<Observation>) -> Vec<(String, Envelope)> {
+    observations
+        .into_iter()
+        .map(|observation| {
+            let stream = format!("{}/{}", observation.reading.kind(), observation.station);
+            let received_at = observation.event_time;
+            (
+                stream,
+                Envelope {
+                    observation,
+                    received_at,
+                },
+            )
+        })
+        .collect()
+}
+
+/// Returns a gateway's records (the storm scenario's, say) as the replay's ordered streams: one
+/// per topic and key, each observation received at the record's timestamp, as the live source
+/// would see them; with the number of records that do not decode (the live path's dead letters).
+pub fn record_envelopes(records: &[GatewayRecord]) -> (Vec<(String, Envelope)>, usize) {
+    let mut malformed = 0;
+    let mut envelopes = Vec::with_capacity(records.len());
+    for record in records {
+        match decode_observation(record.content_type, &record.payload) {
+            Ok(observation) => envelopes.push((
+                format!("{}/{}", record.topic, record.key),
+                Envelope {
+                    observation,
+                    received_at: record.timestamp,
+                },
+            )),
+            Err(_) => malformed += 1,
+        }
+    }
+    (envelopes, malformed)
+}
+
+/// Runs `envelopes` through a fresh set of actors of `region` to the end and returns the report.
+///
+/// # Errors
+/// Returns [`PipelineError`] for a bad setting or an actor that does not start or answer.
+pub async fn replay_all(
+    settings: &PipelineSettings,
+    region: Arc<Region>,
+    envelopes: Vec<(String, Envelope)>,
+) -> Result<ReplayReport, PipelineError> {
+    let mut replay = Replay::start(settings, region).await?;
+    replay.push_file(envelopes).await?;
+    let (report, _) = replay.finish(None).await?;
+    Ok(report)
 }
 
 /// A running replay: push observations in file order, then [`Replay::finish`].

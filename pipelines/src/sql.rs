@@ -199,6 +199,47 @@ impl NodeSql {
     }
 }
 
+/// A DataFusion session over Parquet files (observation and warning archives, or any other),
+/// each read whole into an in-memory table: SQL over archives without a node.
+pub struct ArchiveSql {
+    context: SessionContext,
+}
+
+impl ArchiveSql {
+    /// Registers each `(name, file)` as table `name`.
+    ///
+    /// # Errors
+    /// Returns [`PipelineError::Input`] for a file that is not Parquet, and
+    /// [`PipelineError::Sql`] for a name that cannot be registered (twice, say).
+    pub fn new(files: &[(String, std::path::PathBuf)]) -> Result<Self, PipelineError> {
+        let context = SessionContext::new();
+        for (name, path) in files {
+            let batches = crate::archive::read_parquet(path)?;
+            let schema = match batches.first() {
+                Some(batch) => batch.schema(),
+                None => crate::archive::parquet_schema(path)?,
+            };
+            let table = MemTable::try_new(schema, vec![batches]).map_err(sql_error)?;
+            if context.table_exist(name.as_str()).map_err(sql_error)? {
+                return Err(PipelineError::Sql(format!("table `{name}` is given twice")));
+            }
+            context
+                .register_table(name.as_str(), Arc::new(table))
+                .map_err(sql_error)?;
+        }
+        Ok(Self { context })
+    }
+
+    /// Plans and runs `sql` over the files.
+    ///
+    /// # Errors
+    /// Returns [`PipelineError::Sql`] for a query that does not parse, plan or run.
+    pub async fn query(&self, sql: &str) -> Result<Vec<RecordBatch>, PipelineError> {
+        let frame = self.context.sql(sql).await.map_err(sql_error)?;
+        frame.collect().await.map_err(sql_error)
+    }
+}
+
 /// Writes `batches` as `format`.
 ///
 /// # Errors

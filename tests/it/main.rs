@@ -1,5 +1,6 @@
 //! Integration tests of the `tianshan` package: one binary, one module per area.
 
+mod backtest;
 mod bench_workload;
 mod golden_warnings;
 mod helm_chart;

@@ -1,19 +1,18 @@
 //! The storm scenario through `Replay` (the actors without Kafka, one ordered stream) gives
 //! exactly the warning versions the Kafka path gives (the golden file of the broker test), and
-//! rejects the same observations.
+//! rejects the same observations. The records are decoded by `record_envelopes`, as
+//! `tianshan backtest --storm` decodes them.
 
 use std::path::Path;
 use std::sync::Arc;
 
-use tianshan_actors::station::Envelope;
 use tianshan_core::observation::RejectReason;
 use tianshan_core::region::Region;
 use tianshan_core::scenario::{storm_scenario, Anomaly, StormConfig};
 use tianshan_pipelines::config::TopicsConfig;
 use tianshan_pipelines::gateway::scenario_records;
 use tianshan_pipelines::node_pipeline::PipelineSettings;
-use tianshan_pipelines::replay::Replay;
-use tianshan_proto::codec::decode_observation;
+use tianshan_pipelines::replay::{record_envelopes, Replay};
 use tianshan_proto::v1;
 
 use crate::golden_warnings::{golden_line, golden_text, read_golden};
@@ -45,20 +44,7 @@ async fn replaying_the_storm_gives_the_warnings_of_the_kafka_path() {
     let mut replay = Replay::start(&settings, region.clone())
         .await
         .expect("replay starts");
-    let mut malformed = 0;
-    let mut observations = Vec::new();
-    for record in &records {
-        match decode_observation(record.content_type, &record.payload) {
-            Ok(observation) => observations.push((
-                format!("{}/{}", record.topic, record.key),
-                Envelope {
-                    observation,
-                    received_at: record.timestamp,
-                },
-            )),
-            Err(_) => malformed += 1,
-        }
-    }
+    let (observations, malformed) = record_envelopes(&records);
     // Streams end as the file goes, so the replay never waits for the end of the file.
     replay.push_file(observations).await.expect("pushed");
     let (report, _) = replay.finish(None).await.expect("replay finishes");

@@ -206,6 +206,21 @@ fn curve_selection_validity_and_override() {
     assert_eq!(guzzetti.evidence.len(), 1);
     assert_eq!(guzzetti.evidence[0].duration_min, 180);
     assert_eq!(assess(&config, &gully(None, None), &rain).level, None);
+    // Factor 1.2: threshold 1.36 × 1.2 = 1.63 mm/h, ratio 2 / 1.63 = 1.23 → still orange;
+    // factor 1.5: 2.04 mm/h, ratio 0.98 → yellow (≥ 0.8); factor 0.6: ratio 2.45 → red.
+    let scaled = |factor| DebrisFlowConfig {
+        rain_threshold_factor: factor,
+        ..DebrisFlowConfig::default()
+    };
+    let level = |factor| assess(&scaled(factor), &gully(Some("guzzetti"), None), &rain);
+    close(
+        level(1.2).evidence[0].threshold,
+        guzzetti.evidence[0].threshold * 1.2,
+        1e-12,
+    );
+    assert_eq!(level(1.2).level, Some(Level::Orange));
+    assert_eq!(level(1.5).level, Some(Level::Yellow));
+    assert_eq!(level(0.6).level, Some(Level::Red));
     // Alpha override 1.0 at the active curve (Caine β 0.39): 1 · 3^-0.39 = 0.65 → ratio 3.07.
     let overridden = DebrisFlowConfig {
         id_threshold: IdThresholdConfig {
@@ -313,6 +328,13 @@ fn config_defaults_validate_and_parse() {
         ..DebrisFlowConfig::default()
     };
     starts(bad, "ratio-levels");
+    for factor in [0.0, -1.0, f64::NAN, f64::INFINITY] {
+        let bad = DebrisFlowConfig {
+            rain_threshold_factor: factor,
+            ..DebrisFlowConfig::default()
+        };
+        starts(bad, "rain-threshold-factor");
+    }
 }
 
 #[test]
