@@ -6,6 +6,7 @@
 //! | other access denials, `WrongDepartment`, `NotAddressee` | `PERMISSION_DENIED`, with the reason |
 //! | `UnknownDraft`, `NothingToAcknowledge`, no such warning | `NOT_FOUND` |
 //! | `AlreadyDecided`, `StaleVersion`, `ClosedWarning` | `FAILED_PRECONDITION` |
+//! | a SQL query that does not parse, plan or run | `INVALID_ARGUMENT`, with DataFusion's message |
 //! | bad input, `EmptyEdit`, `EmptyArea`, `BlankMessage`, `BlankReason`, `NotAPerson` | `INVALID_ARGUMENT` |
 //! | a cursor before the topic's retention or past its end | `OUT_OF_RANGE` |
 //! | Kafka unreachable | `UNAVAILABLE` |
@@ -114,6 +115,10 @@ impl From<ClusterError> for Status {
             ClusterError::Pipeline(PipelineError::Actor(detail)) => {
                 tracing::warn!(%detail, "a pipeline stage did not answer a request");
                 Status::unavailable("the node is busy; retry later")
+            }
+            // DataFusion's own words: they say what in the query is wrong.
+            ClusterError::Pipeline(e @ PipelineError::Sql(_)) => {
+                Status::invalid_argument(e.to_string())
             }
             ClusterError::Pipeline(e) => match e.domain() {
                 ErrorDomain::External => {

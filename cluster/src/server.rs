@@ -1,5 +1,5 @@
 //! Binds the gRPC and HTTP listeners and serves them until the process stops. The gRPC server
-//! carries `tianshan.v1.WarningService`, the standard health service (`grpc.health.v1.Health`)
+//! carries `tianshan.v1.WarningService`, Arrow Flight SQL, the standard health service (`grpc.health.v1.Health`)
 //! and server reflection in both its v1 and v1alpha versions, so grpcurl can list and describe
 //! the services; with [`TlsSettings`] it speaks TLS (rustls).
 
@@ -19,7 +19,9 @@ use tonic::transport::{Identity, Server, ServerTlsConfig};
 use tracing::{error, info};
 
 use crate::error::ClusterError;
+use crate::flight_sql::FlightSqlApi;
 use crate::http_endpoints::{self, HttpState};
+use crate::sql_engine::SqlEngine;
 use crate::warning_service::{WarningApi, WarningApiSettings};
 
 /// The addresses the servers actually bound (useful with port 0).
@@ -72,14 +74,22 @@ fn load_identity(tls: &TlsSettings) -> Result<Identity, ClusterError> {
     Ok(Identity::from_pem(read(&tls.cert)?, read(&tls.key)?))
 }
 
-/// Binds `addr` and serves the warning API, health and reflection on it in the background.
+/// The node's own gRPC services.
+pub struct GrpcServices {
+    /// `tianshan.v1.WarningService`.
+    pub warnings: WarningApi,
+    /// Arrow Flight SQL.
+    pub flight_sql: FlightSqlApi,
+}
+
+/// Binds `addr` and serves `services`, health and reflection on it in the background.
 ///
 /// # Errors
 /// [`ClusterError::Serve`] when the address cannot be bound or the TLS identity is unusable,
 /// [`ClusterError::TlsFile`] naming a certificate or key file that cannot be read.
 pub async fn serve_grpc(
     addr: &str,
-    api: WarningApi,
+    services: GrpcServices,
     tls: Option<&TlsSettings>,
 ) -> Result<SocketAddr, ClusterError> {
     let serve_error = |detail: String| ClusterError::Serve {
@@ -112,7 +122,8 @@ pub async fn serve_grpc(
         .add_service(health)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
-        .add_service(WarningServiceServer::new(api));
+        .add_service(WarningServiceServer::new(services.warnings))
+        .add_service(services.flight_sql.into_server());
     let (listener, bound) = bind(addr).await?;
     tokio::spawn(async move {
         if let Err(e) = router
@@ -141,16 +152,22 @@ pub async fn serve(
 ) -> Result<BoundAddresses, ClusterError> {
     let (http_listener, http) = bind(http_addr).await?;
     let tokens = grpc.api.tokens.clone();
-    let api = WarningApi::new(pipeline.publisher.clone(), grpc.api);
-    let grpc = serve_grpc(grpc_addr, api, grpc.tls.as_ref()).await?;
+    let sql = SqlEngine::new(
+        NodeSources::of(pipeline, region.clone()),
+        WallClock::system(),
+    );
+    let services = GrpcServices {
+        warnings: WarningApi::new(pipeline.publisher.clone(), grpc.api),
+        flight_sql: FlightSqlApi::new(sql.clone(), tokens.clone()),
+    };
+    let grpc = serve_grpc(grpc_addr, services, grpc.tls.as_ref()).await?;
     let bound = BoundAddresses { grpc, http };
     let http_state = HttpState {
         metrics: pipeline.metrics.clone(),
         publisher: pipeline.publisher.clone(),
-        sql_sources: NodeSources::of(pipeline, region.clone()),
+        sql,
         region,
         tokens,
-        clock: WallClock::system(),
     };
     tokio::spawn(async move {
         if let Err(e) =

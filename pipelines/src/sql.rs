@@ -14,6 +14,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
 use arrow::util::pretty::pretty_format_batches;
 use datafusion::datasource::MemTable;
 use datafusion::prelude::SessionContext;
@@ -194,8 +195,30 @@ impl NodeSql {
     /// # Errors
     /// Returns [`PipelineError::Sql`] for a query that does not parse, plan or run.
     pub async fn query(&self, sql: &str) -> Result<Vec<RecordBatch>, PipelineError> {
+        Ok(self.query_with_schema(sql).await?.1)
+    }
+
+    /// Plans and runs `sql` over the snapshot; returns the answer's schema with its batches,
+    /// so an answer without rows still has its columns.
+    ///
+    /// # Errors
+    /// Returns [`PipelineError::Sql`] for a query that does not parse, plan or run.
+    pub async fn query_with_schema(
+        &self,
+        sql: &str,
+    ) -> Result<(SchemaRef, Vec<RecordBatch>), PipelineError> {
         let frame = self.context.sql(sql).await.map_err(sql_error)?;
-        frame.collect().await.map_err(sql_error)
+        let schema = frame.schema().inner().clone();
+        Ok((schema, frame.collect().await.map_err(sql_error)?))
+    }
+
+    /// Plans `sql` without running it and returns the schema of its answer.
+    ///
+    /// # Errors
+    /// Returns [`PipelineError::Sql`] for a query that does not parse or plan.
+    pub async fn schema_of(&self, sql: &str) -> Result<SchemaRef, PipelineError> {
+        let frame = self.context.sql(sql).await.map_err(sql_error)?;
+        Ok(frame.schema().inner().clone())
     }
 }
 

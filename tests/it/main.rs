@@ -1,6 +1,7 @@
 //! Integration tests of the `tianshan` package: one binary, one module per area.
 
 mod bench_workload;
+mod flight_sql;
 mod golden_warnings;
 mod helm_chart;
 mod replay_equals_live;
