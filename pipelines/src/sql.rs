@@ -8,6 +8,8 @@
 //!
 //! Tables (times are `Timestamp(ms, UTC)`): see [`tables`].
 
+#[cfg(any(test, feature = "testsuite"))]
+pub mod known_state;
 pub mod tables;
 
 use std::collections::BTreeMap;
@@ -17,7 +19,8 @@ use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use arrow::util::pretty::pretty_format_batches;
 use datafusion::datasource::MemTable;
-use datafusion::prelude::SessionContext;
+use datafusion::execution::context::SQLOptions;
+use datafusion::prelude::{DataFrame, SessionContext};
 use ractor::ActorRef;
 use tianshan_actors::admin_unit::AdminUnitMsg;
 use tianshan_actors::basin_supervisor::BasinSupervisorMsg;
@@ -207,7 +210,7 @@ impl NodeSql {
         &self,
         sql: &str,
     ) -> Result<(SchemaRef, Vec<RecordBatch>), PipelineError> {
-        let frame = self.context.sql(sql).await.map_err(sql_error)?;
+        let frame = self.plan(sql).await?;
         let schema = frame.schema().inner().clone();
         Ok((schema, frame.collect().await.map_err(sql_error)?))
     }
@@ -217,8 +220,20 @@ impl NodeSql {
     /// # Errors
     /// Returns [`PipelineError::Sql`] for a query that does not parse or plan.
     pub async fn schema_of(&self, sql: &str) -> Result<SchemaRef, PipelineError> {
-        let frame = self.context.sql(sql).await.map_err(sql_error)?;
-        Ok(frame.schema().inner().clone())
+        Ok(self.plan(sql).await?.schema().inner().clone())
+    }
+
+    /// Plans `sql` as a read-only query: the tables are snapshots, so statements that would
+    /// write to them (DML) or change the catalog (DDL) are refused.
+    async fn plan(&self, sql: &str) -> Result<DataFrame, PipelineError> {
+        let read_only = SQLOptions::new()
+            .with_allow_ddl(false)
+            .with_allow_dml(false)
+            .with_allow_statements(false);
+        self.context
+            .sql_with_options(sql, read_only)
+            .await
+            .map_err(sql_error)
     }
 }
 
