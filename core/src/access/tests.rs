@@ -332,7 +332,7 @@ fn bad_rows_are_named_by_line_and_field() {
         (
             format!("{WATER},wang,officer,,"),
             "tokens.csv line 2: field role has invalid value `officer` (expected duty-officer, \
-             responsible-person, subscriber or admin)",
+             responsible-person, subscriber, admin or peer)",
         ),
         (
             format!("{WATER},wang,duty-officer,,"),
