@@ -10,6 +10,7 @@
 //! | bad input, `EmptyEdit`, `EmptyArea`, `BlankMessage`, `BlankReason`, `NotAPerson` | `INVALID_ARGUMENT` |
 //! | a cursor before the topic's retention or past its end | `OUT_OF_RANGE` |
 //! | Kafka unreachable | `UNAVAILABLE` |
+//! | a peer that does not answer a scatter-gather query | `UNAVAILABLE`, naming the peer |
 //! | anything else | `INTERNAL`, details only in the log |
 
 use std::path::PathBuf;
@@ -52,6 +53,17 @@ pub enum ClusterError {
         /// What failed.
         detail: String,
     },
+    /// A peer did not answer a table snapshot, refused it, or sent what does not decode.
+    #[error("peer {peer} did not answer: {detail}")]
+    PeerFailed {
+        /// The peer's address.
+        peer: String,
+        /// What went wrong.
+        detail: String,
+    },
+    /// The node's configuration does not allow the service.
+    #[error("invalid configuration: {0}")]
+    Config(String),
     /// A server could not bind or serve.
     #[error("could not serve on {addr}: {detail}")]
     Serve {
@@ -129,7 +141,9 @@ impl From<ClusterError> for Status {
                     Status::internal("internal error")
                 }
             },
-            ClusterError::TlsFile { .. } | ClusterError::Serve { .. } => {
+            // The answer would miss that node's part: the client may retry once it is back.
+            e @ ClusterError::PeerFailed { .. } => Status::unavailable(e.to_string()),
+            ClusterError::TlsFile { .. } | ClusterError::Serve { .. } | ClusterError::Config(_) => {
                 Status::internal("internal error")
             }
         }

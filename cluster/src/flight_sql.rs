@@ -63,7 +63,7 @@ impl FlightSqlService for FlightSqlApi {
         // Planned now so a bad query fails here, and the client learns the columns.
         let schema = self
             .engine
-            .session()
+            .local_session()
             .await?
             .schema_of(&query.query)
             .await

@@ -6,7 +6,10 @@
 //! over its children); the tables are asked one after the other, so they are not one cut of
 //! the whole pipeline. The time the snapshot was taken travels with it.
 //!
-//! Tables (times are `Timestamp(ms, UTC)`): see [`tables`].
+//! Tables (times are `Timestamp(ms, UTC)`): see [`tables`]. In a cluster each node holds a part
+//! of the [`PARTIAL_TABLES`] (its stations, basins, warnings, books and dead letters); the node
+//! asked gathers the others' parts and registers the union ([`NodeSql::with_parts`]). The
+//! region's tables, `stations` and `admin_units`, are the same on every node and not gathered.
 
 #[cfg(any(test, feature = "testsuite"))]
 pub mod known_state;
@@ -38,6 +41,16 @@ use crate::model_actors::{ask, ModelActors};
 use crate::node_pipeline::NodePipeline;
 use crate::telemetry::Metrics;
 use crate::warning_publisher::WarningPublisherMsg;
+
+/// The tables that hold one node's share of the cluster's state; a query on a cluster runs over
+/// their union across nodes. `dead_letters` then has one row per node and reason.
+pub const PARTIAL_TABLES: [&str; 5] = [
+    "station_windows",
+    "basin_state",
+    "warnings",
+    "deliveries",
+    "dead_letters",
+];
 
 /// The state of one node at one moment, as the actors reported it.
 #[derive(Debug, Clone)]
@@ -128,6 +141,11 @@ pub struct NodeSources {
 }
 
 impl NodeSources {
+    /// Returns whether the node has its partitions assigned and its state rebuilt.
+    pub fn is_ready(&self) -> bool {
+        self.metrics.is_ready()
+    }
+
     /// Takes the handles of `pipeline`, which runs `region`.
     pub fn of(pipeline: &NodePipeline, region: Arc<Region>) -> Self {
         Self {
@@ -175,9 +193,34 @@ impl NodeSql {
     /// # Errors
     /// Returns [`PipelineError::Sql`] when a table cannot be built or registered.
     pub fn new(snapshot: &NodeSnapshot) -> Result<Self, PipelineError> {
+        Self::with_parts(snapshot, BTreeMap::new())
+    }
+
+    /// Registers every table of `snapshot`, each of the [`PARTIAL_TABLES`] together with the
+    /// parts other nodes hold (`parts` by table name, one partition per node).
+    ///
+    /// # Errors
+    /// Returns [`PipelineError::Sql`] when a table cannot be built or registered, when a part
+    /// names a table that is not partial, or when a part's schema differs from this node's.
+    pub fn with_parts(
+        snapshot: &NodeSnapshot,
+        mut parts: BTreeMap<String, Vec<Vec<RecordBatch>>>,
+    ) -> Result<Self, PipelineError> {
+        if let Some(name) = parts
+            .keys()
+            .find(|name| !PARTIAL_TABLES.contains(&name.as_str()))
+        {
+            return Err(PipelineError::Sql(format!(
+                "a part of table {name} was gathered, but only {PARTIAL_TABLES:?} are partial"
+            )));
+        }
         let context = SessionContext::new();
         for (name, batch) in tables::all(snapshot).map_err(sql_error)? {
-            let table = MemTable::try_new(batch.schema(), vec![vec![batch]]).map_err(sql_error)?;
+            let schema = batch.schema();
+            let mut partitions = vec![vec![batch]];
+            partitions.extend(parts.remove(name).unwrap_or_default());
+            let table = MemTable::try_new(schema, partitions)
+                .map_err(|e| PipelineError::Sql(format!("table {name}: {e}")))?;
             context
                 .register_table(name, Arc::new(table))
                 .map_err(sql_error)?;

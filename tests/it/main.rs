@@ -5,6 +5,7 @@ mod flight_sql;
 mod golden_warnings;
 mod helm_chart;
 mod replay_equals_live;
+mod scatter_gather;
 mod signed_warnings_reach_the_public;
 mod sql_over_http;
 mod storm_on_embedded_broker;

@@ -405,7 +405,11 @@ fn a_peer_token_opens_the_peer_api_and_nothing_else() {
             "{token}"
         );
     }
-    for operation in [Operation::Subscribe, Operation::SqlQuery, Operation::ListDrafts] {
+    for operation in [
+        Operation::Subscribe,
+        Operation::SqlQuery,
+        Operation::ListDrafts,
+    ] {
         assert_eq!(
             verdict(PEER, operation),
             denied(DenialReason::NotForPeers {
