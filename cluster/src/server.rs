@@ -84,10 +84,10 @@ fn load_identity(tls: &TlsSettings) -> Result<Identity, ClusterError> {
 pub struct GrpcServices {
     /// `tianshan.v1.WarningService`.
     pub warnings: WarningApi,
-    /// Arrow Flight SQL.
-    pub flight_sql: FlightSqlApi,
-    /// `tianshan.peer.v1.PeerService`.
-    pub peer: PeerApi,
+    /// Arrow Flight SQL; `None` serves none.
+    pub flight_sql: Option<FlightSqlApi>,
+    /// `tianshan.peer.v1.PeerService`; `None` serves none.
+    pub peer: Option<PeerApi>,
 }
 
 /// Serves `services`, health and reflection on `listener` in the background.
@@ -134,8 +134,8 @@ pub async fn serve_grpc(
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .add_service(WarningServiceServer::new(services.warnings))
-        .add_service(services.flight_sql.into_server())
-        .add_service(services.peer.into_server());
+        .add_optional_service(services.flight_sql.map(FlightSqlApi::into_server))
+        .add_optional_service(services.peer.map(PeerApi::into_server));
     tokio::spawn(async move {
         if let Err(e) = router
             .serve_with_incoming(TcpListenerStream::new(listener))
@@ -183,8 +183,8 @@ pub async fn serve(
     };
     let services = GrpcServices {
         warnings: WarningApi::new(pipeline.publisher.clone(), grpc.api),
-        flight_sql: FlightSqlApi::new(sql.clone(), tokens.clone()),
-        peer: PeerApi::new(identity, source, tokens.clone()),
+        flight_sql: Some(FlightSqlApi::new(sql.clone(), tokens.clone())),
+        peer: Some(PeerApi::new(identity, source, tokens.clone())),
     };
     serve_grpc(grpc_listener, services, grpc.tls.as_ref()).await?;
     let grpc = grpc_bound;
