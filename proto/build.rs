@@ -10,6 +10,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "proto/tianshan/v1/observation.proto",
         "proto/tianshan/v1/warning.proto",
         "proto/tianshan/v1/warnings_service.proto",
+        "proto/tianshan/peer/v1/peer.proto",
     ];
     for file in files {
         println!("cargo:rerun-if-changed={file}");

@@ -8,6 +8,7 @@ use anyhow::{bail, Context};
 use figment::providers::{Env, Format, Toml};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
+use tianshan_cluster::cluster_config::ClusterConfig;
 use tianshan_cluster::server::{serve, BoundAddresses, GrpcSettings, TlsSettings};
 use tianshan_cluster::warning_service::{WarningApiSettings, WarningsTopic};
 use tianshan_core::access::TokenTable;
@@ -96,6 +97,9 @@ pub struct Config {
     /// Other agencies' CAP alerts: the department per sender, the statuses taken.
     #[serde(default)]
     pub agency_alerts: AgencyAlertsConfig,
+    /// This node's id and the peers SQL queries gather from.
+    #[serde(default)]
+    pub cluster: ClusterConfig,
 }
 
 impl Config {
@@ -153,6 +157,9 @@ impl Config {
             .validate()
             .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
         self.agency_alerts
+            .validate()
+            .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+        self.cluster
             .validate()
             .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
         Ok(())
@@ -242,6 +249,7 @@ impl Config {
                 tokens: Arc::new(tokens),
                 warnings_topic: WarningsTopic::from_kafka(&self.kafka),
             },
+            cluster: self.cluster.clone(),
             tls,
         };
         Ok(serve(
@@ -338,6 +346,15 @@ mod tests {
                 Config::load(Some(Path::new("bad.toml"))).unwrap_err()
             );
             assert!(error.contains("pipeline.tick"), "{error}");
+            jail.create_file(
+                "peers.toml",
+                "[cluster]\npeers = [\"node-1:50051\", \"node-2\"]\n",
+            )?;
+            let error = format!(
+                "{:#}",
+                Config::load(Some(Path::new("peers.toml"))).unwrap_err()
+            );
+            assert!(error.contains("cluster.peers[1]"), "{error}");
             jail.create_file("unknown.toml", "[kafka]\nbootstrap = \"x\"\n")?;
             let error = format!(
                 "{:#}",

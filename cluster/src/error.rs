@@ -6,9 +6,11 @@
 //! | other access denials, `WrongDepartment`, `NotAddressee` | `PERMISSION_DENIED`, with the reason |
 //! | `UnknownDraft`, `NothingToAcknowledge`, no such warning | `NOT_FOUND` |
 //! | `AlreadyDecided`, `StaleVersion`, `ClosedWarning` | `FAILED_PRECONDITION` |
+//! | a SQL query that does not parse, plan or run | `INVALID_ARGUMENT`, with DataFusion's message |
 //! | bad input, `EmptyEdit`, `EmptyArea`, `BlankMessage`, `BlankReason`, `NotAPerson` | `INVALID_ARGUMENT` |
 //! | a cursor before the topic's retention or past its end | `OUT_OF_RANGE` |
 //! | Kafka unreachable | `UNAVAILABLE` |
+//! | a peer that does not answer a scatter-gather query | `UNAVAILABLE`, naming the peer |
 //! | anything else | `INTERNAL`, details only in the log |
 
 use std::path::PathBuf;
@@ -51,6 +53,17 @@ pub enum ClusterError {
         /// What failed.
         detail: String,
     },
+    /// A peer did not answer a table snapshot, refused it, or sent what does not decode.
+    #[error("peer {peer} did not answer: {detail}")]
+    PeerFailed {
+        /// The peer's address.
+        peer: String,
+        /// What went wrong.
+        detail: String,
+    },
+    /// The node's configuration does not allow the service.
+    #[error("invalid configuration: {0}")]
+    Config(String),
     /// A server could not bind or serve.
     #[error("could not serve on {addr}: {detail}")]
     Serve {
@@ -115,6 +128,10 @@ impl From<ClusterError> for Status {
                 tracing::warn!(%detail, "a pipeline stage did not answer a request");
                 Status::unavailable("the node is busy; retry later")
             }
+            // DataFusion's own words: they say what in the query is wrong.
+            ClusterError::Pipeline(e @ PipelineError::Sql(_)) => {
+                Status::invalid_argument(e.to_string())
+            }
             ClusterError::Pipeline(e) => match e.domain() {
                 ErrorDomain::External => {
                     Status::unavailable("the message broker is unavailable; retry later")
@@ -124,7 +141,9 @@ impl From<ClusterError> for Status {
                     Status::internal("internal error")
                 }
             },
-            ClusterError::TlsFile { .. } | ClusterError::Serve { .. } => {
+            // The answer would miss that node's part: the client may retry once it is back.
+            e @ ClusterError::PeerFailed { .. } => Status::unavailable(e.to_string()),
+            ClusterError::TlsFile { .. } | ClusterError::Serve { .. } | ClusterError::Config(_) => {
                 Status::internal("internal error")
             }
         }

@@ -15,16 +15,18 @@ use axum::routing::{get, post};
 use axum::Router;
 use ractor::ActorRef;
 use tianshan_actors::ask::ask;
-use tianshan_actors::wall_clock::WallClock;
 use tianshan_core::access::{bearer_token, Denied, Operation, TokenTable};
 use tianshan_core::consolidation::{current_warnings, township_summaries, valid_at};
 use tianshan_core::region::Region;
 use tianshan_core::time::EventTime;
 use tianshan_pipelines::channels::cap_feed::CapFeed;
 use tianshan_pipelines::error::PipelineError;
-use tianshan_pipelines::sql::{format_batches, NodeSnapshot, NodeSources, NodeSql, OutputFormat};
+use tianshan_pipelines::sql::{format_batches, OutputFormat};
 use tianshan_pipelines::telemetry::Metrics;
 use tianshan_pipelines::warning_publisher::WarningPublisherMsg;
+
+use crate::error::ClusterError;
+use crate::sql_engine::SqlEngine;
 
 /// What the endpoints read.
 #[derive(Clone)]
@@ -35,12 +37,10 @@ pub struct HttpState {
     pub publisher: ActorRef<WarningPublisherMsg>,
     /// The region, for township names.
     pub region: Arc<Region>,
-    /// The actors `/sql` snapshots.
-    pub sql_sources: NodeSources,
+    /// Answers `/sql`.
+    pub sql: SqlEngine,
     /// Who each bearer token stands for.
     pub tokens: Arc<TokenTable>,
-    /// The clock that stamps snapshots.
-    pub clock: WallClock,
 }
 
 /// Builds the router; with a `cap_feed`, it also serves the feed's routes ([`cap_router`]).
@@ -176,13 +176,14 @@ async fn sql(
         (OutputFormat::Csv, "text/csv; charset=utf-8")
     };
     let answer = async {
-        let snapshot = NodeSnapshot::of_node(&state.sql_sources, state.clock.now()).await?;
-        let batches = NodeSql::new(&snapshot)?.query(&query).await?;
-        format_batches(&batches, format)
+        let (_, batches) = state.sql.query(&query).await?;
+        Ok::<_, ClusterError>(format_batches(&batches, format)?)
     };
     match answer.await {
         Ok(body) => (StatusCode::OK, [(header::CONTENT_TYPE, content_type)], body),
-        Err(e @ PipelineError::Sql(_)) => plain(StatusCode::BAD_REQUEST, format!("{e}\n")),
+        Err(e @ ClusterError::Pipeline(PipelineError::Sql(_))) => {
+            plain(StatusCode::BAD_REQUEST, format!("{e}\n"))
+        }
         Err(e) => plain(StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")),
     }
 }

@@ -1,5 +1,6 @@
 //! Binds the gRPC and HTTP listeners and serves them until the process stops. The gRPC server
-//! carries `tianshan.v1.WarningService`, the standard health service (`grpc.health.v1.Health`)
+//! carries `tianshan.v1.WarningService`, Arrow Flight SQL, the peer API
+//! (`tianshan.peer.v1.PeerService`), the standard health service (`grpc.health.v1.Health`)
 //! and server reflection in both its v1 and v1alpha versions, so grpcurl can list and describe
 //! the services; with [`TlsSettings`] it speaks TLS (rustls).
 
@@ -18,8 +19,13 @@ use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::{Identity, Server, ServerTlsConfig};
 use tracing::{error, info};
 
+use crate::cluster_config::ClusterConfig;
 use crate::error::ClusterError;
+use crate::flight_sql::FlightSqlApi;
 use crate::http_endpoints::{self, HttpState};
+use crate::peer_gather::PeerGather;
+use crate::peer_service::{NodeIdentity, PeerApi};
+use crate::sql_engine::{SnapshotSource, SqlEngine};
 use crate::warning_service::{WarningApi, WarningApiSettings};
 
 /// The addresses the servers actually bound (useful with port 0).
@@ -44,6 +50,8 @@ pub struct TlsSettings {
 pub struct GrpcSettings {
     /// The sign-off desk, the dissemination tree, the token table and the warnings topic.
     pub api: WarningApiSettings,
+    /// The node's id and the peers SQL gathers from.
+    pub cluster: ClusterConfig,
     /// TLS; `None` serves plaintext.
     pub tls: Option<TlsSettings>,
 }
@@ -72,18 +80,31 @@ fn load_identity(tls: &TlsSettings) -> Result<Identity, ClusterError> {
     Ok(Identity::from_pem(read(&tls.cert)?, read(&tls.key)?))
 }
 
-/// Binds `addr` and serves the warning API, health and reflection on it in the background.
+/// The node's own gRPC services.
+pub struct GrpcServices {
+    /// `tianshan.v1.WarningService`.
+    pub warnings: WarningApi,
+    /// Arrow Flight SQL; `None` serves none.
+    pub flight_sql: Option<FlightSqlApi>,
+    /// `tianshan.peer.v1.PeerService`; `None` serves none.
+    pub peer: Option<PeerApi>,
+}
+
+/// Serves `services`, health and reflection on `listener` in the background.
 ///
 /// # Errors
-/// [`ClusterError::Serve`] when the address cannot be bound or the TLS identity is unusable,
-/// [`ClusterError::TlsFile`] naming a certificate or key file that cannot be read.
+/// [`ClusterError::Serve`] when the TLS identity is unusable, [`ClusterError::TlsFile`] naming
+/// a certificate or key file that cannot be read.
 pub async fn serve_grpc(
-    addr: &str,
-    api: WarningApi,
+    listener: TcpListener,
+    services: GrpcServices,
     tls: Option<&TlsSettings>,
-) -> Result<SocketAddr, ClusterError> {
+) -> Result<(), ClusterError> {
+    let addr = listener
+        .local_addr()
+        .map_or_else(|_| "(unknown)".to_owned(), |addr| addr.to_string());
     let serve_error = |detail: String| ClusterError::Serve {
-        addr: addr.to_string(),
+        addr: addr.clone(),
         detail,
     };
     let mut builder = Server::builder();
@@ -112,8 +133,9 @@ pub async fn serve_grpc(
         .add_service(health)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
-        .add_service(WarningServiceServer::new(api));
-    let (listener, bound) = bind(addr).await?;
+        .add_service(WarningServiceServer::new(services.warnings))
+        .add_optional_service(services.flight_sql.map(FlightSqlApi::into_server))
+        .add_optional_service(services.peer.map(PeerApi::into_server));
     tokio::spawn(async move {
         if let Err(e) = router
             .serve_with_incoming(TcpListenerStream::new(listener))
@@ -122,7 +144,7 @@ pub async fn serve_grpc(
             error!(error = %e, "grpc server stopped");
         }
     });
-    Ok(bound)
+    Ok(())
 }
 
 /// Binds both listeners and serves them in the background; the HTTP port also serves
@@ -141,16 +163,38 @@ pub async fn serve(
 ) -> Result<BoundAddresses, ClusterError> {
     let (http_listener, http) = bind(http_addr).await?;
     let tokens = grpc.api.tokens.clone();
-    let api = WarningApi::new(pipeline.publisher.clone(), grpc.api);
-    let grpc = serve_grpc(grpc_addr, api, grpc.tls.as_ref()).await?;
+    let (grpc_listener, grpc_bound) = bind(grpc_addr).await?;
+    let source = SnapshotSource::Live {
+        sources: NodeSources::of(pipeline, region.clone()),
+        clock: WallClock::system(),
+    };
+    let cluster = &grpc.cluster;
+    let peer_timeout = cluster.peer_timeout().map_err(ClusterError::Config)?;
+    let peers = PeerGather::new(&cluster.peers, tokens.peer_token(), peer_timeout)?;
+    let sql = SqlEngine::new(source.clone(), peers);
+    let identity = NodeIdentity {
+        node_id: if cluster.node_id.is_empty() {
+            grpc_bound.to_string()
+        } else {
+            cluster.node_id.clone()
+        },
+        grpc_address: grpc_bound.to_string(),
+        peers: cluster.peers.clone(),
+    };
+    let services = GrpcServices {
+        warnings: WarningApi::new(pipeline.publisher.clone(), grpc.api),
+        flight_sql: Some(FlightSqlApi::new(sql.clone(), tokens.clone())),
+        peer: Some(PeerApi::new(identity, source, tokens.clone())),
+    };
+    serve_grpc(grpc_listener, services, grpc.tls.as_ref()).await?;
+    let grpc = grpc_bound;
     let bound = BoundAddresses { grpc, http };
     let http_state = HttpState {
         metrics: pipeline.metrics.clone(),
         publisher: pipeline.publisher.clone(),
-        sql_sources: NodeSources::of(pipeline, region.clone()),
+        sql,
         region,
         tokens,
-        clock: WallClock::system(),
     };
     tokio::spawn(async move {
         if let Err(e) =

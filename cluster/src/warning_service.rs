@@ -16,7 +16,7 @@ use ractor::ActorRef;
 use tianshan_actors::admin_unit::{AckRequest, AdminUnitMsg};
 use tianshan_actors::ask::ask;
 use tianshan_actors::sign_off_desk::SignOffDeskMsg;
-use tianshan_core::access::{bearer_token, DenialReason, Denied, Operation, Principal, TokenTable};
+use tianshan_core::access::{DenialReason, Denied, Operation, Principal, TokenTable};
 use tianshan_core::dissemination::acknowledgement::Subject;
 use tianshan_core::ids::{RecipientId, WarningId};
 use tianshan_core::signoff::{Department, DraftOrigin, DraftScope, DutyOfficer, Submission};
@@ -62,12 +62,7 @@ impl WarningApi {
         request: &Request<T>,
         operation: Operation<'_>,
     ) -> Result<Principal, ClusterError> {
-        let token = request
-            .metadata()
-            .get("authorization")
-            .and_then(|value| value.to_str().ok())
-            .and_then(bearer_token);
-        Ok(self.settings.tokens.authorize(token, operation)?)
+        crate::bearer::authorize(&self.settings.tokens, request.metadata(), operation)
     }
 
     /// Authorizes an approval or rejection of a draft of `warning`: first as a duty officer at

@@ -19,7 +19,7 @@ use tianshan_actors::admin_unit::{
 };
 use tianshan_actors::sign_off_desk::{SignOffDesk, SignOffDeskArgs, SignOffDeskMsg};
 use tianshan_actors::wall_clock::WallClock;
-use tianshan_cluster::server::serve_grpc;
+use tianshan_cluster::server::{serve_grpc, GrpcServices};
 use tianshan_cluster::warning_service::{WarningApi, WarningApiSettings, WarningsTopic};
 use tianshan_core::access::TokenTable;
 use tianshan_core::dissemination::acknowledgement::{
@@ -215,7 +215,14 @@ async fn start_node() -> anyhow::Result<Node> {
             },
         },
     );
-    let addr = serve_grpc("127.0.0.1:0", api, None).await?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let services = GrpcServices {
+        warnings: api,
+        flight_sql: None,
+        peer: None,
+    };
+    serve_grpc(listener, services, None).await?;
     let channel = Channel::from_shared(format!("http://{addr}"))?
         .connect()
         .await?;

@@ -13,12 +13,15 @@
 //! | Approve, Reject | a duty officer of the draft's department (谁发布、谁负责: administrators do not sign) |
 //! | IssueWarning | duty officers, in their own department's name |
 //! | SQL | duty officers and administrators: the tables show unsigned drafts and raw observations |
+//! | the peer API (`tianshan.peer.v1`: cluster view, table snapshots for scatter-gather SQL) | peers only; a peer token opens nothing else |
 //!
 //! # Token file
 //! A UTF-8 CSV file with the header `token,principal,role,department,unit`, one token per row:
 //! - `token`: the bearer token, at least [`MIN_TOKEN_CHARS`] visible ASCII characters, unique.
 //! - `principal`: the officer id, recipient id or account name the token stands for.
-//! - `role`: `duty-officer`, `responsible-person`, `subscriber` or `admin`.
+//! - `role`: `duty-officer`, `responsible-person`, `subscriber`, `admin` or `peer`. A `peer` row
+//!   is the token the nodes of one cluster present to each other: every node reads the same
+//!   file, calls its peers with the first `peer` row's token and accepts any `peer` row's.
 //! - `department`: for `duty-officer` only: `water-resources`, `natural-resources`,
 //!   `forestry-and-grassland` or `meteorology`.
 //! - `unit`: for `responsible-person` only: the GB/T 2260 code of the person's unit
@@ -54,6 +57,8 @@ pub enum Principal {
     Subscriber(AccountId),
     /// An operator of the system.
     Admin(AccountId),
+    /// Another node of the cluster.
+    Peer(AccountId),
 }
 
 /// A call to be authorized, with what the decision depends on.
@@ -87,6 +92,8 @@ pub enum Operation<'a> {
     IssueWarning,
     /// A SQL query (DataFusion or Flight SQL).
     SqlQuery,
+    /// A call of the peer API between nodes.
+    PeerApi,
 }
 
 impl Operation<'_> {
@@ -102,6 +109,7 @@ impl Operation<'_> {
             Operation::Reject { .. } => "Reject",
             Operation::IssueWarning => "IssueWarning",
             Operation::SqlQuery => "SQL",
+            Operation::PeerApi => "PeerApi",
         }
     }
 }
@@ -144,6 +152,18 @@ pub enum DenialReason {
     /// Someone other than the addressed person tried to acknowledge a delivery.
     #[error("only the addressed responsible person may acknowledge a delivery")]
     NotTheAddressee,
+    /// The peer API is for the cluster's nodes.
+    #[error("{operation} is for the nodes of the cluster only")]
+    PeersOnly {
+        /// The operation refused.
+        operation: &'static str,
+    },
+    /// A node's token opens the peer API and nothing else.
+    #[error("a peer token cannot call {operation}")]
+    NotForPeers {
+        /// The operation refused.
+        operation: &'static str,
+    },
     /// Drafts and SQL are for duty officers and administrators.
     #[error("{operation} is for duty officers and administrators")]
     OfficersAndAdminsOnly {
@@ -175,7 +195,9 @@ impl Principal {
         match self {
             Principal::DutyOfficer(officer) => Some(DraftScope::Department(officer.department)),
             Principal::Admin(_) => Some(DraftScope::AllDepartments),
-            Principal::ResponsiblePerson { .. } | Principal::Subscriber(_) => None,
+            Principal::ResponsiblePerson { .. } | Principal::Subscriber(_) | Principal::Peer(_) => {
+                None
+            }
         }
     }
 
@@ -184,7 +206,19 @@ impl Principal {
     /// # Errors
     /// Returns the reason of a refusal.
     pub fn permits(&self, operation: Operation<'_>) -> Result<(), DenialReason> {
+        // A peer token travels between nodes; it opens the peer API and nothing else.
+        if matches!(self, Principal::Peer(_)) && operation != Operation::PeerApi {
+            return Err(DenialReason::NotForPeers {
+                operation: operation.name(),
+            });
+        }
         match operation {
+            Operation::PeerApi => match self {
+                Principal::Peer(_) => Ok(()),
+                _ => Err(DenialReason::PeersOnly {
+                    operation: operation.name(),
+                }),
+            },
             Operation::Subscribe | Operation::ListActive | Operation::GetWarning => Ok(()),
             Operation::Acknowledge { recipient } => match self {
                 Principal::ResponsiblePerson { recipient: own, .. } if own == recipient => Ok(()),
@@ -418,6 +452,15 @@ impl TokenTable {
         })
     }
 
+    /// Returns the token this node presents to its peers: the first `peer` row's, or `None`
+    /// when the table has none.
+    pub fn peer_token(&self) -> Option<&str> {
+        self.entries
+            .iter()
+            .find(|(_, principal)| matches!(principal, Principal::Peer(_)))
+            .and_then(|(stored, _)| std::str::from_utf8(&stored.0).ok())
+    }
+
     /// Authenticates `token` and decides whether its principal may make `operation`; returns
     /// the principal, whose identity the call then acts and is audited under.
     ///
@@ -444,6 +487,7 @@ enum RowRole {
     ResponsiblePerson,
     Subscriber,
     Admin,
+    Peer,
 }
 
 /// Turns one row into a stored token and its principal.
@@ -487,11 +531,12 @@ fn parse_row(
         "responsible-person" => RowRole::ResponsiblePerson,
         "subscriber" => RowRole::Subscriber,
         "admin" => RowRole::Admin,
+        "peer" => RowRole::Peer,
         other => {
             return Err(invalid(
                 "role",
                 other,
-                "duty-officer, responsible-person, subscriber or admin",
+                "duty-officer, responsible-person, subscriber, admin or peer",
             ))
         }
     };
@@ -538,6 +583,7 @@ fn parse_row(
         }
         RowRole::Subscriber => Principal::Subscriber(AccountId::new(&row.principal)),
         RowRole::Admin => Principal::Admin(AccountId::new(&row.principal)),
+        RowRole::Peer => Principal::Peer(AccountId::new(&row.principal)),
     };
     Ok((
         StoredToken(row.token.into_bytes().into_boxed_slice()),

@@ -6,17 +6,24 @@
 //! over its children); the tables are asked one after the other, so they are not one cut of
 //! the whole pipeline. The time the snapshot was taken travels with it.
 //!
-//! Tables (times are `Timestamp(ms, UTC)`): see [`tables`].
+//! Tables (times are `Timestamp(ms, UTC)`): see [`tables`]. In a cluster each node holds a part
+//! of the [`PARTIAL_TABLES`] (its stations, basins, warnings, books and dead letters); the node
+//! asked gathers the others' parts and registers the union ([`NodeSql::with_parts`]). The
+//! region's tables, `stations` and `admin_units`, are the same on every node and not gathered.
 
+#[cfg(any(test, feature = "testsuite"))]
+pub mod known_state;
 pub mod tables;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
 use arrow::util::pretty::pretty_format_batches;
 use datafusion::datasource::MemTable;
-use datafusion::prelude::SessionContext;
+use datafusion::execution::context::SQLOptions;
+use datafusion::prelude::{DataFrame, SessionContext};
 use ractor::ActorRef;
 use tianshan_actors::admin_unit::AdminUnitMsg;
 use tianshan_actors::basin_supervisor::BasinSupervisorMsg;
@@ -34,6 +41,16 @@ use crate::model_actors::{ask, ModelActors};
 use crate::node_pipeline::NodePipeline;
 use crate::telemetry::Metrics;
 use crate::warning_publisher::WarningPublisherMsg;
+
+/// The tables that hold one node's share of the cluster's state; a query on a cluster runs over
+/// their union across nodes. `dead_letters` then has one row per node and reason.
+pub const PARTIAL_TABLES: [&str; 5] = [
+    "station_windows",
+    "basin_state",
+    "warnings",
+    "deliveries",
+    "dead_letters",
+];
 
 /// The state of one node at one moment, as the actors reported it.
 #[derive(Debug, Clone)]
@@ -124,6 +141,11 @@ pub struct NodeSources {
 }
 
 impl NodeSources {
+    /// Returns whether the node has its partitions assigned and its state rebuilt.
+    pub fn is_ready(&self) -> bool {
+        self.metrics.is_ready()
+    }
+
     /// Takes the handles of `pipeline`, which runs `region`.
     pub fn of(pipeline: &NodePipeline, region: Arc<Region>) -> Self {
         Self {
@@ -171,9 +193,34 @@ impl NodeSql {
     /// # Errors
     /// Returns [`PipelineError::Sql`] when a table cannot be built or registered.
     pub fn new(snapshot: &NodeSnapshot) -> Result<Self, PipelineError> {
+        Self::with_parts(snapshot, BTreeMap::new())
+    }
+
+    /// Registers every table of `snapshot`, each of the [`PARTIAL_TABLES`] together with the
+    /// parts other nodes hold (`parts` by table name, one partition per node).
+    ///
+    /// # Errors
+    /// Returns [`PipelineError::Sql`] when a table cannot be built or registered, when a part
+    /// names a table that is not partial, or when a part's schema differs from this node's.
+    pub fn with_parts(
+        snapshot: &NodeSnapshot,
+        mut parts: BTreeMap<String, Vec<Vec<RecordBatch>>>,
+    ) -> Result<Self, PipelineError> {
+        if let Some(name) = parts
+            .keys()
+            .find(|name| !PARTIAL_TABLES.contains(&name.as_str()))
+        {
+            return Err(PipelineError::Sql(format!(
+                "a part of table {name} was gathered, but only {PARTIAL_TABLES:?} are partial"
+            )));
+        }
         let context = SessionContext::new();
         for (name, batch) in tables::all(snapshot).map_err(sql_error)? {
-            let table = MemTable::try_new(batch.schema(), vec![vec![batch]]).map_err(sql_error)?;
+            let schema = batch.schema();
+            let mut partitions = vec![vec![batch]];
+            partitions.extend(parts.remove(name).unwrap_or_default());
+            let table = MemTable::try_new(schema, partitions)
+                .map_err(|e| PipelineError::Sql(format!("table {name}: {e}")))?;
             context
                 .register_table(name, Arc::new(table))
                 .map_err(sql_error)?;
@@ -194,8 +241,42 @@ impl NodeSql {
     /// # Errors
     /// Returns [`PipelineError::Sql`] for a query that does not parse, plan or run.
     pub async fn query(&self, sql: &str) -> Result<Vec<RecordBatch>, PipelineError> {
-        let frame = self.context.sql(sql).await.map_err(sql_error)?;
-        frame.collect().await.map_err(sql_error)
+        Ok(self.query_with_schema(sql).await?.1)
+    }
+
+    /// Plans and runs `sql` over the snapshot; returns the answer's schema with its batches,
+    /// so an answer without rows still has its columns.
+    ///
+    /// # Errors
+    /// Returns [`PipelineError::Sql`] for a query that does not parse, plan or run.
+    pub async fn query_with_schema(
+        &self,
+        sql: &str,
+    ) -> Result<(SchemaRef, Vec<RecordBatch>), PipelineError> {
+        let frame = self.plan(sql).await?;
+        let schema = frame.schema().inner().clone();
+        Ok((schema, frame.collect().await.map_err(sql_error)?))
+    }
+
+    /// Plans `sql` without running it and returns the schema of its answer.
+    ///
+    /// # Errors
+    /// Returns [`PipelineError::Sql`] for a query that does not parse or plan.
+    pub async fn schema_of(&self, sql: &str) -> Result<SchemaRef, PipelineError> {
+        Ok(self.plan(sql).await?.schema().inner().clone())
+    }
+
+    /// Plans `sql` as a read-only query: the tables are snapshots, so statements that would
+    /// write to them (DML) or change the catalog (DDL) are refused.
+    async fn plan(&self, sql: &str) -> Result<DataFrame, PipelineError> {
+        let read_only = SQLOptions::new()
+            .with_allow_ddl(false)
+            .with_allow_dml(false)
+            .with_allow_statements(false);
+        self.context
+            .sql_with_options(sql, read_only)
+            .await
+            .map_err(sql_error)
     }
 }
 

@@ -2,10 +2,12 @@
 
 mod backtest;
 mod bench_workload;
+mod flight_sql;
 mod golden_warnings;
 mod helm_chart;
 mod node_killed;
 mod replay_equals_live;
+mod scatter_gather;
 mod sharded_cluster;
 mod signed_warnings_reach_the_public;
 mod sql_over_http;

@@ -5,6 +5,7 @@ use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 
+use tianshan_cluster::cluster_config::ClusterConfig;
 use tianshan_cluster::server::{serve, GrpcSettings};
 use tianshan_cluster::warning_service::{WarningApiSettings, WarningsTopic};
 use tianshan_core::access::TokenTable;
@@ -58,6 +59,7 @@ async fn sql_over_http_needs_an_officer_token_and_answers_from_live_tables() {
             tokens: Arc::new(tokens),
             warnings_topic: WarningsTopic::from_kafka(&settings.kafka),
         },
+        cluster: ClusterConfig::default(),
         tls: None,
     };
     let bound = serve(

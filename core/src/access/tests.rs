@@ -6,6 +6,8 @@ const PERSON: &str = "tok-person-township-00000000000003";
 const NEIGHBOUR: &str = "tok-person-neighbour-0000000000004";
 const SUBSCRIBER: &str = "tok-subscriber-app-000000000000005";
 const ADMIN: &str = "tok-admin-operator-000000000000006";
+const PEER: &str = "tok-peer-node-0000000000000000007";
+const SECOND_PEER: &str = "tok-peer-node-0000000000000000008";
 
 fn table_text() -> String {
     format!(
@@ -15,7 +17,9 @@ fn table_text() -> String {
          {PERSON},r-653125100-01,responsible-person,,653125100\n\
          {NEIGHBOUR}, r-653125101-01 ,responsible-person,,653125101\n\
          {SUBSCRIBER},one-key-call-app,subscriber,,\n\
-         {ADMIN},ops,admin,,\n"
+         {ADMIN},ops,admin,,\n\
+         {PEER},tianshan-nodes,peer,,\n\
+         {SECOND_PEER},tianshan-nodes-next,peer,,\n"
     )
 }
 
@@ -328,7 +332,7 @@ fn bad_rows_are_named_by_line_and_field() {
         (
             format!("{WATER},wang,officer,,"),
             "tokens.csv line 2: field role has invalid value `officer` (expected duty-officer, \
-             responsible-person, subscriber or admin)",
+             responsible-person, subscriber, admin or peer)",
         ),
         (
             format!("{WATER},wang,duty-officer,,"),
@@ -386,4 +390,39 @@ fn a_malformed_file_is_a_csv_error_with_its_line() {
     let error =
         TokenTable::from_csv(&extra_field, Path::new("tokens.csv")).expect_err("extra field");
     assert!(error.to_string().contains("line: 2"), "{error}");
+}
+
+#[test]
+fn a_peer_token_opens_the_peer_api_and_nothing_else() {
+    assert_eq!(verdict(PEER, Operation::PeerApi), Ok(()));
+    assert_eq!(verdict(SECOND_PEER, Operation::PeerApi), Ok(()));
+    for token in [WATER, PERSON, SUBSCRIBER, ADMIN] {
+        assert_eq!(
+            verdict(token, Operation::PeerApi),
+            denied(DenialReason::PeersOnly {
+                operation: "PeerApi"
+            }),
+            "{token}"
+        );
+    }
+    for operation in [
+        Operation::Subscribe,
+        Operation::SqlQuery,
+        Operation::ListDrafts,
+    ] {
+        assert_eq!(
+            verdict(PEER, operation),
+            denied(DenialReason::NotForPeers {
+                operation: operation.name()
+            })
+        );
+    }
+    // Nodes call each other with the first peer row's token.
+    assert_eq!(table().peer_token(), Some(PEER));
+    let no_peer = TokenTable::from_csv(
+        &format!("token,principal,role,department,unit\n{ADMIN},ops,admin,,\n"),
+        Path::new("tokens.csv"),
+    )
+    .expect("valid table");
+    assert_eq!(no_peer.peer_token(), None);
 }

@@ -1,0 +1,117 @@
+//! The `[cluster]` section: this node's id and the peers SQL queries gather from.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tianshan_core::time::parse_duration_ms;
+
+/// Who this node is and which other nodes it gathers SQL tables from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct ClusterConfig {
+    /// This node's id in the cluster view; empty: the gRPC address it listens on.
+    #[serde(default)]
+    pub node_id: String,
+    /// gRPC addresses (`host:port`) of the other nodes; a SQL query gathers their parts of the
+    /// partial tables and fails when one does not answer. Empty: a single node. Calls carry the
+    /// token of the first `peer` row of `node.tokens`, and are plaintext.
+    #[serde(default)]
+    pub peers: Vec<String>,
+    /// How long a peer has to answer one table snapshot, e.g. `"5s"`.
+    #[serde(default = "default_peer_timeout")]
+    pub peer_timeout: String,
+}
+
+fn default_peer_timeout() -> String {
+    "5s".to_owned()
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        Self {
+            node_id: String::new(),
+            peers: Vec::new(),
+            peer_timeout: default_peer_timeout(),
+        }
+    }
+}
+
+impl ClusterConfig {
+    /// Checks every peer address and the timeout.
+    ///
+    /// # Errors
+    /// Returns a message naming the field (`cluster.peers[i]`, `cluster.peer-timeout`).
+    pub fn validate(&self) -> Result<(), String> {
+        for (index, peer) in self.peers.iter().enumerate() {
+            let port = peer
+                .rsplit_once(':')
+                .filter(|(host, _)| !host.is_empty() && !host.contains('/'))
+                .and_then(|(_, port)| port.parse::<u16>().ok())
+                .filter(|port| *port > 0);
+            if port.is_none() {
+                return Err(format!(
+                    "cluster.peers[{index}]: `{peer}` is not a host:port address"
+                ));
+            }
+            if self.peers[..index].contains(peer) {
+                return Err(format!("cluster.peers[{index}]: `{peer}` is listed twice"));
+            }
+        }
+        self.peer_timeout()?;
+        Ok(())
+    }
+
+    /// Returns how long a peer has to answer.
+    ///
+    /// # Errors
+    /// Returns a message naming `cluster.peer-timeout` when it is not a positive duration.
+    pub fn peer_timeout(&self) -> Result<Duration, String> {
+        match parse_duration_ms(&self.peer_timeout) {
+            Ok(ms) if ms > 0 => Ok(Duration::from_millis(ms.unsigned_abs())),
+            Ok(ms) => Err(format!(
+                "cluster.peer-timeout must be positive, got {ms} ms"
+            )),
+            Err(e) => Err(format!("cluster.peer-timeout: {e}")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_peers(peers: &[&str]) -> ClusterConfig {
+        ClusterConfig {
+            peers: peers.iter().map(|peer| (*peer).to_owned()).collect(),
+            ..ClusterConfig::default()
+        }
+    }
+
+    #[test]
+    fn peers_are_host_and_port_and_the_bad_one_is_named() {
+        assert_eq!(ClusterConfig::default().validate(), Ok(()));
+        assert_eq!(
+            with_peers(&["tianshan-1.tianshan:50051", "10.0.0.7:50051", "[::1]:50051"]).validate(),
+            Ok(())
+        );
+        for (bad, why) in [
+            ("tianshan-1", "is not a host:port"),
+            (":50051", "is not a host:port"),
+            ("node:0", "is not a host:port"),
+            ("http://node:50051", "is not a host:port"),
+            ("node:50051", "is listed twice"),
+        ] {
+            let error = with_peers(&["node:50051", bad]).validate().expect_err(bad);
+            assert!(error.starts_with("cluster.peers[1]"), "{error}");
+            assert!(error.contains(why), "{error}");
+        }
+        let slow = ClusterConfig {
+            peer_timeout: "soon".to_owned(),
+            ..ClusterConfig::default()
+        };
+        assert!(slow
+            .validate()
+            .expect_err("not a duration")
+            .starts_with("cluster.peer-timeout"));
+    }
+}

@@ -1,0 +1,133 @@
+//! The scatter-gather side of SQL across nodes: asks every peer of `[cluster] peers` for its
+//! parts of the partial tables at once (`TableSnapshot`, Arrow IPC) and hands them over by
+//! table, one partition per peer, in the configured order. A peer that does not answer in time,
+//! refuses the call or sends what does not decode fails the whole gather, naming the peer:
+//! a query never answers from part of the cluster.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use arrow::array::RecordBatch;
+use tianshan_proto::peer::v1::peer_service_client::PeerServiceClient;
+use tianshan_proto::peer::v1::TableSnapshotRequest;
+use tonic::metadata::{Ascii, MetadataValue};
+use tonic::transport::{Channel, Endpoint};
+use tonic::Request;
+
+use crate::arrow_ipc;
+use crate::error::ClusterError;
+
+/// Tables gathered from peers: by table name, one partition (list of batches) per peer.
+pub type GatheredParts = BTreeMap<String, Vec<Vec<RecordBatch>>>;
+
+/// Clients of every peer, with the token this node presents.
+#[derive(Clone)]
+pub struct PeerGather {
+    peers: Vec<(String, PeerServiceClient<Channel>)>,
+    authorization: MetadataValue<Ascii>,
+}
+
+impl PeerGather {
+    /// Prepares clients of `peers` (`host:port`, plaintext); each call may take `timeout`.
+    /// Connections are opened on first use and reopened after a failure.
+    ///
+    /// # Errors
+    /// Returns [`ClusterError::Config`] when there are peers but no `peer_token` (no `peer`
+    /// row in the token table), or when an address or the token cannot be used.
+    pub fn new(
+        peers: &[String],
+        peer_token: Option<&str>,
+        timeout: Duration,
+    ) -> Result<Self, ClusterError> {
+        let token =
+            match (peers.is_empty(), peer_token) {
+                (_, Some(token)) => token,
+                (true, None) => "",
+                (false, None) => return Err(ClusterError::Config(
+                    "cluster.peers is set, but node.tokens has no row of role peer for the nodes \
+                     to present to each other"
+                        .to_owned(),
+                )),
+            };
+        let authorization = format!("Bearer {token}")
+            .parse()
+            .map_err(|_| ClusterError::Config("node.tokens: the peer token is not ASCII".into()))?;
+        let peers = peers
+            .iter()
+            .enumerate()
+            .map(|(index, peer)| {
+                let endpoint = Endpoint::from_shared(format!("http://{peer}"))
+                    .map_err(|e| ClusterError::Config(format!("cluster.peers[{index}]: {e}")))?
+                    .connect_timeout(timeout)
+                    .timeout(timeout);
+                Ok((
+                    peer.clone(),
+                    PeerServiceClient::new(endpoint.connect_lazy()),
+                ))
+            })
+            .collect::<Result<_, ClusterError>>()?;
+        Ok(Self {
+            peers,
+            authorization,
+        })
+    }
+
+    /// Returns whether there is anyone to gather from.
+    pub fn is_empty(&self) -> bool {
+        self.peers.is_empty()
+    }
+
+    /// Asks every peer at once for its parts of the partial tables.
+    ///
+    /// # Errors
+    /// Returns [`ClusterError::PeerFailed`] naming the first peer (in configured order) that
+    /// did not answer with decodable tables.
+    #[tracing::instrument(skip_all, fields(peers = self.peers.len()))]
+    pub async fn gather(&self) -> Result<GatheredParts, ClusterError> {
+        let calls: Vec<_> = self
+            .peers
+            .iter()
+            .map(|(peer, client)| {
+                let (peer, client) = (peer.clone(), client.clone());
+                let authorization = self.authorization.clone();
+                tokio::spawn(async move {
+                    let answer = snapshot_of(client, authorization).await;
+                    answer.map_err(|detail| ClusterError::PeerFailed { peer, detail })
+                })
+            })
+            .collect();
+        let mut parts = GatheredParts::new();
+        for call in calls {
+            let tables = call.await.map_err(ClusterError::actor)??;
+            for (name, batches) in tables {
+                parts.entry(name).or_default().push(batches);
+            }
+        }
+        Ok(parts)
+    }
+}
+
+/// Asks one peer for its tables; the error says what went wrong with it.
+async fn snapshot_of(
+    mut client: PeerServiceClient<Channel>,
+    authorization: MetadataValue<Ascii>,
+) -> Result<Vec<(String, Vec<RecordBatch>)>, String> {
+    let mut request = Request::new(TableSnapshotRequest { tables: Vec::new() });
+    request
+        .metadata_mut()
+        .insert("authorization", authorization);
+    let answer = client
+        .table_snapshot(request)
+        .await
+        .map_err(|status| format!("{:?}: {}", status.code(), status.message()))?;
+    answer
+        .into_inner()
+        .tables
+        .into_iter()
+        .map(|table| {
+            let batches = arrow_ipc::decode(&table.arrow_ipc_stream)
+                .map_err(|e| format!("table {} does not decode: {e}", table.name))?;
+            Ok((table.name, batches))
+        })
+        .collect()
+}

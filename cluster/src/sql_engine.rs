@@ -1,0 +1,99 @@
+//! Answers the SQL of the node's API (`POST /sql` and Flight SQL): takes a fresh snapshot of
+//! the node, gathers the other nodes' parts of the partial tables when the node has peers
+//! ([`PeerGather`]), and runs the query over the union with DataFusion.
+
+use std::sync::Arc;
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+use tianshan_actors::wall_clock::WallClock;
+use tianshan_pipelines::sql::{NodeSnapshot, NodeSources, NodeSql};
+
+use crate::error::ClusterError;
+use crate::peer_gather::PeerGather;
+
+/// Where a node's tables come from.
+#[derive(Clone)]
+pub enum SnapshotSource {
+    /// The actors of a running node, asked afresh for every snapshot, stamped by `clock`.
+    Live {
+        /// The actors.
+        sources: NodeSources,
+        /// The clock that stamps snapshots.
+        clock: WallClock,
+    },
+    /// One snapshot taken before, such as the end of a replay.
+    Fixed(Arc<NodeSnapshot>),
+}
+
+impl SnapshotSource {
+    /// Returns the node's state now.
+    ///
+    /// # Errors
+    /// Returns [`ClusterError::Pipeline`] when an actor does not answer.
+    pub async fn take(&self) -> Result<NodeSnapshot, ClusterError> {
+        match self {
+            SnapshotSource::Live { sources, clock } => {
+                Ok(NodeSnapshot::of_node(sources, clock.now()).await?)
+            }
+            SnapshotSource::Fixed(snapshot) => Ok(snapshot.as_ref().clone()),
+        }
+    }
+
+    /// Returns whether the node is ready (a fixed snapshot always is).
+    pub fn is_ready(&self) -> bool {
+        match self {
+            SnapshotSource::Live { sources, .. } => sources.is_ready(),
+            SnapshotSource::Fixed(_) => true,
+        }
+    }
+}
+
+/// Where the node's SQL answers come from; cheap to clone.
+#[derive(Clone)]
+pub struct SqlEngine {
+    source: SnapshotSource,
+    peers: PeerGather,
+}
+
+impl SqlEngine {
+    /// Answers over `source`, with the parts `peers` gathers.
+    pub fn new(source: SnapshotSource, peers: PeerGather) -> Self {
+        Self { source, peers }
+    }
+
+    /// Returns a session over a fresh snapshot of the node and its peers' parts.
+    ///
+    /// # Errors
+    /// Returns [`ClusterError::Pipeline`] when an actor does not answer or a table cannot be
+    /// built, [`ClusterError::PeerFailed`] naming a peer that did not answer.
+    pub async fn session(&self) -> Result<NodeSql, ClusterError> {
+        // Peers are asked while this node takes its own snapshot.
+        let gathered = {
+            let peers = self.peers.clone();
+            tokio::spawn(async move { peers.gather().await })
+        };
+        let snapshot = self.source.take().await?;
+        let parts = gathered.await.map_err(ClusterError::actor)??;
+        Ok(NodeSql::with_parts(&snapshot, parts)?)
+    }
+
+    /// Returns a session over this node's snapshot alone, to plan a query (the tables' schemas
+    /// are the same on every node).
+    ///
+    /// # Errors
+    /// As [`SqlEngine::session`], without peers.
+    pub async fn local_session(&self) -> Result<NodeSql, ClusterError> {
+        Ok(NodeSql::new(&self.source.take().await?)?)
+    }
+
+    /// Runs `sql` over a fresh snapshot; returns the answer's schema and batches.
+    ///
+    /// # Errors
+    /// As [`SqlEngine::session`], and [`ClusterError::Pipeline`] with
+    /// [`tianshan_pipelines::error::PipelineError::Sql`] for a query that does not parse, plan
+    /// or run.
+    pub async fn query(&self, sql: &str) -> Result<(SchemaRef, Vec<RecordBatch>), ClusterError> {
+        Ok(self.session().await?.query_with_schema(sql).await?)
+    }
+}
