@@ -71,6 +71,30 @@ pub struct PublishedWarnings {
     pub topic: String,
 }
 
+/// What the downstream half needs to know of the cluster's topics.
+pub struct UpdateLayout {
+    /// The basin-updates partition of each chain's key: the chain ticks where it is owned.
+    pub chain_partitions: BTreeMap<ChainKey, i32>,
+    /// Every observation partition of the cluster: a tick is complete once each finished it.
+    pub sources: Vec<SourcePartition>,
+    /// The tick period, in ms.
+    pub tick_ms: i64,
+}
+
+impl UpdateLayout {
+    /// The layout of `writer`'s topic over `sources`.
+    pub fn new(writer: &BasinUpdatesWriter, sources: Vec<SourcePartition>, tick_ms: i64) -> Self {
+        Self {
+            chain_partitions: [ChainKey::Fire, ChainKey::Landslide]
+                .into_iter()
+                .map(|chain| (chain, writer.partition_of(chain.record_key())))
+                .collect(),
+            sources,
+            tick_ms,
+        }
+    }
+}
+
 /// A running basin-updates source; call [`BasinUpdateSource::stop`] to stop it.
 pub struct BasinUpdateSource {
     stop: Arc<AtomicBool>,
@@ -80,17 +104,14 @@ pub struct BasinUpdateSource {
 }
 
 impl BasinUpdateSource {
-    /// Joins `<group>.basins` and starts feeding `models`. `sources` are every observation
-    /// partition of the cluster: a tick is complete once each has finished it.
+    /// Joins `<group>.basins` and starts feeding `models`.
     ///
     /// # Errors
     /// [`PipelineError::Kafka`] when the consumer cannot be created or subscribe.
     pub fn start(
         kafka: &KafkaConfig,
         models: ModelActors,
-        writer: BasinUpdatesWriter,
-        sources: Vec<SourcePartition>,
-        tick_ms: i64,
+        layout: UpdateLayout,
         published: PublishedWarnings,
         dead_letters: DeadLetterWriter,
         metrics: Arc<Metrics>,
@@ -129,13 +150,10 @@ impl BasinUpdateSource {
             topic: kafka.topics.basin_updates.clone(),
             live_from: live_from.clone(),
             gate: TickGate::new([]),
-            sources,
-            chain_partitions: [ChainKey::Fire, ChainKey::Landslide]
-                .into_iter()
-                .map(|chain| (chain, writer.partition_of(chain.record_key())))
-                .collect(),
+            sources: layout.sources,
+            chain_partitions: layout.chain_partitions,
             applied_upto: BTreeMap::new(),
-            tick_ms,
+            tick_ms: layout.tick_ms,
             published,
             generation: 0,
         };

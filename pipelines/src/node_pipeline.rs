@@ -20,7 +20,7 @@ use tianshan_core::warning::WarningEvent;
 use tokio::sync::broadcast;
 
 use crate::agency_alerts::{AgencyAlerts, AgencyAlertsConfig};
-use crate::basin_update_source::{BasinUpdateSource, PublishedWarnings};
+use crate::basin_update_source::{BasinUpdateSource, PublishedWarnings, UpdateLayout};
 use crate::basin_updates::BasinUpdatesWriter;
 use crate::config::{KafkaConfig, PipelineConfig};
 use crate::dead_letters::DeadLetterWriter;
@@ -301,9 +301,11 @@ async fn start_sharding(
     let updates = BasinUpdateSource::start(
         &settings.kafka,
         models.clone(),
-        writer,
-        sources,
-        settings.pipeline.tick_ms().map_err(PipelineError::Setup)?,
+        UpdateLayout::new(
+            &writer,
+            sources,
+            settings.pipeline.tick_ms().map_err(PipelineError::Setup)?,
+        ),
         PublishedWarnings {
             publisher,
             bootstrap_servers: settings.kafka.bootstrap_servers.clone(),
