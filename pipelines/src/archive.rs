@@ -17,8 +17,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ArrayRef, Float64Array, ListArray, ListBuilder, RecordBatch, StringArray, StringBuilder,
-    TimestampMillisecondArray, UInt32Array, UInt64Array,
+    Array, ArrayRef, Float64Array, ListArray, RecordBatch, StringArray, TimestampMillisecondArray,
+    UInt32Array, UInt64Array,
 };
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
@@ -33,6 +33,7 @@ use tianshan_core::time::EventTime;
 use tianshan_core::warning::WarningEvent;
 
 use crate::error::PipelineError;
+use crate::sql::tables::{batch, text, warning_columns};
 
 /// The columns of an observation archive, in order.
 pub const OBSERVATION_COLUMNS: [&str; 7] = [
@@ -63,93 +64,20 @@ fn times(values: impl IntoIterator<Item = EventTime>) -> ArrayRef {
     )
 }
 
-fn text<S: AsRef<str>>(values: impl IntoIterator<Item = S>) -> ArrayRef {
-    Arc::new(StringArray::from_iter_values(values))
-}
-
 /// Builds the record batch of `warnings`, one row per version, in the given order.
 ///
 /// # Errors
 /// Returns [`PipelineError::Setup`] when evidence cannot be written as JSON or the columns do
 /// not fit the schema (neither happens for well-formed warnings).
 pub fn warnings_batch(warnings: &[WarningEvent]) -> Result<RecordBatch, PipelineError> {
-    let mut area_codes = ListBuilder::new(StringBuilder::new()).with_field(Field::new(
-        "item",
-        DataType::Utf8,
-        false,
-    ));
-    for warning in warnings {
-        for code in &warning.area_codes {
-            area_codes.values().append_value(code.as_str());
-        }
-        area_codes.append(true);
-    }
     let evidence = warnings
         .iter()
         .map(|w| serde_json::to_string(&w.evidence))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| PipelineError::Setup(format!("evidence as JSON: {e}")))?;
-    let columns: Vec<(&str, bool, ArrayRef)> = vec![
-        ("id", false, text(warnings.iter().map(|w| w.id.as_str()))),
-        (
-            "version",
-            false,
-            Arc::new(UInt32Array::from_iter_values(
-                warnings.iter().map(|w| w.version),
-            )),
-        ),
-        (
-            "hazard",
-            false,
-            text(warnings.iter().map(|w| w.hazard.name())),
-        ),
-        (
-            "level",
-            false,
-            text(warnings.iter().map(|w| w.level.name())),
-        ),
-        (
-            "action",
-            false,
-            text(warnings.iter().map(|w| w.action.name())),
-        ),
-        (
-            "status",
-            false,
-            text(warnings.iter().map(|w| w.status.name())),
-        ),
-        (
-            "target",
-            false,
-            text(warnings.iter().map(|w| w.target.as_str())),
-        ),
-        ("area_codes", false, Arc::new(area_codes.finish())),
-        ("onset", false, times(warnings.iter().map(|w| w.onset))),
-        ("issued", false, times(warnings.iter().map(|w| w.issued))),
-        ("expires", false, times(warnings.iter().map(|w| w.expires))),
-        (
-            "caused_by",
-            true,
-            Arc::new(
-                warnings
-                    .iter()
-                    .map(|w| w.caused_by.as_ref().map(WarningId::as_str))
-                    .collect::<StringArray>(),
-            ),
-        ),
-        ("evidence", false, text(evidence)),
-    ];
-    let schema = Schema::new(
-        columns
-            .iter()
-            .map(|(name, nullable, array)| Field::new(*name, array.data_type().clone(), *nullable))
-            .collect::<Vec<_>>(),
-    );
-    RecordBatch::try_new(
-        Arc::new(schema),
-        columns.into_iter().map(|(_, _, array)| array).collect(),
-    )
-    .map_err(|e| PipelineError::Setup(format!("warnings batch: {e}")))
+    let mut columns = warning_columns(warnings);
+    columns.push(("evidence", false, text(evidence)));
+    batch(columns).map_err(|e| PipelineError::Setup(format!("warnings batch: {e}")))
 }
 
 /// Writes `batch` to a new Parquet file at `path` (Snappy-compressed).

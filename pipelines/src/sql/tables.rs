@@ -27,6 +27,7 @@ use tianshan_core::dissemination::acknowledgement::{
 use tianshan_core::region::SoilState;
 use tianshan_core::station_windows::StationSummary;
 use tianshan_core::time::EventTime;
+use tianshan_core::warning::WarningEvent;
 
 use super::NodeSnapshot;
 
@@ -47,9 +48,10 @@ pub fn all(snapshot: &NodeSnapshot) -> Result<Vec<(&'static str, RecordBatch)>, 
 }
 
 /// A column: its name, whether it may be null, and its values.
-type Column = (&'static str, bool, ArrayRef);
+pub(crate) type Column = (&'static str, bool, ArrayRef);
 
-fn batch(columns: Vec<Column>) -> Result<RecordBatch, ArrowError> {
+/// A record batch of `columns`, its schema taken from them.
+pub(crate) fn batch(columns: Vec<Column>) -> Result<RecordBatch, ArrowError> {
     let fields: Vec<Field> = columns
         .iter()
         .map(|(name, nullable, array)| Field::new(*name, array.data_type().clone(), *nullable))
@@ -58,7 +60,7 @@ fn batch(columns: Vec<Column>) -> Result<RecordBatch, ArrowError> {
     RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)
 }
 
-fn text<S: AsRef<str>>(values: impl IntoIterator<Item = S>) -> ArrayRef {
+pub(crate) fn text<S: AsRef<str>>(values: impl IntoIterator<Item = S>) -> ArrayRef {
     Arc::new(StringArray::from_iter_values(values))
 }
 
@@ -210,7 +212,12 @@ fn basin_state(snapshot: &NodeSnapshot) -> Result<RecordBatch, ArrowError> {
 }
 
 fn warnings(snapshot: &NodeSnapshot) -> Result<RecordBatch, ArrowError> {
-    let warnings = &snapshot.warnings;
+    batch(warning_columns(&snapshot.warnings))
+}
+
+/// The columns of the `warnings` table, one row per version in the given order (also the
+/// columns of a warnings archive, which adds the evidence).
+pub(crate) fn warning_columns(warnings: &[WarningEvent]) -> Vec<Column> {
     let mut area_codes = ListBuilder::new(StringBuilder::new()).with_field(Field::new(
         "item",
         DataType::Utf8,
@@ -222,7 +229,7 @@ fn warnings(snapshot: &NodeSnapshot) -> Result<RecordBatch, ArrowError> {
         }
         area_codes.append(true);
     }
-    batch(vec![
+    vec![
         ("id", false, text(warnings.iter().map(|w| w.id.as_str()))),
         (
             "version",
@@ -281,7 +288,7 @@ fn warnings(snapshot: &NodeSnapshot) -> Result<RecordBatch, ArrowError> {
                     .map(|w| w.caused_by.as_ref().map(|id| id.as_str())),
             ),
         ),
-    ])
+    ]
 }
 
 fn subject_name(subject: &Subject) -> String {
