@@ -11,7 +11,7 @@
 //! so only live ones are written and counted.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,18 +25,22 @@ use tianshan_actors::lightning_fire_chain::LightningFireChainMsg;
 use tianshan_actors::station::Envelope;
 use tianshan_core::ids::{BasinId, StationId};
 use tianshan_core::observation::Outcome;
+use tianshan_core::region::Region;
 use tianshan_core::station_windows::StationSummary;
 use tianshan_core::tick_gate::TickGate;
 use tianshan_core::time::EventTime;
+use tianshan_core::warning::{Hazard, WarningEvent};
 use tokio::sync::mpsc;
 use tracing::{debug, error, info, warn};
 
+use crate::assignment::{Assignment, RewindCheck, SharedAssignment, SourceContext};
 use crate::basin_updates::{BasinUpdate, BasinUpdatesWriter, ChainKey, SourcePartition};
+use crate::channels::journal::read_journal;
 use crate::config::KafkaConfig;
 use crate::dead_letters::{DeadLetter, DeadLetterWriter};
+use crate::delivery_courier::{DeliveryCourierMsg, OwnsWarning};
 use crate::error::PipelineError;
 use crate::model_actors::ModelActors;
-use crate::observation_source::{LiveFrom, SourceContext};
 use crate::telemetry::Metrics;
 use crate::warning_publisher::{read_published, WarningPublisherMsg};
 
@@ -61,14 +65,19 @@ enum Held {
     },
 }
 
-/// Where a node taking over basins learns what their previous owner already published.
+/// Where a node taking over basins learns what their previous owner already published and
+/// delivered, so that re-deriving their warnings neither publishes nor delivers them again.
 pub struct PublishedWarnings {
     /// This node's publisher, told about versions published elsewhere.
     pub publisher: ActorRef<WarningPublisherMsg>,
+    /// This node's courier, told about deliveries made elsewhere.
+    pub courier: ActorRef<DeliveryCourierMsg>,
     /// Kafka bootstrap servers.
     pub bootstrap_servers: String,
     /// The warnings topic.
     pub topic: String,
+    /// The delivery journal topic.
+    pub deliveries_topic: String,
 }
 
 /// What the downstream half needs to know of the cluster's topics.
@@ -100,7 +109,7 @@ pub struct BasinUpdateSource {
     stop: Arc<AtomicBool>,
     poll_thread: tokio::task::JoinHandle<()>,
     apply_task: tokio::task::JoinHandle<Result<(), PipelineError>>,
-    assigned: LiveFrom,
+    assignment: SharedAssignment,
 }
 
 impl BasinUpdateSource {
@@ -116,9 +125,8 @@ impl BasinUpdateSource {
         dead_letters: DeadLetterWriter,
         metrics: Arc<Metrics>,
     ) -> Result<Self, PipelineError> {
-        let live_from: LiveFrom = Arc::default();
-        let generation = Arc::new(AtomicU64::new(0));
-        let context = SourceContext::new(live_from.clone(), metrics.clone(), generation.clone());
+        let assignment = SharedAssignment::default();
+        let context = SourceContext::new("basin updates", assignment.clone(), metrics.clone());
         let session_ms = tianshan_core::time::parse_duration_ms(&kafka.session_timeout)
             .map_err(PipelineError::Setup)?;
         let consumer: BaseConsumer<SourceContext> = ClientConfig::new()
@@ -126,6 +134,7 @@ impl BasinUpdateSource {
             .set("group.id", format!("{}.basins", kafka.group_id))
             .set("enable.auto.commit", "true")
             .set("auto.commit.interval.ms", "500")
+            .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", "earliest")
             .set("session.timeout.ms", session_ms.to_string())
             .set(
@@ -140,22 +149,22 @@ impl BasinUpdateSource {
         let stop = Arc::new(AtomicBool::new(false));
         let (records, receiver) = mpsc::channel(4);
         let poll_thread = {
-            let stop = stop.clone();
-            tokio::task::spawn_blocking(move || poll_loop(&consumer, &stop, &generation, &records))
+            let (stop, assignment) = (stop.clone(), assignment.clone());
+            tokio::task::spawn_blocking(move || poll_loop(&consumer, &stop, &assignment, &records))
         };
         let applier = UpdateApplier {
             models,
             dead_letters,
             metrics,
             topic: kafka.topics.basin_updates.clone(),
-            live_from: live_from.clone(),
+            assignment: assignment.clone(),
+            current: Assignment::default(),
             gate: TickGate::new([]),
             sources: layout.sources,
             chain_partitions: layout.chain_partitions,
             applied_upto: BTreeMap::new(),
             tick_ms: layout.tick_ms,
             published,
-            generation: 0,
         };
         let apply_task = tokio::spawn(async move {
             let result = applier.run(receiver).await;
@@ -168,18 +177,53 @@ impl BasinUpdateSource {
             stop,
             poll_thread,
             apply_task,
-            assigned: live_from,
+            assignment,
         })
     }
 
     /// The basin-updates partitions this node owns now.
     pub fn owned_partitions(&self) -> Vec<i32> {
-        self.assigned
-            .lock()
-            .expect("live-from lock is never poisoned: no panics under it")
-            .keys()
-            .map(|(_, partition)| *partition)
+        self.assignment
+            .partitions()
+            .into_iter()
+            .map(|(_, partition)| partition)
             .collect()
+    }
+
+    /// Whether this node owns a warning now: the thread of a basin, or of a chain, whose
+    /// basin-updates key lands on one of its partitions. Warnings of no basin or chain (issued
+    /// by hand, other agencies') belong to the node that has them.
+    pub fn owns_warning(&self, writer: &BasinUpdatesWriter, region: &Region) -> OwnsWarning {
+        let assignment = self.assignment.clone();
+        let writer = writer.clone();
+        let basins: BTreeSet<String> = region.basins.keys().map(ToString::to_string).collect();
+        Arc::new(move |event: &WarningEvent| {
+            let derived = |target: &str| {
+                event
+                    .id
+                    .as_str()
+                    .starts_with(&format!("{}-{target}-", event.hazard.id_prefix()))
+            };
+            let key = match event.hazard {
+                Hazard::FlashFlood | Hazard::DebrisFlow | Hazard::SnowmeltFlood
+                    if basins.contains(&event.target) && derived(&event.target) =>
+                {
+                    event.target.clone()
+                }
+                Hazard::LightningFire if derived(&event.target) => {
+                    ChainKey::Fire.record_key().to_string()
+                }
+                Hazard::Landslide if derived(&event.target) => {
+                    ChainKey::Landslide.record_key().to_string()
+                }
+                _ => return true,
+            };
+            let partition = writer.partition_of(&key);
+            assignment
+                .partitions()
+                .iter()
+                .any(|(_, owned)| *owned == partition)
+        })
     }
 
     /// Stops reading and lets the records in hand finish.
@@ -201,18 +245,29 @@ impl BasinUpdateSource {
 fn poll_loop(
     consumer: &BaseConsumer<SourceContext>,
     stop: &AtomicBool,
-    generation: &AtomicU64,
+    assignment: &SharedAssignment,
     records: &mpsc::Sender<Vec<UpdateRecord>>,
 ) {
     let mut batch = Vec::new();
+    let mut rewind = RewindCheck::default();
     while !stop.load(Ordering::Relaxed) {
         match consumer.poll(Duration::from_millis(50)) {
             Some(Ok(message)) => {
+                let (topic, partition, offset) =
+                    (message.topic(), message.partition(), message.offset());
+                if !rewind.admit(consumer, assignment, topic, partition, offset) {
+                    continue;
+                }
+                if assignment.snapshot().is_live(topic, partition, offset) {
+                    // Only live records move the committed offset: a rebuild re-read would
+                    // move it back.
+                    let _ = consumer.store_offset(topic, partition, offset);
+                }
                 batch.push(UpdateRecord {
                     partition: message.partition(),
                     offset: message.offset(),
                     payload: message.payload().unwrap_or_default().to_vec(),
-                    generation: generation.load(Ordering::SeqCst),
+                    generation: assignment.generation(),
                 });
                 if batch.len() < 1_000 {
                     continue;
@@ -234,7 +289,10 @@ struct UpdateApplier {
     dead_letters: DeadLetterWriter,
     metrics: Arc<Metrics>,
     topic: String,
-    live_from: LiveFrom,
+    /// The consumer's assignment, changed by rebalances inside `poll`.
+    assignment: SharedAssignment,
+    /// The assignment the gate and the models follow now.
+    current: Assignment,
     /// Markers are counted per (basin-updates partition, observation partition): a marker read
     /// in one partition says nothing of the records still on their way in another.
     gate: TickGate<(i32, SourcePartition), Held>,
@@ -247,7 +305,6 @@ struct UpdateApplier {
     applied_upto: BTreeMap<SourcePartition, i64>,
     tick_ms: i64,
     published: PublishedWarnings,
-    generation: u64,
 }
 
 impl UpdateApplier {
@@ -256,26 +313,15 @@ impl UpdateApplier {
         mut receiver: mpsc::Receiver<Vec<UpdateRecord>>,
     ) -> Result<(), PipelineError> {
         while let Some(batch) = receiver.recv().await {
+            self.follow_assignment().await?;
             for record in batch {
-                if record.generation < self.generation {
+                if record.generation != self.current.generation {
+                    // Read under an assignment that has changed since: rewound or taken away.
                     continue;
                 }
-                if record.generation > self.generation {
-                    // A rebalance rewound the log: read it again from the start.
-                    self.generation = record.generation;
-                    let owned = self.owned();
-                    self.gate = TickGate::new(owned.iter().flat_map(|partition| {
-                        self.sources
-                            .iter()
-                            .map(move |source| (*partition, source.clone()))
-                    }));
-                    info!(?owned, "basin-updates partitions assigned; rebuilding");
-                    // State follows ownership: everything downstream is rebuilt from the log.
-                    self.models.reset_downstream().await?;
-                    self.applied_upto.clear();
-                    self.learn_published_elsewhere().await?;
-                }
-                let live = record.offset >= self.live_from_of(record.partition);
+                let live = self
+                    .current
+                    .is_live(&self.topic, record.partition, record.offset);
                 self.hold(record, live);
             }
             self.release().await?;
@@ -283,9 +329,52 @@ impl UpdateApplier {
         Ok(())
     }
 
-    /// Reads the warnings topic back so that versions the previous owner of a gained basin
-    /// published are not published again when the rebuild re-derives them.
+    /// Adopts the consumer's assignment when it changed. State follows ownership: everything
+    /// downstream is reset and rebuilt from the start of the log of the adopted partitions,
+    /// and the gate waits for every observation partition's markers in each of them.
+    async fn follow_assignment(&mut self) -> Result<(), PipelineError> {
+        let now = self.assignment.snapshot();
+        if now.generation == self.current.generation {
+            return Ok(());
+        }
+        self.current = now;
+        let owned = self.owned();
+        self.gate = TickGate::new(owned.iter().flat_map(|partition| {
+            self.sources
+                .iter()
+                .map(move |source| (*partition, source.clone()))
+        }));
+        info!(?owned, "basin-updates partitions assigned; rebuilding");
+        self.models.reset_downstream().await?;
+        self.applied_upto.clear();
+        if !owned.is_empty() {
+            self.learn_published_elsewhere().await?;
+        }
+        Ok(())
+    }
+
+    /// Reads the warnings topic and the delivery journal back so that versions the previous
+    /// owner of a gained basin published, and the deliveries it made, are not made again when
+    /// the rebuild re-derives them.
     async fn learn_published_elsewhere(&self) -> Result<(), PipelineError> {
+        let (bootstrap, topic) = (
+            self.published.bootstrap_servers.clone(),
+            self.published.deliveries_topic.clone(),
+        );
+        let delivered = tokio::task::spawn_blocking(move || read_journal(&bootstrap, &topic))
+            .await
+            .map_err(|e| PipelineError::Actor(format!("read the delivery journal: {e}")))??;
+        let (port, receiver) = reply_port();
+        self.published
+            .courier
+            .cast(DeliveryCourierMsg::LearnDelivered(
+                delivered.into_iter().collect(),
+                port,
+            ))
+            .map_err(|e| PipelineError::Actor(format!("courier is gone: {e}")))?;
+        await_reply(receiver, "learn deliveries made elsewhere")
+            .await
+            .map_err(|e| PipelineError::Actor(e.to_string()))?;
         let (bootstrap, topic) = (
             self.published.bootstrap_servers.clone(),
             self.published.topic.clone(),
@@ -303,21 +392,13 @@ impl UpdateApplier {
             .map_err(|e| PipelineError::Actor(e.to_string()))
     }
 
+    /// The basin-updates partitions of the adopted assignment.
     fn owned(&self) -> BTreeSet<i32> {
-        self.live_from
-            .lock()
-            .expect("live-from lock is never poisoned: no panics under it")
+        self.current
+            .live_from
             .keys()
-            .map(|(_, p)| *p)
+            .map(|(_, partition)| *partition)
             .collect()
-    }
-
-    fn live_from_of(&self, partition: i32) -> i64 {
-        self.live_from
-            .lock()
-            .expect("live-from lock is never poisoned: no panics under it")
-            .get(&(self.topic.clone(), partition))
-            .map_or(i64::MAX, |p| p.live_from)
     }
 
     fn hold(&mut self, record: UpdateRecord, live: bool) {
@@ -416,6 +497,13 @@ impl UpdateApplier {
                     }
                 }
             }
+            debug!(
+                ?tick,
+                summaries = summaries.len(),
+                chains = chain_summaries.len(),
+                readings = readings.values().map(Vec::len).sum::<usize>(),
+                "tick released to the basins and chains"
+            );
             for ((basin, _), summary) in summaries {
                 self.models
                     .basins

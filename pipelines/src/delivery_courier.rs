@@ -13,7 +13,8 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use tianshan_actors::admin_unit::{AdminUnitMsg, DeliveryRequest};
 use tianshan_actors::wall_clock::WallClock;
 use tianshan_core::cap::{AreaOutline, CapAlert, CapReference, CapSettings};
-use tianshan_core::dissemination::acknowledgement::DeliveryOutcome;
+use tianshan_core::dissemination::acknowledgement::{DeliveryKey, DeliveryOutcome};
+use tianshan_core::dissemination::ledger::LedgerEntry;
 use tianshan_core::ids::WarningId;
 use tianshan_core::region::Region;
 use tianshan_core::signoff::ReleasedWarning;
@@ -30,7 +31,16 @@ pub enum DeliveryCourierMsg {
     Deliver(DeliveryRequest),
     /// Replies with what the courier did so far.
     Totals(RpcReplyPort<CourierTotals>),
+    /// Deliveries another node made (read from the journal), not to be made again; replies
+    /// once they are in the ledger.
+    LearnDelivered(Vec<(DeliveryKey, LedgerEntry)>, RpcReplyPort<()>),
+    /// From now on deliver only warnings this node owns (a sharded node): the owner of a
+    /// warning's basin or chain delivers it, so no one gets it from two nodes.
+    OnlyOwned(OwnsWarning),
 }
+
+/// Whether this node owns a warning now, and so is the one to deliver it.
+pub type OwnsWarning = Arc<dyn Fn(&WarningEvent) -> bool + Send + Sync>;
 
 impl From<DeliveryRequest> for DeliveryCourierMsg {
     fn from(request: DeliveryRequest) -> Self {
@@ -44,7 +54,9 @@ impl TryFrom<DeliveryCourierMsg> for DeliveryRequest {
     fn try_from(msg: DeliveryCourierMsg) -> Result<Self, ()> {
         match msg {
             DeliveryCourierMsg::Deliver(request) => Ok(request),
-            DeliveryCourierMsg::Totals(_) => Err(()),
+            DeliveryCourierMsg::Totals(_)
+            | DeliveryCourierMsg::LearnDelivered(..)
+            | DeliveryCourierMsg::OnlyOwned(_) => Err(()),
         }
     }
 }
@@ -78,6 +90,8 @@ pub struct DeliveryCourierState {
     rendered: BTreeMap<(WarningId, u32, bool), Rendered>,
     /// The CAP references of the versions of each warning rendered so far, for `references`.
     earlier: BTreeMap<WarningId, Vec<(u32, CapReference)>>,
+    /// Sharded: which warnings this node delivers.
+    owns: Option<OwnsWarning>,
 }
 
 /// The actor sending deliveries through the channels.
@@ -101,6 +115,7 @@ impl Actor for DeliveryCourier {
             args,
             rendered: BTreeMap::new(),
             earlier: BTreeMap::new(),
+            owns: None,
         })
     }
 
@@ -112,6 +127,22 @@ impl Actor for DeliveryCourier {
     ) -> Result<(), ActorProcessingErr> {
         match msg {
             DeliveryCourierMsg::Deliver(request) => {
+                if st
+                    .owns
+                    .as_ref()
+                    .is_some_and(|owns| !owns(&request.warning.event))
+                {
+                    // Its basin or chain moved to another node, which re-derives the warning
+                    // and delivers what was not delivered yet.
+                    st.args
+                        .metrics
+                        .delivery(request.delivery.key.channel.as_str(), "not_owner");
+                    request.report_to.cast(AdminUnitMsg::Delivered {
+                        key: request.delivery.key,
+                        outcome: DeliveryOutcome::Failed,
+                    })?;
+                    return Ok(());
+                }
                 let now = st.args.clock.now();
                 let rendered = render(st, &request.warning);
                 let message = OutboundMessage {
@@ -146,6 +177,11 @@ impl Actor for DeliveryCourier {
             DeliveryCourierMsg::Totals(reply) => {
                 let _ = reply.send(st.args.courier.totals());
             }
+            DeliveryCourierMsg::LearnDelivered(entries, reply) => {
+                st.args.courier.learn_delivered(entries);
+                let _ = reply.send(());
+            }
+            DeliveryCourierMsg::OnlyOwned(owns) => st.owns = Some(owns),
         }
         Ok(())
     }

@@ -12,6 +12,7 @@
 //! - [`state_journal`]: open acknowledgement books and the sign-off book on a compacted topic,
 //!   read back at start.
 //! - [`observation_source`]: the consumer-group source with rebuild on assignment.
+//! - [`assignment`]: what a rebuilding consumer owns now, kept by its rebalance callback.
 //! - [`basin_updates`]: the internal topic between the nodes of a sharded cluster: summaries, chain inputs, tick markers.
 //! - [`sharded_ticks`]: a sharded node's upstream half: its stations, and what it sends on at each tick.
 //! - [`basin_update_source`]: a sharded node's downstream half: basin-updates gated by tick into its basins and chains.
@@ -29,6 +30,7 @@
 
 pub mod agency_alerts;
 pub mod archive;
+pub mod assignment;
 pub mod basin_update_source;
 pub mod basin_updates;
 pub mod channels;

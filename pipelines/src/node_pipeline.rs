@@ -24,6 +24,7 @@ use crate::basin_update_source::{BasinUpdateSource, PublishedWarnings, UpdateLay
 use crate::basin_updates::BasinUpdatesWriter;
 use crate::config::{KafkaConfig, PipelineConfig};
 use crate::dead_letters::DeadLetterWriter;
+use crate::delivery_courier::DeliveryCourierMsg;
 use crate::dissemination_stage::{DisseminationConfig, DisseminationStage};
 use crate::error::PipelineError;
 use crate::model_actors::{actor_error, ask, ModelActors};
@@ -103,6 +104,10 @@ impl NodePipeline {
         let producer: FutureProducer = ClientConfig::new()
             .set("bootstrap.servers", &settings.kafka.bootstrap_servers)
             .set("enable.idempotence", "true")
+            // The basin-updates topic carries every station summary of every tick, as JSON;
+            // compressed it is a fraction of the size (the embedded broker keeps only the last
+            // 5 MB of each partition, so uncompressed the start of a storm falls off the log).
+            .set("compression.type", "lz4")
             .create()
             .map_err(|e| PipelineError::kafka("create the node producer", e))?;
         let published = {
@@ -153,7 +158,13 @@ impl NodePipeline {
                 settings,
                 region,
                 &models,
-                publisher.clone(),
+                PublishedWarnings {
+                    publisher: publisher.clone(),
+                    courier: dissemination.courier.clone(),
+                    bootstrap_servers: settings.kafka.bootstrap_servers.clone(),
+                    topic: settings.kafka.topics.warnings.clone(),
+                    deliveries_topic: settings.kafka.topics.deliveries.clone(),
+                },
                 producer,
                 dead_letters.clone(),
                 metrics.clone(),
@@ -258,7 +269,7 @@ async fn start_sharding(
     settings: &PipelineSettings,
     region: Arc<Region>,
     models: &ModelActors,
-    publisher: ActorRef<WarningPublisherMsg>,
+    published: PublishedWarnings,
     producer: FutureProducer,
     dead_letters: DeadLetterWriter,
     metrics: Arc<Metrics>,
@@ -286,7 +297,7 @@ async fn start_sharding(
         settings.kafka.partitioner,
     );
     let ticks = ShardedTicks::new(
-        region,
+        region.clone(),
         writer.clone(),
         topics,
         settings.kafka.partitioner,
@@ -298,6 +309,7 @@ async fn start_sharding(
         .into_iter()
         .flat_map(|topic| (0..counts[topic]).map(move |p| (topic.to_string(), p)))
         .collect();
+    let courier = published.courier.clone();
     let updates = BasinUpdateSource::start(
         &settings.kafka,
         models.clone(),
@@ -306,14 +318,15 @@ async fn start_sharding(
             sources,
             settings.pipeline.tick_ms().map_err(PipelineError::Setup)?,
         ),
-        PublishedWarnings {
-            publisher,
-            bootstrap_servers: settings.kafka.bootstrap_servers.clone(),
-            topic: topics.warnings.clone(),
-        },
+        published,
         dead_letters,
         metrics,
     )?;
+    courier
+        .cast(DeliveryCourierMsg::OnlyOwned(
+            updates.owns_warning(&writer, &region),
+        ))
+        .map_err(|e| actor_error("the courier", e))?;
     Ok((ticks, updates))
 }
 

@@ -11,20 +11,18 @@
 //! channel of capacity one; the applier buffers them in [`EventClock`], which decides what to
 //! apply and when a tick is due, and bounds the buffer.
 
-use std::collections::BTreeMap;
 use std::ffi::CString;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ractor::ActorRef;
-use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
+use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::Headers;
-use rdkafka::statistics::Statistics;
 use rdkafka::topic_partition_list::TopicPartitionListElem;
-use rdkafka::types::{RDKafkaErrorCode, RDKafkaRespErr};
-use rdkafka::{ClientConfig, ClientContext, Message, Offset, TopicPartitionList};
+use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::{ClientConfig, Message, Offset};
 use tianshan_actors::ask::{await_reply, reply_port};
 use tianshan_actors::station::Envelope;
 use tianshan_actors::station_supervisor::StationSupervisorMsg;
@@ -33,128 +31,14 @@ use tianshan_core::observation::{Observation, Outcome, RejectReason};
 use tianshan_core::time::EventTime;
 use tianshan_proto::codec::decode_observation;
 use tokio::sync::mpsc;
-use tracing::{debug, error, info, warn};
+use tracing::{debug, error, warn};
 
+use crate::assignment::{Assignment, RewindCheck, SharedAssignment, SourceContext, TopicPartition};
 use crate::config::{KafkaConfig, PipelineConfig};
 use crate::dead_letters::{DeadLetter, DeadLetterWriter};
 use crate::error::PipelineError;
 use crate::sharded_ticks::ShardedTicks;
 use crate::telemetry::Metrics;
-
-/// What the source learned about a partition when it was assigned.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct AssignedPartition {
-    /// Records below this offset are re-read to rebuild state (the committed offset).
-    pub(crate) live_from: i64,
-}
-
-/// The current assignment, per (topic, partition).
-pub(crate) type LiveFrom = Arc<Mutex<BTreeMap<(String, i32), AssignedPartition>>>;
-
-/// Consumer callbacks: rewind on assignment, lag from statistics.
-pub struct SourceContext {
-    live_from: LiveFrom,
-    metrics: Arc<Metrics>,
-    /// Bumped at every assignment change, so records read before it can be told apart.
-    generation: Arc<AtomicU64>,
-}
-
-impl SourceContext {
-    /// A context that keeps `live_from` equal to the assignment and bumps `generation` at each
-    /// change (shared with the basin-updates source, which rebuilds the same way).
-    pub(crate) fn new(
-        live_from: LiveFrom,
-        metrics: Arc<Metrics>,
-        generation: Arc<AtomicU64>,
-    ) -> Self {
-        Self {
-            live_from,
-            metrics,
-            generation,
-        }
-    }
-}
-
-impl ClientContext for SourceContext {
-    fn stats(&self, statistics: Statistics) {
-        for (topic, stats) in &statistics.topics {
-            for (partition, p) in &stats.partitions {
-                if *partition >= 0 && p.consumer_lag >= 0 {
-                    self.metrics
-                        .set_consumer_lag(topic, *partition, p.consumer_lag);
-                }
-            }
-        }
-    }
-}
-
-impl ConsumerContext for SourceContext {
-    fn rebalance(
-        &self,
-        consumer: &BaseConsumer<Self>,
-        err: RDKafkaRespErr,
-        tpl: &mut TopicPartitionList,
-    ) {
-        let mut live_from = self
-            .live_from
-            .lock()
-            .expect("live-from lock is never poisoned: no panics under it");
-        match err {
-            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
-                let committed = consumer.committed_offsets(tpl.clone(), Duration::from_secs(10)).unwrap_or_else(|e| {
-                    warn!(error = %e, "could not read committed offsets; treating the whole log as live");
-                    TopicPartitionList::new()
-                });
-                for element in tpl.elements() {
-                    let boundary = committed
-                        .find_partition(element.topic(), element.partition())
-                        .and_then(|c| match c.offset() {
-                            Offset::Offset(offset) => Some(offset),
-                            _ => None,
-                        })
-                        .unwrap_or(0);
-                    debug!(
-                        topic = element.topic(),
-                        partition = element.partition(),
-                        live_from = boundary,
-                        "assigned"
-                    );
-                    live_from.insert(
-                        (element.topic().to_string(), element.partition()),
-                        AssignedPartition {
-                            live_from: boundary,
-                        },
-                    );
-                }
-                let mut rewound = TopicPartitionList::new();
-                for element in tpl.elements() {
-                    let _ = rewound.add_partition_offset(
-                        element.topic(),
-                        element.partition(),
-                        Offset::Beginning,
-                    );
-                }
-                self.generation.fetch_add(1, Ordering::SeqCst);
-                info!(
-                    partitions = rewound.count(),
-                    "partitions assigned; rebuilding from the start of the log"
-                );
-                if let Err(e) = consumer.assign(&rewound) {
-                    warn!(error = %e, "assigning partitions failed");
-                }
-                self.metrics.set_ready(true);
-            }
-            _ => {
-                info!(partitions = tpl.count(), "partitions revoked");
-                for element in tpl.elements() {
-                    live_from.remove(&(element.topic().to_string(), element.partition()));
-                }
-                let _ = consumer.unassign();
-                self.metrics.set_ready(false);
-            }
-        }
-    }
-}
 
 /// One record as read from Kafka.
 struct RawRecord {
@@ -171,8 +55,8 @@ struct RawRecord {
 enum Polled {
     /// A record and the assignment generation it was read under.
     Record(RawRecord, u64),
-    /// The partition is caught up with its log.
-    End { topic: String, partition: i32 },
+    /// The partition is caught up with its log, seen under that assignment generation.
+    End(TopicPartition, u64),
 }
 
 /// A record waiting in the event-time merge, decoded once on arrival.
@@ -183,7 +67,7 @@ struct PendingRecord {
 
 /// A running source; dropping it does not stop it, call [`ObservationSource::stop`].
 pub struct ObservationSource {
-    live_from: LiveFrom,
+    assignment: SharedAssignment,
     stop: Arc<AtomicBool>,
     poll_thread: tokio::task::JoinHandle<()>,
     apply_task: tokio::task::JoinHandle<Result<(), PipelineError>>,
@@ -202,13 +86,8 @@ impl ObservationSource {
         metrics: Arc<Metrics>,
         sharded: Option<ShardedTicks>,
     ) -> Result<Self, PipelineError> {
-        let live_from: LiveFrom = Arc::default();
-        let generation = Arc::new(AtomicU64::new(0));
-        let context = SourceContext {
-            live_from: live_from.clone(),
-            metrics: metrics.clone(),
-            generation: generation.clone(),
-        };
+        let assignment = SharedAssignment::default();
+        let context = SourceContext::new("observations", assignment.clone(), metrics.clone());
         let session_ms = tianshan_core::time::parse_duration_ms(&kafka.session_timeout)
             .map_err(PipelineError::Setup)?;
         let consumer: BaseConsumer<SourceContext> = ClientConfig::new()
@@ -236,27 +115,28 @@ impl ObservationSource {
         let (batches, receiver) = mpsc::channel(1);
         let poll_thread = {
             let (consumer, stop, max_batch) = (consumer.clone(), stop.clone(), pipeline.max_batch);
+            let assignment = assignment.clone();
             tokio::task::spawn_blocking(move || {
-                poll_loop(&consumer, &stop, max_batch, &generation, &batches)
+                poll_loop(&consumer, &stop, max_batch, &assignment, &batches)
             })
         };
         let tick_ms = pipeline.tick_ms().map_err(PipelineError::Setup)?;
         let idle_after_ms = pipeline
             .partition_idle_after_ms()
             .map_err(PipelineError::Setup)?;
-        let applier_live_from = live_from.clone();
         let applier = Applier {
             consumer,
             stations,
             dead_letters,
             metrics,
-            live_from,
+            assignment: assignment.clone(),
+            current: Assignment::default(),
+            awaiting_first_record: true,
             clock: EventClock::new(tick_ms, idle_after_ms, pipeline.max_buffered),
             tick_ms,
             sharded,
             max_batch: pipeline.max_batch,
             started: Instant::now(),
-            generation: 0,
         };
         let apply_task = tokio::spawn(async move {
             let result = applier.run(receiver).await;
@@ -266,7 +146,7 @@ impl ObservationSource {
             result
         });
         Ok(Self {
-            live_from: applier_live_from,
+            assignment,
             stop,
             poll_thread,
             apply_task,
@@ -274,13 +154,8 @@ impl ObservationSource {
     }
 
     /// The observation partitions assigned to this node now, in order.
-    pub fn assigned_partitions(&self) -> Vec<(String, i32)> {
-        self.live_from
-            .lock()
-            .expect("live-from lock is never poisoned: no panics under it")
-            .keys()
-            .cloned()
-            .collect()
+    pub fn assigned_partitions(&self) -> Vec<TopicPartition> {
+        self.assignment.partitions()
     }
 
     /// Stops polling, lets the batch in hand finish, and commits the stored offsets.
@@ -305,13 +180,22 @@ fn poll_loop(
     consumer: &BaseConsumer<SourceContext>,
     stop: &AtomicBool,
     max_batch: usize,
-    generation: &AtomicU64,
+    assignment: &SharedAssignment,
     batches: &mpsc::Sender<Vec<Polled>>,
 ) {
     let mut batch = Vec::with_capacity(max_batch);
     let mut last_handover = Instant::now();
+    let mut rewind = RewindCheck::default();
     while !stop.load(Ordering::Relaxed) {
         match consumer.poll(Duration::from_millis(50)) {
+            Some(Ok(message))
+                if !rewind.admit(
+                    consumer,
+                    assignment,
+                    message.topic(),
+                    message.partition(),
+                    message.offset(),
+                ) => {}
             Some(Ok(message)) => {
                 let content_type = message
                     .headers()
@@ -322,7 +206,7 @@ fn poll_loop(
                     .and_then(|header| header.value)
                     .map(|v| String::from_utf8_lossy(v).into_owned());
                 // A rebalance runs inside `poll`, so this is the generation of this record.
-                let read_under = generation.load(Ordering::SeqCst);
+                let read_under = assignment.generation();
                 batch.push(Polled::Record(
                     RawRecord {
                         topic: message.topic().to_string(),
@@ -341,13 +225,14 @@ fn poll_loop(
             }
             Some(Err(KafkaError::PartitionEOF(partition))) => {
                 // The event names no topic: check every assigned topic's partition of that number.
-                if let Ok(assignment) = consumer.assignment() {
-                    for element in assignment.elements() {
+                let read_under = assignment.generation();
+                if let Ok(assigned) = consumer.assignment() {
+                    for element in assigned.elements() {
                         if element.partition() == partition && at_end(consumer, &element) {
-                            batch.push(Polled::End {
-                                topic: element.topic().to_string(),
-                                partition,
-                            });
+                            batch.push(Polled::End(
+                                (element.topic().to_string(), partition),
+                                read_under,
+                            ));
                         }
                     }
                 }
@@ -416,62 +301,41 @@ struct Applier {
     stations: ActorRef<StationSupervisorMsg>,
     dead_letters: DeadLetterWriter,
     metrics: Arc<Metrics>,
-    live_from: LiveFrom,
-    clock: EventClock<(String, i32), PendingRecord>,
+    /// The consumer's assignment, changed by rebalances inside `poll`.
+    assignment: SharedAssignment,
+    /// The assignment the clock and the stations follow now.
+    current: Assignment,
+    /// No record of the current assignment has arrived yet.
+    awaiting_first_record: bool,
+    clock: EventClock<TopicPartition, PendingRecord>,
     tick_ms: i64,
     /// Sharded: chain readings and tick summaries go on through Kafka instead of to local actors.
     sharded: Option<ShardedTicks>,
     max_batch: usize,
     started: Instant,
-    /// Assignment generation of the records in the clock.
-    generation: u64,
 }
 
 impl Applier {
     async fn run(mut self, mut receiver: mpsc::Receiver<Vec<Polled>>) -> Result<(), PipelineError> {
         while let Some(polled) = receiver.recv().await {
-            let mut assigned = self.sync_assignment();
+            self.follow_assignment().await?;
             let now_ms = self.now_ms();
             for event in polled {
                 match event {
-                    Polled::Record(_, read_under) if read_under < self.generation => {
-                        // Read before a rebalance rewound its partition: it comes again.
+                    Polled::Record(_, read_under) | Polled::End(_, read_under)
+                        if read_under != self.current.generation =>
+                    {
+                        // Read under an assignment that has changed since: a rebalance rewound
+                        // its partition (the record comes again) or took it away.
                     }
-                    Polled::Record(raw, read_under) => {
-                        if read_under > self.generation {
-                            // A rebalance rewound the log: what is buffered comes again too.
-                            let dropped = self.clock.assign(&[]);
-                            debug!(
-                                records = dropped.len(),
-                                "rebalance: buffered records dropped, they are read again"
-                            );
-                            self.generation = read_under;
-                            assigned = self.sync_assignment();
-                            if self.sharded.is_some() {
-                                // Sharded, the stations' state follows the assignment: every
-                                // assigned partition is read again from its start, its ticks
-                                // released again (their summaries and markers rebuild the
-                                // basins' owners too).
-                                self.clock.restart();
-                                assigned = self.sync_assignment();
-                                let (port, receiver) = reply_port();
-                                self.stations
-                                    .cast(StationSupervisorMsg::Reset(port))
-                                    .map_err(|e| {
-                                        PipelineError::Actor(format!(
-                                            "station supervisor is gone: {e}"
-                                        ))
-                                    })?;
-                                await_reply(receiver, "reset stations")
-                                    .await
-                                    .map_err(|e| PipelineError::Actor(e.to_string()))?;
-                            }
+                    Polled::Record(raw, _) => {
+                        if std::mem::take(&mut self.awaiting_first_record) {
+                            // Partitions that reported their end before anything of this
+                            // assignment arrived were empty, not idle: judge idleness from now.
+                            self.clock.assign(&[]);
+                            self.clock.assign(&self.current.partitions());
                         }
                         let key = (raw.topic.clone(), raw.partition);
-                        if !assigned.contains(&key) {
-                            // Read before a revocation; the new owner reads it again.
-                            continue;
-                        }
                         let decoded = decode_observation(raw.content_type.as_deref(), &raw.payload)
                             .map_err(|e| e.to_string());
                         // A reading cannot be ordered after it was sent: a clock far ahead
@@ -483,8 +347,8 @@ impl Applier {
                         self.clock
                             .push(&key, event_time, PendingRecord { raw, decoded });
                     }
-                    Polled::End { topic, partition } => {
-                        self.clock.reached_end(&(topic, partition), now_ms);
+                    Polled::End(partition, _) => {
+                        self.clock.reached_end(&partition, now_ms);
                     }
                 }
             }
@@ -499,6 +363,39 @@ impl Applier {
             .map_err(|e| PipelineError::kafka("commit offsets at shutdown", e))
     }
 
+    /// Adopts the consumer's assignment when it changed: what is buffered is dropped (a
+    /// rebalance rewinds every assigned partition, so it comes again), and from here on ticks
+    /// and their markers speak for exactly the adopted partitions. Sharded, the stations' state
+    /// follows the assignment too: they start empty and are rebuilt from the start of the log,
+    /// and their ticks are released again (whose summaries and markers rebuild the basins'
+    /// owners).
+    async fn follow_assignment(&mut self) -> Result<(), PipelineError> {
+        let now = self.assignment.snapshot();
+        if now.generation == self.current.generation {
+            return Ok(());
+        }
+        let dropped = self.clock.assign(&[]);
+        debug!(
+            records = dropped.len(),
+            generation = now.generation,
+            "assignment changed: buffered records dropped, they are read again"
+        );
+        if self.sharded.is_some() {
+            self.clock.restart();
+            let (port, receiver) = reply_port();
+            self.stations
+                .cast(StationSupervisorMsg::Reset(port))
+                .map_err(|e| PipelineError::Actor(format!("station supervisor is gone: {e}")))?;
+            await_reply(receiver, "reset stations")
+                .await
+                .map_err(|e| PipelineError::Actor(e.to_string()))?;
+        }
+        self.clock.assign(&now.partitions());
+        self.current = now;
+        self.awaiting_first_record = true;
+        Ok(())
+    }
+
     fn now_ms(&self) -> i64 {
         i64::try_from(self.started.elapsed().as_millis()).unwrap_or(i64::MAX)
     }
@@ -509,9 +406,11 @@ impl Applier {
             match step {
                 Release::Apply(batch) => self.apply(batch).await?,
                 Release::Tick(tick) => {
-                    let assigned = self.assigned_partitions();
                     if let Some(sharded) = &mut self.sharded {
-                        sharded.finish_tick(tick, &assigned, &self.stations).await?;
+                        // The marker speaks for the partitions this clock merged, never for
+                        // ones assigned since and not yet rebuilt.
+                        let merged = self.current.partitions();
+                        sharded.finish_tick(tick, &merged, &self.stations).await?;
                     } else {
                         self.stations
                             .cast(StationSupervisorMsg::Tick(tick))
@@ -531,21 +430,13 @@ impl Applier {
 
     async fn apply(&mut self, batch: Vec<PendingRecord>) -> Result<(), PipelineError> {
         let started = Instant::now();
-        let live: Vec<bool> = {
-            let live_from = self
-                .live_from
-                .lock()
-                .expect("live-from lock is never poisoned: no panics under it");
-            batch
-                .iter()
-                .map(|r| {
-                    r.raw.offset
-                        >= live_from
-                            .get(&(r.raw.topic.clone(), r.raw.partition))
-                            .map_or(0, |p| p.live_from)
-                })
-                .collect()
-        };
+        let live: Vec<bool> = batch
+            .iter()
+            .map(|r| {
+                self.current
+                    .is_live(&r.raw.topic, r.raw.partition, r.raw.offset)
+            })
+            .collect();
         self.metrics
             .observations_received(live.iter().filter(|l| **l).count());
         let mut outcomes: Vec<Option<Outcome>> = Vec::with_capacity(batch.len());
@@ -685,28 +576,5 @@ impl Applier {
             }
             Err(e) => Err(PipelineError::kafka("store an offset", e)),
         }
-    }
-
-    /// The observation partitions assigned now, in order.
-    fn assigned_partitions(&self) -> Vec<(String, i32)> {
-        self.live_from
-            .lock()
-            .expect("live-from lock is never poisoned: no panics under it")
-            .keys()
-            .cloned()
-            .collect()
-    }
-
-    /// Makes the clock's partitions equal to the current assignment and returns it.
-    fn sync_assignment(&mut self) -> Vec<(String, i32)> {
-        let assigned = self.assigned_partitions();
-        let dropped = self.clock.assign(&assigned);
-        if !dropped.is_empty() {
-            info!(
-                records = dropped.len(),
-                "dropped buffered records of revoked partitions; their new owner reads them"
-            );
-        }
-        assigned
     }
 }

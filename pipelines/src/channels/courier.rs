@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde::Serialize;
-use tianshan_core::dissemination::acknowledgement::DeliveryOutcome;
+use tianshan_core::dissemination::acknowledgement::{DeliveryKey, DeliveryOutcome};
 use tianshan_core::dissemination::ledger::{DeliveryLedger, LedgerEntry};
 use tianshan_core::dissemination::recipients::ChannelKind;
 use tianshan_core::time::EventTime;
@@ -51,6 +51,29 @@ impl Courier {
             ledger,
             journal: None,
             totals: CourierTotals::default(),
+        }
+    }
+
+    /// Records deliveries made elsewhere (another node's, read from the journal when this node
+    /// takes over their warnings), so they are not made again. Entries already known are left
+    /// as they are; when the ledger is full the rest are skipped and counted as refused.
+    pub fn learn_delivered(
+        &mut self,
+        entries: impl IntoIterator<Item = (DeliveryKey, LedgerEntry)>,
+    ) {
+        for (key, entry) in entries {
+            if self
+                .ledger
+                .check_and_record(&key, entry.delivered, entry.expires)
+                .is_err()
+            {
+                self.totals.refused_ledger_full += 1;
+                warn!(
+                    capacity = self.ledger.capacity(),
+                    "delivery ledger full: deliveries made elsewhere not all learned"
+                );
+                return;
+            }
         }
     }
 

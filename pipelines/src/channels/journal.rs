@@ -74,6 +74,32 @@ pub fn rebuild_ledger(
     capacity: usize,
     now: EventTime,
 ) -> Result<DeliveryLedger, PipelineError> {
+    let mut ledger = DeliveryLedger::new(capacity);
+    for (key, entry) in read_journal(bootstrap_servers, topic)? {
+        if entry.expires <= now {
+            continue;
+        }
+        ledger
+            .check_and_record(&key, entry.delivered, entry.expires)
+            .map_err(|e| {
+                PipelineError::Setup(format!(
+                    "cannot rebuild the delivery ledger from {topic}: {e}"
+                ))
+            })?;
+    }
+    Ok(ledger)
+}
+
+/// Reads the journal `topic` from the beginning: every delivery any node journaled, the
+/// latest entry per key (what compaction leaves). Blocks while it reads.
+///
+/// # Errors
+/// Returns [`PipelineError::Kafka`] when the topic cannot be read, and
+/// [`PipelineError::Setup`] for a record that is not a journal entry.
+pub fn read_journal(
+    bootstrap_servers: &str,
+    topic: &str,
+) -> Result<BTreeMap<DeliveryKey, LedgerEntry>, PipelineError> {
     let mut latest: BTreeMap<DeliveryKey, LedgerEntry> = BTreeMap::new();
     for record in read_topic(bootstrap_servers, topic)? {
         let bad = |what: &str, detail: String| {
@@ -97,18 +123,5 @@ pub fn rebuild_ledger(
             serde_json::from_slice(&record.payload).map_err(|e| bad("value", e.to_string()))?;
         latest.insert(key, entry);
     }
-    let mut ledger = DeliveryLedger::new(capacity);
-    for (key, entry) in latest {
-        if entry.expires <= now {
-            continue;
-        }
-        ledger
-            .check_and_record(&key, entry.delivered, entry.expires)
-            .map_err(|e| {
-                PipelineError::Setup(format!(
-                    "cannot rebuild the delivery ledger from {topic}: {e}"
-                ))
-            })?;
-    }
-    Ok(ledger)
+    Ok(latest)
 }

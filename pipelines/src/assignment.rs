@@ -1,0 +1,285 @@
+//! What a rebuilding consumer owns right now: the partitions of its latest assignment, where each
+//! one's live records begin (its committed offset; below it records are re-read to rebuild
+//! state), and a generation bumped at every assignment and revocation, so a reader can tell
+//! records of an older assignment apart and act on one consistent assignment at a time.
+//!
+//! [`SourceContext`] is the consumer callback that keeps it: on assignment it rewinds every
+//! partition to the start of its log. [`RewindCheck`] makes sure the rewind happened: a message
+//! that is not the start of its partition's log, read first after an assignment, is dropped and
+//! the partition sought back to its start.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
+use rdkafka::statistics::Statistics;
+use rdkafka::types::RDKafkaRespErr;
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use tracing::{debug, info, warn};
+
+use crate::telemetry::Metrics;
+
+/// A (topic, partition) pair.
+pub type TopicPartition = (String, i32);
+
+/// One consistent assignment: its generation and, per partition, where live records begin.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Assignment {
+    /// Bumped at every change; records read under an older generation are read again.
+    pub generation: u64,
+    /// Per assigned partition, the first offset that is live (not a rebuild re-read).
+    pub live_from: BTreeMap<TopicPartition, i64>,
+}
+
+impl Assignment {
+    /// The assigned partitions, in order.
+    pub fn partitions(&self) -> Vec<TopicPartition> {
+        self.live_from.keys().cloned().collect()
+    }
+
+    /// Whether `offset` of `partition` is live: read for the first time by this group.
+    /// Unassigned partitions are never live.
+    pub fn is_live(&self, topic: &str, partition: i32, offset: i64) -> bool {
+        self.live_from
+            .get(&(topic.to_string(), partition))
+            .is_some_and(|from| offset >= *from)
+    }
+}
+
+/// The assignment shared between the consumer callback (which changes it inside `poll`) and the
+/// tasks that act on it.
+#[derive(Debug, Clone, Default)]
+pub struct SharedAssignment(Arc<Mutex<Assignment>>);
+
+impl SharedAssignment {
+    /// A copy of the current assignment.
+    pub fn snapshot(&self) -> Assignment {
+        self.lock().clone()
+    }
+
+    /// The current generation.
+    pub fn generation(&self) -> u64 {
+        self.lock().generation
+    }
+
+    /// The partitions assigned now, in order.
+    pub fn partitions(&self) -> Vec<TopicPartition> {
+        self.lock().partitions()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Assignment> {
+        self.0
+            .lock()
+            .expect("assignment lock is never poisoned: no panics under it")
+    }
+}
+
+/// Consumer callbacks of a rebuilding source: keep the [`SharedAssignment`], rewind every
+/// assigned partition to its start, and report lag and readiness.
+pub struct SourceContext {
+    /// What the consumer reads, for the log ("observations", "basin updates").
+    reads: &'static str,
+    assignment: SharedAssignment,
+    metrics: Arc<Metrics>,
+}
+
+impl SourceContext {
+    /// A context for a consumer of `reads` that keeps `assignment`.
+    pub fn new(reads: &'static str, assignment: SharedAssignment, metrics: Arc<Metrics>) -> Self {
+        Self {
+            reads,
+            assignment,
+            metrics,
+        }
+    }
+
+    fn assigned(&self, consumer: &BaseConsumer<Self>, tpl: &TopicPartitionList) {
+        let committed = consumer
+            .committed_offsets(tpl.clone(), Duration::from_secs(10))
+            .unwrap_or_else(|e| {
+                warn!(reads = self.reads, error = %e, "could not read committed offsets; treating the whole log as live");
+                TopicPartitionList::new()
+            });
+        let mut rewound = TopicPartitionList::new();
+        {
+            let mut assignment = self.assignment.lock();
+            for element in tpl.elements() {
+                let live_from = committed
+                    .find_partition(element.topic(), element.partition())
+                    .and_then(|c| match c.offset() {
+                        Offset::Offset(offset) => Some(offset),
+                        _ => None,
+                    })
+                    .unwrap_or(0);
+                debug!(
+                    reads = self.reads,
+                    topic = element.topic(),
+                    partition = element.partition(),
+                    live_from,
+                    "assigned"
+                );
+                assignment.live_from.insert(
+                    (element.topic().to_string(), element.partition()),
+                    live_from,
+                );
+                let _ = rewound.add_partition_offset(
+                    element.topic(),
+                    element.partition(),
+                    Offset::Beginning,
+                );
+            }
+            assignment.generation += 1;
+        }
+        info!(
+            reads = self.reads,
+            partitions = rewound.count(),
+            "partitions assigned; rebuilding their state from the start of the log"
+        );
+        if let Err(e) = consumer.assign(&rewound) {
+            warn!(reads = self.reads, error = %e, "assigning partitions failed");
+        }
+        self.metrics.set_ready(true);
+    }
+
+    fn revoked(&self, consumer: &BaseConsumer<Self>, tpl: &TopicPartitionList) {
+        {
+            let mut assignment = self.assignment.lock();
+            for element in tpl.elements() {
+                assignment
+                    .live_from
+                    .remove(&(element.topic().to_string(), element.partition()));
+            }
+            assignment.generation += 1;
+        }
+        info!(
+            reads = self.reads,
+            partitions = tpl.count(),
+            "partitions revoked"
+        );
+        let _ = consumer.unassign();
+        self.metrics.set_ready(false);
+    }
+}
+
+impl ClientContext for SourceContext {
+    fn stats(&self, statistics: Statistics) {
+        for (topic, stats) in &statistics.topics {
+            for (partition, p) in &stats.partitions {
+                if *partition >= 0 && p.consumer_lag >= 0 {
+                    self.metrics
+                        .set_consumer_lag(topic, *partition, p.consumer_lag);
+                }
+            }
+        }
+    }
+}
+
+impl ConsumerContext for SourceContext {
+    fn rebalance(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        err: RDKafkaRespErr,
+        tpl: &mut TopicPartitionList,
+    ) {
+        match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => self.assigned(consumer, tpl),
+            _ => self.revoked(consumer, tpl),
+        }
+    }
+}
+
+/// Per assignment generation, which partitions are confirmed to be read from their start.
+///
+/// librdkafka may hand out messages fetched at a partition's committed offset, or prefetched
+/// under the previous assignment, after the rebalance callback asked for the start of the log:
+/// a rebuild from such a message would miss everything before it. So the first message of each
+/// partition after an assignment must lie at or before the log's start; otherwise it is dropped
+/// and the partition sought to its start, and messages are dropped until one comes from before
+/// the one that triggered the seek.
+#[derive(Debug, Default)]
+pub struct RewindCheck {
+    generation: u64,
+    confirmed: BTreeSet<TopicPartition>,
+    /// Partitions sought back, with the offset of the message that showed the rewind missing.
+    sought: BTreeMap<TopicPartition, i64>,
+}
+
+impl RewindCheck {
+    /// Whether the message at `offset` of `topic`/`partition` may be used; see the type.
+    pub fn admit<C: ConsumerContext>(
+        &mut self,
+        consumer: &BaseConsumer<C>,
+        assignment: &SharedAssignment,
+        topic: &str,
+        partition: i32,
+        offset: i64,
+    ) -> bool {
+        let (generation, assigned) = {
+            let now = assignment.lock();
+            (
+                now.generation,
+                now.live_from.contains_key(&(topic.to_string(), partition)),
+            )
+        };
+        if generation != self.generation {
+            self.generation = generation;
+            self.confirmed.clear();
+            self.sought.clear();
+        }
+        if !assigned {
+            // Fetched for an assignment that has changed since.
+            return false;
+        }
+        let key = (topic.to_string(), partition);
+        if self.confirmed.contains(&key) {
+            return true;
+        }
+        if let Some(from) = self.sought.get(&key) {
+            if offset < *from {
+                self.sought.remove(&key);
+                self.confirmed.insert(key);
+                return true;
+            }
+            return false;
+        }
+        let start = consumer
+            .fetch_watermarks(topic, partition, Duration::from_secs(10))
+            .map_or(0, |(low, _)| low);
+        if offset <= start {
+            self.confirmed.insert(key);
+            return true;
+        }
+        warn!(
+            topic,
+            partition,
+            offset,
+            start,
+            "first message after an assignment is not the start of the log; seeking back to rebuild from the start"
+        );
+        if let Err(e) = consumer.seek(topic, partition, Offset::Beginning, Duration::from_secs(10))
+        {
+            warn!(topic, partition, error = %e, "seeking to the start of the log failed; trying again at the next message");
+            return false;
+        }
+        self.sought.insert(key, offset);
+        false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_offsets_at_or_after_the_committed_one_of_an_assigned_partition_are_live() {
+        let assignment = Assignment {
+            generation: 3,
+            live_from: [(("rainfall".to_string(), 2), 40)].into_iter().collect(),
+        };
+        assert!(!assignment.is_live("rainfall", 2, 39));
+        assert!(assignment.is_live("rainfall", 2, 40));
+        assert!(!assignment.is_live("rainfall", 1, 400), "not assigned");
+        assert_eq!(assignment.partitions(), vec![("rainfall".to_string(), 2)]);
+    }
+}
