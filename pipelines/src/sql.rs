@@ -38,7 +38,7 @@ use tianshan_core::warning::WarningEvent;
 
 use crate::error::PipelineError;
 use crate::model_actors::{ask, ModelActors};
-use crate::node_pipeline::NodePipeline;
+use crate::node_pipeline::{NodePipeline, Ownership, OwnershipReader};
 use crate::telemetry::Metrics;
 use crate::warning_publisher::WarningPublisherMsg;
 
@@ -138,12 +138,18 @@ pub struct NodeSources {
     publisher: ActorRef<WarningPublisherMsg>,
     region_unit: ActorRef<AdminUnitMsg>,
     metrics: Arc<Metrics>,
+    ownership: OwnershipReader,
 }
 
 impl NodeSources {
     /// Returns whether the node has its partitions assigned and its state rebuilt.
     pub fn is_ready(&self) -> bool {
         self.metrics.is_ready()
+    }
+
+    /// Returns what the node owns now; `None` when it runs unsharded (it owns everything).
+    pub fn ownership(&self) -> Option<Ownership> {
+        self.ownership.read()
     }
 
     /// Takes the handles of `pipeline`, which runs `region`.
@@ -154,6 +160,7 @@ impl NodeSources {
             publisher: pipeline.publisher.clone(),
             region_unit: pipeline.dissemination.region_unit.clone(),
             metrics: pipeline.metrics.clone(),
+            ownership: pipeline.ownership_reader(),
         }
     }
 }

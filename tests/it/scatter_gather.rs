@@ -22,7 +22,7 @@ use tokio_stream::wrappers::TcpListenerStream;
 use tonic::{Code, Request, Status};
 
 const OFFICER: &str = "0f1ce40f1ce40f1ce40f1ce40f1ce40f1ce40f1c";
-const PEER: &str = "9ee59ee59ee59ee59ee59ee59ee59ee59ee59ee5";
+pub(crate) const PEER: &str = "9ee59ee59ee59ee59ee59ee59ee59ee59ee59ee5";
 
 const QUERIES: [&str; 5] = [
     "SELECT station, duration_min, mm FROM station_windows WHERE mm > 0 \
@@ -38,7 +38,7 @@ const QUERIES: [&str; 5] = [
     "SELECT reason, sum(count) AS n FROM dead_letters GROUP BY reason ORDER BY reason",
 ];
 
-fn tokens() -> Arc<TokenTable> {
+pub(crate) fn tokens() -> Arc<TokenTable> {
     Arc::new(
         TokenTable::from_csv(
             &format!(
@@ -253,4 +253,5 @@ async fn the_peer_api_opens_to_peer_tokens_only() {
     assert_eq!(view.grpc_address, addresses[0]);
     assert!(view.peers.is_empty());
     assert!(view.ready);
+    assert_eq!(view.ownership, None, "an unsharded node owns everything");
 }
