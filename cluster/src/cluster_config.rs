@@ -14,7 +14,8 @@ pub struct ClusterConfig {
     pub node_id: String,
     /// gRPC addresses (`host:port`) of the other nodes; a SQL query gathers their parts of the
     /// partial tables and fails when one does not answer. Empty: a single node. Calls carry the
-    /// token of the first `peer` row of `node.tokens`, and are plaintext.
+    /// token of the first `peer` row of `node.tokens`; they use TLS, verified against `node.tls-ca`,
+    /// when the node serves TLS, and plaintext otherwise.
     #[serde(default)]
     pub peers: Vec<String>,
     /// How long a peer has to answer one table snapshot, e.g. `"5s"`.
