@@ -170,7 +170,7 @@ impl Config {
             bail!("invalid configuration: node.tls-cert and node.tls-key go together");
         }
         if self.node.tls_cert.is_some()
-            && !self.cluster.peers.is_empty()
+            && !self.cluster.other_peers().is_empty()
             && self.node.tls_ca.is_none()
         {
             bail!(

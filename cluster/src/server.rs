@@ -202,13 +202,9 @@ pub async fn serve(
     };
     let cluster = &grpc.cluster;
     let peer_timeout = cluster.peer_timeout().map_err(ClusterError::Config)?;
-    let transport = peer_transport(grpc.tls.as_ref(), &cluster.peers)?;
-    let peers = PeerGather::new(
-        &cluster.peers,
-        tokens.peer_token(),
-        peer_timeout,
-        &transport,
-    )?;
+    let other_peers = cluster.other_peers();
+    let transport = peer_transport(grpc.tls.as_ref(), &other_peers)?;
+    let peers = PeerGather::new(&other_peers, tokens.peer_token(), peer_timeout, &transport)?;
     let sql = SqlEngine::new(source.clone(), peers);
     let identity = NodeIdentity {
         node_id: if cluster.node_id.is_empty() {
@@ -217,7 +213,7 @@ pub async fn serve(
             cluster.node_id.clone()
         },
         grpc_address: grpc_bound.to_string(),
-        peers: cluster.peers.clone(),
+        peers: other_peers,
     };
     let services = GrpcServices {
         warnings: WarningApi::new(pipeline.publisher.clone(), grpc.api),
