@@ -7,7 +7,9 @@ The custom resources (KEDA ScaledObject, Prometheus Operator ServiceMonitor) hav
 kubernetes-validate and none is vendored here: they are checked against the chart's own resources
 instead (the StatefulSet they scale, the Service port they scrape, string trigger metadata). Any
 other kind without a schema fails. The ConfigMap's tianshan.toml is parsed and checked against the
-pod (listen ports, mounted token and TLS files, the Kafka group KEDA watches).
+pod (listen ports, mounted token and TLS files, the Kafka group KEDA watches) and against the
+StatefulSet (cluster.peers are its pods under the headless Service, each pod names itself as
+node-id, and with more than one node the chart's tokens.csv holds a peer row).
 
 Usage: python3 helm/check.py [--write-configs DIR]
   --write-configs DIR  writes each case's rendered tianshan.toml as DIR/<case>.toml and the
@@ -20,7 +22,10 @@ packages are missing.
 from __future__ import annotations
 
 import argparse
+import base64
 import copy
+import csv
+import io
 import importlib.metadata
 import sys
 import tomllib
@@ -63,7 +68,12 @@ def merged(base: dict, overrides: dict) -> dict:
 
 INLINE_SECRETS = {
     "tokens": {"existingSecret": "", "csv": "token,principal,role,department,unit\n"},
-    "tls": {"existingSecret": "", "cert": "-----BEGIN CERTIFICATE-----\n", "key": "-----BEGIN PRIVATE KEY-----\n"},
+    "tls": {
+        "existingSecret": "",
+        "cert": "-----BEGIN CERTIFICATE-----\n",
+        "key": "-----BEGIN PRIVATE KEY-----\n",
+        "ca": "-----BEGIN CERTIFICATE-----\n",
+    },
 }
 
 # Every optional value of values.yaml set once, so each branch of the templates renders.
@@ -105,6 +115,12 @@ REFUSALS = [
     ("config-not-toml", {"config": "[kafka\n"}, "config is not valid TOML"),
     ("tls-without-certificate", {"tls": {"enabled": True}}, "tls.enabled needs"),
     ("pdb-both-bounds", {"podDisruptionBudget": {"minAvailable": 2}}, "exactly one of"),
+    ("config-sets-peers", {"config": '[cluster]\npeers = ["node-1:50051"]\n'}, "may not set cluster.peers"),
+    (
+        "tls-between-nodes-without-ca",
+        {"replicaCount": 3, "tls": {"enabled": True, "cert": "-----BEGIN CERTIFICATE-----\n", "key": "k"}},
+        "tls.ca is needed",
+    ),
 ]
 
 
@@ -187,9 +203,55 @@ def check_config(case: str, resources: list[dict]) -> list[str]:
         if node[key] != f"0.0.0.0:{ports[name]}":
             failures.append(f"{case}: ConfigMap: node.{key} = {node[key]!r}, container port {name} is {ports[name]}")
     mounts = [mount["mountPath"] for mount in container["volumeMounts"]]
-    for key in ("tokens", "tls-cert", "tls-key"):
+    for key in ("tokens", "tls-cert", "tls-key", "tls-ca"):
         if key in node and not any(node[key].startswith(mount + "/") for mount in mounts):
             failures.append(f"{case}: ConfigMap: node.{key} = {node[key]!r} is not under a volume mount of {named(statefulset)}")
+    return failures
+
+
+def listed_nodes(values: dict) -> int:
+    """Returns how many pods cluster.peers must list: the replicas, or an autoscaler's maximum."""
+    defaults = helm.values_from_yaml((CHART / "values.yaml").read_text())
+    values = merged(defaults, values)
+    if values["keda"]["enabled"]:
+        return values["keda"]["maxReplicaCount"]
+    if values["autoscaling"]["enabled"]:
+        return values["autoscaling"]["maxReplicas"]
+    return values["replicaCount"]
+
+
+def check_peers(case: str, values: dict, resources: list[dict]) -> list[str]:
+    """Checks cluster.peers against the StatefulSet and its headless Service, the pod's node-id,
+    and, with more than one node, the peer token row and the CA the nodes verify each other by."""
+    (statefulset,) = only(resources, "StatefulSet")
+    name = statefulset["metadata"]["name"]
+    where = f"{case}: {named(statefulset)}"
+    headless = [s for s in only(resources, "Service") if s["spec"].get("clusterIP") == "None"]
+    if [s["metadata"]["name"] for s in headless] != [statefulset["spec"]["serviceName"]]:
+        return [f"{where}: serviceName is not the one headless Service {[named(s) for s in headless]}"]
+    config = rendered_config(resources)
+    port = node_container(statefulset)["ports"][0]["containerPort"]
+    nodes = listed_nodes(values)
+    wanted = [f"{name}-{ordinal}.{headless[0]['metadata']['name']}.{NAMESPACE}.svc:{port}" for ordinal in range(nodes)]
+    failures = []
+    if config["cluster"].get("peers") != wanted:
+        failures.append(f"{case}: ConfigMap: cluster.peers = {config['cluster'].get('peers')}, not the pods {wanted}")
+    env = {variable["name"]: variable.get("value") for variable in node_container(statefulset)["env"]}
+    if env.get("TIANSHAN__CLUSTER__NODE_ID") != "$(POD_NAME)" or "POD_NAME" not in env:
+        failures.append(f"{where}: the pod does not set cluster.node-id to its name")
+    if nodes < 2:
+        return failures
+    if "tls-cert" in config["node"] and "tls-ca" not in config["node"]:
+        failures.append(f"{case}: ConfigMap: nodes serving TLS to each other have no node.tls-ca")
+    if "tokens" not in config["node"]:
+        failures.append(f"{case}: ConfigMap: {nodes} nodes and no node.tokens for their peer token")
+    for secret in only(resources, "Secret"):
+        if "tokens.csv" not in secret["data"]:
+            continue
+        rows = csv.DictReader(io.StringIO(base64.b64decode(secret["data"]["tokens.csv"]).decode()))
+        peer_tokens = [row["token"] for row in rows if row["role"] == "peer"]
+        if len(peer_tokens) != 1 or len(peer_tokens[0]) < 32:
+            failures.append(f"{case}: {named(secret)}: tokens.csv has no single peer row of 32+ characters")
     return failures
 
 
@@ -273,6 +335,7 @@ def main() -> int:
         if missing:
             failures.append(f"{case}: renders no {', '.join(sorted(missing))}")
         failures += check_config(case, resources)
+        failures += check_peers(case, values, resources)
         failures += check_custom_resources(case, resources)
         if args.write_configs:
             args.write_configs.mkdir(parents=True, exist_ok=True)

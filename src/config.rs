@@ -55,6 +55,10 @@ pub struct NodeConfig {
     /// TLS private key (PEM) of the gRPC port.
     #[serde(default)]
     pub tls_key: Option<PathBuf>,
+    /// CA certificate (PEM) the nodes' certificates chain to: with TLS, calls to
+    /// `cluster.peers` go over TLS and verify the peer against it (needed when there are peers).
+    #[serde(default)]
+    pub tls_ca: Option<PathBuf>,
 }
 
 /// The header of a token file, alone: no tokens.
@@ -162,6 +166,18 @@ impl Config {
         self.cluster
             .validate()
             .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+        if self.node.tls_cert.is_some() != self.node.tls_key.is_some() {
+            bail!("invalid configuration: node.tls-cert and node.tls-key go together");
+        }
+        if self.node.tls_cert.is_some()
+            && !self.cluster.other_peers().is_empty()
+            && self.node.tls_ca.is_none()
+        {
+            bail!(
+                "invalid configuration: node.tls-ca: the gRPC port serves TLS and cluster.peers is \
+                 set, so peers are called over TLS and need the CA their certificates chain to"
+            );
+        }
         Ok(())
     }
 
@@ -238,6 +254,7 @@ impl Config {
             (Some(cert), Some(key)) => Some(TlsSettings {
                 cert: cert.clone(),
                 key: key.clone(),
+                ca: self.node.tls_ca.clone(),
             }),
             (None, None) => None,
             _ => bail!("invalid configuration: node.tls-cert and node.tls-key go together"),
@@ -355,6 +372,24 @@ mod tests {
                 Config::load(Some(Path::new("peers.toml"))).unwrap_err()
             );
             assert!(error.contains("cluster.peers[1]"), "{error}");
+            jail.create_file(
+                "tls-peers.toml",
+                "[node]\ntls-cert = \"tls.crt\"\ntls-key = \"tls.key\"\n\
+                 [cluster]\npeers = [\"node-1:50051\"]\n",
+            )?;
+            let error = format!(
+                "{:#}",
+                Config::load(Some(Path::new("tls-peers.toml"))).unwrap_err()
+            );
+            assert!(error.contains("node.tls-ca"), "{error}");
+            jail.set_env("TIANSHAN__NODE__TLS_CA", "ca.crt");
+            Config::load(Some(Path::new("tls-peers.toml"))).expect("with a CA, peers over TLS");
+            jail.create_file("half-tls.toml", "[node]\ntls-cert = \"tls.crt\"\n")?;
+            let error = format!(
+                "{:#}",
+                Config::load(Some(Path::new("half-tls.toml"))).unwrap_err()
+            );
+            assert!(error.contains("node.tls-key"), "{error}");
             jail.create_file("unknown.toml", "[kafka]\nbootstrap = \"x\"\n")?;
             let error = format!(
                 "{:#}",

@@ -7,8 +7,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::bail;
-use tianshan_core::partitioner::KeyPartitioner;
-use tianshan_core::region::Region;
 use tianshan_core::scenario::{storm_scenario, StormConfig};
 use tianshan_pipelines::embedded_broker::EmbeddedBroker;
 use tianshan_pipelines::gateway::{gateway_producer, produce_all, scenario_records};
@@ -49,7 +47,7 @@ pub async fn run_cluster_demo(
         cluster.push(NodePipeline::start(&settings, region.clone()).await?);
     }
     let owned = share_out(&cluster).await?;
-    print_ownership(&owned, &region, config.kafka.partitioner);
+    print_ownership(&owned);
     if let Some(header) = warning_header(format) {
         println!("node    {header}");
     }
@@ -148,16 +146,9 @@ async fn share_out(cluster: &[NodePipeline]) -> anyhow::Result<Vec<Ownership>> {
     }
 }
 
-fn print_ownership(owned: &[Ownership], region: &Region, partitioner: KeyPartitioner) {
+fn print_ownership(owned: &[Ownership]) {
     for (index, ownership) in owned.iter().enumerate() {
-        let basins = region
-            .basins
-            .keys()
-            .filter(|id| {
-                let partition = partitioner.partition_of(id.as_str().as_bytes(), BASIN_PARTITIONS);
-                ownership.basin_partitions.contains(&partition)
-            })
-            .count();
+        let basins = ownership.basins.len();
         let mut by_topic: std::collections::BTreeMap<&str, Vec<i32>> = Default::default();
         for (topic, partition) in &ownership.observation_partitions {
             by_topic.entry(topic.as_str()).or_default().push(*partition);

@@ -12,9 +12,13 @@ pub struct ClusterConfig {
     /// This node's id in the cluster view; empty: the gRPC address it listens on.
     #[serde(default)]
     pub node_id: String,
-    /// gRPC addresses (`host:port`) of the other nodes; a SQL query gathers their parts of the
-    /// partial tables and fails when one does not answer. Empty: a single node. Calls carry the
-    /// token of the first `peer` row of `node.tokens`, and are plaintext.
+    /// gRPC addresses (`host:port`) of the nodes; a SQL query gathers the other nodes' parts of
+    /// the partial tables and fails when one does not answer. The list may name this node too
+    /// (one list for every node, as the Helm chart writes it): an address whose host is
+    /// `node-id`, or starts with `node-id.`, is this node and is not called. Empty: a single
+    /// node. Calls carry the
+    /// token of the first `peer` row of `node.tokens`; they use TLS, verified against `node.tls-ca`,
+    /// when the node serves TLS, and plaintext otherwise.
     #[serde(default)]
     pub peers: Vec<String>,
     /// How long a peer has to answer one table snapshot, e.g. `"5s"`.
@@ -59,6 +63,26 @@ impl ClusterConfig {
         }
         self.peer_timeout()?;
         Ok(())
+    }
+
+    /// Returns the peers to gather from: `peers` without this node's own address.
+    pub fn other_peers(&self) -> Vec<String> {
+        self.peers
+            .iter()
+            .filter(|peer| !self.is_this_node(peer))
+            .cloned()
+            .collect()
+    }
+
+    fn is_this_node(&self, peer: &str) -> bool {
+        if self.node_id.is_empty() {
+            return false;
+        }
+        let host = peer.rsplit_once(':').map_or(peer, |(host, _)| host);
+        host == self.node_id
+            || host
+                .strip_prefix(self.node_id.as_str())
+                .is_some_and(|domain| domain.starts_with('.'))
     }
 
     /// Returns how long a peer has to answer.
@@ -113,5 +137,30 @@ mod tests {
             .validate()
             .expect_err("not a duration")
             .starts_with("cluster.peer-timeout"));
+    }
+
+    #[test]
+    fn one_list_serves_every_node_each_leaving_itself_out() {
+        let all = [
+            "warn-tianshan-0.warn-tianshan-peers.hazards.svc:50051",
+            "warn-tianshan-1.warn-tianshan-peers.hazards.svc:50051",
+            "warn-tianshan-10.warn-tianshan-peers.hazards.svc:50051",
+        ];
+        let as_node = |node_id: &str| ClusterConfig {
+            node_id: node_id.to_owned(),
+            ..with_peers(&all)
+        };
+        assert_eq!(as_node("warn-tianshan-1").other_peers(), [all[0], all[2]]);
+        assert_eq!(as_node("warn-tianshan-10").other_peers(), [all[0], all[1]]);
+        assert_eq!(
+            as_node("").other_peers(),
+            all,
+            "no id: every peer is another node"
+        );
+        let by_address = ClusterConfig {
+            node_id: "10.0.0.7".to_owned(),
+            ..with_peers(&["10.0.0.7:50051", "10.0.0.70:50051"])
+        };
+        assert_eq!(by_address.other_peers(), ["10.0.0.70:50051"]);
     }
 }

@@ -2,7 +2,8 @@
 //! parts of the partial tables at once (`TableSnapshot`, Arrow IPC) and hands them over by
 //! table, one partition per peer, in the configured order. A peer that does not answer in time,
 //! refuses the call or sends what does not decode fails the whole gather, naming the peer:
-//! a query never answers from part of the cluster.
+//! a query never answers from part of the cluster. Peers are called the way the nodes serve
+//! gRPC ([`PeerTransport`]): plaintext, or TLS verified against the cluster's CA.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -11,7 +12,7 @@ use arrow::array::RecordBatch;
 use tianshan_proto::peer::v1::peer_service_client::PeerServiceClient;
 use tianshan_proto::peer::v1::TableSnapshotRequest;
 use tonic::metadata::{Ascii, MetadataValue};
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 use tonic::Request;
 
 use crate::arrow_ipc;
@@ -19,6 +20,19 @@ use crate::error::ClusterError;
 
 /// Tables gathered from peers: by table name, one partition (list of batches) per peer.
 pub type GatheredParts = BTreeMap<String, Vec<Vec<RecordBatch>>>;
+
+/// How this node calls its peers: the way the nodes of the cluster serve gRPC.
+#[derive(Debug, Clone)]
+pub enum PeerTransport {
+    /// Plaintext HTTP/2.
+    Plaintext,
+    /// TLS: each peer's certificate must chain to this CA certificate (PEM) and name the host
+    /// the peer is called by.
+    Tls {
+        /// The CA certificate, PEM.
+        ca_pem: Vec<u8>,
+    },
+}
 
 /// Clients of every peer, with the token this node presents.
 #[derive(Clone)]
@@ -28,16 +42,17 @@ pub struct PeerGather {
 }
 
 impl PeerGather {
-    /// Prepares clients of `peers` (`host:port`, plaintext); each call may take `timeout`.
-    /// Connections are opened on first use and reopened after a failure.
+    /// Prepares clients of `peers` (`host:port`) over `transport`; each call may take
+    /// `timeout`. Connections are opened on first use and reopened after a failure.
     ///
     /// # Errors
     /// Returns [`ClusterError::Config`] when there are peers but no `peer_token` (no `peer`
-    /// row in the token table), or when an address or the token cannot be used.
+    /// row in the token table), or when an address, the token or the CA cannot be used.
     pub fn new(
         peers: &[String],
         peer_token: Option<&str>,
         timeout: Duration,
+        transport: &PeerTransport,
     ) -> Result<Self, ClusterError> {
         let token =
             match (peers.is_empty(), peer_token) {
@@ -56,10 +71,23 @@ impl PeerGather {
             .iter()
             .enumerate()
             .map(|(index, peer)| {
-                let endpoint = Endpoint::from_shared(format!("http://{peer}"))
-                    .map_err(|e| ClusterError::Config(format!("cluster.peers[{index}]: {e}")))?
-                    .connect_timeout(timeout)
-                    .timeout(timeout);
+                let unusable = |e: tonic::transport::Error| {
+                    ClusterError::Config(format!("cluster.peers[{index}]: {e}"))
+                };
+                let endpoint = match transport {
+                    PeerTransport::Plaintext => {
+                        Endpoint::from_shared(format!("http://{peer}")).map_err(unusable)?
+                    }
+                    PeerTransport::Tls { ca_pem } => {
+                        let tls = ClientTlsConfig::new()
+                            .ca_certificate(Certificate::from_pem(ca_pem.clone()));
+                        Endpoint::from_shared(format!("https://{peer}"))
+                            .and_then(|endpoint| endpoint.tls_config(tls))
+                            .map_err(unusable)?
+                    }
+                }
+                .connect_timeout(timeout)
+                .timeout(timeout);
                 Ok((
                     peer.clone(),
                     PeerServiceClient::new(endpoint.connect_lazy()),

@@ -1,15 +1,16 @@
-//! `tianshan.peer.v1.PeerService`, what one node answers the others: its identity
-//! (`ClusterView`) and its parts of the partial SQL tables (`TableSnapshot`, Arrow IPC). Only
+//! `tianshan.peer.v1.PeerService`, what one node answers the others: its identity and, when
+//! sharded, what it owns (`ClusterView`), and its parts of the partial SQL tables (`TableSnapshot`, Arrow IPC). Only
 //! tokens of role `peer` may call it.
 
 use std::sync::Arc;
 
 use tianshan_core::access::{Operation, TokenTable};
+use tianshan_pipelines::node_pipeline::Ownership;
 use tianshan_pipelines::sql::{tables, PARTIAL_TABLES};
 use tianshan_proto::peer::v1::peer_service_server::{PeerService, PeerServiceServer};
 use tianshan_proto::peer::v1::{
-    ArrowTable, ClusterViewRequest, ClusterViewResponse, TableSnapshotRequest,
-    TableSnapshotResponse,
+    self as peer, ArrowTable, ClusterViewRequest, ClusterViewResponse, ObservationPartition,
+    TableSnapshotRequest, TableSnapshotResponse,
 };
 use tonic::{Request, Response, Status};
 
@@ -52,6 +53,27 @@ impl PeerApi {
     }
 }
 
+/// Writes what the node owns as the cluster view reports it.
+fn ownership_message(owned: Ownership) -> peer::Ownership {
+    let observation_partitions = owned
+        .observation_partitions
+        .into_iter()
+        .map(|(topic, partition)| ObservationPartition {
+            consumer_lag: owned
+                .observation_lag
+                .get(&(topic.clone(), partition))
+                .copied(),
+            topic,
+            partition,
+        })
+        .collect();
+    peer::Ownership {
+        observation_partitions,
+        basin_update_partitions: owned.basin_partitions,
+        basins: owned.basins.iter().map(ToString::to_string).collect(),
+    }
+}
+
 #[tonic::async_trait]
 impl PeerService for PeerApi {
     async fn cluster_view(
@@ -64,6 +86,7 @@ impl PeerService for PeerApi {
             grpc_address: self.identity.grpc_address.clone(),
             peers: self.identity.peers.clone(),
             ready: self.source.is_ready(),
+            ownership: self.source.ownership().map(ownership_message),
         }))
     }
 

@@ -23,7 +23,7 @@ use crate::cluster_config::ClusterConfig;
 use crate::error::ClusterError;
 use crate::flight_sql::FlightSqlApi;
 use crate::http_endpoints::{self, HttpState};
-use crate::peer_gather::PeerGather;
+use crate::peer_gather::{PeerGather, PeerTransport};
 use crate::peer_service::{NodeIdentity, PeerApi};
 use crate::sql_engine::{SnapshotSource, SqlEngine};
 use crate::warning_service::{WarningApi, WarningApiSettings};
@@ -37,13 +37,16 @@ pub struct BoundAddresses {
     pub http: SocketAddr,
 }
 
-/// PEM files of the gRPC server's certificate chain and private key.
+/// PEM files of the gRPC server's certificate chain and private key, and of the CA that the
+/// peers' certificates chain to.
 #[derive(Debug, Clone)]
 pub struct TlsSettings {
     /// Certificate chain, PEM.
     pub cert: PathBuf,
     /// Private key, PEM.
     pub key: PathBuf,
+    /// CA certificate, PEM, that peers are verified against; needed when there are peers.
+    pub ca: Option<PathBuf>,
 }
 
 /// What the gRPC API needs besides the pipeline.
@@ -66,18 +69,47 @@ async fn bind(addr: &str) -> Result<(TcpListener, SocketAddr), ClusterError> {
     Ok((listener, local))
 }
 
+fn read_tls_file(file: &PathBuf) -> Result<Vec<u8>, ClusterError> {
+    std::fs::read(file).map_err(|e| ClusterError::TlsFile {
+        file: file.clone(),
+        detail: e.to_string(),
+    })
+}
+
 /// Reads the certificate and key of `tls`.
 ///
 /// # Errors
 /// [`ClusterError::TlsFile`] naming the file that cannot be read.
 fn load_identity(tls: &TlsSettings) -> Result<Identity, ClusterError> {
-    let read = |file: &PathBuf| {
-        std::fs::read(file).map_err(|e| ClusterError::TlsFile {
-            file: file.clone(),
-            detail: e.to_string(),
-        })
-    };
-    Ok(Identity::from_pem(read(&tls.cert)?, read(&tls.key)?))
+    Ok(Identity::from_pem(
+        read_tls_file(&tls.cert)?,
+        read_tls_file(&tls.key)?,
+    ))
+}
+
+/// Returns how to call the peers: the way this node serves, since the nodes of a cluster share
+/// one configuration.
+///
+/// # Errors
+/// [`ClusterError::Config`] when the node serves TLS to peers without a CA to verify them by,
+/// [`ClusterError::TlsFile`] naming a CA file that cannot be read.
+fn peer_transport(
+    tls: Option<&TlsSettings>,
+    peers: &[String],
+) -> Result<PeerTransport, ClusterError> {
+    match tls {
+        // Nobody to call: the transport is never used.
+        _ if peers.is_empty() => Ok(PeerTransport::Plaintext),
+        None => Ok(PeerTransport::Plaintext),
+        Some(TlsSettings { ca: Some(ca), .. }) => Ok(PeerTransport::Tls {
+            ca_pem: read_tls_file(ca)?,
+        }),
+        Some(TlsSettings { ca: None, .. }) => Err(ClusterError::Config(
+            "node.tls-ca: the nodes serve TLS and cluster.peers is set; peers are called over \
+             TLS and need the CA certificate their certificates chain to"
+                .to_owned(),
+        )),
+    }
 }
 
 /// The node's own gRPC services.
@@ -170,7 +202,9 @@ pub async fn serve(
     };
     let cluster = &grpc.cluster;
     let peer_timeout = cluster.peer_timeout().map_err(ClusterError::Config)?;
-    let peers = PeerGather::new(&cluster.peers, tokens.peer_token(), peer_timeout)?;
+    let other_peers = cluster.other_peers();
+    let transport = peer_transport(grpc.tls.as_ref(), &other_peers)?;
+    let peers = PeerGather::new(&other_peers, tokens.peer_token(), peer_timeout, &transport)?;
     let sql = SqlEngine::new(source.clone(), peers);
     let identity = NodeIdentity {
         node_id: if cluster.node_id.is_empty() {
@@ -179,7 +213,7 @@ pub async fn serve(
             cluster.node_id.clone()
         },
         grpc_address: grpc_bound.to_string(),
-        peers: cluster.peers.clone(),
+        peers: other_peers,
     };
     let services = GrpcServices {
         warnings: WarningApi::new(pipeline.publisher.clone(), grpc.api),
@@ -216,10 +250,40 @@ mod tests {
         let tls = TlsSettings {
             cert: PathBuf::from("/nonexistent/tianshan-cert.pem"),
             key: PathBuf::from("/nonexistent/tianshan-key.pem"),
+            ca: None,
         };
         let error = load_identity(&tls).expect_err("no such file");
         assert!(
             error.to_string().contains("/nonexistent/tianshan-cert.pem"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn peers_are_called_as_the_node_serves_and_under_tls_need_the_ca() {
+        let peers = ["tianshan-1.tianshan-peers:50051".to_owned()];
+        let without_ca = TlsSettings {
+            cert: PathBuf::from("tls.crt"),
+            key: PathBuf::from("tls.key"),
+            ca: None,
+        };
+        assert!(matches!(
+            peer_transport(None, &peers),
+            Ok(PeerTransport::Plaintext)
+        ));
+        assert!(matches!(
+            peer_transport(Some(&without_ca), &[]),
+            Ok(PeerTransport::Plaintext)
+        ));
+        let error = peer_transport(Some(&without_ca), &peers).expect_err("no CA");
+        assert!(error.to_string().contains("node.tls-ca"), "{error}");
+        let unreadable = TlsSettings {
+            ca: Some(PathBuf::from("/nonexistent/tianshan-ca.pem")),
+            ..without_ca
+        };
+        let error = peer_transport(Some(&unreadable), &peers).expect_err("no such file");
+        assert!(
+            error.to_string().contains("/nonexistent/tianshan-ca.pem"),
             "{error}"
         );
     }

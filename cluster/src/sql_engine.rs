@@ -7,6 +7,7 @@ use std::sync::Arc;
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use tianshan_actors::wall_clock::WallClock;
+use tianshan_pipelines::node_pipeline::Ownership;
 use tianshan_pipelines::sql::{NodeSnapshot, NodeSources, NodeSql};
 
 use crate::error::ClusterError;
@@ -45,6 +46,15 @@ impl SnapshotSource {
         match self {
             SnapshotSource::Live { sources, .. } => sources.is_ready(),
             SnapshotSource::Fixed(_) => true,
+        }
+    }
+
+    /// Returns what the node owns now; `None` when it runs unsharded or answers from a fixed
+    /// snapshot.
+    pub fn ownership(&self) -> Option<Ownership> {
+        match self {
+            SnapshotSource::Live { sources, .. } => sources.ownership(),
+            SnapshotSource::Fixed(_) => None,
         }
     }
 }

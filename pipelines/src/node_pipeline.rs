@@ -1,8 +1,10 @@
 //! Starts one node's pipeline: the warning publisher, the model actors ([`ModelActors`],
 //! downstream first, so nothing is sent to an actor that does not exist yet), the agency-alert
 //! consumer (when its topic is set) and the Kafka source; and stops it in the reverse order.
+//! While it runs, an [`OwnershipReader`] tells any task what a sharded node owns.
 
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 
 use ractor::{Actor, ActorRef};
 use rdkafka::producer::FutureProducer;
@@ -10,6 +12,7 @@ use rdkafka::ClientConfig;
 use tianshan_actors::wall_clock::WallClock;
 use tianshan_core::debris_flow::DebrisFlowConfig;
 use tianshan_core::flash_flood::FlashFloodPolicy;
+use tianshan_core::ids::BasinId;
 use tianshan_core::landslide::LandslidePolicy;
 use tianshan_core::lifecycle::LifecyclePolicy;
 use tianshan_core::lightning_fire::LightningFireConfig;
@@ -76,7 +79,13 @@ pub struct NodePipeline {
     pub dissemination: DisseminationStage,
     /// Other agencies' CAP alerts into the sign-off desk; `None` when the topic is unset.
     pub agency_alerts: Option<AgencyAlerts>,
-    source: ObservationSource,
+    ownership: OwnershipReader,
+}
+
+/// The node's Kafka sources. They sit behind the [`OwnershipReader`]'s lock so that readers on
+/// other tasks can ask them what they own until [`NodePipeline::stop`] takes them out.
+struct KafkaSources {
+    observations: ObservationSource,
     /// Sharded: the basin-updates source feeding the basins and chains this node owns.
     basin_updates: Option<BasinUpdateSource>,
 }
@@ -88,6 +97,51 @@ pub struct Ownership {
     pub observation_partitions: Vec<(String, i32)>,
     /// Basin-updates partitions: the basins and chains whose keys land there live here.
     pub basin_partitions: Vec<i32>,
+    /// The region's basins whose ids land on `basin_partitions`, in id order.
+    pub basins: Vec<BasinId>,
+    /// Messages behind the partition end of the owned observation partitions, as librdkafka
+    /// last reported it (every few seconds); a partition not reported yet is missing.
+    pub observation_lag: BTreeMap<(String, i32), i64>,
+}
+
+/// Tells what the node owns now, from any task (the peer API's cluster view); cheap to clone.
+#[derive(Clone)]
+pub struct OwnershipReader {
+    sources: Arc<Mutex<Option<KafkaSources>>>,
+    /// The basin-updates partition of every basin of the region (empty when unsharded).
+    basin_partitions: Arc<BTreeMap<BasinId, i32>>,
+    metrics: Arc<Metrics>,
+}
+
+impl OwnershipReader {
+    /// Returns what the node owns now; `None` when it runs unsharded or has stopped.
+    pub fn read(&self) -> Option<Ownership> {
+        let sources = self
+            .sources
+            .lock()
+            .expect("sources lock is never poisoned: no panics under it");
+        let sources = sources.as_ref()?;
+        let basin_updates = sources.basin_updates.as_ref()?;
+        let observation_partitions = sources.observations.assigned_partitions();
+        let basin_partitions = basin_updates.owned_partitions();
+        let basins = self
+            .basin_partitions
+            .iter()
+            .filter(|(_, partition)| basin_partitions.contains(partition))
+            .map(|(basin, _)| basin.clone())
+            .collect();
+        let lags = self.metrics.consumer_lags();
+        let observation_lag = observation_partitions
+            .iter()
+            .filter_map(|owned| Some((owned.clone(), *lags.get(owned)?)))
+            .collect();
+        Some(Ownership {
+            observation_partitions,
+            basin_partitions,
+            basins,
+            observation_lag,
+        })
+    }
 }
 
 impl NodePipeline {
@@ -153,8 +207,8 @@ impl NodePipeline {
         let models = ModelActors::start(settings, region.clone(), publisher.get_derived()).await?;
         let dead_letters =
             DeadLetterWriter::new(producer.clone(), settings.kafka.topics.dead_letters.clone());
-        let (sharded, basin_updates) = if settings.kafka.sharded {
-            let (ticks, updates) = start_sharding(
+        let (sharded, basin_updates, basin_partitions) = if settings.kafka.sharded {
+            let (ticks, updates, basin_partitions) = start_sharding(
                 settings,
                 region,
                 &models,
@@ -170,11 +224,11 @@ impl NodePipeline {
                 metrics.clone(),
             )
             .await?;
-            (Some(ticks), Some(updates))
+            (Some(ticks), Some(updates), basin_partitions)
         } else {
-            (None, None)
+            (None, None, BTreeMap::new())
         };
-        let source = ObservationSource::start(
+        let observations = ObservationSource::start(
             &settings.kafka,
             &settings.pipeline,
             models.stations.clone(),
@@ -182,6 +236,14 @@ impl NodePipeline {
             metrics.clone(),
             sharded,
         )?;
+        let ownership = OwnershipReader {
+            sources: Arc::new(Mutex::new(Some(KafkaSources {
+                observations,
+                basin_updates,
+            }))),
+            basin_partitions: Arc::new(basin_partitions),
+            metrics: metrics.clone(),
+        };
         Ok(Self {
             models,
             publisher,
@@ -189,18 +251,19 @@ impl NodePipeline {
             warnings,
             dissemination,
             agency_alerts,
-            source,
-            basin_updates,
+            ownership,
         })
     }
 
-    /// The partitions this node owns now (sharded), or `None` when it runs unsharded.
+    /// The partitions and basins this node owns now (sharded), or `None` when it runs
+    /// unsharded.
     pub fn ownership(&self) -> Option<Ownership> {
-        let basin_updates = self.basin_updates.as_ref()?;
-        Some(Ownership {
-            observation_partitions: self.source.assigned_partitions(),
-            basin_partitions: basin_updates.owned_partitions(),
-        })
+        self.ownership.read()
+    }
+
+    /// Returns a reader of [`NodePipeline::ownership`] for other tasks.
+    pub fn ownership_reader(&self) -> OwnershipReader {
+        self.ownership.clone()
     }
 
     /// Waits until everything read so far has gone through every stage and every warning
@@ -241,11 +304,19 @@ impl NodePipeline {
             publisher,
             dissemination,
             agency_alerts,
-            source,
-            basin_updates,
+            ownership,
             ..
         } = self;
-        source.stop().await?;
+        let KafkaSources {
+            observations,
+            basin_updates,
+        } = ownership
+            .sources
+            .lock()
+            .expect("sources lock is never poisoned: no panics under it")
+            .take()
+            .expect("only stop takes the sources, and it takes the pipeline");
+        observations.stop().await?;
         if let Some(basin_updates) = basin_updates {
             basin_updates.stop().await?;
         }
@@ -264,7 +335,7 @@ impl NodePipeline {
 }
 
 /// Starts a sharded node's two halves: what its observation source sends on, and the source of
-/// the basin updates it owns.
+/// the basin updates it owns; also returns the basin-updates partition of every basin.
 async fn start_sharding(
     settings: &PipelineSettings,
     region: Arc<Region>,
@@ -273,7 +344,7 @@ async fn start_sharding(
     producer: FutureProducer,
     dead_letters: DeadLetterWriter,
     metrics: Arc<Metrics>,
-) -> Result<(ShardedTicks, BasinUpdateSource), PipelineError> {
+) -> Result<(ShardedTicks, BasinUpdateSource, BTreeMap<BasinId, i32>), PipelineError> {
     let topics = &settings.kafka.topics;
     let mut names: Vec<String> = topics
         .observation_topics()
@@ -296,6 +367,11 @@ async fn start_sharding(
         counts[&topics.basin_updates],
         settings.kafka.partitioner,
     );
+    let basin_partitions = region
+        .basins
+        .keys()
+        .map(|basin| (basin.clone(), writer.partition_of(&basin.to_string())))
+        .collect();
     let ticks = ShardedTicks::new(
         region.clone(),
         writer.clone(),
@@ -327,7 +403,7 @@ async fn start_sharding(
             updates.owns_warning(&writer, &region),
         ))
         .map_err(|e| actor_error("the courier", e))?;
-    Ok((ticks, updates))
+    Ok((ticks, updates, basin_partitions))
 }
 
 /// True when the nodes of one sharded cluster have nothing in hand: no observation in flight,

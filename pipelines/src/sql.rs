@@ -18,8 +18,9 @@ pub mod tables;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use arrow::array::RecordBatch;
-use arrow::datatypes::SchemaRef;
+use arrow::array::{ArrayRef, RecordBatch, StringBuilder};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::json::writer::{make_encoder, EncoderOptions};
 use arrow::util::pretty::pretty_format_batches;
 use datafusion::datasource::MemTable;
 use datafusion::execution::context::SQLOptions;
@@ -38,7 +39,7 @@ use tianshan_core::warning::WarningEvent;
 
 use crate::error::PipelineError;
 use crate::model_actors::{ask, ModelActors};
-use crate::node_pipeline::NodePipeline;
+use crate::node_pipeline::{NodePipeline, Ownership, OwnershipReader};
 use crate::telemetry::Metrics;
 use crate::warning_publisher::WarningPublisherMsg;
 
@@ -138,12 +139,18 @@ pub struct NodeSources {
     publisher: ActorRef<WarningPublisherMsg>,
     region_unit: ActorRef<AdminUnitMsg>,
     metrics: Arc<Metrics>,
+    ownership: OwnershipReader,
 }
 
 impl NodeSources {
     /// Returns whether the node has its partitions assigned and its state rebuilt.
     pub fn is_ready(&self) -> bool {
         self.metrics.is_ready()
+    }
+
+    /// Returns what the node owns now; `None` when it runs unsharded (it owns everything).
+    pub fn ownership(&self) -> Option<Ownership> {
+        self.ownership.read()
     }
 
     /// Takes the handles of `pipeline`, which runs `region`.
@@ -154,6 +161,7 @@ impl NodeSources {
             publisher: pipeline.publisher.clone(),
             region_unit: pipeline.dissemination.region_unit.clone(),
             metrics: pipeline.metrics.clone(),
+            ownership: pipeline.ownership_reader(),
         }
     }
 }
@@ -163,7 +171,9 @@ impl NodeSources {
 pub enum OutputFormat {
     /// A bordered text table for people.
     Table,
-    /// CSV with a header row.
+    /// CSV with a header row. A list (or struct or map) column, which CSV has no form for, is
+    /// written as its JSON text, e.g. `area_codes` as `["650102","650103"]` (quoted as CSV
+    /// quotes any value with commas or quotes); a null is an empty field.
     Csv,
     /// One JSON array of row objects.
     Json,
@@ -336,10 +346,12 @@ pub fn format_batches(
         OutputFormat::Csv => {
             let mut writer = arrow::csv::WriterBuilder::new()
                 .with_header(true)
-                .with_timestamp_tz_format("%Y-%m-%dT%H:%M:%S%.3fZ".to_owned())
+                .with_timestamp_tz_format(CSV_TIMESTAMP_FORMAT.to_owned())
                 .build(Vec::new());
             for batch in batches {
-                writer.write(batch).map_err(sql_error)?;
+                writer
+                    .write(&nested_columns_as_json(batch)?)
+                    .map_err(sql_error)?;
             }
             String::from_utf8(writer.into_inner()).map_err(sql_error)
         }
@@ -356,6 +368,48 @@ pub fn format_batches(
             Ok(text)
         }
     }
+}
+
+/// How CSV answers write UTC timestamps, inside JSON-written lists too.
+const CSV_TIMESTAMP_FORMAT: &str = "%Y-%m-%dT%H:%M:%S%.3fZ";
+
+/// Returns `batch` with each nested column (lists, structs, maps), which the CSV writer refuses,
+/// replaced by a text column of each value's JSON; a null value stays null.
+fn nested_columns_as_json(batch: &RecordBatch) -> Result<RecordBatch, PipelineError> {
+    let schema = batch.schema();
+    if !schema.fields().iter().any(|f| f.data_type().is_nested()) {
+        return Ok(batch.clone());
+    }
+    let options =
+        EncoderOptions::default().with_timestamp_tz_format(CSV_TIMESTAMP_FORMAT.to_owned());
+    let mut fields = Vec::with_capacity(schema.fields().len());
+    let mut columns = Vec::with_capacity(schema.fields().len());
+    for (field, column) in schema.fields().iter().zip(batch.columns()) {
+        if !field.data_type().is_nested() {
+            fields.push(field.clone());
+            columns.push(column.clone());
+            continue;
+        }
+        let mut encoder = make_encoder(field, column.as_ref(), &options).map_err(sql_error)?;
+        let mut texts = StringBuilder::new();
+        let mut json = Vec::new();
+        for row in 0..column.len() {
+            if encoder.is_null(row) {
+                texts.append_null();
+                continue;
+            }
+            json.clear();
+            encoder.encode(row, &mut json);
+            texts.append_value(std::str::from_utf8(&json).map_err(sql_error)?);
+        }
+        fields.push(Arc::new(Field::new(
+            field.name(),
+            DataType::Utf8,
+            field.is_nullable(),
+        )));
+        columns.push(Arc::new(texts.finish()) as ArrayRef);
+    }
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).map_err(sql_error)
 }
 
 fn sql_error(e: impl std::fmt::Display) -> PipelineError {

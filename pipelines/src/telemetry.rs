@@ -179,6 +179,15 @@ impl Metrics {
         lags.insert((topic.to_string(), partition), lag);
     }
 
+    /// Returns the last consumer lag librdkafka reported for each (topic, partition) this node
+    /// has consumed; a partition no longer assigned keeps its last value.
+    pub fn consumer_lags(&self) -> BTreeMap<(String, i32), i64> {
+        self.consumer_lag
+            .lock()
+            .expect("metrics lock is never poisoned: no panics under it")
+            .clone()
+    }
+
     /// Records the time one batch took from read to applied.
     pub fn observe_batch_latency(&self, seconds: f64) {
         for (bucket, bound) in self.latency_buckets.iter().zip(LATENCY_BUCKETS_S) {

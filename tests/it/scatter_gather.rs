@@ -2,14 +2,15 @@
 //! state (stations, basins, the warning, its book and the dead letters spread over them), serve
 //! the peer API on 127.0.0.1; the same query asked of every node gives the same answer, which
 //! is the answer over the whole state. A peer that does not answer fails the query as
-//! UNAVAILABLE naming it; the peer API opens only to peer tokens.
+//! UNAVAILABLE naming it; the peer API opens only to peer tokens. Nodes that serve TLS call
+//! each other over TLS (fixtures in `tests/it/tls/`, made by its `generate.sh`).
 
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tianshan_cluster::flight_sql::FlightSqlApi;
-use tianshan_cluster::peer_gather::PeerGather;
+use tianshan_cluster::peer_gather::{PeerGather, PeerTransport};
 use tianshan_cluster::peer_service::{NodeIdentity, PeerApi};
 use tianshan_cluster::sql_engine::{SnapshotSource, SqlEngine};
 use tianshan_core::access::TokenTable;
@@ -19,10 +20,11 @@ use tianshan_proto::peer::v1::peer_service_client::PeerServiceClient;
 use tianshan_proto::peer::v1::ClusterViewRequest;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::{Identity, ServerTlsConfig};
 use tonic::{Code, Request, Status};
 
 const OFFICER: &str = "0f1ce40f1ce40f1ce40f1ce40f1ce40f1ce40f1c";
-const PEER: &str = "9ee59ee59ee59ee59ee59ee59ee59ee59ee59ee5";
+pub(crate) const PEER: &str = "9ee59ee59ee59ee59ee59ee59ee59ee59ee59ee5";
 
 const QUERIES: [&str; 5] = [
     "SELECT station, duration_min, mm FROM station_windows WHERE mm > 0 \
@@ -38,7 +40,7 @@ const QUERIES: [&str; 5] = [
     "SELECT reason, sum(count) AS n FROM dead_letters GROUP BY reason ORDER BY reason",
 ];
 
-fn tokens() -> Arc<TokenTable> {
+pub(crate) fn tokens() -> Arc<TokenTable> {
     Arc::new(
         TokenTable::from_csv(
             &format!(
@@ -89,16 +91,44 @@ fn start_node(
     peers: &[String],
     timeout: Duration,
 ) -> SqlEngine {
+    start_node_serving(listener, snapshot, peers, timeout, None)
+}
+
+/// Reads a file of the TLS fixtures.
+fn tls_fixture(name: &str) -> Vec<u8> {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/it/tls")
+        .join(name);
+    std::fs::read(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()))
+}
+
+/// As [`start_node`]; with `tls`, the node serves TLS with the fixtures' node certificate and
+/// calls its peers over `tls`.
+fn start_node_serving(
+    listener: TcpListener,
+    snapshot: NodeSnapshot,
+    peers: &[String],
+    timeout: Duration,
+    tls: Option<&PeerTransport>,
+) -> SqlEngine {
     let address = listener.local_addr().expect("bound").to_string();
     let source = SnapshotSource::Fixed(Arc::new(snapshot));
-    let gather = PeerGather::new(peers, tokens().peer_token(), timeout).expect("peers");
+    let transport = tls.unwrap_or(&PeerTransport::Plaintext);
+    let gather = PeerGather::new(peers, tokens().peer_token(), timeout, transport).expect("peers");
     let engine = SqlEngine::new(source.clone(), gather);
     let identity = NodeIdentity {
         node_id: format!("node-{address}"),
         grpc_address: address,
         peers: peers.to_vec(),
     };
-    let router = tonic::transport::Server::builder()
+    let mut builder = tonic::transport::Server::builder();
+    if tls.is_some() {
+        let identity = Identity::from_pem(tls_fixture("node.pem"), tls_fixture("node.key"));
+        builder = builder
+            .tls_config(ServerTlsConfig::new().identity(identity))
+            .expect("the fixtures make a TLS identity");
+    }
+    let router = builder
         .add_service(PeerApi::new(identity, source, tokens()).into_server())
         .add_service(FlightSqlApi::new(engine.clone(), tokens()).into_server());
     tokio::spawn(router.serve_with_incoming(TcpListenerStream::new(listener)));
@@ -169,6 +199,58 @@ async fn every_node_of_three_gives_the_answer_over_the_whole_state() {
     )
     .expect("csv");
     assert_ne!(totals, alone, "node 0 gathered the other nodes' windows");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_serving_tls_call_each_other_over_tls() {
+    let whole = known_state().await.snapshot;
+    let query = QUERIES[3];
+    let expected = format_batches(
+        &NodeSql::new(&whole)
+            .expect("tables")
+            .query(query)
+            .await
+            .expect("runs"),
+        OutputFormat::Csv,
+    )
+    .expect("csv");
+    let tls = PeerTransport::Tls {
+        ca_pem: tls_fixture("ca.pem"),
+    };
+    let (listeners, addresses) = bind_listeners(3).await;
+    let engines: Vec<SqlEngine> = listeners
+        .into_iter()
+        .enumerate()
+        .map(|(index, listener)| {
+            let peers: Vec<String> = addresses
+                .iter()
+                .filter(|address| **address != addresses[index])
+                .cloned()
+                .collect();
+            let part = part(&whole, index);
+            start_node_serving(listener, part, &peers, Duration::from_secs(5), Some(&tls))
+        })
+        .collect();
+    for (index, engine) in engines.iter().enumerate() {
+        assert_eq!(csv(engine, query).await, expected, "node {index}");
+    }
+
+    // A node calling the same peers in plaintext is not answered.
+    let (mut listeners, _) = bind_listeners(1).await;
+    let plaintext = start_node(
+        listeners.pop().expect("one listener"),
+        part(&whole, 0),
+        &addresses[1..],
+        Duration::from_secs(5),
+    );
+    let status = Status::from(
+        plaintext
+            .query(query)
+            .await
+            .expect_err("a TLS peer does not answer plaintext"),
+    );
+    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+    assert!(status.message().contains(&addresses[1]), "{status:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -253,4 +335,5 @@ async fn the_peer_api_opens_to_peer_tokens_only() {
     assert_eq!(view.grpc_address, addresses[0]);
     assert!(view.peers.is_empty());
     assert!(view.ready);
+    assert_eq!(view.ownership, None, "an unsharded node owns everything");
 }

@@ -1,11 +1,26 @@
 //! Three sharded nodes against the embedded broker: the storm gives exactly the warnings of one
 //! node (the golden file: same ids, versions, levels, nothing twice), every observation is
-//! decided once across the cluster, and the partitions are shared out.
+//! decided once across the cluster, and the partitions are shared out; each node's cluster
+//! view (peer API) reports what Kafka assigned it.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use tianshan_actors::wall_clock::WallClock;
+use tianshan_cluster::peer_service::{NodeIdentity, PeerApi};
+use tianshan_cluster::sql_engine::SnapshotSource;
+use tianshan_core::region::Region;
 use tianshan_pipelines::node_pipeline::{sharded_cluster_settled, NodePipeline};
+use tianshan_pipelines::sql::NodeSources;
+use tianshan_proto::peer::v1::peer_service_client::PeerServiceClient;
+use tianshan_proto::peer::v1::{ClusterViewRequest, ClusterViewResponse};
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::Channel;
+use tonic::Request;
+
+use crate::scatter_gather::{tokens, PEER};
 
 use crate::golden_warnings::{golden_text, read_golden, GOLDEN};
 use crate::storm_on_embedded_broker::{
@@ -135,4 +150,143 @@ async fn three_sharded_nodes_give_the_warnings_of_one() {
         read_golden(),
         "three nodes differ from one node ({GOLDEN})"
     );
+}
+
+/// Partitions of the embedded broker's basin-updates topic (`EmbeddedBroker::create_node_topics`).
+const BASIN_UPDATE_PARTITIONS: i32 = 12;
+
+/// Serves `node`'s peer API on a free port of 127.0.0.1; returns a client of it.
+async fn serve_peer_api(node: &NodePipeline, region: Arc<Region>) -> PeerServiceClient<Channel> {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("a free port");
+    let address = listener.local_addr().expect("bound").to_string();
+    let source = SnapshotSource::Live {
+        sources: NodeSources::of(node, region),
+        clock: WallClock::system(),
+    };
+    let identity = NodeIdentity {
+        node_id: format!("node-{address}"),
+        grpc_address: address.clone(),
+        peers: Vec::new(),
+    };
+    let router = tonic::transport::Server::builder()
+        .add_service(PeerApi::new(identity, source, tokens()).into_server());
+    tokio::spawn(router.serve_with_incoming(TcpListenerStream::new(listener)));
+    PeerServiceClient::connect(format!("http://{address}"))
+        .await
+        .expect("connects")
+}
+
+async fn cluster_view(client: &mut PeerServiceClient<Channel>) -> ClusterViewResponse {
+    let mut request = Request::new(ClusterViewRequest {});
+    request.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {PEER}").parse().expect("ascii"),
+    );
+    client
+        .cluster_view(request)
+        .await
+        .expect("a peer is answered")
+        .into_inner()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cluster_view_reports_what_each_node_owns() {
+    let StormFixture {
+        broker,
+        mut settings,
+        region,
+        records,
+        ..
+    } = storm_fixture();
+    settings.kafka.sharded = true;
+    // Some data in the log, so the consumers have positions and report their lag.
+    produce(broker.bootstrap_servers(), &records[..3000]).await;
+    let mut nodes = Vec::new();
+    for _ in 0..3 {
+        nodes.push(
+            NodePipeline::start(&settings, region.clone())
+                .await
+                .expect("node starts"),
+        );
+    }
+    wait_until_shared(&nodes).await;
+    let mut clients = Vec::new();
+    for node in &nodes {
+        clients.push(serve_peer_api(node, region.clone()).await);
+    }
+
+    let mut observation = BTreeSet::new();
+    let mut basin_partitions = BTreeSet::new();
+    let mut basins = BTreeSet::new();
+    for (node, client) in nodes.iter().zip(&mut clients) {
+        let view = cluster_view(client).await;
+        let owned = node.ownership().expect("sharded nodes know what they own");
+        let reported = view.ownership.expect("a sharded node reports what it owns");
+        let reported_observation: Vec<(String, i32)> = reported
+            .observation_partitions
+            .iter()
+            .map(|p| (p.topic.clone(), p.partition))
+            .collect();
+        assert_eq!(reported_observation, owned.observation_partitions);
+        assert_eq!(reported.basin_update_partitions, owned.basin_partitions);
+        // The basins are those whose key the basin-updates writer sends to the node's partitions.
+        let expected_basins: Vec<String> = region
+            .basins
+            .keys()
+            .map(ToString::to_string)
+            .filter(|basin| {
+                let partition = settings
+                    .kafka
+                    .partitioner
+                    .partition_of(basin.as_bytes(), BASIN_UPDATE_PARTITIONS);
+                owned.basin_partitions.contains(&partition)
+            })
+            .collect();
+        assert!(!expected_basins.is_empty(), "{owned:?}");
+        assert_eq!(reported.basins, expected_basins);
+        for p in reported_observation {
+            assert!(observation.insert(p.clone()), "{p:?} reported by two nodes");
+        }
+        for p in reported.basin_update_partitions {
+            assert!(
+                basin_partitions.insert(p),
+                "basin partition {p} reported twice"
+            );
+        }
+        for basin in reported.basins {
+            assert!(basins.insert(basin.clone()), "basin {basin} reported twice");
+        }
+    }
+    assert_eq!(observation.len(), 24);
+    assert_eq!(basin_partitions.len(), BASIN_UPDATE_PARTITIONS as usize);
+    let all_basins: BTreeSet<String> = region.basins.keys().map(ToString::to_string).collect();
+    assert_eq!(basins, all_basins, "every basin has exactly one owner");
+
+    // Once the nodes have read what was produced, each reports its lag, and it is nothing.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    for client in &mut clients {
+        loop {
+            let view = cluster_view(client).await;
+            let lags: Vec<Option<i64>> = view
+                .ownership
+                .expect("still sharded")
+                .observation_partitions
+                .iter()
+                .map(|p| p.consumer_lag)
+                .collect();
+            let reported: Vec<i64> = lags.iter().flatten().copied().collect();
+            if !reported.is_empty() && reported.iter().all(|lag| *lag == 0) {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} did not report a lag of 0: {lags:?}",
+                view.node_id
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    for node in nodes {
+        node.stop().await.expect("node stops");
+    }
 }

@@ -41,12 +41,51 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- define "tianshan.tokensDir" -}}/etc/tianshan/tokens{{- end }}
 {{- define "tianshan.tlsDir" -}}/etc/tianshan/tls{{- end }}
 
-{{/* Secret holding tokens.csv: the existing one, or the chart's. Empty when there are no tokens. */}}
+{{/* How many nodes cluster.peers lists: the replicas, or the most an autoscaler may run. */}}
+{{- define "tianshan.listedNodes" -}}
+{{- if .Values.keda.enabled }}
+{{- .Values.keda.maxReplicaCount | int }}
+{{- else if .Values.autoscaling.enabled }}
+{{- .Values.autoscaling.maxReplicas | int }}
+{{- else }}
+{{- .Values.replicaCount | int }}
+{{- end }}
+{{- end }}
+
+{{/* Whether the nodes call each other ("true" or empty): more than one node is listed. */}}
+{{- define "tianshan.hasPeers" -}}
+{{- if gt (include "tianshan.listedNodes" . | int) 1 }}true{{- end }}
+{{- end }}
+
+{{/* cluster.peers: every pod of the StatefulSet by its stable name under the headless Service. */}}
+{{- define "tianshan.peers" -}}
+{{- $peers := list }}
+{{- range $ordinal := until (include "tianshan.listedNodes" . | int) }}
+{{- $peers = append $peers (printf "%s-%d.%s.%s.svc:%d" (include "tianshan.fullname" $) $ordinal (include "tianshan.peersName" $) $.Release.Namespace (int $.Values.ports.grpc)) }}
+{{- end }}
+{{- toJson $peers }}
+{{- end }}
+
+{{/* Secret holding tokens.csv: the existing one, or the chart's (which the nodes' peer row needs
+when there is more than one node). Empty when there are no tokens. */}}
 {{- define "tianshan.tokensSecret" -}}
 {{- if .Values.tokens.existingSecret }}
 {{- .Values.tokens.existingSecret }}
-{{- else if .Values.tokens.csv }}
+{{- else if or .Values.tokens.csv (include "tianshan.hasPeers" .) }}
 {{- include "tianshan.fullname" . }}
+{{- end }}
+{{- end }}
+
+{{/* The token the nodes present to each other: tokens.peerToken, else the one the chart's Secret
+already holds (kept across upgrades), else a new random one. */}}
+{{- define "tianshan.peerToken" -}}
+{{- $existing := lookup "v1" "Secret" .Release.Namespace (include "tianshan.fullname" .) }}
+{{- if .Values.tokens.peerToken }}
+{{- .Values.tokens.peerToken }}
+{{- else if and $existing (hasKey ($existing.data | default dict) "peer-token") }}
+{{- index $existing.data "peer-token" | b64dec }}
+{{- else }}
+{{- randAlphaNum 40 }}
 {{- end }}
 {{- end }}
 
@@ -56,6 +95,9 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- if .Values.tls.existingSecret }}
 {{- .Values.tls.existingSecret }}
 {{- else if and .Values.tls.cert .Values.tls.key }}
+{{- if and (include "tianshan.hasPeers" .) (not .Values.tls.ca) }}
+{{- fail "tls.ca is needed with more than one node: the nodes call each other over TLS and verify each other against it" }}
+{{- end }}
 {{- include "tianshan.fullname" . }}
 {{- else }}
 {{- fail "tls.enabled needs tls.existingSecret, or both tls.cert and tls.key" }}
@@ -70,7 +112,8 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 
 {{/* The tianshan.toml of the ConfigMap: files/default.toml, then `config`, then the keys the chart
-owns (listen addresses, token file, TLS files), which `config` may not set. */}}
+owns (listen addresses, token file, TLS files, the peers), which `config` may not set. Each pod
+sets cluster.node-id to its name, so it leaves itself out of the peers. */}}
 {{- define "tianshan.configToml" -}}
 {{- $config := .Files.Get "files/default.toml" | fromToml }}
 {{- if hasKey $config "Error" }}
@@ -80,9 +123,14 @@ owns (listen addresses, token file, TLS files), which `config` may not set. */}}
 {{- if hasKey $overrides "Error" }}
 {{- fail (printf "config is not valid TOML: %s" $overrides.Error) }}
 {{- end }}
-{{- range $key := list "grpc-addr" "http-addr" "tokens" "tls-cert" "tls-key" }}
+{{- range $key := list "grpc-addr" "http-addr" "tokens" "tls-cert" "tls-key" "tls-ca" }}
 {{- if hasKey (get $overrides "node" | default dict) $key }}
 {{- fail (printf "config may not set node.%s: the chart sets it (see values.yaml)" $key) }}
+{{- end }}
+{{- end }}
+{{- range $key := list "node-id" "peers" }}
+{{- if hasKey (get $overrides "cluster" | default dict) $key }}
+{{- fail (printf "config may not set cluster.%s: the chart sets it (see values.yaml)" $key) }}
 {{- end }}
 {{- end }}
 {{- $config = mergeOverwrite $config $overrides }}
@@ -94,7 +142,13 @@ owns (listen addresses, token file, TLS files), which `config` may not set. */}}
 {{- if include "tianshan.tlsSecret" . }}
 {{- $_ = set $config.node "tls-cert" (printf "%s/tls.crt" (include "tianshan.tlsDir" .)) }}
 {{- $_ = set $config.node "tls-key" (printf "%s/tls.key" (include "tianshan.tlsDir" .)) }}
+{{- if include "tianshan.hasPeers" . }}
+{{- $_ = set $config.node "tls-ca" (printf "%s/ca.crt" (include "tianshan.tlsDir" .)) }}
 {{- end }}
+{{- end }}
+{{- $cluster := get $config "cluster" | default dict }}
+{{- $_ = set $cluster "peers" (include "tianshan.peers" . | fromJsonArray) }}
+{{- $_ = set $config "cluster" $cluster }}
 {{- toToml $config }}
 {{- end }}
 

@@ -161,6 +161,50 @@ async fn answers_are_written_as_table_csv_and_json() {
     assert!(matches!(error, Err(PipelineError::Sql(_))), "{error:?}");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn csv_writes_list_columns_as_json_text() {
+    let (sql, region, _, _) = node_with_known_state().await;
+    let answer = csv(
+        &sql,
+        "SELECT id, area_codes, CASE WHEN version > 1 THEN area_codes END AS none, version \
+         FROM warnings",
+    )
+    .await;
+    let warning = warning(&region);
+    let [first, second] = &warning.area_codes[..] else {
+        panic!(
+            "the known warning covers two counties: {:?}",
+            warning.area_codes
+        );
+    };
+    // CSV doubles the quotes of the JSON text and quotes the field.
+    assert_eq!(
+        answer,
+        format!(
+            "id,area_codes,none,version\n\
+             {},\"[\"\"{first}\"\",\"\"{second}\"\"]\",,1\n",
+            warning.id
+        )
+    );
+}
+
+#[test]
+fn csv_writes_timestamps_inside_lists_as_it_writes_timestamp_columns() {
+    use arrow::array::{ListBuilder, TimestampMillisecondBuilder};
+    let mut times = ListBuilder::new(TimestampMillisecondBuilder::new().with_timezone("UTC"));
+    times.values().append_value(at("11:00").millis());
+    times.values().append_null();
+    times.append(true);
+    times.append_null();
+    let times: ArrayRef = Arc::new(times.finish());
+    let batch = RecordBatch::try_from_iter([("times", times)]).expect("one column");
+    assert_eq!(
+        format_batches(&[batch], OutputFormat::Csv).expect("csv"),
+        // 11:00 in Urumqi is 03:00 UTC; a null row alone is a quoted empty field, not a blank line.
+        "times\n\"[\"\"2024-07-01T03:00:00.000Z\"\",null]\"\n\"\"\n"
+    );
+}
+
 /// The latency of the top-ten query of BENCHMARKS.md over the shipped region's stations
 /// (median of nine runs, printed; run with `--nocapture` to read it).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
