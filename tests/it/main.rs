@@ -2,10 +2,10 @@
 
 mod backtest;
 mod bench_workload;
+mod cluster_changes;
 mod flight_sql;
 mod golden_warnings;
 mod helm_chart;
-mod node_killed;
 mod replay_equals_live;
 mod scatter_gather;
 mod sharded_cluster;

@@ -1,9 +1,10 @@
-//! Three `tianshan run` processes, sharded, against the embedded broker; one is killed with
-//! SIGKILL in the middle of the storm. Its partitions move to the other two, which rebuild its
-//! stations, basins and chains from the topics, and the warnings topic ends exactly as one node
-//! leaves it: no warning missing, none twice. Every designed rejection is on the dead-letter
-//! topic (at least once: a record the dead node had not committed is read again by its heir,
-//! so duplicates are told apart by their source offset).
+//! `tianshan run` processes, sharded, against the embedded broker, changed in the middle of the
+//! storm: one of three is killed with SIGKILL (its partitions move to the other two, which
+//! rebuild its stations, basins and chains from the topics), or a third node joins two (and
+//! takes its share of the partitions). Either way the warnings topic ends exactly as one node
+//! leaves it: no warning missing, none twice; nobody gets a delivery twice. Every designed
+//! rejection is on the dead-letter topic (at least once: a record the dead node had not
+//! committed is read again by its heir, so duplicates are told apart by their source offset).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::TcpListener;
@@ -25,15 +26,23 @@ fn free_port() -> u16 {
         .expect("a free port")
 }
 
+/// A node's `/metrics` text, if it answers.
+fn metrics_of(http_port: u16) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", http_port)).ok()?;
+    stream
+        .write_all(b"GET /metrics HTTP/1.0\r\nHost: node\r\n\r\n")
+        .ok()?;
+    let mut text = String::new();
+    stream.read_to_string(&mut text).ok()?;
+    Some(text)
+}
+
 /// The lines of a node's `/metrics` that tell how far it got.
 fn progress_of(http_port: u16) -> String {
-    use std::io::{Read, Write};
-    let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", http_port)) else {
+    let Some(text) = metrics_of(http_port) else {
         return "not answering".into();
     };
-    let _ = stream.write_all(b"GET /metrics HTTP/1.0\r\nHost: node\r\n\r\n");
-    let mut text = String::new();
-    let _ = stream.read_to_string(&mut text);
     text.lines()
         .filter(|l| {
             !l.starts_with('#')
@@ -44,6 +53,14 @@ fn progress_of(http_port: u16) -> String {
         })
         .collect::<Vec<_>>()
         .join("; ")
+}
+
+/// How far a node's basins and chains got (`tianshan_basin_watermark_seconds`), if it says.
+fn basin_watermark_of(http_port: u16) -> Option<f64> {
+    let text = metrics_of(http_port)?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("tianshan_basin_watermark_seconds "))
+        .and_then(|v| v.trim().parse().ok())
 }
 
 /// Starts `tianshan run` as one sharded node; its log goes to `dir/node-<index>.log`. Returns
@@ -119,8 +136,29 @@ fn deliveries_made_twice(bootstrap: &str) -> (usize, Vec<String>) {
     (times.len(), twice)
 }
 
+/// What happens to the cluster in the middle of the storm.
+#[derive(Debug, Clone, Copy)]
+enum MidStorm {
+    /// Node 1 of three is killed with SIGKILL.
+    KillNode,
+    /// A third node joins two.
+    AddNode,
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_killed_mid_storm_loses_and_doubles_nothing() {
+    storm_across_processes(MidStorm::KillNode).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_added_mid_storm_takes_work_and_changes_nothing() {
+    storm_across_processes(MidStorm::AddNode).await;
+}
+
+/// Runs the storm through `tianshan run` processes, changes the cluster after the 20th warning
+/// version, and checks the end state is one node's: the golden warnings, every designed
+/// rejection dead-lettered, no delivery made twice.
+async fn storm_across_processes(change: MidStorm) {
     let StormFixture {
         broker,
         scenario,
@@ -128,18 +166,23 @@ async fn a_node_killed_mid_storm_loses_and_doubles_nothing() {
         ..
     } = storm_fixture();
     let bootstrap = broker.bootstrap_servers().to_string();
-    let dir = std::env::temp_dir().join(format!("tianshan-node-killed-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("tianshan-{change:?}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
-    let (mut nodes, ports): (Vec<Child>, Vec<u16>) =
-        (0..3).map(|i| start_node(&dir, i, &bootstrap)).unzip();
-    // Let the three join before the gateway writes, so the storm is shared from its start.
+    let initial = match change {
+        MidStorm::KillNode => 3,
+        MidStorm::AddNode => 2,
+    };
+    let (mut nodes, mut ports): (Vec<Child>, Vec<u16>) = (0..initial)
+        .map(|i| start_node(&dir, i, &bootstrap))
+        .unzip();
+    // Let them join before the gateway writes, so the storm is shared from its start.
     tokio::time::sleep(Duration::from_secs(8)).await;
     produce(&bootstrap, &records).await;
 
     let golden = read_golden();
     let started = Instant::now();
     let lines = |bootstrap: &str| warning_lines(bootstrap);
-    let mut killed_at = None;
+    let mut changed_at = None;
     let mut complete_at = None;
     let mut next_report = Instant::now();
     while started.elapsed() < Duration::from_secs(180) {
@@ -155,13 +198,22 @@ async fn a_node_killed_mid_storm_loses_and_doubles_nothing() {
                 .await
                 .expect("reader runs")
         };
-        if killed_at.is_none() && on_topic.len() >= 20 {
-            nodes[1].kill().expect("SIGKILL");
-            let _ = nodes[1].wait();
-            killed_at = Some(Instant::now());
-            eprintln!("node 1 killed after {} warning versions", on_topic.len());
+        if changed_at.is_none() && on_topic.len() >= 20 {
+            match change {
+                MidStorm::KillNode => {
+                    nodes[1].kill().expect("SIGKILL");
+                    let _ = nodes[1].wait();
+                }
+                MidStorm::AddNode => {
+                    let (node, port) = start_node(&dir, initial, &bootstrap);
+                    nodes.push(node);
+                    ports.push(port);
+                }
+            }
+            changed_at = Some(Instant::now());
+            eprintln!("{change:?} after {} warning versions", on_topic.len());
         }
-        if killed_at.is_some() && golden_text(on_topic) == golden {
+        if changed_at.is_some() && golden_text(on_topic) == golden {
             complete_at = Some(Instant::now());
             break;
         }
@@ -187,23 +239,26 @@ async fn a_node_killed_mid_storm_loses_and_doubles_nothing() {
             .await
             .expect("reader runs")
     };
-    for (index, node) in nodes.iter_mut().enumerate() {
-        if index != 1 {
-            let _ = node.kill();
-            let _ = node.wait();
-        }
+    let added_node_basin_watermark = match change {
+        MidStorm::AddNode => Some(basin_watermark_of(ports[initial])),
+        MidStorm::KillNode => None,
+    };
+    for node in &mut nodes {
+        let _ = node.kill();
+        let _ = node.wait();
     }
-    let killed_at = killed_at.expect("the storm ran long enough to kill a node in its middle");
+    let changed_at =
+        changed_at.expect("the storm ran long enough to change the cluster in its middle");
     if let Some(done) = complete_at {
         eprintln!(
-            "warnings complete {:.1} s after the kill",
-            done.duration_since(killed_at).as_secs_f64()
+            "{change:?}: warnings complete {:.1} s after the change",
+            done.duration_since(changed_at).as_secs_f64()
         );
     }
     assert_eq!(
         golden_text(final_lines),
         golden,
-        "after a node is killed the warnings are those of one node ({GOLDEN}); logs in {}",
+        "after {change:?} the warnings are those of one node ({GOLDEN}); logs in {}",
         dir.display()
     );
     assert_eq!(dead_letters, expected_rejections(&scenario));
@@ -212,6 +267,12 @@ async fn a_node_killed_mid_storm_loses_and_doubles_nothing() {
         delivered_twice.is_empty(),
         "no one gets a message twice: {delivered_twice:?}"
     );
+    if let Some(watermark) = added_node_basin_watermark {
+        assert!(
+            watermark.is_some_and(|seconds| seconds > 0.0),
+            "the added node took basins over and fed them: basin watermark {watermark:?}"
+        );
+    }
     drop(broker);
     let _ = std::fs::remove_dir_all(&dir);
 }
