@@ -196,27 +196,10 @@ impl BasinUpdateSource {
     pub fn owns_warning(&self, writer: &BasinUpdatesWriter, region: &Region) -> OwnsWarning {
         let assignment = self.assignment.clone();
         let writer = writer.clone();
-        let basins: BTreeSet<String> = region.basins.keys().map(ToString::to_string).collect();
+        let basins = basin_names(region);
         Arc::new(move |event: &WarningEvent| {
-            let derived = |target: &str| {
-                event
-                    .id
-                    .as_str()
-                    .starts_with(&format!("{}-{target}-", event.hazard.id_prefix()))
-            };
-            let key = match event.hazard {
-                Hazard::FlashFlood | Hazard::DebrisFlow | Hazard::SnowmeltFlood
-                    if basins.contains(&event.target) && derived(&event.target) =>
-                {
-                    event.target.clone()
-                }
-                Hazard::LightningFire if derived(&event.target) => {
-                    ChainKey::Fire.record_key().to_string()
-                }
-                Hazard::Landslide if derived(&event.target) => {
-                    ChainKey::Landslide.record_key().to_string()
-                }
-                _ => return true,
+            let Some(key) = thread_key(event, &basins) else {
+                return true;
             };
             let partition = writer.partition_of(&key);
             assignment
@@ -281,6 +264,38 @@ fn poll_loop(
         }
     }
     let _ = consumer.commit_consumer_state(rdkafka::consumer::CommitMode::Sync);
+}
+
+/// What a sharded node owns before its basin-updates partitions are assigned: no thread of a
+/// basin or chain, only warnings of neither (issued by hand, other agencies').
+pub fn owns_no_thread_yet(region: &Region) -> OwnsWarning {
+    let basins = basin_names(region);
+    Arc::new(move |event: &WarningEvent| thread_key(event, &basins).is_none())
+}
+
+fn basin_names(region: &Region) -> BTreeSet<String> {
+    region.basins.keys().map(ToString::to_string).collect()
+}
+
+/// The basin-updates key of the thread a warning belongs to: its basin for flash floods, debris
+/// flows and snowmelt floods, its chain for lightning fires and landslides; none for a warning
+/// whose id was not derived from such a thread.
+fn thread_key(event: &WarningEvent, basins: &BTreeSet<String>) -> Option<String> {
+    let derived =
+        event
+            .id
+            .as_str()
+            .starts_with(&format!("{}-{}-", event.hazard.id_prefix(), event.target));
+    if !derived {
+        return None;
+    }
+    match event.hazard {
+        Hazard::FlashFlood | Hazard::DebrisFlow | Hazard::SnowmeltFlood => {
+            basins.contains(&event.target).then(|| event.target.clone())
+        }
+        Hazard::LightningFire => Some(ChainKey::Fire.record_key().to_string()),
+        Hazard::Landslide => Some(ChainKey::Landslide.record_key().to_string()),
+    }
 }
 
 /// The async half: gates records by tick and feeds the actors.

@@ -75,6 +75,9 @@ pub struct DeliveryCourierArgs {
     pub clock: WallClock,
     /// Where deliveries are counted.
     pub metrics: Arc<Metrics>,
+    /// Sharded: which warnings this node delivers from the start (until
+    /// [`DeliveryCourierMsg::OnlyOwned`] says otherwise); `None` delivers all.
+    pub owns: Option<OwnsWarning>,
 }
 
 /// One warning version as people and machines read it.
@@ -111,11 +114,12 @@ impl Actor for DeliveryCourier {
             std::fs::create_dir_all(dir)
                 .map_err(|e| format!("creating the CAP folder {}: {e}", dir.display()))?;
         }
+        let owns = args.owns.clone();
         Ok(DeliveryCourierState {
             args,
             rendered: BTreeMap::new(),
             earlier: BTreeMap::new(),
-            owns: None,
+            owns,
         })
     }
 

@@ -27,6 +27,7 @@ use tianshan_core::signoff::SignOffPolicy;
 use tokio::task::JoinHandle;
 use tracing::info;
 
+use crate::basin_update_source::owns_no_thread_yet;
 use crate::channels::app::AppChannel;
 use crate::channels::cap_feed::CapFeed;
 use crate::channels::courier::{Courier, CourierTotals};
@@ -232,6 +233,10 @@ impl DisseminationStage {
                 cap_dir: config.cap_dir.clone(),
                 clock,
                 metrics: metrics.clone(),
+                // A sharded node restores every node's books from the shared state topic and
+                // gets every version already published: it delivers only the threads it owns,
+                // and owns none until its basin-updates partitions are assigned.
+                owns: kafka.sharded.then(|| owns_no_thread_yet(&region)),
             },
         )
         .await
