@@ -38,6 +38,14 @@ impl Assignment {
         self.live_from.keys().cloned().collect()
     }
 
+    /// The numbers of the assigned partitions (for a consumer of one topic).
+    pub fn partition_numbers(&self) -> BTreeSet<i32> {
+        self.live_from
+            .keys()
+            .map(|(_, partition)| *partition)
+            .collect()
+    }
+
     /// Whether `offset` of `partition` is live: read for the first time by this group.
     /// Unassigned partitions are never live.
     pub fn is_live(&self, topic: &str, partition: i32, offset: i64) -> bool {
@@ -66,6 +74,16 @@ impl SharedAssignment {
     /// The partitions assigned now, in order.
     pub fn partitions(&self) -> Vec<TopicPartition> {
         self.lock().partitions()
+    }
+
+    /// The numbers of the partitions assigned now (for a consumer of one topic).
+    pub fn partition_numbers(&self) -> BTreeSet<i32> {
+        self.lock().partition_numbers()
+    }
+
+    /// Whether `offset` of `partition` is live under the current assignment.
+    pub fn is_live(&self, topic: &str, partition: i32, offset: i64) -> bool {
+        self.lock().is_live(topic, partition, offset)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Assignment> {

@@ -183,11 +183,7 @@ impl BasinUpdateSource {
 
     /// The basin-updates partitions this node owns now.
     pub fn owned_partitions(&self) -> Vec<i32> {
-        self.assignment
-            .partitions()
-            .into_iter()
-            .map(|(_, partition)| partition)
-            .collect()
+        self.assignment.partition_numbers().into_iter().collect()
     }
 
     /// Whether this node owns a warning now: the thread of a basin, or of a chain, whose
@@ -201,11 +197,9 @@ impl BasinUpdateSource {
             let Some(key) = thread_key(event, &basins) else {
                 return true;
             };
-            let partition = writer.partition_of(&key);
             assignment
-                .partitions()
-                .iter()
-                .any(|(_, owned)| *owned == partition)
+                .partition_numbers()
+                .contains(&writer.partition_of(&key))
         })
     }
 
@@ -241,7 +235,7 @@ fn poll_loop(
                 if !rewind.admit(consumer, assignment, topic, partition, offset) {
                     continue;
                 }
-                if assignment.snapshot().is_live(topic, partition, offset) {
+                if assignment.is_live(topic, partition, offset) {
                     // Only live records move the committed offset: a rebuild re-read would
                     // move it back.
                     let _ = consumer.store_offset(topic, partition, offset);
@@ -372,13 +366,13 @@ impl UpdateApplier {
     /// owner of a gained basin published, and the deliveries it made, are not made again when
     /// the rebuild re-derives them.
     async fn learn_published_elsewhere(&self) -> Result<(), PipelineError> {
-        let (bootstrap, topic) = (
-            self.published.bootstrap_servers.clone(),
-            self.published.deliveries_topic.clone(),
-        );
-        let delivered = tokio::task::spawn_blocking(move || read_journal(&bootstrap, &topic))
-            .await
-            .map_err(|e| PipelineError::Actor(format!("read the delivery journal: {e}")))??;
+        let delivered = self
+            .read_off_runtime(
+                "read the delivery journal",
+                &self.published.deliveries_topic,
+                read_journal,
+            )
+            .await?;
         let (port, receiver) = reply_port();
         self.published
             .courier
@@ -390,13 +384,13 @@ impl UpdateApplier {
         await_reply(receiver, "learn deliveries made elsewhere")
             .await
             .map_err(|e| PipelineError::Actor(e.to_string()))?;
-        let (bootstrap, topic) = (
-            self.published.bootstrap_servers.clone(),
-            self.published.topic.clone(),
-        );
-        let published = tokio::task::spawn_blocking(move || read_published(&bootstrap, &topic))
-            .await
-            .map_err(|e| PipelineError::Actor(format!("read published warnings: {e}")))??;
+        let published = self
+            .read_off_runtime(
+                "read published warnings",
+                &self.published.topic,
+                read_published,
+            )
+            .await?;
         let (port, receiver) = reply_port();
         self.published
             .publisher
@@ -407,13 +401,22 @@ impl UpdateApplier {
             .map_err(|e| PipelineError::Actor(e.to_string()))
     }
 
+    /// Reads `topic` with the blocking `read` on a blocking thread; `what` names it in errors.
+    async fn read_off_runtime<T: Send + 'static>(
+        &self,
+        what: &'static str,
+        topic: &str,
+        read: fn(&str, &str) -> Result<T, PipelineError>,
+    ) -> Result<T, PipelineError> {
+        let (bootstrap, topic) = (self.published.bootstrap_servers.clone(), topic.to_string());
+        tokio::task::spawn_blocking(move || read(&bootstrap, &topic))
+            .await
+            .map_err(|e| PipelineError::Actor(format!("{what}: {e}")))?
+    }
+
     /// The basin-updates partitions of the adopted assignment.
     fn owned(&self) -> BTreeSet<i32> {
-        self.current
-            .live_from
-            .keys()
-            .map(|(_, partition)| *partition)
-            .collect()
+        self.current.partition_numbers()
     }
 
     fn hold(&mut self, record: UpdateRecord, live: bool) {

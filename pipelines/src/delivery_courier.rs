@@ -93,8 +93,6 @@ pub struct DeliveryCourierState {
     rendered: BTreeMap<(WarningId, u32, bool), Rendered>,
     /// The CAP references of the versions of each warning rendered so far, for `references`.
     earlier: BTreeMap<WarningId, Vec<(u32, CapReference)>>,
-    /// Sharded: which warnings this node delivers.
-    owns: Option<OwnsWarning>,
 }
 
 /// The actor sending deliveries through the channels.
@@ -114,12 +112,10 @@ impl Actor for DeliveryCourier {
             std::fs::create_dir_all(dir)
                 .map_err(|e| format!("creating the CAP folder {}: {e}", dir.display()))?;
         }
-        let owns = args.owns.clone();
         Ok(DeliveryCourierState {
             args,
             rendered: BTreeMap::new(),
             earlier: BTreeMap::new(),
-            owns,
         })
     }
 
@@ -132,6 +128,7 @@ impl Actor for DeliveryCourier {
         match msg {
             DeliveryCourierMsg::Deliver(request) => {
                 if st
+                    .args
                     .owns
                     .as_ref()
                     .is_some_and(|owns| !owns(&request.warning.event))
@@ -185,7 +182,7 @@ impl Actor for DeliveryCourier {
                 st.args.courier.learn_delivered(entries);
                 let _ = reply.send(());
             }
-            DeliveryCourierMsg::OnlyOwned(owns) => st.owns = Some(owns),
+            DeliveryCourierMsg::OnlyOwned(owns) => st.args.owns = Some(owns),
         }
         Ok(())
     }

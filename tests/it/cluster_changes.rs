@@ -136,6 +136,14 @@ fn deliveries_made_twice(bootstrap: &str) -> (usize, Vec<String>) {
     (times.len(), twice)
 }
 
+/// Runs the blocking broker read `read` on a blocking thread.
+async fn off_runtime<T: Send + 'static>(bootstrap: &str, read: fn(&str) -> T) -> T {
+    let bootstrap = bootstrap.to_string();
+    tokio::task::spawn_blocking(move || read(&bootstrap))
+        .await
+        .expect("reader runs")
+}
+
 /// What happens to the cluster in the middle of the storm.
 #[derive(Debug, Clone, Copy)]
 enum MidStorm {
@@ -181,7 +189,6 @@ async fn storm_across_processes(change: MidStorm) {
 
     let golden = read_golden();
     let started = Instant::now();
-    let lines = |bootstrap: &str| warning_lines(bootstrap);
     let mut changed_at = None;
     let mut complete_at = None;
     let mut next_report = Instant::now();
@@ -192,12 +199,7 @@ async fn storm_across_processes(change: MidStorm) {
             }
             next_report += Duration::from_secs(10);
         }
-        let on_topic = {
-            let bootstrap = bootstrap.clone();
-            tokio::task::spawn_blocking(move || lines(&bootstrap))
-                .await
-                .expect("reader runs")
-        };
+        let on_topic = off_runtime(&bootstrap, warning_lines).await;
         if changed_at.is_none() && on_topic.len() >= 20 {
             match change {
                 MidStorm::KillNode => {
@@ -236,24 +238,9 @@ async fn storm_across_processes(change: MidStorm) {
     };
     // Nothing more may come: wait past a takeover and look again.
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let final_lines = {
-        let bootstrap = bootstrap.clone();
-        tokio::task::spawn_blocking(move || lines(&bootstrap))
-            .await
-            .expect("reader runs")
-    };
-    let dead_letters = {
-        let bootstrap = bootstrap.clone();
-        tokio::task::spawn_blocking(move || distinct_dead_letters(&bootstrap))
-            .await
-            .expect("reader runs")
-    };
-    let (delivered, delivered_twice) = {
-        let bootstrap = bootstrap.clone();
-        tokio::task::spawn_blocking(move || deliveries_made_twice(&bootstrap))
-            .await
-            .expect("reader runs")
-    };
+    let final_lines = off_runtime(&bootstrap, warning_lines).await;
+    let dead_letters = off_runtime(&bootstrap, distinct_dead_letters).await;
+    let (delivered, delivered_twice) = off_runtime(&bootstrap, deliveries_made_twice).await;
     for node in &mut nodes {
         let _ = node.kill();
         let _ = node.wait();
