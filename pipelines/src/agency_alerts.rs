@@ -207,6 +207,7 @@ impl AgencyAlerts {
         let live_from = LiveFrom::default();
         let consumer: StreamConsumer<RewindContext> = ClientConfig::new()
             .set("bootstrap.servers", &kafka.bootstrap_servers)
+            .set("client.id", &kafka.client_id)
             .set("group.id", format!("{}.agency-alerts", kafka.group_id))
             .set("enable.auto.commit", "true")
             .set("auto.commit.interval.ms", "500")

@@ -18,6 +18,7 @@ use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use tracing::{debug, info, warn};
 
+use crate::ownership_lease::OwnershipLease;
 use crate::telemetry::Metrics;
 
 /// A (topic, partition) pair.
@@ -100,6 +101,8 @@ pub struct SourceContext {
     reads: &'static str,
     assignment: SharedAssignment,
     metrics: Arc<Metrics>,
+    /// Confirmed by the coordinator's answer when partitions are assigned.
+    lease: Option<OwnershipLease>,
 }
 
 impl SourceContext {
@@ -109,12 +112,27 @@ impl SourceContext {
             reads,
             assignment,
             metrics,
+            lease: None,
         }
     }
 
+    /// Also confirms `lease` when the coordinator answers at an assignment, so a node owns what
+    /// it was just assigned without waiting for the next renewal.
+    #[must_use]
+    pub fn confirming(mut self, lease: OwnershipLease) -> Self {
+        self.lease = Some(lease);
+        self
+    }
+
     fn assigned(&self, consumer: &BaseConsumer<Self>, tpl: &TopicPartitionList) {
+        let asked_at = std::time::Instant::now();
         let committed = consumer
             .committed_offsets(tpl.clone(), Duration::from_secs(10))
+            .inspect(|_| {
+                if let Some(lease) = &self.lease {
+                    lease.confirm(asked_at);
+                }
+            })
             .unwrap_or_else(|e| {
                 warn!(reads = self.reads, error = %e, "could not read committed offsets; treating the whole log as live");
                 TopicPartitionList::new()

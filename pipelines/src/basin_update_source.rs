@@ -41,6 +41,7 @@ use crate::dead_letters::{DeadLetter, DeadLetterWriter};
 use crate::delivery_courier::{DeliveryCourierMsg, OwnsWarning};
 use crate::error::PipelineError;
 use crate::model_actors::ModelActors;
+use crate::ownership_lease::{keep_lease, OwnershipLease};
 use crate::telemetry::Metrics;
 use crate::warning_publisher::{read_published, WarningPublisherMsg};
 
@@ -108,8 +109,10 @@ impl UpdateLayout {
 pub struct BasinUpdateSource {
     stop: Arc<AtomicBool>,
     poll_thread: tokio::task::JoinHandle<()>,
+    lease_thread: tokio::task::JoinHandle<()>,
     apply_task: tokio::task::JoinHandle<Result<(), PipelineError>>,
     assignment: SharedAssignment,
+    lease: OwnershipLease,
 }
 
 impl BasinUpdateSource {
@@ -126,11 +129,16 @@ impl BasinUpdateSource {
         metrics: Arc<Metrics>,
     ) -> Result<Self, PipelineError> {
         let assignment = SharedAssignment::default();
-        let context = SourceContext::new("basin updates", assignment.clone(), metrics.clone());
         let session_ms = tianshan_core::time::parse_duration_ms(&kafka.session_timeout)
             .map_err(PipelineError::Setup)?;
+        let lease = OwnershipLease::for_session(Duration::from_millis(
+            u64::try_from(session_ms).unwrap_or_default(),
+        ));
+        let context = SourceContext::new("basin updates", assignment.clone(), metrics.clone())
+            .confirming(lease.clone());
         let consumer: BaseConsumer<SourceContext> = ClientConfig::new()
             .set("bootstrap.servers", &kafka.bootstrap_servers)
+            .set("client.id", &kafka.client_id)
             .set("group.id", format!("{}.basins", kafka.group_id))
             .set("enable.auto.commit", "true")
             .set("auto.commit.interval.ms", "500")
@@ -146,11 +154,23 @@ impl BasinUpdateSource {
         consumer
             .subscribe(&[kafka.topics.basin_updates.as_str()])
             .map_err(|e| PipelineError::kafka("subscribe to the basin-updates topic", e))?;
+        let consumer = Arc::new(consumer);
         let stop = Arc::new(AtomicBool::new(false));
         let (records, receiver) = mpsc::channel(4);
         let poll_thread = {
-            let (stop, assignment) = (stop.clone(), assignment.clone());
+            let (consumer, stop, assignment) = (consumer.clone(), stop.clone(), assignment.clone());
             tokio::task::spawn_blocking(move || poll_loop(&consumer, &stop, &assignment, &records))
+        };
+        let lease_thread = {
+            let (stop, assignment, lease, metrics) = (
+                stop.clone(),
+                assignment.clone(),
+                lease.clone(),
+                metrics.clone(),
+            );
+            tokio::task::spawn_blocking(move || {
+                keep_lease(&consumer, &assignment, &lease, &metrics, &stop);
+            })
         };
         let applier = UpdateApplier {
             models,
@@ -176,8 +196,10 @@ impl BasinUpdateSource {
         Ok(Self {
             stop,
             poll_thread,
+            lease_thread,
             apply_task,
             assignment,
+            lease,
         })
     }
 
@@ -187,19 +209,22 @@ impl BasinUpdateSource {
     }
 
     /// Whether this node owns a warning now: the thread of a basin, or of a chain, whose
-    /// basin-updates key lands on one of its partitions. Warnings of no basin or chain (issued
-    /// by hand, other agencies') belong to the node that has them.
+    /// basin-updates key lands on one of its partitions, while its ownership lease holds (the
+    /// coordinator answered within half a session). Warnings of no basin or chain (issued by
+    /// hand, other agencies') belong to the node that has them.
     pub fn owns_warning(&self, writer: &BasinUpdatesWriter, region: &Region) -> OwnsWarning {
         let assignment = self.assignment.clone();
+        let lease = self.lease.clone();
         let writer = writer.clone();
         let basins = basin_names(region);
         Arc::new(move |event: &WarningEvent| {
             let Some(key) = thread_key(event, &basins) else {
                 return true;
             };
-            assignment
-                .partition_numbers()
-                .contains(&writer.partition_of(&key))
+            lease.holds()
+                && assignment
+                    .partition_numbers()
+                    .contains(&writer.partition_of(&key))
         })
     }
 
@@ -210,6 +235,7 @@ impl BasinUpdateSource {
     pub async fn stop(self) -> Result<(), PipelineError> {
         self.stop.store(true, Ordering::Relaxed);
         let _ = self.poll_thread.await;
+        let _ = self.lease_thread.await;
         match self.apply_task.await {
             Ok(result) => result,
             Err(e) => Err(PipelineError::Actor(format!(

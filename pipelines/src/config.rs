@@ -14,6 +14,10 @@ pub struct KafkaConfig {
     pub group_id: String,
     /// Consumer session timeout; a node that stops heart-beating this long loses its partitions.
     pub session_timeout: String,
+    /// The `client.id` this node's consumers and producer give the broker, which names them in
+    /// its logs, quotas and ACLs; give each node of a cluster its own (the Helm chart uses the
+    /// pod name).
+    pub client_id: String,
     /// Topic names.
     pub topics: TopicsConfig,
     /// Share the work with other nodes of the same group: each node keeps the stations of its
@@ -32,6 +36,7 @@ impl Default for KafkaConfig {
             bootstrap_servers: "127.0.0.1:9092".into(),
             group_id: "tianshan".into(),
             session_timeout: "6s".into(),
+            client_id: "tianshan".into(),
             topics: TopicsConfig::default(),
             sharded: false,
             partitioner: KeyPartitioner::default(),
@@ -184,6 +189,9 @@ impl KafkaConfig {
         }
         if self.group_id.trim().is_empty() {
             return Err("kafka.group-id must not be empty".into());
+        }
+        if self.client_id.trim().is_empty() {
+            return Err("kafka.client-id must not be empty".into());
         }
         parse_duration_ms(&self.session_timeout)
             .map_err(|e| format!("kafka.session-timeout: {e}"))?;

@@ -54,6 +54,34 @@ impl EmbeddedBroker {
             .create_topic(name, partitions, 1)
             .map_err(|e| PipelineError::kafka("create a topic", e))
     }
+
+    /// Makes broker `broker_id` (the first is 1) tell clients it is at `host:port`, such as a
+    /// proxy in front of it, from the next metadata request on; it goes on listening where it
+    /// was.
+    ///
+    /// # Errors
+    /// Returns [`PipelineError::Setup`] for a host with a NUL byte or a broker that is gone.
+    #[allow(unsafe_code)]
+    pub fn advertise(&self, broker_id: i32, host: &str, port: u16) -> Result<(), PipelineError> {
+        let host = std::ffi::CString::new(host)
+            .map_err(|_| PipelineError::Setup(format!("host {host:?} holds a NUL byte")))?;
+        // SAFETY: `native_ptr` is the live client handle owned by `self.owner`; the mock cluster
+        // it returns (or null) lives as long as that handle; the call copies `host`.
+        unsafe {
+            let cluster =
+                rdkafka::bindings::rd_kafka_handle_mock_cluster(self.owner.client().native_ptr());
+            if cluster.is_null() {
+                return Err(PipelineError::Setup("the embedded broker is gone".into()));
+            }
+            rdkafka::bindings::rd_kafka_mock_broker_set_host_port(
+                cluster,
+                broker_id,
+                host.as_ptr(),
+                i32::from(port),
+            );
+        }
+        Ok(())
+    }
 }
 
 impl EmbeddedBroker {

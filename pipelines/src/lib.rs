@@ -44,6 +44,7 @@ pub mod gateway;
 pub mod model_actors;
 pub mod node_pipeline;
 pub mod observation_source;
+pub mod ownership_lease;
 pub mod replay;
 pub mod sharded_ticks;
 pub mod sql;

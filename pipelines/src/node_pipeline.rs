@@ -157,6 +157,7 @@ impl NodePipeline {
         metrics.set_topology(region.stations.len(), region.basins.len());
         let producer: FutureProducer = ClientConfig::new()
             .set("bootstrap.servers", &settings.kafka.bootstrap_servers)
+            .set("client.id", &settings.kafka.client_id)
             .set("enable.idempotence", "true")
             // The basin-updates topic carries every station summary of every tick, as JSON;
             // compressed it is a fraction of the size (the embedded broker keeps only the last

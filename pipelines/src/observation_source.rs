@@ -92,6 +92,7 @@ impl ObservationSource {
             .map_err(PipelineError::Setup)?;
         let consumer: BaseConsumer<SourceContext> = ClientConfig::new()
             .set("bootstrap.servers", &kafka.bootstrap_servers)
+            .set("client.id", &kafka.client_id)
             .set("group.id", &kafka.group_id)
             .set("enable.auto.commit", "true")
             .set("auto.commit.interval.ms", "500")

@@ -42,6 +42,8 @@ pub struct Metrics {
     caught_up: std::sync::atomic::AtomicBool,
     deliveries: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
     coverage: Mutex<Option<CoverageReport>>,
+    /// Sharded: whether the ownership lease holds; `None` unsharded.
+    ownership_lease_held: Mutex<Option<bool>>,
 }
 
 /// Totals of the accounting identity `received = applied + rejected + in_flight`.
@@ -198,6 +200,15 @@ impl Metrics {
         self.latency_count.fetch_add(1, Ordering::Relaxed);
         self.latency_sum_us
             .fetch_add((seconds * 1e6) as u64, Ordering::Relaxed);
+    }
+
+    /// Records whether a sharded node's ownership lease holds (its group coordinator answered
+    /// within half a session), so it may act as the owner of its basins and chains.
+    pub fn set_ownership_lease_held(&self, held: bool) {
+        *self
+            .ownership_lease_held
+            .lock()
+            .expect("metrics lock is never poisoned: no panics under it") = Some(held);
     }
 
     /// Marks the node ready (assigned and rebuilt) or not.
@@ -413,6 +424,15 @@ impl Metrics {
             self.latency_sum_us.load(Ordering::Relaxed) as f64 / 1e6
         );
         let _ = writeln!(out, "tianshan_batch_latency_seconds_count {count}");
+        let lease_held = *self
+            .ownership_lease_held
+            .lock()
+            .expect("metrics lock is never poisoned: no panics under it");
+        if let Some(held) = lease_held {
+            let _ = writeln!(out, "# HELP tianshan_ownership_lease_held 1 while the group coordinator answered within half a session: only then does a sharded node deliver and publish for its basins and chains.");
+            let _ = writeln!(out, "# TYPE tianshan_ownership_lease_held gauge");
+            let _ = writeln!(out, "tianshan_ownership_lease_held {}", u8::from(held));
+        }
         self.render_dissemination(&mut out);
         out
     }

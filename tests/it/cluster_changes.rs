@@ -1,8 +1,11 @@
 //! `tianshan run` processes, sharded, against the embedded broker, changed in the middle of the
 //! storm: one of three is killed with SIGKILL (its partitions move to the other two, which
-//! rebuild its stations, basins and chains from the topics), or a third node joins two (and
-//! takes its share of the partitions). Either way the warnings topic ends exactly as one node
-//! leaves it: no warning missing, none twice; nobody gets a delivery twice. Every designed
+//! rebuild its stations, basins and chains from the topics), or cut off from the broker by a
+//! proxy that drops its traffic, or left unable to reach only its group coordinator while it
+//! still produces and fetches (either way it stops sending within its ownership lease, half a
+//! session, while the other two take its partitions over), or a third node joins two (and takes
+//! its share of the partitions). Either way the warnings topic ends exactly as one node leaves
+//! it: no warning missing, none twice; nobody gets a delivery twice. Every designed
 //! rejection is on the dead-letter topic (at least once: a record the dead node had not
 //! committed is read again by its heir, so duplicates are told apart by their source offset).
 
@@ -12,6 +15,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::broker_proxy::{BrokerProxy, Cut};
 use crate::golden_warnings::{golden_text, read_golden, GOLDEN};
 use crate::storm_on_embedded_broker::{
     expected_rejections, produce, storm_fixture, warning_lines, StormFixture,
@@ -63,8 +67,31 @@ fn basin_watermark_of(http_port: u16) -> Option<f64> {
         .and_then(|v| v.trim().parse().ok())
 }
 
-/// Starts `tianshan run` as one sharded node; its log goes to `dir/node-<index>.log`. Returns
-/// the process and its HTTP port.
+/// How many deliveries a node attempted through its channels (delivered or failed; not those it
+/// refused as not the owner, nor duplicates it suppressed), if it answers.
+fn deliveries_attempted_by(http_port: u16) -> Option<u64> {
+    let text = metrics_of(http_port)?;
+    Some(
+        text.lines()
+            .filter(|l| {
+                l.starts_with("tianshan_deliveries_total")
+                    && (l.contains("outcome=\"delivered\"") || l.contains("outcome=\"failed\""))
+            })
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+            .sum(),
+    )
+}
+
+/// Whether a node says its ownership lease holds (`tianshan_ownership_lease_held`).
+fn lease_held_by(http_port: u16) -> Option<bool> {
+    let text = metrics_of(http_port)?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("tianshan_ownership_lease_held "))
+        .map(|v| v.trim() == "1")
+}
+
+/// Starts `tianshan run` as one sharded node (Kafka client id `node-<index>`); its log goes to
+/// `dir/node-<index>.log`. Returns the process and its HTTP port.
 fn start_node(dir: &Path, index: usize, bootstrap: &str) -> (Child, u16) {
     let http_port = free_port();
     let config = dir.join(format!("node-{index}.toml"));
@@ -73,7 +100,7 @@ fn start_node(dir: &Path, index: usize, bootstrap: &str) -> (Child, u16) {
         &config,
         format!(
             "[node]\ngrpc-addr = \"127.0.0.1:{}\"\nhttp-addr = \"127.0.0.1:{}\"\nregion = \"{region}\"\n\
-             [kafka]\nbootstrap-servers = \"{bootstrap}\"\nsharded = true\nsession-timeout = \"6s\"\n\
+             [kafka]\nbootstrap-servers = \"{bootstrap}\"\nsharded = true\nsession-timeout = \"6s\"\nclient-id = \"node-{index}\"\n\
              [pipeline]\npartition-idle-after = \"15s\"\n\
              [dissemination]\nlog-unconfigured-channels-to = \"{}\"\n\
              [dissemination.acknowledgement.red]\nacknowledge = true\nattempts = 3\nanswer-within = \"1s\"\n\
@@ -149,6 +176,10 @@ async fn off_runtime<T: Send + 'static>(bootstrap: &str, read: fn(&str) -> T) ->
 enum MidStorm {
     /// Node 1 of three is killed with SIGKILL.
     KillNode,
+    /// Node 1 of three is cut off from the broker (and stays up).
+    CutNode,
+    /// Node 1 of three can no longer reach its group coordinator, but still produces and fetches.
+    CoordinatorUnreachable,
     /// A third node joins two.
     AddNode,
 }
@@ -159,14 +190,28 @@ async fn a_node_killed_mid_storm_loses_and_doubles_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_cut_off_from_the_broker_mid_storm_stops_sending_and_its_work_moves() {
+    storm_across_processes(MidStorm::CutNode).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_that_cannot_reach_its_group_coordinator_stops_sending_within_its_lease() {
+    storm_across_processes(MidStorm::CoordinatorUnreachable).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_added_mid_storm_takes_work_and_changes_nothing() {
     storm_across_processes(MidStorm::AddNode).await;
 }
 
 /// Runs the storm through `tianshan run` processes, changes the cluster after the 20th warning
-/// version, and checks the end state is one node's: the golden warnings, every designed
+/// version (a cut when node 1 is sending), and checks the end state is one node's: the golden warnings, every designed
 /// rejection dead-lettered, no delivery made twice.
 async fn storm_across_processes(change: MidStorm) {
+    // One cluster of processes at a time: on two cores, several would starve each other's
+    // heartbeats and turn every change into many.
+    static ONE_CLUSTER_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    let _turn = ONE_CLUSTER_AT_A_TIME.lock().await;
     let StormFixture {
         broker,
         scenario,
@@ -174,10 +219,16 @@ async fn storm_across_processes(change: MidStorm) {
         ..
     } = storm_fixture();
     let bootstrap = broker.bootstrap_servers().to_string();
+    // Every client reaches the broker through the proxy, which can cut one node off.
+    let proxy = BrokerProxy::start(bootstrap.parse().expect("one broker's address"));
+    broker
+        .advertise(1, "127.0.0.1", proxy.address().port())
+        .expect("broker advertises the proxy");
+    let bootstrap = proxy.address().to_string();
     let dir = std::env::temp_dir().join(format!("tianshan-{change:?}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let initial = match change {
-        MidStorm::KillNode => 3,
+        MidStorm::KillNode | MidStorm::CutNode | MidStorm::CoordinatorUnreachable => 3,
         MidStorm::AddNode => 2,
     };
     let (mut nodes, mut ports): (Vec<Child>, Vec<u16>) = (0..initial)
@@ -191,6 +242,9 @@ async fn storm_across_processes(change: MidStorm) {
     let started = Instant::now();
     let mut changed_at = None;
     let mut complete_at = None;
+    // Deliveries the cut node attempted once its lease (half the 6 s session) had surely lapsed.
+    let mut attempted_after_lease = None;
+    let mut node_1_attempted = None;
     let mut next_report = Instant::now();
     while started.elapsed() < Duration::from_secs(180) {
         if Instant::now() >= next_report {
@@ -200,12 +254,25 @@ async fn storm_across_processes(change: MidStorm) {
             next_report += Duration::from_secs(10);
         }
         let on_topic = off_runtime(&bootstrap, warning_lines).await;
-        if changed_at.is_none() && on_topic.len() >= 20 {
+        let due = match change {
+            // Cut node 1 while it is sending (its deliveries went up since the last look), so it
+            // has re-sends due after the cut; at the 40th version at the latest.
+            MidStorm::CutNode | MidStorm::CoordinatorUnreachable => {
+                let attempted = deliveries_attempted_by(ports[1]);
+                let sending = attempted > node_1_attempted && node_1_attempted.is_some();
+                node_1_attempted = attempted;
+                (on_topic.len() >= 20 && sending) || on_topic.len() >= 40
+            }
+            MidStorm::KillNode | MidStorm::AddNode => on_topic.len() >= 20,
+        };
+        if changed_at.is_none() && due {
             match change {
                 MidStorm::KillNode => {
                     nodes[1].kill().expect("SIGKILL");
                     let _ = nodes[1].wait();
                 }
+                MidStorm::CutNode => proxy.cut("node-1", Cut::Everything),
+                MidStorm::CoordinatorUnreachable => proxy.cut("node-1", Cut::GroupCoordination),
                 MidStorm::AddNode => {
                     let (node, port) = start_node(&dir, initial, &bootstrap);
                     nodes.push(node);
@@ -214,8 +281,22 @@ async fn storm_across_processes(change: MidStorm) {
             }
             changed_at = Some(Instant::now());
             eprintln!("{change:?} after {} warning versions", on_topic.len());
+            if let Some(attempted) = node_1_attempted {
+                eprintln!("node 1 had attempted {attempted} deliveries when it was cut off");
+            }
         }
-        if changed_at.is_some() && golden_text(on_topic) == golden {
+        let cut = matches!(change, MidStorm::CutNode | MidStorm::CoordinatorUnreachable);
+        if let (true, Some(at), None) = (cut, changed_at, attempted_after_lease) {
+            // Lease 3 s, renewed up to 2 s before the cut, plus a send already under way.
+            if at.elapsed() > Duration::from_secs(4) {
+                attempted_after_lease = deliveries_attempted_by(ports[1]);
+                eprintln!(
+                    "cut node attempted {attempted_after_lease:?} deliveries by its lease's end"
+                );
+            }
+        }
+        let cut_node_measured = !cut || attempted_after_lease.is_some();
+        if changed_at.is_some() && cut_node_measured && golden_text(on_topic) == golden {
             complete_at = Some(Instant::now());
             break;
         }
@@ -234,13 +315,24 @@ async fn storm_across_processes(change: MidStorm) {
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }
         }
-        MidStorm::KillNode => None,
+        MidStorm::KillNode | MidStorm::CutNode | MidStorm::CoordinatorUnreachable => None,
     };
+    // A cut node is watched for twice its session after the cut: past its lease, its own
+    // client's session timeout and its heirs' takeover.
+    if let (MidStorm::CutNode | MidStorm::CoordinatorUnreachable, Some(at)) = (change, changed_at) {
+        tokio::time::sleep(Duration::from_secs(12).saturating_sub(at.elapsed())).await;
+    }
     // Nothing more may come: wait past a takeover and look again.
     tokio::time::sleep(Duration::from_secs(3)).await;
     let final_lines = off_runtime(&bootstrap, warning_lines).await;
     let dead_letters = off_runtime(&bootstrap, distinct_dead_letters).await;
     let (delivered, delivered_twice) = off_runtime(&bootstrap, deliveries_made_twice).await;
+    let cut_node_at_end = match change {
+        MidStorm::CutNode | MidStorm::CoordinatorUnreachable => {
+            Some((deliveries_attempted_by(ports[1]), lease_held_by(ports[1])))
+        }
+        MidStorm::KillNode | MidStorm::AddNode => None,
+    };
     for node in &mut nodes {
         let _ = node.kill();
         let _ = node.wait();
@@ -265,6 +357,22 @@ async fn storm_across_processes(change: MidStorm) {
         delivered_twice.is_empty(),
         "no one gets a message twice: {delivered_twice:?}"
     );
+    if let Some((attempted_at_end, lease_held)) = cut_node_at_end {
+        assert!(
+            proxy.dropped_bytes() > 0,
+            "the cut node kept trying to reach the broker"
+        );
+        assert_eq!(
+            lease_held,
+            Some(false),
+            "the cut node knows it may not act as owner"
+        );
+        assert!(attempted_after_lease.is_some(), "the cut node answered");
+        assert_eq!(
+            attempted_at_end, attempted_after_lease,
+            "the cut node sent nothing once its lease had lapsed"
+        );
+    }
     if let Some(watermark) = added_node_basin_watermark {
         assert!(
             watermark.is_some_and(|seconds| seconds > 0.0),
@@ -272,5 +380,7 @@ async fn storm_across_processes(change: MidStorm) {
         );
     }
     drop(broker);
-    let _ = std::fs::remove_dir_all(&dir);
+    if std::env::var_os("KEEP_NODE_LOGS").is_none() {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

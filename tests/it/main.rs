@@ -2,6 +2,7 @@
 
 mod backtest;
 mod bench_workload;
+mod broker_proxy;
 mod cluster_changes;
 mod flight_sql;
 mod golden_warnings;
