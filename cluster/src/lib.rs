@@ -4,7 +4,8 @@
 //! # Layout
 //! - [`warning_service`]: `tianshan.v1.WarningService` (active warnings, subscriptions with
 //!   cursors, acknowledgements, drafts and sign-off, manual warnings), behind bearer tokens.
-//! - [`flight_sql`]: Arrow Flight SQL statement queries on the gRPC port, behind bearer tokens.
+//! - [`flight_sql`]: Arrow Flight SQL statement queries and catalog metadata on the gRPC port,
+//!   behind bearer tokens.
 //! - [`sql_engine`]: answers SQL over a fresh snapshot of the node and its peers' parts (for
 //!   `/sql` and Flight SQL).
 //! - [`peer_service`]: `tianshan.peer.v1.PeerService` (cluster view, table snapshots as Arrow

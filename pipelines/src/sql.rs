@@ -22,7 +22,7 @@ use arrow::array::{ArrayRef, RecordBatch, StringBuilder};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::json::writer::{make_encoder, EncoderOptions};
 use arrow::util::pretty::pretty_format_batches;
-use datafusion::datasource::MemTable;
+use datafusion::datasource::{MemTable, TableType};
 use datafusion::execution::context::SQLOptions;
 use datafusion::prelude::{DataFrame, SessionContext};
 use ractor::ActorRef;
@@ -191,6 +191,41 @@ impl OutputFormat {
     }
 }
 
+/// A schema of a session's catalog, as metadata clients (Flight SQL's `GetDbSchemas`) list it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct CatalogSchema {
+    /// The catalog that holds the schema (DataFusion's default catalog is `datafusion`).
+    pub catalog: String,
+    /// The schema's name (DataFusion's default schema is `public`).
+    pub schema: String,
+}
+
+/// A table of a session's catalog, as metadata clients (Flight SQL's `GetTables`) list it.
+#[derive(Debug, Clone)]
+pub struct CatalogTable {
+    /// The catalog that holds the table.
+    pub catalog: String,
+    /// The schema that holds the table.
+    pub schema: String,
+    /// The table's name, as queries name it.
+    pub name: String,
+    /// The table's kind in JDBC's words: `TABLE`, `VIEW` or `LOCAL TEMPORARY`.
+    pub table_type: &'static str,
+    /// The table's columns.
+    pub columns: SchemaRef,
+}
+
+/// The table types [`CatalogTable::table_type`] can take, in JDBC's words (`DatabaseMetaData
+/// .getTableTypes`), which DBeaver and JDBC's Flight SQL driver expect rather than
+/// DataFusion's `BASE TABLE` of `information_schema`.
+fn table_type_name(table_type: TableType) -> &'static str {
+    match table_type {
+        TableType::Base => "TABLE",
+        TableType::View => "VIEW",
+        TableType::Temporary => "LOCAL TEMPORARY",
+    }
+}
+
 /// A DataFusion session over one [`NodeSnapshot`].
 pub struct NodeSql {
     context: SessionContext,
@@ -274,6 +309,68 @@ impl NodeSql {
     /// Returns [`PipelineError::Sql`] for a query that does not parse or plan.
     pub async fn schema_of(&self, sql: &str) -> Result<SchemaRef, PipelineError> {
         Ok(self.plan(sql).await?.schema().inner().clone())
+    }
+
+    /// Returns the session's catalogs, sorted.
+    pub fn catalog_names(&self) -> Vec<String> {
+        let mut names = self.context.catalog_names();
+        names.sort_unstable();
+        names
+    }
+
+    /// Returns the schemas of every catalog, sorted.
+    pub fn catalog_schemas(&self) -> Vec<CatalogSchema> {
+        let mut schemas = Vec::new();
+        for catalog in self.context.catalog_names() {
+            let Some(provider) = self.context.catalog(&catalog) else {
+                continue;
+            };
+            for schema in provider.schema_names() {
+                schemas.push(CatalogSchema {
+                    catalog: catalog.clone(),
+                    schema,
+                });
+            }
+        }
+        schemas.sort_unstable();
+        schemas
+    }
+
+    /// Returns every table queries can name, with its columns, sorted by catalog, schema and
+    /// name. (`information_schema` is off, so it is not listed: queries cannot name it.)
+    ///
+    /// # Errors
+    /// Returns [`PipelineError::Sql`] when a listed table cannot be opened.
+    pub async fn catalog_tables(&self) -> Result<Vec<CatalogTable>, PipelineError> {
+        let mut tables = Vec::new();
+        for CatalogSchema { catalog, schema } in self.catalog_schemas() {
+            let Some(provider) = self
+                .context
+                .catalog(&catalog)
+                .and_then(|provider| provider.schema(&schema))
+            else {
+                continue;
+            };
+            for name in provider.table_names() {
+                let table = provider
+                    .table(&name)
+                    .await
+                    .map_err(|e| PipelineError::Sql(format!("table {name}: {e}")))?;
+                // Deregistered between the listing and the lookup: nothing to list.
+                let Some(table) = table else { continue };
+                tables.push(CatalogTable {
+                    catalog: catalog.clone(),
+                    schema: schema.clone(),
+                    table_type: table_type_name(table.table_type()),
+                    columns: table.schema(),
+                    name,
+                });
+            }
+        }
+        tables.sort_unstable_by(|a, b| {
+            (&a.catalog, &a.schema, &a.name).cmp(&(&b.catalog, &b.schema, &b.name))
+        });
+        Ok(tables)
     }
 
     /// Plans `sql` as a read-only query: the tables are snapshots, so statements that would

@@ -238,3 +238,47 @@ async fn top_ten_hourly_sums_over_the_shipped_region() {
     assert_eq!(lines.next(), Some(format!("{first},18.0").as_str()));
     assert_eq!(lines.count(), 8);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_catalog_lists_every_table_with_the_columns_queries_see() {
+    let (sql, _, _, _) = node_with_known_state().await;
+    assert_eq!(sql.catalog_names(), ["datafusion"]);
+    assert_eq!(
+        sql.catalog_schemas(),
+        [CatalogSchema {
+            catalog: "datafusion".into(),
+            schema: "public".into(),
+        }]
+    );
+    let tables = sql.catalog_tables().await.expect("the tables open");
+    let names: Vec<&str> = tables.iter().map(|table| table.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "admin_units",
+            "basin_state",
+            "dead_letters",
+            "deliveries",
+            "station_windows",
+            "stations",
+            "warnings",
+        ]
+    );
+    for table in &tables {
+        assert_eq!(
+            (
+                table.catalog.as_str(),
+                table.schema.as_str(),
+                table.table_type
+            ),
+            ("datafusion", "public", "TABLE")
+        );
+        let queried = sql
+            .schema_of(&format!("SELECT * FROM {}", table.name))
+            .await
+            .expect("the table plans");
+        let listed: Vec<&String> = table.columns.fields().iter().map(|f| f.name()).collect();
+        let seen: Vec<&String> = queried.fields().iter().map(|f| f.name()).collect();
+        assert_eq!(listed, seen, "{}", table.name);
+    }
+}
