@@ -6,6 +6,7 @@ use rdkafka::producer::{BaseProducer, Producer};
 
 use crate::config::TopicsConfig;
 use crate::error::PipelineError;
+use crate::topic_setup::node_topics;
 
 /// The embedded broker. Keep it alive as long as clients use it; it is owned by one thread.
 pub struct EmbeddedBroker {
@@ -85,8 +86,8 @@ impl EmbeddedBroker {
 }
 
 impl EmbeddedBroker {
-    /// Creates every topic a node uses. Rainfall, the busiest, gets 12 partitions so each stays
-    /// far below the mock broker's 5 MiB per-partition limit. The deliveries journal and the
+    /// Creates every topic a node uses ([`node_topics`]): rainfall, the busiest, gets 12
+    /// partitions so each stays far below the mock broker's 5 MiB per-partition limit. The deliveries journal and the
     /// dissemination state would be `cleanup.policy=compact` on a real cluster; the mock cluster
     /// takes no topic configs and never compacts, so here they keep every record (their readers
     /// expect that).
@@ -94,23 +95,10 @@ impl EmbeddedBroker {
     /// # Errors
     /// Returns [`PipelineError::Kafka`] when a topic cannot be created.
     pub fn create_node_topics(&self, topics: &TopicsConfig) -> Result<(), PipelineError> {
-        self.create_topic(&topics.rainfall, 12)?;
-        for topic in [
-            &topics.water_level,
-            &topics.deformation,
-            &topics.lightning,
-            &topics.weather,
-        ] {
-            self.create_topic(topic, 3)?;
+        for (name, partitions) in node_topics(topics) {
+            self.create_topic(&name, partitions)?;
         }
-        self.create_topic(&topics.warnings, 3)?;
-        self.create_topic(&topics.deliveries, 3)?;
-        self.create_topic(&topics.state, 3)?;
-        self.create_topic(&topics.basin_updates, 12)?;
-        if !topics.agency_alerts.is_empty() {
-            self.create_topic(&topics.agency_alerts, 3)?;
-        }
-        self.create_topic(&topics.dead_letters, 3)
+        Ok(())
     }
 }
 

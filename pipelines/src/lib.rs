@@ -50,4 +50,5 @@ pub mod sharded_ticks;
 pub mod sql;
 pub mod state_journal;
 pub mod telemetry;
+pub mod topic_setup;
 pub mod warning_publisher;

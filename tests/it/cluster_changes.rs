@@ -15,11 +15,13 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::broker_proxy::{BrokerProxy, Cut};
+use crate::broker_proxy::Cut;
 use crate::golden_warnings::{golden_text, read_golden, GOLDEN};
+use crate::kafka_under_test::Proxy;
 use crate::storm_on_embedded_broker::{
-    expected_rejections, produce, storm_fixture, warning_lines, StormFixture,
+    expected_rejections, produce, storm_fixture_with, warning_lines, StormFixture,
 };
+use tianshan_pipelines::config::KafkaConfig;
 use tianshan_pipelines::warning_publisher::read_topic;
 
 /// A free port on 127.0.0.1 (bound, then released for the node to take).
@@ -92,7 +94,7 @@ fn lease_held_by(http_port: u16) -> Option<bool> {
 
 /// Starts `tianshan run` as one sharded node (Kafka client id `node-<index>`); its log goes to
 /// `dir/node-<index>.log`. Returns the process and its HTTP port.
-fn start_node(dir: &Path, index: usize, bootstrap: &str) -> (Child, u16) {
+fn start_node(dir: &Path, index: usize, kafka: &KafkaConfig) -> (Child, u16) {
     let http_port = free_port();
     let config = dir.join(format!("node-{index}.toml"));
     let region = concat!(env!("CARGO_MANIFEST_DIR"), "/regions/xinjiang");
@@ -100,7 +102,8 @@ fn start_node(dir: &Path, index: usize, bootstrap: &str) -> (Child, u16) {
         &config,
         format!(
             "[node]\ngrpc-addr = \"127.0.0.1:{}\"\nhttp-addr = \"127.0.0.1:{}\"\nregion = \"{region}\"\n\
-             [kafka]\nbootstrap-servers = \"{bootstrap}\"\nsharded = true\nsession-timeout = \"6s\"\nclient-id = \"node-{index}\"\n\
+             [kafka]\nbootstrap-servers = \"{}\"\ngroup-id = \"{}\"\nsharded = true\nsession-timeout = \"6s\"\nclient-id = \"node-{index}\"\n\
+             [kafka.topics]\n{}\
              [pipeline]\npartition-idle-after = \"15s\"\n\
              [dissemination]\nlog-unconfigured-channels-to = \"{}\"\n\
              [dissemination.acknowledgement.red]\nacknowledge = true\nattempts = 3\nanswer-within = \"1s\"\n\
@@ -108,6 +111,9 @@ fn start_node(dir: &Path, index: usize, bootstrap: &str) -> (Child, u16) {
              [dissemination.acknowledgement.yellow]\nacknowledge = true\nattempts = 3\nanswer-within = \"1s\"\n",
             free_port(),
             http_port,
+            kafka.bootstrap_servers,
+            kafka.group_id,
+            toml::to_string(&kafka.topics).expect("topics as TOML"),
             dir.join(format!("deliveries-{index}.log")).display()
         ),
     )
@@ -129,10 +135,12 @@ fn start_node(dir: &Path, index: usize, bootstrap: &str) -> (Child, u16) {
 }
 
 /// Dead letters per reason, each source record counted once.
-fn distinct_dead_letters(bootstrap: &str) -> BTreeMap<String, usize> {
+fn distinct_dead_letters(kafka: &KafkaConfig) -> BTreeMap<String, usize> {
     let mut seen = BTreeSet::new();
     let mut reasons = BTreeMap::new();
-    for record in read_topic(bootstrap, "dead-letters").expect("dead letters read") {
+    for record in
+        read_topic(&kafka.bootstrap_servers, &kafka.topics.dead_letters).expect("dead letters read")
+    {
         let header = |name: &str| record.headers.get(name).cloned().unwrap_or_default();
         let source = (
             header("source-topic"),
@@ -148,9 +156,11 @@ fn distinct_dead_letters(bootstrap: &str) -> BTreeMap<String, usize> {
 
 /// Delivery keys journaled more than once: each successful delivery is journaled once, so a
 /// key journaled twice was delivered twice (by two nodes, or by one that forgot it).
-fn deliveries_made_twice(bootstrap: &str) -> (usize, Vec<String>) {
+fn deliveries_made_twice(kafka: &KafkaConfig) -> (usize, Vec<String>) {
     let mut times: BTreeMap<Vec<u8>, usize> = BTreeMap::new();
-    for record in read_topic(bootstrap, "dissemination.deliveries").expect("journal read") {
+    for record in
+        read_topic(&kafka.bootstrap_servers, &kafka.topics.deliveries).expect("journal read")
+    {
         if let (Some(key), false) = (record.key, record.payload.is_empty()) {
             *times.entry(key).or_default() += 1;
         }
@@ -164,9 +174,9 @@ fn deliveries_made_twice(bootstrap: &str) -> (usize, Vec<String>) {
 }
 
 /// Runs the blocking broker read `read` on a blocking thread.
-async fn off_runtime<T: Send + 'static>(bootstrap: &str, read: fn(&str) -> T) -> T {
-    let bootstrap = bootstrap.to_string();
-    tokio::task::spawn_blocking(move || read(&bootstrap))
+async fn off_runtime<T: Send + 'static>(kafka: &KafkaConfig, read: fn(&KafkaConfig) -> T) -> T {
+    let kafka = kafka.clone();
+    tokio::task::spawn_blocking(move || read(&kafka))
         .await
         .expect("reader runs")
 }
@@ -212,31 +222,37 @@ async fn storm_across_processes(change: MidStorm) {
     // heartbeats and turn every change into many.
     static ONE_CLUSTER_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
     let _turn = ONE_CLUSTER_AT_A_TIME.lock().await;
-    let StormFixture {
-        broker,
-        scenario,
-        records,
-        ..
-    } = storm_fixture();
-    let bootstrap = broker.bootstrap_servers().to_string();
     // Every client reaches the broker through the proxy, which can cut one node off.
-    let proxy = BrokerProxy::start(bootstrap.parse().expect("one broker's address"));
-    broker
-        .advertise(1, "127.0.0.1", proxy.address().port())
-        .expect("broker advertises the proxy");
-    let bootstrap = proxy.address().to_string();
+    let (
+        StormFixture {
+            broker,
+            settings,
+            scenario,
+            records,
+            ..
+        },
+        proxy,
+    ) = storm_fixture_with(Proxy::InFront);
+    let cut = matches!(change, MidStorm::CutNode | MidStorm::CoordinatorUnreachable);
+    if cut && proxy.is_none() {
+        eprintln!(
+            "{change:?} skipped: no proxy can stand in front of the {}",
+            broker.describe()
+        );
+        return;
+    }
+    let kafka = settings.kafka;
     let dir = std::env::temp_dir().join(format!("tianshan-{change:?}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let initial = match change {
         MidStorm::KillNode | MidStorm::CutNode | MidStorm::CoordinatorUnreachable => 3,
         MidStorm::AddNode => 2,
     };
-    let (mut nodes, mut ports): (Vec<Child>, Vec<u16>) = (0..initial)
-        .map(|i| start_node(&dir, i, &bootstrap))
-        .unzip();
+    let (mut nodes, mut ports): (Vec<Child>, Vec<u16>) =
+        (0..initial).map(|i| start_node(&dir, i, &kafka)).unzip();
     // Let them join before the gateway writes, so the storm is shared from its start.
     tokio::time::sleep(Duration::from_secs(8)).await;
-    produce(&bootstrap, &records).await;
+    produce(&kafka.bootstrap_servers, &records).await;
 
     let golden = read_golden();
     let started = Instant::now();
@@ -253,7 +269,7 @@ async fn storm_across_processes(change: MidStorm) {
             }
             next_report += Duration::from_secs(10);
         }
-        let on_topic = off_runtime(&bootstrap, warning_lines).await;
+        let on_topic = off_runtime(&kafka, warning_lines).await;
         let due = match change {
             // Cut node 1 while it is sending (its deliveries went up since the last look), so it
             // has re-sends due after the cut; at the 40th version at the latest.
@@ -271,10 +287,18 @@ async fn storm_across_processes(change: MidStorm) {
                     nodes[1].kill().expect("SIGKILL");
                     let _ = nodes[1].wait();
                 }
-                MidStorm::CutNode => proxy.cut("node-1", Cut::Everything),
-                MidStorm::CoordinatorUnreachable => proxy.cut("node-1", Cut::GroupCoordination),
+                MidStorm::CutNode | MidStorm::CoordinatorUnreachable => {
+                    let proxy = proxy.as_ref().expect("a proxy for a cut");
+                    proxy.cut(
+                        "node-1",
+                        match change {
+                            MidStorm::CutNode => Cut::Everything,
+                            _ => Cut::GroupCoordination,
+                        },
+                    );
+                }
                 MidStorm::AddNode => {
-                    let (node, port) = start_node(&dir, initial, &bootstrap);
+                    let (node, port) = start_node(&dir, initial, &kafka);
                     nodes.push(node);
                     ports.push(port);
                 }
@@ -285,7 +309,6 @@ async fn storm_across_processes(change: MidStorm) {
                 eprintln!("node 1 had attempted {attempted} deliveries when it was cut off");
             }
         }
-        let cut = matches!(change, MidStorm::CutNode | MidStorm::CoordinatorUnreachable);
         if let (true, Some(at), None) = (cut, changed_at, attempted_after_lease) {
             // Lease 3 s, renewed up to 2 s before the cut, plus a send already under way.
             if at.elapsed() > Duration::from_secs(4) {
@@ -324,9 +347,9 @@ async fn storm_across_processes(change: MidStorm) {
     }
     // Nothing more may come: wait past a takeover and look again.
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let final_lines = off_runtime(&bootstrap, warning_lines).await;
-    let dead_letters = off_runtime(&bootstrap, distinct_dead_letters).await;
-    let (delivered, delivered_twice) = off_runtime(&bootstrap, deliveries_made_twice).await;
+    let final_lines = off_runtime(&kafka, warning_lines).await;
+    let dead_letters = off_runtime(&kafka, distinct_dead_letters).await;
+    let (delivered, delivered_twice) = off_runtime(&kafka, deliveries_made_twice).await;
     let cut_node_at_end = match change {
         MidStorm::CutNode | MidStorm::CoordinatorUnreachable => {
             Some((deliveries_attempted_by(ports[1]), lease_held_by(ports[1])))
@@ -359,7 +382,7 @@ async fn storm_across_processes(change: MidStorm) {
     );
     if let Some((attempted_at_end, lease_held)) = cut_node_at_end {
         assert!(
-            proxy.dropped_bytes() > 0,
+            proxy.as_ref().is_some_and(|p| p.dropped_bytes() > 0),
             "the cut node kept trying to reach the broker"
         );
         assert_eq!(

@@ -7,6 +7,7 @@ mod cluster_changes;
 mod flight_sql;
 mod golden_warnings;
 mod helm_chart;
+mod kafka_under_test;
 mod replay_equals_live;
 mod scatter_gather;
 mod sharded_cluster;

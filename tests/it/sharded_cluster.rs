@@ -86,7 +86,7 @@ async fn wait_until_settled(nodes: &[NodePipeline], expected: u64) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_sharded_nodes_give_the_warnings_of_one() {
     let StormFixture {
-        broker,
+        broker: _broker,
         mut settings,
         region,
         scenario,
@@ -102,7 +102,7 @@ async fn three_sharded_nodes_give_the_warnings_of_one() {
         );
     }
     wait_until_shared(&nodes).await;
-    produce(broker.bootstrap_servers(), &records).await;
+    produce(&settings.kafka.bootstrap_servers, &records).await;
     wait_until_settled(&nodes, records.len() as u64).await;
     for node in &nodes {
         node.flush().await.expect("flush");
@@ -142,9 +142,9 @@ async fn three_sharded_nodes_give_the_warnings_of_one() {
         sum(|a| a.applied) + sum(|a| a.rejected)
     );
     let expected = expected_rejections(&scenario);
-    assert_eq!(dead_letter_reasons(broker.bootstrap_servers()), expected);
+    assert_eq!(dead_letter_reasons(&settings.kafka), expected);
 
-    let text = golden_text(warning_lines(broker.bootstrap_servers()));
+    let text = golden_text(warning_lines(&settings.kafka));
     assert_eq!(
         text,
         read_golden(),
@@ -192,7 +192,7 @@ async fn cluster_view(client: &mut PeerServiceClient<Channel>) -> ClusterViewRes
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cluster_view_reports_what_each_node_owns() {
     let StormFixture {
-        broker,
+        broker: _broker,
         mut settings,
         region,
         records,
@@ -200,7 +200,7 @@ async fn the_cluster_view_reports_what_each_node_owns() {
     } = storm_fixture();
     settings.kafka.sharded = true;
     // Some data in the log, so the consumers have positions and report their lag.
-    produce(broker.bootstrap_servers(), &records[..3000]).await;
+    produce(&settings.kafka.bootstrap_servers, &records[..3000]).await;
     let mut nodes = Vec::new();
     for _ in 0..3 {
         nodes.push(

@@ -79,13 +79,13 @@ fn validate_with_xmllint(xml: &str, dir: &Path, name: &str) -> Result<(), String
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn signed_storm_warnings_reach_the_cap_feed_as_valid_cap() {
     let StormFixture {
-        broker,
+        broker: _broker,
         settings,
         region,
         records,
         ..
     } = storm_fixture();
-    produce(broker.bootstrap_servers(), &records).await;
+    produce(&settings.kafka.bootstrap_servers, &records).await;
     let pipeline = NodePipeline::start(&settings, region.clone())
         .await
         .expect("pipeline starts");

@@ -11,13 +11,14 @@ use prost::Message;
 use tianshan_core::region::Region;
 use tianshan_core::scenario::{storm_scenario, Anomaly, Scenario, StormConfig};
 use tianshan_pipelines::config::KafkaConfig;
-use tianshan_pipelines::embedded_broker::EmbeddedBroker;
 use tianshan_pipelines::gateway::{gateway_producer, produce_all, scenario_records, GatewayRecord};
 use tianshan_pipelines::node_pipeline::{NodePipeline, PipelineSettings};
 use tianshan_pipelines::warning_publisher::read_topic;
 use tianshan_proto::v1;
 
+use crate::broker_proxy::BrokerProxy;
 use crate::golden_warnings::{golden_line, golden_text, read_golden, GOLDEN};
+use crate::kafka_under_test::{KafkaUnderTest, Proxy};
 
 fn region() -> Arc<Region> {
     Arc::new(
@@ -39,12 +40,9 @@ fn init_logging() {
     }
 }
 
-fn settings(bootstrap: &str) -> PipelineSettings {
+fn settings(kafka: KafkaConfig) -> PipelineSettings {
     PipelineSettings {
-        kafka: KafkaConfig {
-            bootstrap_servers: bootstrap.to_string(),
-            ..KafkaConfig::default()
-        },
+        kafka,
         pipeline: Default::default(),
         windows: Default::default(),
         flash_flood: Default::default(),
@@ -76,8 +74,8 @@ pub(crate) async fn wait_until_decided(pipeline: &NodePipeline, expected: u64) {
 }
 
 /// The warning events on the topic as golden lines, sorted.
-pub(crate) fn warning_lines(bootstrap: &str) -> Vec<String> {
-    let mut lines: Vec<String> = read_topic(bootstrap, "warnings")
+pub(crate) fn warning_lines(kafka: &KafkaConfig) -> Vec<String> {
+    let mut lines: Vec<String> = read_topic(&kafka.bootstrap_servers, &kafka.topics.warnings)
         .expect("warnings topic reads")
         .iter()
         .map(|record| {
@@ -106,9 +104,11 @@ pub(crate) fn expected_rejections(scenario: &Scenario) -> BTreeMap<String, usize
         .collect()
 }
 
-pub(crate) fn dead_letter_reasons(bootstrap: &str) -> BTreeMap<String, usize> {
+pub(crate) fn dead_letter_reasons(kafka: &KafkaConfig) -> BTreeMap<String, usize> {
     let mut reasons = BTreeMap::new();
-    for record in read_topic(bootstrap, "dead-letters").expect("dead-letter topic reads") {
+    for record in read_topic(&kafka.bootstrap_servers, &kafka.topics.dead_letters)
+        .expect("dead-letter topic reads")
+    {
         let reason = record
             .headers
             .get("reason")
@@ -131,32 +131,44 @@ fn check_golden(lines: &[String]) {
     assert_eq!(text, read_golden(), "warning events differ from {GOLDEN}");
 }
 
-/// An embedded broker with the node's topics, and the storm scenario as gateway records.
+/// A broker with the node's topics, and the storm scenario as gateway records.
 pub(crate) struct StormFixture {
-    pub(crate) broker: EmbeddedBroker,
+    pub(crate) broker: KafkaUnderTest,
     pub(crate) settings: PipelineSettings,
     pub(crate) region: Arc<Region>,
     pub(crate) scenario: Scenario,
     pub(crate) records: Vec<GatewayRecord>,
 }
 
+/// The storm on a fresh broker ([`KafkaUnderTest`]), without a proxy in front.
 pub(crate) fn storm_fixture() -> StormFixture {
+    storm_fixture_with(Proxy::None).0
+}
+
+/// The storm on a fresh broker, and the proxy in front of it when asked for and possible.
+pub(crate) fn storm_fixture_with(proxy: Proxy) -> (StormFixture, Option<BrokerProxy>) {
     init_logging();
-    let broker = EmbeddedBroker::start(1).expect("embedded broker");
-    let settings = settings(broker.bootstrap_servers());
-    broker
-        .create_node_topics(&settings.kafka.topics)
-        .expect("topics");
+    let (broker, kafka, front) = KafkaUnderTest::start(proxy);
+    eprintln!("storm on the {}", broker.describe());
+    let mut settings = settings(kafka);
+    if !matches!(broker, KafkaUnderTest::Embedded(_)) {
+        // A broker process answers fetches later than the embedded one: a partition that is
+        // only slow must not count as idle, or its records arrive after their tick.
+        settings.pipeline.partition_idle_after = "15s".into();
+    }
     let region = region();
     let scenario = storm_scenario(&region, &StormConfig::default());
     let records = scenario_records(&scenario, &settings.kafka.topics);
-    StormFixture {
-        broker,
-        settings,
-        region,
-        scenario,
-        records,
-    }
+    (
+        StormFixture {
+            broker,
+            settings,
+            region,
+            scenario,
+            records,
+        },
+        front,
+    )
 }
 
 pub(crate) async fn produce(bootstrap: &str, records: &[GatewayRecord]) {
@@ -169,7 +181,7 @@ pub(crate) async fn produce(bootstrap: &str, records: &[GatewayRecord]) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn storm_scenario_produces_the_golden_warnings_and_accounts_for_every_message() {
     let StormFixture {
-        broker,
+        broker: _broker,
         settings,
         region,
         scenario,
@@ -178,7 +190,7 @@ async fn storm_scenario_produces_the_golden_warnings_and_accounts_for_every_mess
 
     // The gateway's log is written before the node joins, so every partition holds data when it
     // is assigned and the run is a deterministic replay of that log.
-    produce(broker.bootstrap_servers(), &records).await;
+    produce(&settings.kafka.bootstrap_servers, &records).await;
     let pipeline = NodePipeline::start(&settings, region.clone())
         .await
         .expect("pipeline starts");
@@ -223,9 +235,9 @@ async fn storm_scenario_produces_the_golden_warnings_and_accounts_for_every_mess
         accounting.rejected as usize,
         expected.values().sum::<usize>()
     );
-    assert_eq!(dead_letter_reasons(broker.bootstrap_servers()), expected);
+    assert_eq!(dead_letter_reasons(&settings.kafka), expected);
 
-    let lines = warning_lines(broker.bootstrap_servers());
+    let lines = warning_lines(&settings.kafka);
     assert!(
         lines.iter().any(|l| l.contains("LEVEL_RED")),
         "one basin reaches evacuate-immediately: {lines:#?}"
@@ -272,7 +284,7 @@ async fn storm_scenario_produces_the_golden_warnings_and_accounts_for_every_mess
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restarting_the_node_mid_storm_gives_the_same_warnings_and_loses_nothing() {
     let StormFixture {
-        broker,
+        broker: _broker,
         settings,
         region,
         scenario,
@@ -280,7 +292,7 @@ async fn restarting_the_node_mid_storm_gives_the_same_warnings_and_loses_nothing
     } = storm_fixture();
     let (first, second) = records.split_at(records.len() / 2);
 
-    produce(broker.bootstrap_servers(), first).await;
+    produce(&settings.kafka.bootstrap_servers, first).await;
     let node_a = NodePipeline::start(&settings, region.clone())
         .await
         .expect("first node starts");
@@ -288,7 +300,7 @@ async fn restarting_the_node_mid_storm_gives_the_same_warnings_and_loses_nothing
     let a = node_a.metrics.accounting();
     node_a.stop().await.expect("first node stops and commits");
 
-    produce(broker.bootstrap_servers(), second).await;
+    produce(&settings.kafka.bootstrap_servers, second).await;
     let node_b = NodePipeline::start(&settings, region.clone())
         .await
         .expect("second node starts");
@@ -308,8 +320,8 @@ async fn restarting_the_node_mid_storm_gives_the_same_warnings_and_loses_nothing
         "no observation lost or counted twice"
     );
     assert_eq!(
-        dead_letter_reasons(broker.bootstrap_servers()),
+        dead_letter_reasons(&settings.kafka),
         expected_rejections(&scenario)
     );
-    check_golden(&warning_lines(broker.bootstrap_servers()));
+    check_golden(&warning_lines(&settings.kafka));
 }
