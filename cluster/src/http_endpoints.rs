@@ -1,5 +1,5 @@
 //! HTTP endpoints: `/metrics` (Prometheus text format), `/healthz` (the process answers) and
-//! `/readyz` (partitions assigned and the consumer running) for SREs, `/townships` (JSON: per
+//! `/readyz` (partitions assigned and their state rebuilt from the log) for SREs, `/townships` (JSON: per
 //! township, every active hazard with the highest level first) for duty officers, and, when the
 //! node runs a CAP feed, `/cap/feed.atom` (Atom 1.0) and `/cap/<identifier>.xml` (one CAP 1.2
 //! message) for the public, and `POST /sql` (the body is one query, run over a fresh snapshot
@@ -142,7 +142,7 @@ async fn readiness(State(state): State<HttpState>) -> impl IntoResponse {
     } else {
         (
             StatusCode::SERVICE_UNAVAILABLE,
-            "not ready: no partitions assigned yet\n",
+            "not ready: partitions not assigned yet, or their state is still being rebuilt from the log\n",
         )
     }
 }

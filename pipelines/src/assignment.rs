@@ -31,6 +31,9 @@ pub struct Assignment {
     pub generation: u64,
     /// Per assigned partition, the first offset that is live (not a rebuild re-read).
     pub live_from: BTreeMap<TopicPartition, i64>,
+    /// Per partition still being rebuilt, the last offset to re-read (the one before its
+    /// committed offset); taken in once the source has read it or any later offset.
+    pub rebuilding_until: BTreeMap<TopicPartition, i64>,
 }
 
 impl Assignment {
@@ -53,6 +56,26 @@ impl Assignment {
         self.live_from
             .get(&(topic.to_string(), partition))
             .is_some_and(|from| offset >= *from)
+    }
+
+    /// Whether the state of every assigned partition is rebuilt: partitions have been assigned
+    /// (possibly none) and each one's log has been re-read up to its committed offset.
+    pub fn is_rebuilt(&self) -> bool {
+        self.generation > 0 && self.rebuilding_until.is_empty()
+    }
+
+    /// The source took in the record at `offset` of `partition`; returns whether that completed
+    /// the rebuild of the whole assignment.
+    pub fn took_in(&mut self, topic: &str, partition: i32, offset: i64) -> bool {
+        let key = (topic.to_string(), partition);
+        let done = self
+            .rebuilding_until
+            .get(&key)
+            .is_some_and(|until| offset >= *until);
+        if done {
+            self.rebuilding_until.remove(&key);
+        }
+        done && self.rebuilding_until.is_empty()
     }
 }
 
@@ -87,6 +110,18 @@ impl SharedAssignment {
         self.lock().is_live(topic, partition, offset)
     }
 
+    /// Whether every assigned partition's state is rebuilt ([`Assignment::is_rebuilt`]).
+    pub fn is_rebuilt(&self) -> bool {
+        self.lock().is_rebuilt()
+    }
+
+    /// The source took in the record at `offset` of `partition`, read under assignment
+    /// `generation`; returns whether that completed the rebuild of the current assignment.
+    pub fn took_in(&self, generation: u64, topic: &str, partition: i32, offset: i64) -> bool {
+        let mut now = self.lock();
+        now.generation == generation && now.took_in(topic, partition, offset)
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Assignment> {
         self.0
             .lock()
@@ -95,7 +130,7 @@ impl SharedAssignment {
 }
 
 /// Consumer callbacks of a rebuilding source: keep the [`SharedAssignment`], rewind every
-/// assigned partition to its start, and report lag and readiness.
+/// assigned partition to its start, and report lag and whether the assignment is rebuilt.
 pub struct SourceContext {
     /// What the consumer reads, for the log ("observations", "basin updates").
     reads: &'static str,
@@ -155,10 +190,13 @@ impl SourceContext {
                     live_from,
                     "assigned"
                 );
-                assignment.live_from.insert(
-                    (element.topic().to_string(), element.partition()),
-                    live_from,
-                );
+                let key = (element.topic().to_string(), element.partition());
+                if live_from > 0 {
+                    assignment
+                        .rebuilding_until
+                        .insert(key.clone(), live_from - 1);
+                }
+                assignment.live_from.insert(key, live_from);
                 let _ = rewound.add_partition_offset(
                     element.topic(),
                     element.partition(),
@@ -175,16 +213,17 @@ impl SourceContext {
         if let Err(e) = consumer.assign(&rewound) {
             warn!(reads = self.reads, error = %e, "assigning partitions failed");
         }
-        self.metrics.set_ready(true);
+        self.metrics
+            .set_rebuilt(self.reads, self.assignment.is_rebuilt());
     }
 
     fn revoked(&self, consumer: &BaseConsumer<Self>, tpl: &TopicPartitionList) {
         {
             let mut assignment = self.assignment.lock();
             for element in tpl.elements() {
-                assignment
-                    .live_from
-                    .remove(&(element.topic().to_string(), element.partition()));
+                let key = (element.topic().to_string(), element.partition());
+                assignment.live_from.remove(&key);
+                assignment.rebuilding_until.remove(&key);
             }
             assignment.generation += 1;
         }
@@ -194,7 +233,8 @@ impl SourceContext {
             "partitions revoked"
         );
         let _ = consumer.unassign();
-        self.metrics.set_ready(false);
+        self.metrics
+            .set_rebuilt(self.reads, self.assignment.is_rebuilt());
     }
 }
 
@@ -312,10 +352,50 @@ mod tests {
         let assignment = Assignment {
             generation: 3,
             live_from: [(("rainfall".to_string(), 2), 40)].into_iter().collect(),
+            ..Assignment::default()
         };
         assert!(!assignment.is_live("rainfall", 2, 39));
         assert!(assignment.is_live("rainfall", 2, 40));
         assert!(!assignment.is_live("rainfall", 1, 400), "not assigned");
         assert_eq!(assignment.partitions(), vec![("rainfall".to_string(), 2)]);
+    }
+
+    #[test]
+    fn an_assignment_is_rebuilt_once_each_partition_was_read_up_to_its_committed_offset() {
+        let mut assignment = Assignment::default();
+        assert!(!assignment.is_rebuilt(), "nothing assigned yet");
+        assignment.generation = 1;
+        assignment.live_from = [
+            (("rainfall".to_string(), 0), 40),
+            (("rainfall".to_string(), 1), 0),
+        ]
+        .into_iter()
+        .collect();
+        assignment.rebuilding_until = [(("rainfall".to_string(), 0), 39)].into_iter().collect();
+        assert!(!assignment.is_rebuilt());
+        assert!(!assignment.took_in("rainfall", 0, 38));
+        assert!(
+            !assignment.took_in("rainfall", 1, 500),
+            "partition 1 had nothing to re-read"
+        );
+        assert!(
+            assignment.took_in("rainfall", 0, 39),
+            "the last re-read record completes it"
+        );
+        assert!(assignment.is_rebuilt());
+        let shared = SharedAssignment::default();
+        *shared.lock() = Assignment {
+            generation: 2,
+            ..assignment.clone()
+        };
+        shared.lock().rebuilding_until = [(("rainfall".to_string(), 0), 39)].into_iter().collect();
+        assert!(
+            !shared.took_in(1, "rainfall", 0, 45),
+            "a record of an older assignment rebuilds nothing"
+        );
+        assert!(
+            shared.took_in(2, "rainfall", 0, 45),
+            "a later offset also shows it re-read"
+        );
     }
 }

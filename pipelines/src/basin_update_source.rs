@@ -129,6 +129,7 @@ impl BasinUpdateSource {
         metrics: Arc<Metrics>,
     ) -> Result<Self, PipelineError> {
         let assignment = SharedAssignment::default();
+        metrics.set_rebuilt("basin updates", false);
         let session_ms = tianshan_core::time::parse_duration_ms(&kafka.session_timeout)
             .map_err(PipelineError::Setup)?;
         let lease = OwnershipLease::for_session(Duration::from_millis(
@@ -357,6 +358,15 @@ impl UpdateApplier {
                 let live = self
                     .current
                     .is_live(&self.topic, record.partition, record.offset);
+                if self.assignment.took_in(
+                    record.generation,
+                    &self.topic,
+                    record.partition,
+                    record.offset,
+                ) {
+                    info!("basin-updates partitions rebuilt: this node's basins and chains are up to date");
+                    self.metrics.set_rebuilt("basin updates", true);
+                }
                 self.hold(record, live);
             }
             self.release().await?;

@@ -31,7 +31,7 @@ use tianshan_core::observation::{Observation, Outcome, RejectReason};
 use tianshan_core::time::EventTime;
 use tianshan_proto::codec::decode_observation;
 use tokio::sync::mpsc;
-use tracing::{debug, error, warn};
+use tracing::{debug, error, info, warn};
 
 use crate::assignment::{Assignment, RewindCheck, SharedAssignment, SourceContext, TopicPartition};
 use crate::config::{KafkaConfig, PipelineConfig};
@@ -87,6 +87,7 @@ impl ObservationSource {
         sharded: Option<ShardedTicks>,
     ) -> Result<Self, PipelineError> {
         let assignment = SharedAssignment::default();
+        metrics.set_rebuilt("observations", false);
         let context = SourceContext::new("observations", assignment.clone(), metrics.clone());
         let session_ms = tianshan_core::time::parse_duration_ms(&kafka.session_timeout)
             .map_err(PipelineError::Setup)?;
@@ -440,6 +441,17 @@ impl Applier {
             .collect();
         self.metrics
             .observations_received(live.iter().filter(|l| **l).count());
+        for r in &batch {
+            if self.assignment.took_in(
+                self.current.generation,
+                &r.raw.topic,
+                r.raw.partition,
+                r.raw.offset,
+            ) {
+                info!("observation partitions rebuilt: this node's stations are up to date");
+                self.metrics.set_rebuilt("observations", true);
+            }
+        }
         let mut outcomes: Vec<Option<Outcome>> = Vec::with_capacity(batch.len());
         let mut envelopes = Vec::new();
         let mut envelope_slots = Vec::new();

@@ -37,7 +37,9 @@ pub struct Metrics {
     latency_buckets: [AtomicU64; LATENCY_BUCKETS_S.len()],
     latency_count: AtomicU64,
     latency_sum_us: AtomicU64,
-    ready: std::sync::atomic::AtomicBool,
+    /// Per rebuilding source ("observations", "basin updates"), whether its assignment is
+    /// rebuilt.
+    sources_rebuilt: Mutex<BTreeMap<&'static str, bool>>,
     buffered: AtomicU64,
     caught_up: std::sync::atomic::AtomicBool,
     deliveries: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
@@ -211,14 +213,23 @@ impl Metrics {
             .expect("metrics lock is never poisoned: no panics under it") = Some(held);
     }
 
-    /// Marks the node ready (assigned and rebuilt) or not.
-    pub fn set_ready(&self, ready: bool) {
-        self.ready.store(ready, Ordering::Relaxed);
+    /// Records whether the source reading `reads` has its assignment rebuilt (its partitions'
+    /// logs re-read up to their committed offsets).
+    pub fn set_rebuilt(&self, reads: &'static str, rebuilt: bool) {
+        self.sources_rebuilt
+            .lock()
+            .expect("metrics lock is never poisoned: no panics under it")
+            .insert(reads, rebuilt);
     }
 
-    /// Returns whether the node is ready.
+    /// Whether the node is ready: every rebuilding source has been assigned partitions (or
+    /// none) and has re-read their logs up to the committed offsets.
     pub fn is_ready(&self) -> bool {
-        self.ready.load(Ordering::Relaxed)
+        let rebuilt = self
+            .sources_rebuilt
+            .lock()
+            .expect("metrics lock is never poisoned: no panics under it");
+        !rebuilt.is_empty() && rebuilt.values().all(|done| *done)
     }
 
     /// Returns the accounting totals.

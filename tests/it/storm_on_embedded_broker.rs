@@ -304,7 +304,15 @@ async fn restarting_the_node_mid_storm_gives_the_same_warnings_and_loses_nothing
     let node_b = NodePipeline::start(&settings, region.clone())
         .await
         .expect("second node starts");
+    assert!(
+        !node_b.metrics.is_ready(),
+        "not ready before its partitions are assigned and rebuilt"
+    );
     wait_until_decided(&node_b, second.len() as u64).await;
+    assert!(
+        node_b.metrics.is_ready(),
+        "ready once it re-read the first half up to the committed offsets"
+    );
     node_b.flush().await.expect("flush");
     let b = node_b.metrics.accounting();
     node_b.stop().await.expect("second node stops");
