@@ -77,6 +77,13 @@ enum Command {
     },
     /// Runs one node against the Kafka cluster of the configuration until Ctrl-C.
     Run,
+    /// Creates every topic a node reads or writes on the Kafka cluster of the configuration,
+    /// through the admin API (topics that exist are left alone), and lists them.
+    CreateTopics {
+        /// Copies of each partition; -1 takes the brokers' `default.replication.factor`.
+        #[arg(long, default_value_t = -1, allow_negative_numbers = true)]
+        replication: i32,
+    },
     /// Replays an observation file (CSV or JSON lines) into Kafka as a gateway would.
     Produce {
         /// The file (`.csv`, or `.jsonl` for JSON lines).
@@ -263,6 +270,10 @@ fn main() -> anyhow::Result<()> {
                     init_tracing("info");
                     runtime.block_on(run_node(config))
                 }
+                Command::CreateTopics { replication } => {
+                    init_tracing("warn");
+                    runtime.block_on(create_topics(&config, replication))
+                }
                 Command::Produce { file, encoding } => {
                     init_tracing("info");
                     runtime.block_on(produce_file(config, &file, encoding))
@@ -346,6 +357,21 @@ async fn stop_requested() -> anyhow::Result<()> {
     tokio::select! {
         interrupted = tokio::signal::ctrl_c() => interrupted?,
         _ = terminate.recv() => info!("SIGTERM received"),
+    }
+    Ok(())
+}
+
+/// Creates the node's topics and lists them with their partition counts.
+async fn create_topics(config: &Config, replication: i32) -> anyhow::Result<()> {
+    let kafka = &config.kafka;
+    tianshan_pipelines::topic_setup::create_node_topics(
+        &kafka.bootstrap_servers,
+        &kafka.topics,
+        replication,
+    )
+    .await?;
+    for (topic, partitions) in tianshan_pipelines::topic_setup::node_topics(&kafka.topics) {
+        println!("{topic}\t{partitions} partitions");
     }
     Ok(())
 }
