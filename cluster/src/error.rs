@@ -11,6 +11,9 @@
 //! | a cursor before the topic's retention or past its end | `OUT_OF_RANGE` |
 //! | Kafka unreachable | `UNAVAILABLE` |
 //! | a peer that does not answer a scatter-gather query | `UNAVAILABLE`, naming the peer |
+//! | a request forwarded to the warning's owner: the owner's refusal | the owner's status |
+//! | …the owner does not answer, or no reachable node owns the warning | `UNAVAILABLE`, naming the owner or the peers not answering |
+//! | a forwarded request reaching a node that no longer owns the warning | `UNAVAILABLE` |
 //! | anything else | `INTERNAL`, details only in the log |
 
 use std::path::PathBuf;
@@ -61,6 +64,48 @@ pub enum ClusterError {
         /// What went wrong.
         detail: String,
     },
+    /// No node that answered owns the warning a request is about: the owner is among the peers
+    /// that did not answer, or the cluster is rebalancing.
+    #[error(
+        "no reachable node owns warning {warning} (basin-updates partition {partition}){}",
+        if unreachable.is_empty() {
+            "; the cluster is rebalancing, retry".to_owned()
+        } else {
+            format!("; not answering: {}", unreachable.join(", "))
+        }
+    )]
+    NoReachableOwner {
+        /// The warning.
+        warning: String,
+        /// The partition deciding its owner.
+        partition: i32,
+        /// Each peer that did not answer, with what went wrong.
+        unreachable: Vec<String>,
+    },
+    /// The node owning the warning could not handle a request forwarded to it.
+    #[error("the node owning warning {warning}, {owner}, is unavailable: {detail}")]
+    OwnerUnavailable {
+        /// The warning.
+        warning: String,
+        /// The owner's address.
+        owner: String,
+        /// What went wrong.
+        detail: String,
+    },
+    /// The node owning the warning refused a request forwarded to it; the client gets its answer.
+    #[error("{owner} answered {code:?}: {message}")]
+    OwnerAnswered {
+        /// The owner's address.
+        owner: String,
+        /// The owner's status code.
+        code: tonic::Code,
+        /// The owner's status message.
+        message: String,
+    },
+    /// A request forwarded here is about a warning this node no longer owns (it moved since
+    /// the peer looked).
+    #[error("this node no longer owns warning {0}; retry")]
+    NotOwnedHere(String),
     /// The node's configuration does not allow the service.
     #[error("invalid configuration: {0}")]
     Config(String),
@@ -143,6 +188,12 @@ impl From<ClusterError> for Status {
             },
             // The answer would miss that node's part: the client may retry once it is back.
             e @ ClusterError::PeerFailed { .. } => Status::unavailable(e.to_string()),
+            // Who owns the warning could not take the request now: retry once it is back, or
+            // once the cluster has rebalanced.
+            e @ (ClusterError::NoReachableOwner { .. }
+            | ClusterError::OwnerUnavailable { .. }
+            | ClusterError::NotOwnedHere(_)) => Status::unavailable(e.to_string()),
+            ClusterError::OwnerAnswered { code, message, .. } => Status::new(code, message),
             ClusterError::TlsFile { .. } | ClusterError::Serve { .. } | ClusterError::Config(_) => {
                 Status::internal("internal error")
             }

@@ -9,8 +9,9 @@
 //! - [`sql_engine`]: answers SQL over a fresh snapshot of the node and its peers' parts (for
 //!   `/sql` and Flight SQL).
 //! - [`peer_service`]: `tianshan.peer.v1.PeerService` (cluster view, table snapshots as Arrow
-//!   IPC), for tokens of role `peer` only.
+//!   IPC, forwarded acknowledgements and decisions), for tokens of role `peer` only.
 //! - [`peer_gather`]: the scatter-gather client of the peers' table snapshots.
+//! - [`forwarding`]: acknowledgements and decisions sent on to the node owning the warning.
 //! - [`cluster_config`]: `[cluster]`: node id, peers, peer timeout.
 //! - [`http_endpoints`]: `/metrics`, `/healthz`, `/readyz`, `/townships`, the CAP feed.
 //! - [`server`]: binds and serves both, with gRPC health, reflection and optional TLS.
@@ -22,6 +23,7 @@ mod bearer;
 pub mod cluster_config;
 pub mod error;
 pub mod flight_sql;
+pub mod forwarding;
 pub mod http_endpoints;
 pub mod peer_gather;
 pub mod peer_service;

@@ -3,20 +3,23 @@
 //! table, one partition per peer, in the configured order. A peer that does not answer in time,
 //! refuses the call or sends what does not decode fails the whole gather, naming the peer:
 //! a query never answers from part of the cluster. Peers are called the way the nodes serve
-//! gRPC ([`PeerTransport`]): plaintext, or TLS verified against the cluster's CA.
+//! gRPC ([`PeerTransport`]): plaintext, or TLS verified against the cluster's CA. The same
+//! clients ask the peers what they own and carry requests forwarded to a warning's owner
+//! ([`crate::forwarding`]).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use arrow::array::RecordBatch;
 use tianshan_proto::peer::v1::peer_service_client::PeerServiceClient;
-use tianshan_proto::peer::v1::TableSnapshotRequest;
+use tianshan_proto::peer::v1::{ClusterViewRequest, TableSnapshotRequest};
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 use tonic::Request;
 
 use crate::arrow_ipc;
 use crate::error::ClusterError;
+use crate::forwarding::PeerClaim;
 
 /// Tables gathered from peers: by table name, one partition (list of batches) per peer.
 pub type GatheredParts = BTreeMap<String, Vec<Vec<RecordBatch>>>;
@@ -132,6 +135,68 @@ impl PeerGather {
             }
         }
         Ok(parts)
+    }
+}
+
+impl PeerGather {
+    /// Asks every peer at once what it owns; returns, in configured order, each peer's
+    /// basin-updates partitions or what went wrong asking it. A peer running unsharded claims
+    /// nothing.
+    #[tracing::instrument(skip_all, fields(peers = self.peers.len()))]
+    pub async fn ownership_claims(&self) -> Vec<PeerClaim> {
+        let calls: Vec<_> =
+            self.peers
+                .iter()
+                .map(|(peer, client)| {
+                    let mut client = client.clone();
+                    let request = self.authorized(ClusterViewRequest {});
+                    let peer = peer.clone();
+                    let call = tokio::spawn(async move {
+                        let view = client.cluster_view(request).await.map_err(|status| {
+                            format!("{:?}: {}", status.code(), status.message())
+                        })?;
+                        Ok(view
+                            .into_inner()
+                            .ownership
+                            .map(|owned| owned.basin_update_partitions)
+                            .unwrap_or_default())
+                    });
+                    (peer, call)
+                })
+                .collect();
+        let mut claims = Vec::with_capacity(calls.len());
+        for (peer, call) in calls {
+            let partitions = call
+                .await
+                .unwrap_or_else(|e| Err(format!("the call did not finish: {e}")));
+            claims.push(PeerClaim { peer, partitions });
+        }
+        claims
+    }
+
+    /// Returns a client of `peer` and `message` as a request carrying this node's peer token.
+    ///
+    /// # Errors
+    /// [`ClusterError::Config`] when `peer` is not one of the configured peers.
+    pub(crate) fn request_to<T>(
+        &self,
+        peer: &str,
+        message: T,
+    ) -> Result<(PeerServiceClient<Channel>, Request<T>), ClusterError> {
+        let (_, client) = self
+            .peers
+            .iter()
+            .find(|(address, _)| address == peer)
+            .ok_or_else(|| ClusterError::Config(format!("{peer} is not in cluster.peers")))?;
+        Ok((client.clone(), self.authorized(message)))
+    }
+
+    fn authorized<T>(&self, message: T) -> Request<T> {
+        let mut request = Request::new(message);
+        request
+            .metadata_mut()
+            .insert("authorization", self.authorization.clone());
+        request
     }
 }
 

@@ -1,23 +1,32 @@
 //! `tianshan.peer.v1.PeerService`, what one node answers the others: its identity and, when
-//! sharded, what it owns (`ClusterView`), and its parts of the partial SQL tables (`TableSnapshot`, Arrow IPC). Only
-//! tokens of role `peer` may call it.
+//! sharded, what it owns (`ClusterView`), its parts of the partial SQL tables (`TableSnapshot`,
+//! Arrow IPC), and the acknowledgements and sign-off decisions other nodes received for the
+//! warnings it owns (`Forward*`), applied here in the name of the caller the receiving node
+//! authenticated. Only tokens of role `peer` may call it.
 
 use std::sync::Arc;
 
 use tianshan_core::access::{Operation, TokenTable};
-use tianshan_pipelines::node_pipeline::Ownership;
+use tianshan_core::ids::{OfficerId, RecipientId, WarningId};
+use tianshan_core::signoff::{Department, DutyOfficer};
+use tianshan_pipelines::node_pipeline::{Ownership, OwnershipReader};
 use tianshan_pipelines::sql::{tables, PARTIAL_TABLES};
 use tianshan_proto::peer::v1::peer_service_server::{PeerService, PeerServiceServer};
 use tianshan_proto::peer::v1::{
-    self as peer, ArrowTable, ClusterViewRequest, ClusterViewResponse, ObservationPartition,
-    TableSnapshotRequest, TableSnapshotResponse,
+    self as peer, ArrowTable, ClusterViewRequest, ClusterViewResponse, ForwardAcknowledgeRequest,
+    ForwardApproveRequest, ForwardIssueWarningRequest, ForwardRejectRequest, ForwardedOfficer,
+    ObservationPartition, TableSnapshotRequest, TableSnapshotResponse,
 };
+use tianshan_proto::v1;
 use tonic::{Request, Response, Status};
+use tracing::info;
 
 use crate::arrow_ipc;
 use crate::bearer::authorize;
 use crate::error::ClusterError;
+use crate::forwarding::partition_to_find;
 use crate::sql_engine::SnapshotSource;
+use crate::warning_service::ThisNode;
 
 /// Who this node is, as the cluster view reports it.
 #[derive(Debug, Clone)]
@@ -35,6 +44,29 @@ pub struct PeerApi {
     identity: NodeIdentity,
     source: SnapshotSource,
     tokens: Arc<TokenTable>,
+    /// Where forwarded requests are applied; `None` takes none.
+    warnings: Option<OwnedWarnings>,
+}
+
+/// The desk and tree forwarded requests are applied to, and what this node owns now.
+struct OwnedWarnings {
+    this_node: ThisNode,
+    ownership: OwnershipReader,
+}
+
+impl OwnedWarnings {
+    /// Checks that this node still owns `warning` (it may have moved since the peer looked).
+    fn check_owned(&self, warning: &WarningId) -> Result<(), ClusterError> {
+        let owned_here = self
+            .ownership
+            .read()
+            .map(|owned| owned.basin_partitions)
+            .unwrap_or_default();
+        match partition_to_find(self.ownership.thread_partition(warning), &owned_here) {
+            None => Ok(()),
+            Some(_) => Err(ClusterError::NotOwnedHere(warning.to_string())),
+        }
+    }
 }
 
 impl PeerApi {
@@ -44,7 +76,26 @@ impl PeerApi {
             identity,
             source,
             tokens,
+            warnings: None,
         }
+    }
+
+    /// Takes acknowledgements and decisions forwarded by peers for the warnings this node
+    /// owns by `ownership`, and applies them to `this_node`.
+    pub fn taking_forwarded(mut self, this_node: ThisNode, ownership: OwnershipReader) -> Self {
+        self.warnings = Some(OwnedWarnings {
+            this_node,
+            ownership,
+        });
+        self
+    }
+
+    /// Authorizes a forwarded request from a peer and returns where to apply it.
+    fn forwarded<T>(&self, request: &Request<T>) -> Result<&OwnedWarnings, Status> {
+        authorize(&self.tokens, request.metadata(), Operation::PeerApi)?;
+        self.warnings
+            .as_ref()
+            .ok_or_else(|| Status::unimplemented("this node takes no forwarded requests"))
     }
 
     /// Wraps the service for a tonic router.
@@ -74,8 +125,97 @@ fn ownership_message(owned: Ownership) -> peer::Ownership {
     }
 }
 
+/// Returns the duty officer a peer forwarded a decision in the name of.
+fn officer(forwarded: Option<ForwardedOfficer>) -> Result<DutyOfficer, ClusterError> {
+    let forwarded =
+        forwarded.ok_or_else(|| ClusterError::InvalidRequest("officer is missing".to_owned()))?;
+    let department = Department::parse(&forwarded.department).ok_or_else(|| {
+        ClusterError::InvalidRequest(format!(
+            "officer.department {:?} is no department",
+            forwarded.department
+        ))
+    })?;
+    if forwarded.officer_id.trim().is_empty() {
+        return Err(ClusterError::InvalidRequest(
+            "officer.officer_id is empty".to_owned(),
+        ));
+    }
+    Ok(DutyOfficer {
+        id: OfficerId::new(forwarded.officer_id.trim()),
+        department,
+    })
+}
+
+fn missing_request() -> ClusterError {
+    ClusterError::InvalidRequest("request is missing".to_owned())
+}
+
 #[tonic::async_trait]
 impl PeerService for PeerApi {
+    #[tracing::instrument(skip_all)]
+    async fn forward_acknowledge(
+        &self,
+        request: Request<ForwardAcknowledgeRequest>,
+    ) -> Result<Response<v1::AcknowledgeResponse>, Status> {
+        let warnings = self.forwarded(&request)?;
+        let forwarded = request.into_inner();
+        let body = forwarded.request.ok_or_else(missing_request)?;
+        warnings.check_owned(&WarningId::new(body.warning_id.trim()))?;
+        info!(warning = %body.warning_id, received_by = %forwarded.received_by, "forwarded acknowledgement");
+        let by = RecipientId::new(forwarded.by.trim());
+        Ok(Response::new(
+            warnings.this_node.acknowledge(by, body).await?,
+        ))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn forward_approve(
+        &self,
+        request: Request<ForwardApproveRequest>,
+    ) -> Result<Response<v1::ApproveResponse>, Status> {
+        let warnings = self.forwarded(&request)?;
+        let forwarded = request.into_inner();
+        let body = forwarded.request.ok_or_else(missing_request)?;
+        let officer = officer(forwarded.officer)?;
+        warnings.check_owned(&WarningId::new(body.warning_id.trim()))?;
+        info!(warning = %body.warning_id, received_by = %forwarded.received_by, "forwarded approval");
+        Ok(Response::new(
+            warnings.this_node.approve(officer, body).await?,
+        ))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn forward_reject(
+        &self,
+        request: Request<ForwardRejectRequest>,
+    ) -> Result<Response<v1::RejectResponse>, Status> {
+        let warnings = self.forwarded(&request)?;
+        let forwarded = request.into_inner();
+        let body = forwarded.request.ok_or_else(missing_request)?;
+        let officer = officer(forwarded.officer)?;
+        warnings.check_owned(&WarningId::new(body.warning_id.trim()))?;
+        info!(warning = %body.warning_id, received_by = %forwarded.received_by, "forwarded rejection");
+        Ok(Response::new(
+            warnings.this_node.reject(officer, body).await?,
+        ))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn forward_issue_warning(
+        &self,
+        request: Request<ForwardIssueWarningRequest>,
+    ) -> Result<Response<v1::IssueWarningResponse>, Status> {
+        let warnings = self.forwarded(&request)?;
+        let forwarded = request.into_inner();
+        let body = forwarded.request.ok_or_else(missing_request)?;
+        let officer = officer(forwarded.officer)?;
+        warnings.check_owned(&ThisNode::manual_warning_id(&body)?)?;
+        info!(target = %body.target, received_by = %forwarded.received_by, "forwarded warning issued by hand");
+        Ok(Response::new(
+            warnings.this_node.issue(officer, body).await?,
+        ))
+    }
+
     async fn cluster_view(
         &self,
         request: Request<ClusterViewRequest>,

@@ -22,11 +22,12 @@ use tracing::{error, info};
 use crate::cluster_config::ClusterConfig;
 use crate::error::ClusterError;
 use crate::flight_sql::FlightSqlApi;
+use crate::forwarding::Forwarder;
 use crate::http_endpoints::{self, HttpState};
 use crate::peer_gather::{PeerGather, PeerTransport};
 use crate::peer_service::{NodeIdentity, PeerApi};
 use crate::sql_engine::{SnapshotSource, SqlEngine};
-use crate::warning_service::{WarningApi, WarningApiSettings};
+use crate::warning_service::{ThisNode, WarningApi, WarningApiSettings};
 
 /// The addresses the servers actually bound (useful with port 0).
 #[derive(Debug, Clone, Copy)]
@@ -132,6 +133,20 @@ pub async fn serve_grpc(
     services: GrpcServices,
     tls: Option<&TlsSettings>,
 ) -> Result<(), ClusterError> {
+    serve_grpc_until(listener, services, tls, std::future::pending()).await
+}
+
+/// As [`serve_grpc`], until `stop` completes: then the server stops taking calls, lets the
+/// calls in hand finish and closes the listener.
+///
+/// # Errors
+/// As [`serve_grpc`].
+pub async fn serve_grpc_until(
+    listener: TcpListener,
+    services: GrpcServices,
+    tls: Option<&TlsSettings>,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), ClusterError> {
     let addr = listener
         .local_addr()
         .map_or_else(|_| "(unknown)".to_owned(), |addr| addr.to_string());
@@ -170,13 +185,62 @@ pub async fn serve_grpc(
         .add_optional_service(services.peer.map(PeerApi::into_server));
     tokio::spawn(async move {
         if let Err(e) = router
-            .serve_with_incoming(TcpListenerStream::new(listener))
+            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), stop)
             .await
         {
             error!(error = %e, "grpc server stopped");
         }
     });
     Ok(())
+}
+
+/// Builds the gRPC services of `pipeline`'s node, listening on `grpc_bound`, and the SQL
+/// engine behind them. A sharded node with peers forwards acknowledgements, decisions and
+/// warnings issued by hand of the threads other nodes own to them, and takes those its peers
+/// forward; without peers it handles every request itself.
+///
+/// # Errors
+/// [`ClusterError::Config`] when the peers cannot be called as configured,
+/// [`ClusterError::TlsFile`] naming a CA file that cannot be read.
+pub fn node_services(
+    pipeline: &NodePipeline,
+    region: Arc<Region>,
+    grpc: GrpcSettings,
+    grpc_bound: SocketAddr,
+) -> Result<(GrpcServices, SqlEngine), ClusterError> {
+    let tokens = grpc.api.tokens.clone();
+    let source = SnapshotSource::Live {
+        sources: NodeSources::of(pipeline, region),
+        clock: WallClock::system(),
+    };
+    let cluster = &grpc.cluster;
+    let peer_timeout = cluster.peer_timeout().map_err(ClusterError::Config)?;
+    let other_peers = cluster.other_peers();
+    let transport = peer_transport(grpc.tls.as_ref(), &other_peers)?;
+    let peers = PeerGather::new(&other_peers, tokens.peer_token(), peer_timeout, &transport)?;
+    let sql = SqlEngine::new(source.clone(), peers.clone());
+    let identity = NodeIdentity {
+        node_id: if cluster.node_id.is_empty() {
+            grpc_bound.to_string()
+        } else {
+            cluster.node_id.clone()
+        },
+        grpc_address: grpc_bound.to_string(),
+        peers: other_peers,
+    };
+    let ownership = pipeline.ownership_reader();
+    let this_node = ThisNode::new(grpc.api.sign_off_desk.clone(), grpc.api.region_unit.clone());
+    let mut warnings = WarningApi::new(pipeline.publisher.clone(), grpc.api);
+    if ownership.is_sharded() && !peers.is_empty() {
+        let forwarder = Forwarder::new(identity.node_id.clone(), ownership.clone(), peers);
+        warnings = warnings.forwarding_to_owners(forwarder);
+    }
+    let services = GrpcServices {
+        warnings,
+        flight_sql: Some(FlightSqlApi::new(sql.clone(), tokens.clone())),
+        peer: Some(PeerApi::new(identity, source, tokens).taking_forwarded(this_node, ownership)),
+    };
+    Ok((services, sql))
 }
 
 /// Binds both listeners and serves them in the background; the HTTP port also serves
@@ -196,31 +260,9 @@ pub async fn serve(
     let (http_listener, http) = bind(http_addr).await?;
     let tokens = grpc.api.tokens.clone();
     let (grpc_listener, grpc_bound) = bind(grpc_addr).await?;
-    let source = SnapshotSource::Live {
-        sources: NodeSources::of(pipeline, region.clone()),
-        clock: WallClock::system(),
-    };
-    let cluster = &grpc.cluster;
-    let peer_timeout = cluster.peer_timeout().map_err(ClusterError::Config)?;
-    let other_peers = cluster.other_peers();
-    let transport = peer_transport(grpc.tls.as_ref(), &other_peers)?;
-    let peers = PeerGather::new(&other_peers, tokens.peer_token(), peer_timeout, &transport)?;
-    let sql = SqlEngine::new(source.clone(), peers);
-    let identity = NodeIdentity {
-        node_id: if cluster.node_id.is_empty() {
-            grpc_bound.to_string()
-        } else {
-            cluster.node_id.clone()
-        },
-        grpc_address: grpc_bound.to_string(),
-        peers: other_peers,
-    };
-    let services = GrpcServices {
-        warnings: WarningApi::new(pipeline.publisher.clone(), grpc.api),
-        flight_sql: Some(FlightSqlApi::new(sql.clone(), tokens.clone())),
-        peer: Some(PeerApi::new(identity, source, tokens.clone())),
-    };
-    serve_grpc(grpc_listener, services, grpc.tls.as_ref()).await?;
+    let tls = grpc.tls.clone();
+    let (services, sql) = node_services(pipeline, region.clone(), grpc, grpc_bound)?;
+    serve_grpc(grpc_listener, services, tls.as_ref()).await?;
     let grpc = grpc_bound;
     let bound = BoundAddresses { grpc, http };
     let http_state = HttpState {

@@ -1,33 +1,39 @@
 //! `tianshan.v1.WarningService`: active warnings, subscriptions that resume from a cursor,
 //! acknowledgements routed down the dissemination tree, and the sign-off desk (list, approve,
 //! reject, issue by hand). Every call is authorized by its bearer token through
-//! [`TokenTable::authorize`]; errors become statuses in [`crate::error`].
+//! [`TokenTable::authorize`]; errors become statuses in [`crate::error`]. A sharded node
+//! forwards an acknowledgement, approval or rejection of a warning another node owns, and a
+//! warning issued by hand for a basin or chain another node owns, to that node
+//! ([`crate::forwarding`]) and answers with the owner's answer.
 //!
 //! # Layout
 //! - [`subscription`]: Subscribe over the warnings topic, with cursors.
 //! - [`requests`]: checks of request fields and the warning an officer issues by hand.
+//! - [`on_this_node`]: acknowledgements and decisions applied to this node's tree and desk.
 
+mod on_this_node;
 mod requests;
 mod subscription;
 
 use std::sync::Arc;
 
 use ractor::ActorRef;
-use tianshan_actors::admin_unit::{AckRequest, AdminUnitMsg};
+use tianshan_actors::admin_unit::AdminUnitMsg;
 use tianshan_actors::ask::ask;
 use tianshan_actors::sign_off_desk::SignOffDeskMsg;
 use tianshan_core::access::{DenialReason, Denied, Operation, Principal, TokenTable};
-use tianshan_core::dissemination::acknowledgement::Subject;
 use tianshan_core::ids::{RecipientId, WarningId};
-use tianshan_core::signoff::{Department, DraftOrigin, DraftScope, DutyOfficer, Submission};
+use tianshan_core::signoff::DutyOfficer;
 use tianshan_pipelines::warning_publisher::WarningPublisherMsg;
 use tianshan_proto::v1;
 use tianshan_proto::v1::warning_service_server::WarningService;
 use tonic::{Request, Response, Status};
 
+pub use self::on_this_node::ThisNode;
 pub use self::subscription::WarningsTopic;
 use self::subscription::{Filter, Subscription};
 use crate::error::ClusterError;
+use crate::forwarding::{Forwarder, Route};
 
 /// What the service talks to besides the warning publisher.
 pub struct WarningApiSettings {
@@ -45,15 +51,47 @@ pub struct WarningApiSettings {
 pub struct WarningApi {
     publisher: ActorRef<WarningPublisherMsg>,
     settings: WarningApiSettings,
+    this_node: ThisNode,
+    /// Sharded: where requests about the warnings of other nodes go; `None` handles every
+    /// request here.
+    forwarder: Option<Forwarder>,
 }
 
 impl WarningApi {
-    /// Serves the active warnings of `publisher` and the rest through `settings`.
+    /// Serves the active warnings of `publisher` and the rest through `settings`, handling
+    /// every acknowledgement and decision on this node.
     pub fn new(publisher: ActorRef<WarningPublisherMsg>, settings: WarningApiSettings) -> Self {
         Self {
             publisher,
+            this_node: ThisNode::new(settings.sign_off_desk.clone(), settings.region_unit.clone()),
             settings,
+            forwarder: None,
         }
+    }
+
+    /// Forwards acknowledgements and decisions of warnings other nodes own through
+    /// `forwarder` (a sharded node).
+    pub fn forwarding_to_owners(mut self, forwarder: Forwarder) -> Self {
+        self.forwarder = Some(forwarder);
+        self
+    }
+
+    /// Returns the forwarder and the peer to forward a request about `warning` to, or `None`
+    /// when it is handled here.
+    ///
+    /// # Errors
+    /// [`ClusterError`]s of [`Forwarder::route`]: no reachable node owns the warning.
+    async fn owner_elsewhere(
+        &self,
+        warning: &WarningId,
+    ) -> Result<Option<(&Forwarder, String)>, ClusterError> {
+        let Some(forwarder) = &self.forwarder else {
+            return Ok(None);
+        };
+        Ok(match forwarder.route(warning).await? {
+            Route::Here => None,
+            Route::Owner(peer) => Some((forwarder, peer)),
+        })
     }
 
     /// Authorizes the call carrying `request`'s metadata for `operation`.
@@ -63,32 +101,6 @@ impl WarningApi {
         operation: Operation<'_>,
     ) -> Result<Principal, ClusterError> {
         crate::bearer::authorize(&self.settings.tokens, request.metadata(), operation)
-    }
-
-    /// Authorizes an approval or rejection of a draft of `warning`: first as a duty officer at
-    /// all, so nobody else learns which drafts exist, then against the draft's department.
-    async fn authorize_decision<T>(
-        &self,
-        request: &Request<T>,
-        warning: &WarningId,
-        operation: fn(Option<Department>) -> Operation<'static>,
-    ) -> Result<DutyOfficer, ClusterError> {
-        self.authorize(request, operation(None))?;
-        let drafts = ask(
-            &self.settings.sign_off_desk,
-            |port| SignOffDeskMsg::ListDrafts(DraftScope::AllDepartments, port),
-            "list drafts",
-        )
-        .await
-        .map_err(ClusterError::actor)?;
-        let department = drafts
-            .iter()
-            .find(|draft| &draft.event.id == warning)
-            .map(|draft| draft.department);
-        officer(
-            self.authorize(request, operation(department))?,
-            operation(department),
-        )
     }
 
     async fn active(&self) -> Result<Vec<tianshan_core::warning::WarningEvent>, ClusterError> {
@@ -216,30 +228,13 @@ impl WarningService for WarningApi {
             .into());
         };
         let body = request.into_inner();
-        let subject = match body.handover_of.trim() {
-            "" => Subject::Warning,
-            unreached => Subject::Handover {
-                unreached: RecipientId::new(unreached),
-            },
+        let warning = requests::warning_id(&body.warning_id)?;
+        requests::version(body.version)?;
+        let response = match self.owner_elsewhere(&warning).await? {
+            Some((forwarder, owner)) => forwarder.acknowledge(&owner, &by, body).await?,
+            None => self.this_node.acknowledge(by, body).await?,
         };
-        let ack = AckRequest {
-            warning: requests::warning_id(&body.warning_id)?,
-            version: requests::version(body.version)?,
-            addressee,
-            subject,
-            by,
-        };
-        let outcome = ask(
-            &self.settings.region_unit,
-            |port| AdminUnitMsg::Acknowledge(ack, port),
-            "acknowledge",
-        )
-        .await
-        .map_err(ClusterError::actor)?
-        .map_err(ClusterError::from)?;
-        Ok(Response::new(v1::AcknowledgeResponse {
-            outcome: v1::AckOutcome::from(outcome).into(),
-        }))
+        Ok(Response::new(response))
     }
 
     #[tracing::instrument(skip_all)]
@@ -274,29 +269,18 @@ impl WarningService for WarningApi {
         request: Request<v1::ApproveRequest>,
     ) -> Result<Response<v1::ApproveResponse>, Status> {
         let warning = requests::warning_id(&request.get_ref().warning_id)?;
-        let officer = self
-            .authorize_decision(&request, &warning, |draft_department| Operation::Approve {
-                draft_department,
-            })
-            .await?;
+        // The draft's department is checked where the draft is.
+        let operation = Operation::Approve {
+            draft_department: None,
+        };
+        let officer = officer(self.authorize(&request, operation)?, operation)?;
         let body = request.into_inner();
-        let version = requests::version(body.version)?;
-        let edit = body.edit.map(requests::edit).transpose()?;
-        ask(
-            &self.settings.sign_off_desk,
-            |reply| SignOffDeskMsg::Approve {
-                warning,
-                version,
-                officer,
-                edit,
-                reply,
-            },
-            "approve",
-        )
-        .await
-        .map_err(ClusterError::actor)?
-        .map_err(ClusterError::from)?;
-        Ok(Response::new(v1::ApproveResponse {}))
+        requests::version(body.version)?;
+        let response = match self.owner_elsewhere(&warning).await? {
+            Some((forwarder, owner)) => forwarder.approve(&owner, &officer, body).await?,
+            None => self.this_node.approve(officer, body).await?,
+        };
+        Ok(Response::new(response))
     }
 
     #[tracing::instrument(skip_all)]
@@ -305,28 +289,17 @@ impl WarningService for WarningApi {
         request: Request<v1::RejectRequest>,
     ) -> Result<Response<v1::RejectResponse>, Status> {
         let warning = requests::warning_id(&request.get_ref().warning_id)?;
-        let officer = self
-            .authorize_decision(&request, &warning, |draft_department| Operation::Reject {
-                draft_department,
-            })
-            .await?;
+        let operation = Operation::Reject {
+            draft_department: None,
+        };
+        let officer = officer(self.authorize(&request, operation)?, operation)?;
         let body = request.into_inner();
-        let version = requests::version(body.version)?;
-        ask(
-            &self.settings.sign_off_desk,
-            |reply| SignOffDeskMsg::Reject {
-                warning,
-                version,
-                officer,
-                reason: body.reason,
-                reply,
-            },
-            "reject",
-        )
-        .await
-        .map_err(ClusterError::actor)?
-        .map_err(ClusterError::from)?;
-        Ok(Response::new(v1::RejectResponse {}))
+        requests::version(body.version)?;
+        let response = match self.owner_elsewhere(&warning).await? {
+            Some((forwarder, owner)) => forwarder.reject(&owner, &officer, body).await?,
+            None => self.this_node.reject(officer, body).await?,
+        };
+        Ok(Response::new(response))
     }
 
     #[tracing::instrument(skip_all)]
@@ -338,24 +311,14 @@ impl WarningService for WarningApi {
             self.authorize(&request, Operation::IssueWarning)?,
             Operation::IssueWarning,
         )?;
-        let (event, message) = requests::manual_warning(request.into_inner(), requests::now())?;
-        let response = v1::IssueWarningResponse {
-            warning_id: event.id.to_string(),
-            version: event.version,
+        let body = request.into_inner();
+        // A warning issued for a basin (or of a chain's hazard) is that thread's: its owner
+        // holds the draft and delivers it.
+        let warning = ThisNode::manual_warning_id(&body)?;
+        let response = match self.owner_elsewhere(&warning).await? {
+            Some((forwarder, owner)) => forwarder.issue(&owner, &officer, &warning, body).await?,
+            None => self.this_node.issue(officer, body).await?,
         };
-        let submission = Submission {
-            event,
-            origin: DraftOrigin::Manual(officer),
-            message: Some(message),
-        };
-        ask(
-            &self.settings.sign_off_desk,
-            |port| SignOffDeskMsg::Issue(submission, port),
-            "issue a warning",
-        )
-        .await
-        .map_err(ClusterError::actor)?
-        .map_err(ClusterError::from)?;
         Ok(Response::new(response))
     }
 }

@@ -29,7 +29,7 @@ use tianshan_core::region::Region;
 use tianshan_core::station_windows::StationSummary;
 use tianshan_core::tick_gate::TickGate;
 use tianshan_core::time::EventTime;
-use tianshan_core::warning::{Hazard, WarningEvent};
+use tianshan_core::warning::WarningEvent;
 use tokio::sync::mpsc;
 use tracing::{debug, error, info, warn};
 
@@ -44,6 +44,7 @@ use crate::model_actors::ModelActors;
 use crate::ownership_lease::{keep_lease, OwnershipLease};
 use crate::telemetry::Metrics;
 use crate::warning_publisher::{read_published, WarningPublisherMsg};
+use crate::warning_threads::thread_key;
 
 /// A basin-updates record as read, with the assignment generation it was read under.
 struct UpdateRecord {
@@ -296,27 +297,6 @@ pub fn owns_no_thread_yet(region: &Region) -> OwnsWarning {
 
 fn basin_names(region: &Region) -> BTreeSet<String> {
     region.basins.keys().map(ToString::to_string).collect()
-}
-
-/// The basin-updates key of the thread a warning belongs to: its basin for flash floods, debris
-/// flows and snowmelt floods, its chain for lightning fires and landslides; none for a warning
-/// whose id was not derived from such a thread.
-fn thread_key(event: &WarningEvent, basins: &BTreeSet<String>) -> Option<String> {
-    let derived =
-        event
-            .id
-            .as_str()
-            .starts_with(&format!("{}-{}-", event.hazard.id_prefix(), event.target));
-    if !derived {
-        return None;
-    }
-    match event.hazard {
-        Hazard::FlashFlood | Hazard::DebrisFlow | Hazard::SnowmeltFlood => {
-            basins.contains(&event.target).then(|| event.target.clone())
-        }
-        Hazard::LightningFire => Some(ChainKey::Fire.record_key().to_string()),
-        Hazard::Landslide => Some(ChainKey::Landslide.record_key().to_string()),
-    }
 }
 
 /// The async half: gates records by tick and feeds the actors.

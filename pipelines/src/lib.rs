@@ -19,6 +19,7 @@
 //! - [`agency_alerts`]: other agencies' CAP alerts from Kafka to the sign-off desk, or the dead letters.
 //! - [`dead_letters`]: the dead-letter writer.
 //! - [`warning_publisher`]: the warnings topic writer with exactly-once-per-version publishing.
+//! - [`warning_threads`]: the basin or chain a warning belongs to, and the partition deciding its owner.
 //! - [`gateway`]: a sensor gateway: observation files and the storm scenario into Kafka.
 //! - [`model_actors`]: the actors from observations to warnings, shared by node and replay.
 //! - [`node_pipeline`]: starts the actors, the source and the sinks of one node.
@@ -52,3 +53,4 @@ pub mod state_journal;
 pub mod telemetry;
 pub mod topic_setup;
 pub mod warning_publisher;
+pub mod warning_threads;

@@ -12,7 +12,7 @@ use rdkafka::ClientConfig;
 use tianshan_actors::wall_clock::WallClock;
 use tianshan_core::debris_flow::DebrisFlowConfig;
 use tianshan_core::flash_flood::FlashFloodPolicy;
-use tianshan_core::ids::BasinId;
+use tianshan_core::ids::{BasinId, WarningId};
 use tianshan_core::landslide::LandslidePolicy;
 use tianshan_core::lifecycle::LifecyclePolicy;
 use tianshan_core::lightning_fire::LightningFireConfig;
@@ -37,6 +37,7 @@ use crate::telemetry::Metrics;
 use crate::warning_publisher::{
     read_published, WarningPublisher, WarningPublisherArgs, WarningPublisherMsg,
 };
+use crate::warning_threads::ThreadPartitions;
 
 /// Everything a node's pipeline needs.
 #[derive(Debug, Clone)]
@@ -108,8 +109,8 @@ pub struct Ownership {
 #[derive(Clone)]
 pub struct OwnershipReader {
     sources: Arc<Mutex<Option<KafkaSources>>>,
-    /// The basin-updates partition of every basin of the region (empty when unsharded).
-    basin_partitions: Arc<BTreeMap<BasinId, i32>>,
+    /// The basin-updates partition of every thread of the region; `None` when unsharded.
+    threads: Option<Arc<ThreadPartitions>>,
     metrics: Arc<Metrics>,
 }
 
@@ -125,10 +126,11 @@ impl OwnershipReader {
         let observation_partitions = sources.observations.assigned_partitions();
         let basin_partitions = basin_updates.owned_partitions();
         let basins = self
-            .basin_partitions
+            .threads
             .iter()
+            .flat_map(|threads| threads.basins())
             .filter(|(_, partition)| basin_partitions.contains(partition))
-            .map(|(basin, _)| basin.clone())
+            .map(|(basin, _)| BasinId::new(basin))
             .collect();
         let lags = self.metrics.consumer_lags();
         let observation_lag = observation_partitions
@@ -141,6 +143,18 @@ impl OwnershipReader {
             basins,
             observation_lag,
         })
+    }
+
+    /// Returns whether the node runs sharded, owning only some warning threads.
+    pub fn is_sharded(&self) -> bool {
+        self.threads.is_some()
+    }
+
+    /// Returns the basin-updates partition deciding who owns the warning with id `warning`;
+    /// `None` when the node runs unsharded or the warning belongs to no basin or chain (it
+    /// belongs to the node that has it).
+    pub fn thread_partition(&self, warning: &WarningId) -> Option<i32> {
+        self.threads.as_ref()?.of_warning(warning)
     }
 }
 
@@ -208,8 +222,8 @@ impl NodePipeline {
         let models = ModelActors::start(settings, region.clone(), publisher.get_derived()).await?;
         let dead_letters =
             DeadLetterWriter::new(producer.clone(), settings.kafka.topics.dead_letters.clone());
-        let (sharded, basin_updates, basin_partitions) = if settings.kafka.sharded {
-            let (ticks, updates, basin_partitions) = start_sharding(
+        let (sharded, basin_updates, threads) = if settings.kafka.sharded {
+            let (ticks, updates, threads) = start_sharding(
                 settings,
                 region,
                 &models,
@@ -225,9 +239,9 @@ impl NodePipeline {
                 metrics.clone(),
             )
             .await?;
-            (Some(ticks), Some(updates), basin_partitions)
+            (Some(ticks), Some(updates), Some(Arc::new(threads)))
         } else {
-            (None, None, BTreeMap::new())
+            (None, None, None)
         };
         let observations = ObservationSource::start(
             &settings.kafka,
@@ -242,7 +256,7 @@ impl NodePipeline {
                 observations,
                 basin_updates,
             }))),
-            basin_partitions: Arc::new(basin_partitions),
+            threads,
             metrics: metrics.clone(),
         };
         Ok(Self {
@@ -336,7 +350,7 @@ impl NodePipeline {
 }
 
 /// Starts a sharded node's two halves: what its observation source sends on, and the source of
-/// the basin updates it owns; also returns the basin-updates partition of every basin.
+/// the basin updates it owns; also returns the basin-updates partition of every thread.
 async fn start_sharding(
     settings: &PipelineSettings,
     region: Arc<Region>,
@@ -345,7 +359,7 @@ async fn start_sharding(
     producer: FutureProducer,
     dead_letters: DeadLetterWriter,
     metrics: Arc<Metrics>,
-) -> Result<(ShardedTicks, BasinUpdateSource, BTreeMap<BasinId, i32>), PipelineError> {
+) -> Result<(ShardedTicks, BasinUpdateSource, ThreadPartitions), PipelineError> {
     let topics = &settings.kafka.topics;
     let mut names: Vec<String> = topics
         .observation_topics()
@@ -368,11 +382,7 @@ async fn start_sharding(
         counts[&topics.basin_updates],
         settings.kafka.partitioner,
     );
-    let basin_partitions = region
-        .basins
-        .keys()
-        .map(|basin| (basin.clone(), writer.partition_of(&basin.to_string())))
-        .collect();
+    let threads = ThreadPartitions::new(&writer, &region);
     let ticks = ShardedTicks::new(
         region.clone(),
         writer.clone(),
@@ -404,7 +414,7 @@ async fn start_sharding(
             updates.owns_warning(&writer, &region),
         ))
         .map_err(|e| actor_error("the courier", e))?;
-    Ok((ticks, updates, basin_partitions))
+    Ok((ticks, updates, threads))
 }
 
 /// True when the nodes of one sharded cluster have nothing in hand: no observation in flight,

@@ -5,6 +5,7 @@ mod bench_workload;
 mod broker_proxy;
 mod cluster_changes;
 mod flight_sql;
+mod forwarding;
 mod golden_warnings;
 mod helm_chart;
 mod kafka_under_test;
