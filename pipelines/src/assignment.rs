@@ -115,11 +115,23 @@ impl SharedAssignment {
         self.lock().is_rebuilt()
     }
 
-    /// The source took in the record at `offset` of `partition`, read under assignment
-    /// `generation`; returns whether that completed the rebuild of the current assignment.
-    pub fn took_in(&self, generation: u64, topic: &str, partition: i32, offset: i64) -> bool {
+    /// The source took in `records` (topic, partition, offset), read under assignment
+    /// `generation`; returns whether they completed the rebuild of the current assignment.
+    /// Locks once per batch, and looks at no record once the assignment is rebuilt.
+    pub fn took_in<'a>(
+        &self,
+        generation: u64,
+        records: impl IntoIterator<Item = (&'a str, i32, i64)>,
+    ) -> bool {
         let mut now = self.lock();
-        now.generation == generation && now.took_in(topic, partition, offset)
+        if now.generation != generation || now.rebuilding_until.is_empty() {
+            return false;
+        }
+        let mut completed = false;
+        for (topic, partition, offset) in records {
+            completed |= now.took_in(topic, partition, offset);
+        }
+        completed
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Assignment> {
@@ -390,11 +402,11 @@ mod tests {
         };
         shared.lock().rebuilding_until = [(("rainfall".to_string(), 0), 39)].into_iter().collect();
         assert!(
-            !shared.took_in(1, "rainfall", 0, 45),
+            !shared.took_in(1, [("rainfall", 0, 45)]),
             "a record of an older assignment rebuilds nothing"
         );
         assert!(
-            shared.took_in(2, "rainfall", 0, 45),
+            shared.took_in(2, [("rainfall", 0, 45)]),
             "a later offset also shows it re-read"
         );
     }

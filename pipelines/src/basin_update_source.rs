@@ -330,23 +330,23 @@ impl UpdateApplier {
     ) -> Result<(), PipelineError> {
         while let Some(batch) = receiver.recv().await {
             self.follow_assignment().await?;
+            let generation = self.current.generation;
+            let taken_in = batch
+                .iter()
+                .filter(|record| record.generation == generation)
+                .map(|record| (self.topic.as_str(), record.partition, record.offset));
+            if self.assignment.took_in(generation, taken_in) {
+                info!("basin-updates partitions rebuilt: this node's basins and chains are up to date");
+                self.metrics.set_rebuilt("basin updates", true);
+            }
             for record in batch {
-                if record.generation != self.current.generation {
+                if record.generation != generation {
                     // Read under an assignment that has changed since: rewound or taken away.
                     continue;
                 }
                 let live = self
                     .current
                     .is_live(&self.topic, record.partition, record.offset);
-                if self.assignment.took_in(
-                    record.generation,
-                    &self.topic,
-                    record.partition,
-                    record.offset,
-                ) {
-                    info!("basin-updates partitions rebuilt: this node's basins and chains are up to date");
-                    self.metrics.set_rebuilt("basin updates", true);
-                }
                 self.hold(record, live);
             }
             self.release().await?;

@@ -441,16 +441,12 @@ impl Applier {
             .collect();
         self.metrics
             .observations_received(live.iter().filter(|l| **l).count());
-        for r in &batch {
-            if self.assignment.took_in(
-                self.current.generation,
-                &r.raw.topic,
-                r.raw.partition,
-                r.raw.offset,
-            ) {
-                info!("observation partitions rebuilt: this node's stations are up to date");
-                self.metrics.set_rebuilt("observations", true);
-            }
+        let taken_in = batch
+            .iter()
+            .map(|r| (r.raw.topic.as_str(), r.raw.partition, r.raw.offset));
+        if self.assignment.took_in(self.current.generation, taken_in) {
+            info!("observation partitions rebuilt: this node's stations are up to date");
+            self.metrics.set_rebuilt("observations", true);
         }
         let mut outcomes: Vec<Option<Outcome>> = Vec::with_capacity(batch.len());
         let mut envelopes = Vec::new();

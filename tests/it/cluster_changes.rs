@@ -10,27 +10,18 @@
 //! committed is read again by its heir, so duplicates are told apart by their source offset).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::broker_proxy::Cut;
 use crate::golden_warnings::{golden_text, read_golden, GOLDEN};
-use crate::kafka_under_test::Proxy;
+use crate::kafka_under_test::{free_port, Proxy};
 use crate::storm_on_embedded_broker::{
     expected_rejections, produce, storm_fixture_with, warning_lines, StormFixture,
 };
 use tianshan_pipelines::config::KafkaConfig;
 use tianshan_pipelines::warning_publisher::read_topic;
-
-/// A free port on 127.0.0.1 (bound, then released for the node to take).
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
 
 /// A node's `/metrics` text, if it answers.
 fn metrics_of(http_port: u16) -> Option<String> {

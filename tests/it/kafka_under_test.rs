@@ -166,7 +166,8 @@ fn create_topics_blocking(kafka: &KafkaConfig) {
     .expect("the broker creates the node's topics");
 }
 
-fn free_port() -> u16 {
+/// A free port on 127.0.0.1 (bound, then released for a broker or node to take).
+pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
