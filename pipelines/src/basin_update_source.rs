@@ -42,6 +42,7 @@ use crate::delivery_courier::{DeliveryCourierMsg, OwnsWarning};
 use crate::error::PipelineError;
 use crate::model_actors::ModelActors;
 use crate::ownership_lease::{keep_lease, OwnershipLease};
+use crate::stop_signal::StopSignal;
 use crate::telemetry::Metrics;
 use crate::warning_publisher::{read_published, WarningPublisherMsg};
 use crate::warning_threads::thread_key;
@@ -108,7 +109,7 @@ impl UpdateLayout {
 
 /// A running basin-updates source; call [`BasinUpdateSource::stop`] to stop it.
 pub struct BasinUpdateSource {
-    stop: Arc<AtomicBool>,
+    stop: StopSignal,
     poll_thread: tokio::task::JoinHandle<()>,
     lease_thread: tokio::task::JoinHandle<()>,
     apply_task: tokio::task::JoinHandle<Result<(), PipelineError>>,
@@ -157,15 +158,15 @@ impl BasinUpdateSource {
             .subscribe(&[kafka.topics.basin_updates.as_str()])
             .map_err(|e| PipelineError::kafka("subscribe to the basin-updates topic", e))?;
         let consumer = Arc::new(consumer);
-        let stop = Arc::new(AtomicBool::new(false));
+        let stop = StopSignal::default();
         let (records, receiver) = mpsc::channel(4);
         let poll_thread = {
-            let (consumer, stop, assignment) = (consumer.clone(), stop.clone(), assignment.clone());
+            let (consumer, stop, assignment) = (consumer.clone(), stop.flag(), assignment.clone());
             tokio::task::spawn_blocking(move || poll_loop(&consumer, &stop, &assignment, &records))
         };
         let lease_thread = {
             let (stop, assignment, lease, metrics) = (
-                stop.clone(),
+                stop.flag(),
                 assignment.clone(),
                 lease.clone(),
                 metrics.clone(),
@@ -235,7 +236,7 @@ impl BasinUpdateSource {
     /// # Errors
     /// The error that stopped the apply loop, if any.
     pub async fn stop(self) -> Result<(), PipelineError> {
-        self.stop.store(true, Ordering::Relaxed);
+        self.stop.raise();
         let _ = self.poll_thread.await;
         let _ = self.lease_thread.await;
         match self.apply_task.await {

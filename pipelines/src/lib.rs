@@ -13,6 +13,7 @@
 //!   read back at start.
 //! - [`observation_source`]: the consumer-group source with rebuild on assignment.
 //! - [`assignment`]: what a rebuilding consumer owns now, kept by its rebalance callback.
+//! - `stop_signal`: the sources' polling threads stop when the source is stopped or dropped.
 //! - [`basin_updates`]: the internal topic between the nodes of a sharded cluster: summaries, chain inputs, tick markers.
 //! - [`sharded_ticks`]: a sharded node's upstream half: its stations, and what it sends on at each tick.
 //! - [`basin_update_source`]: a sharded node's downstream half: basin-updates gated by tick into its basins and chains.
@@ -50,6 +51,7 @@ pub mod replay;
 pub mod sharded_ticks;
 pub mod sql;
 pub mod state_journal;
+mod stop_signal;
 pub mod telemetry;
 pub mod topic_setup;
 pub mod warning_publisher;

@@ -38,6 +38,7 @@ use crate::config::{KafkaConfig, PipelineConfig};
 use crate::dead_letters::{DeadLetter, DeadLetterWriter};
 use crate::error::PipelineError;
 use crate::sharded_ticks::ShardedTicks;
+use crate::stop_signal::StopSignal;
 use crate::telemetry::Metrics;
 
 /// One record as read from Kafka.
@@ -65,10 +66,11 @@ struct PendingRecord {
     decoded: Result<Observation, String>,
 }
 
-/// A running source; dropping it does not stop it, call [`ObservationSource::stop`].
+/// A running source; [`ObservationSource::stop`] stops it and commits, dropping it only stops its
+/// polling.
 pub struct ObservationSource {
     assignment: SharedAssignment,
-    stop: Arc<AtomicBool>,
+    stop: StopSignal,
     poll_thread: tokio::task::JoinHandle<()>,
     apply_task: tokio::task::JoinHandle<Result<(), PipelineError>>,
 }
@@ -113,10 +115,10 @@ impl ObservationSource {
             .subscribe(&kafka.topics.observation_topics())
             .map_err(|e| PipelineError::kafka("subscribe to the observation topics", e))?;
         let consumer = Arc::new(consumer);
-        let stop = Arc::new(AtomicBool::new(false));
+        let stop = StopSignal::default();
         let (batches, receiver) = mpsc::channel(1);
         let poll_thread = {
-            let (consumer, stop, max_batch) = (consumer.clone(), stop.clone(), pipeline.max_batch);
+            let (consumer, stop, max_batch) = (consumer.clone(), stop.flag(), pipeline.max_batch);
             let assignment = assignment.clone();
             tokio::task::spawn_blocking(move || {
                 poll_loop(&consumer, &stop, max_batch, &assignment, &batches)
@@ -165,7 +167,7 @@ impl ObservationSource {
     /// # Errors
     /// Returns the error that stopped the apply loop, if any.
     pub async fn stop(self) -> Result<(), PipelineError> {
-        self.stop.store(true, Ordering::Relaxed);
+        self.stop.raise();
         let _ = self.poll_thread.await;
         match self.apply_task.await {
             Ok(result) => result,

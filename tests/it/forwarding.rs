@@ -40,6 +40,7 @@ use tokio::sync::oneshot;
 use tonic::transport::Channel;
 use tonic::{Code, Request, Status};
 
+use crate::deadline::{finishes_within, STORM_TEST_LIMIT};
 use crate::scatter_gather::PEER;
 use crate::sharded_cluster::wait_until_shared;
 use crate::storm_on_embedded_broker::{storm_fixture, StormFixture};
@@ -279,39 +280,42 @@ fn outcome(response: Result<tonic::Response<v1::AcknowledgeResponse>, Status>) -
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledgements_and_decisions_sent_to_any_node_reach_the_owner_once() {
-    let StormFixture {
-        broker: _broker,
-        mut settings,
-        region,
-        ..
-    } = storm_fixture();
-    settings.kafka.sharded = true;
-    let mut nodes = Vec::new();
-    for _ in 0..3 {
-        nodes.push(
-            NodePipeline::start(&settings, region.clone())
-                .await
-                .expect("node starts"),
-        );
-    }
-    wait_until_shared(&nodes).await;
-    // The checks run in their own task so that the nodes stop even when one fails (a node not
-    // stopped keeps the runtime from shutting down).
-    let nodes = Arc::new(nodes);
-    let checks = tokio::spawn(check_forwarding(
-        nodes.clone(),
-        region,
-        settings.kafka.clone(),
-    ));
-    let outcome = checks.await;
-    let nodes =
-        Arc::try_unwrap(nodes).unwrap_or_else(|_| panic!("the checks hold no node once finished"));
-    for node in nodes {
-        node.stop().await.expect("node stops");
-    }
-    if let Err(failed) = outcome {
-        std::panic::resume_unwind(failed.into_panic());
-    }
+    finishes_within(STORM_TEST_LIMIT, async {
+        let StormFixture {
+            broker: _broker,
+            mut settings,
+            region,
+            ..
+        } = storm_fixture();
+        settings.kafka.sharded = true;
+        let mut nodes = Vec::new();
+        for _ in 0..3 {
+            nodes.push(
+                NodePipeline::start(&settings, region.clone())
+                    .await
+                    .expect("node starts"),
+            );
+        }
+        wait_until_shared(&nodes).await;
+        // The checks run in their own task so that the nodes stop even when one fails (a node not
+        // stopped keeps the runtime from shutting down).
+        let nodes = Arc::new(nodes);
+        let checks = tokio::spawn(check_forwarding(
+            nodes.clone(),
+            region,
+            settings.kafka.clone(),
+        ));
+        let outcome = checks.await;
+        let nodes = Arc::try_unwrap(nodes)
+            .unwrap_or_else(|_| panic!("the checks hold no node once finished"));
+        for node in nodes {
+            node.stop().await.expect("node stops");
+        }
+        if let Err(failed) = outcome {
+            std::panic::resume_unwind(failed.into_panic());
+        }
+    })
+    .await;
 }
 
 async fn check_forwarding(nodes: Arc<Vec<NodePipeline>>, region: Arc<Region>, kafka: KafkaConfig) {

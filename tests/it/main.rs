@@ -4,6 +4,7 @@ mod backtest;
 mod bench_workload;
 mod broker_proxy;
 mod cluster_changes;
+mod deadline;
 mod flight_sql;
 mod forwarding;
 mod golden_warnings;

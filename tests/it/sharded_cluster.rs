@@ -20,6 +20,7 @@ use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::Channel;
 use tonic::Request;
 
+use crate::deadline::{finishes_within, STORM_TEST_LIMIT};
 use crate::scatter_gather::{tokens, PEER};
 
 use crate::golden_warnings::{golden_text, read_golden, GOLDEN};
@@ -85,71 +86,74 @@ async fn wait_until_settled(nodes: &[NodePipeline], expected: u64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_sharded_nodes_give_the_warnings_of_one() {
-    let StormFixture {
-        broker: _broker,
-        mut settings,
-        region,
-        scenario,
-        records,
-    } = storm_fixture();
-    settings.kafka.sharded = true;
-    let mut nodes = Vec::new();
-    for _ in 0..3 {
-        nodes.push(
-            NodePipeline::start(&settings, region.clone())
-                .await
-                .expect("node starts"),
-        );
-    }
-    wait_until_shared(&nodes).await;
-    produce(&settings.kafka.bootstrap_servers, &records).await;
-    wait_until_settled(&nodes, records.len() as u64).await;
-    for node in &nodes {
-        node.flush().await.expect("flush");
-    }
-    let ownership: Vec<_> = nodes
-        .iter()
-        .map(|n| n.ownership().expect("sharded nodes report ownership"))
-        .collect();
-    let accounts: Vec<_> = nodes.iter().map(|n| n.metrics.accounting()).collect();
-    for node in nodes {
-        node.stop().await.expect("node stops");
-    }
-
-    // Each partition has exactly one owner, and the work is shared.
-    let mut observation = BTreeSet::new();
-    let mut basin = BTreeSet::new();
-    for owned in &ownership {
-        assert!(
-            !owned.observation_partitions.is_empty() && !owned.basin_partitions.is_empty(),
-            "every node owns some of the work: {ownership:?}"
-        );
-        for p in &owned.observation_partitions {
-            assert!(observation.insert(p.clone()), "{p:?} has two owners");
+    finishes_within(STORM_TEST_LIMIT, async {
+        let StormFixture {
+            broker: _broker,
+            mut settings,
+            region,
+            scenario,
+            records,
+        } = storm_fixture();
+        settings.kafka.sharded = true;
+        let mut nodes = Vec::new();
+        for _ in 0..3 {
+            nodes.push(
+                NodePipeline::start(&settings, region.clone())
+                    .await
+                    .expect("node starts"),
+            );
         }
-        for p in &owned.basin_partitions {
-            assert!(basin.insert(*p), "basin partition {p} has two owners");
+        wait_until_shared(&nodes).await;
+        produce(&settings.kafka.bootstrap_servers, &records).await;
+        wait_until_settled(&nodes, records.len() as u64).await;
+        for node in &nodes {
+            node.flush().await.expect("flush");
         }
-    }
-    assert_eq!(basin.len(), 12, "{ownership:?}");
+        let ownership: Vec<_> = nodes
+            .iter()
+            .map(|n| n.ownership().expect("sharded nodes report ownership"))
+            .collect();
+        let accounts: Vec<_> = nodes.iter().map(|n| n.metrics.accounting()).collect();
+        for node in nodes {
+            node.stop().await.expect("node stops");
+        }
 
-    // in = applied + rejected across the cluster, rejections exactly the designed anomalies.
-    let sum = |f: fn(&tianshan_pipelines::telemetry::Accounting) -> u64| -> u64 {
-        accounts.iter().map(f).sum()
-    };
-    assert_eq!(
-        sum(|a| a.received),
-        sum(|a| a.applied) + sum(|a| a.rejected)
-    );
-    let expected = expected_rejections(&scenario);
-    assert_eq!(dead_letter_reasons(&settings.kafka), expected);
+        // Each partition has exactly one owner, and the work is shared.
+        let mut observation = BTreeSet::new();
+        let mut basin = BTreeSet::new();
+        for owned in &ownership {
+            assert!(
+                !owned.observation_partitions.is_empty() && !owned.basin_partitions.is_empty(),
+                "every node owns some of the work: {ownership:?}"
+            );
+            for p in &owned.observation_partitions {
+                assert!(observation.insert(p.clone()), "{p:?} has two owners");
+            }
+            for p in &owned.basin_partitions {
+                assert!(basin.insert(*p), "basin partition {p} has two owners");
+            }
+        }
+        assert_eq!(basin.len(), 12, "{ownership:?}");
 
-    let text = golden_text(warning_lines(&settings.kafka));
-    assert_eq!(
-        text,
-        read_golden(),
-        "three nodes differ from one node ({GOLDEN})"
-    );
+        // in = applied + rejected across the cluster, rejections exactly the designed anomalies.
+        let sum = |f: fn(&tianshan_pipelines::telemetry::Accounting) -> u64| -> u64 {
+            accounts.iter().map(f).sum()
+        };
+        assert_eq!(
+            sum(|a| a.received),
+            sum(|a| a.applied) + sum(|a| a.rejected)
+        );
+        let expected = expected_rejections(&scenario);
+        assert_eq!(dead_letter_reasons(&settings.kafka), expected);
+
+        let text = golden_text(warning_lines(&settings.kafka));
+        assert_eq!(
+            text,
+            read_golden(),
+            "three nodes differ from one node ({GOLDEN})"
+        );
+    })
+    .await;
 }
 
 /// Partitions of the embedded broker's basin-updates topic (`EmbeddedBroker::create_node_topics`).
@@ -191,102 +195,105 @@ async fn cluster_view(client: &mut PeerServiceClient<Channel>) -> ClusterViewRes
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cluster_view_reports_what_each_node_owns() {
-    let StormFixture {
-        broker: _broker,
-        mut settings,
-        region,
-        records,
-        ..
-    } = storm_fixture();
-    settings.kafka.sharded = true;
-    // Some data in the log, so the consumers have positions and report their lag.
-    produce(&settings.kafka.bootstrap_servers, &records[..3000]).await;
-    let mut nodes = Vec::new();
-    for _ in 0..3 {
-        nodes.push(
-            NodePipeline::start(&settings, region.clone())
-                .await
-                .expect("node starts"),
-        );
-    }
-    wait_until_shared(&nodes).await;
-    let mut clients = Vec::new();
-    for node in &nodes {
-        clients.push(serve_peer_api(node, region.clone()).await);
-    }
-
-    let mut observation = BTreeSet::new();
-    let mut basin_partitions = BTreeSet::new();
-    let mut basins = BTreeSet::new();
-    for (node, client) in nodes.iter().zip(&mut clients) {
-        let view = cluster_view(client).await;
-        let owned = node.ownership().expect("sharded nodes know what they own");
-        let reported = view.ownership.expect("a sharded node reports what it owns");
-        let reported_observation: Vec<(String, i32)> = reported
-            .observation_partitions
-            .iter()
-            .map(|p| (p.topic.clone(), p.partition))
-            .collect();
-        assert_eq!(reported_observation, owned.observation_partitions);
-        assert_eq!(reported.basin_update_partitions, owned.basin_partitions);
-        // The basins are those whose key the basin-updates writer sends to the node's partitions.
-        let expected_basins: Vec<String> = region
-            .basins
-            .keys()
-            .map(ToString::to_string)
-            .filter(|basin| {
-                let partition = settings
-                    .kafka
-                    .partitioner
-                    .partition_of(basin.as_bytes(), BASIN_UPDATE_PARTITIONS);
-                owned.basin_partitions.contains(&partition)
-            })
-            .collect();
-        assert!(!expected_basins.is_empty(), "{owned:?}");
-        assert_eq!(reported.basins, expected_basins);
-        for p in reported_observation {
-            assert!(observation.insert(p.clone()), "{p:?} reported by two nodes");
-        }
-        for p in reported.basin_update_partitions {
-            assert!(
-                basin_partitions.insert(p),
-                "basin partition {p} reported twice"
+    finishes_within(STORM_TEST_LIMIT, async {
+        let StormFixture {
+            broker: _broker,
+            mut settings,
+            region,
+            records,
+            ..
+        } = storm_fixture();
+        settings.kafka.sharded = true;
+        // Some data in the log, so the consumers have positions and report their lag.
+        produce(&settings.kafka.bootstrap_servers, &records[..3000]).await;
+        let mut nodes = Vec::new();
+        for _ in 0..3 {
+            nodes.push(
+                NodePipeline::start(&settings, region.clone())
+                    .await
+                    .expect("node starts"),
             );
         }
-        for basin in reported.basins {
-            assert!(basins.insert(basin.clone()), "basin {basin} reported twice");
+        wait_until_shared(&nodes).await;
+        let mut clients = Vec::new();
+        for node in &nodes {
+            clients.push(serve_peer_api(node, region.clone()).await);
         }
-    }
-    assert_eq!(observation.len(), 24);
-    assert_eq!(basin_partitions.len(), BASIN_UPDATE_PARTITIONS as usize);
-    let all_basins: BTreeSet<String> = region.basins.keys().map(ToString::to_string).collect();
-    assert_eq!(basins, all_basins, "every basin has exactly one owner");
 
-    // Once the nodes have read what was produced, each reports its lag, and it is nothing.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    for client in &mut clients {
-        loop {
+        let mut observation = BTreeSet::new();
+        let mut basin_partitions = BTreeSet::new();
+        let mut basins = BTreeSet::new();
+        for (node, client) in nodes.iter().zip(&mut clients) {
             let view = cluster_view(client).await;
-            let lags: Vec<Option<i64>> = view
-                .ownership
-                .expect("still sharded")
+            let owned = node.ownership().expect("sharded nodes know what they own");
+            let reported = view.ownership.expect("a sharded node reports what it owns");
+            let reported_observation: Vec<(String, i32)> = reported
                 .observation_partitions
                 .iter()
-                .map(|p| p.consumer_lag)
+                .map(|p| (p.topic.clone(), p.partition))
                 .collect();
-            let reported: Vec<i64> = lags.iter().flatten().copied().collect();
-            if !reported.is_empty() && reported.iter().all(|lag| *lag == 0) {
-                break;
+            assert_eq!(reported_observation, owned.observation_partitions);
+            assert_eq!(reported.basin_update_partitions, owned.basin_partitions);
+            // The basins are those whose key the basin-updates writer sends to the node's partitions.
+            let expected_basins: Vec<String> = region
+                .basins
+                .keys()
+                .map(ToString::to_string)
+                .filter(|basin| {
+                    let partition = settings
+                        .kafka
+                        .partitioner
+                        .partition_of(basin.as_bytes(), BASIN_UPDATE_PARTITIONS);
+                    owned.basin_partitions.contains(&partition)
+                })
+                .collect();
+            assert!(!expected_basins.is_empty(), "{owned:?}");
+            assert_eq!(reported.basins, expected_basins);
+            for p in reported_observation {
+                assert!(observation.insert(p.clone()), "{p:?} reported by two nodes");
             }
-            assert!(
-                Instant::now() < deadline,
-                "{} did not report a lag of 0: {lags:?}",
-                view.node_id
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
+            for p in reported.basin_update_partitions {
+                assert!(
+                    basin_partitions.insert(p),
+                    "basin partition {p} reported twice"
+                );
+            }
+            for basin in reported.basins {
+                assert!(basins.insert(basin.clone()), "basin {basin} reported twice");
+            }
         }
-    }
-    for node in nodes {
-        node.stop().await.expect("node stops");
-    }
+        assert_eq!(observation.len(), 24);
+        assert_eq!(basin_partitions.len(), BASIN_UPDATE_PARTITIONS as usize);
+        let all_basins: BTreeSet<String> = region.basins.keys().map(ToString::to_string).collect();
+        assert_eq!(basins, all_basins, "every basin has exactly one owner");
+
+        // Once the nodes have read what was produced, each reports its lag, and it is nothing.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        for client in &mut clients {
+            loop {
+                let view = cluster_view(client).await;
+                let lags: Vec<Option<i64>> = view
+                    .ownership
+                    .expect("still sharded")
+                    .observation_partitions
+                    .iter()
+                    .map(|p| p.consumer_lag)
+                    .collect();
+                let reported: Vec<i64> = lags.iter().flatten().copied().collect();
+                if !reported.is_empty() && reported.iter().all(|lag| *lag == 0) {
+                    break;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "{} did not report a lag of 0: {lags:?}",
+                    view.node_id
+                );
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+        for node in nodes {
+            node.stop().await.expect("node stops");
+        }
+    })
+    .await;
 }

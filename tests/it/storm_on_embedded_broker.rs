@@ -17,6 +17,7 @@ use tianshan_pipelines::warning_publisher::read_topic;
 use tianshan_proto::v1;
 
 use crate::broker_proxy::BrokerProxy;
+use crate::deadline::{finishes_within, STORM_TEST_LIMIT};
 use crate::golden_warnings::{golden_line, golden_text, read_golden, GOLDEN};
 use crate::kafka_under_test::{KafkaUnderTest, Proxy};
 
@@ -180,156 +181,162 @@ pub(crate) async fn produce(bootstrap: &str, records: &[GatewayRecord]) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn storm_scenario_produces_the_golden_warnings_and_accounts_for_every_message() {
-    let StormFixture {
-        broker: _broker,
-        settings,
-        region,
-        scenario,
-        records,
-    } = storm_fixture();
+    finishes_within(STORM_TEST_LIMIT, async {
+        let StormFixture {
+            broker: _broker,
+            settings,
+            region,
+            scenario,
+            records,
+        } = storm_fixture();
 
-    // The gateway's log is written before the node joins, so every partition holds data when it
-    // is assigned and the run is a deterministic replay of that log.
-    produce(&settings.kafka.bootstrap_servers, &records).await;
-    let pipeline = NodePipeline::start(&settings, region.clone())
-        .await
-        .expect("pipeline starts");
-    wait_until_decided(&pipeline, records.len() as u64).await;
-    pipeline.flush().await.expect("flush");
-    let accounting = pipeline.metrics.accounting();
-    let published = pipeline.metrics.warnings_published();
-    // Nobody signs in this test: orange and red drafts still reach responsible persons at once,
-    // while the public (CAP feed, SMS lists, loudspeakers) waits for sign-off.
-    let mut coverage = pipeline.dissemination.coverage().await.expect("coverage");
-    for _ in 0..100 {
-        if coverage.delivered > 0 {
-            break;
+        // The gateway's log is written before the node joins, so every partition holds data when it
+        // is assigned and the run is a deterministic replay of that log.
+        produce(&settings.kafka.bootstrap_servers, &records).await;
+        let pipeline = NodePipeline::start(&settings, region.clone())
+            .await
+            .expect("pipeline starts");
+        wait_until_decided(&pipeline, records.len() as u64).await;
+        pipeline.flush().await.expect("flush");
+        let accounting = pipeline.metrics.accounting();
+        let published = pipeline.metrics.warnings_published();
+        // Nobody signs in this test: orange and red drafts still reach responsible persons at once,
+        // while the public (CAP feed, SMS lists, loudspeakers) waits for sign-off.
+        let mut coverage = pipeline.dissemination.coverage().await.expect("coverage");
+        for _ in 0..100 {
+            if coverage.delivered > 0 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            coverage = pipeline.dissemination.coverage().await.expect("coverage");
         }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        coverage = pipeline.dissemination.coverage().await.expect("coverage");
-    }
-    let cap_messages = pipeline.dissemination.cap_feed.identifiers();
-    let metrics_text = pipeline.metrics.render_prometheus();
-    pipeline.stop().await.expect("pipeline stops");
-    assert!(published > 0, "{metrics_text}");
-    assert!(
-        coverage.targeted > 0 && coverage.must_acknowledge > 0,
-        "{coverage:?}"
-    );
-    assert!(
-        metrics_text.contains("tianshan_deliveries_total{channel=\"app\""),
-        "{metrics_text}"
-    );
-    assert!(
-        cap_messages.is_empty(),
-        "unsigned drafts never reach the public CAP feed: {cap_messages:?}"
-    );
+        let cap_messages = pipeline.dissemination.cap_feed.identifiers();
+        let metrics_text = pipeline.metrics.render_prometheus();
+        pipeline.stop().await.expect("pipeline stops");
+        assert!(published > 0, "{metrics_text}");
+        assert!(
+            coverage.targeted > 0 && coverage.must_acknowledge > 0,
+            "{coverage:?}"
+        );
+        assert!(
+            metrics_text.contains("tianshan_deliveries_total{channel=\"app\""),
+            "{metrics_text}"
+        );
+        assert!(
+            cap_messages.is_empty(),
+            "unsigned drafts never reach the public CAP feed: {cap_messages:?}"
+        );
 
-    // in = applied + rejected, and the rejections are exactly the designed anomalies.
-    assert_eq!(
-        accounting.received,
-        accounting.applied + accounting.rejected
-    );
-    let expected = expected_rejections(&scenario);
-    assert_eq!(
-        accounting.rejected as usize,
-        expected.values().sum::<usize>()
-    );
-    assert_eq!(dead_letter_reasons(&settings.kafka), expected);
+        // in = applied + rejected, and the rejections are exactly the designed anomalies.
+        assert_eq!(
+            accounting.received,
+            accounting.applied + accounting.rejected
+        );
+        let expected = expected_rejections(&scenario);
+        assert_eq!(
+            accounting.rejected as usize,
+            expected.values().sum::<usize>()
+        );
+        assert_eq!(dead_letter_reasons(&settings.kafka), expected);
 
-    let lines = warning_lines(&settings.kafka);
-    assert!(
-        lines.iter().any(|l| l.contains("LEVEL_RED")),
-        "one basin reaches evacuate-immediately: {lines:#?}"
-    );
-    let orange_or_red = lines
-        .iter()
-        .filter(|l| l.contains("LEVEL_ORANGE") || l.contains("LEVEL_RED"))
-        .map(|l| l.split(' ').next().unwrap_or_default())
-        .collect::<std::collections::BTreeSet<_>>();
-    assert!(
-        orange_or_red.len() >= 3,
-        "at least three basins reach prepare-to-evacuate: {lines:#?}"
-    );
-    let storm_lines = || {
-        lines
+        let lines = warning_lines(&settings.kafka);
+        assert!(
+            lines.iter().any(|l| l.contains("LEVEL_RED")),
+            "one basin reaches evacuate-immediately: {lines:#?}"
+        );
+        let orange_or_red = lines
             .iter()
-            .filter(|l| l.starts_with("FF-") || l.starts_with("DF-"))
-    };
-    let issued = storm_lines()
-        .filter(|l| l.contains("STATUS_ISSUED"))
-        .count();
-    let cancelled = storm_lines()
-        .filter(|l| l.contains("STATUS_CANCELLED"))
-        .count();
-    assert_eq!(
-        issued, cancelled,
-        "every flash-flood and debris-flow warning is cancelled once the storm has passed"
-    );
-    assert!(
-        lines
-            .iter()
-            .any(|l| l.starts_with("DF-") && l.contains("LEVEL_RED")),
-        "the chain raises a debris-flow warning to red: {lines:#?}"
-    );
-    let fire: Vec<&String> = lines.iter().filter(|l| l.starts_with("LF-")).collect();
-    assert!(
-        fire.iter().any(|l| l.contains("STATUS_ISSUED"))
-            && !fire.iter().any(|l| l.contains("STATUS_CANCELLED")),
-        "the lightning burst puts the dry forest zone under a fire watch that outlasts the storm: {fire:#?}"
-    );
-    check_golden(&lines);
+            .filter(|l| l.contains("LEVEL_ORANGE") || l.contains("LEVEL_RED"))
+            .map(|l| l.split(' ').next().unwrap_or_default())
+            .collect::<std::collections::BTreeSet<_>>();
+        assert!(
+            orange_or_red.len() >= 3,
+            "at least three basins reach prepare-to-evacuate: {lines:#?}"
+        );
+        let storm_lines = || {
+            lines
+                .iter()
+                .filter(|l| l.starts_with("FF-") || l.starts_with("DF-"))
+        };
+        let issued = storm_lines()
+            .filter(|l| l.contains("STATUS_ISSUED"))
+            .count();
+        let cancelled = storm_lines()
+            .filter(|l| l.contains("STATUS_CANCELLED"))
+            .count();
+        assert_eq!(
+            issued, cancelled,
+            "every flash-flood and debris-flow warning is cancelled once the storm has passed"
+        );
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.starts_with("DF-") && l.contains("LEVEL_RED")),
+            "the chain raises a debris-flow warning to red: {lines:#?}"
+        );
+        let fire: Vec<&String> = lines.iter().filter(|l| l.starts_with("LF-")).collect();
+        assert!(
+            fire.iter().any(|l| l.contains("STATUS_ISSUED"))
+                && !fire.iter().any(|l| l.contains("STATUS_CANCELLED")),
+            "the lightning burst puts the dry forest zone under a fire watch that outlasts the storm: {fire:#?}"
+        );
+        check_golden(&lines);
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restarting_the_node_mid_storm_gives_the_same_warnings_and_loses_nothing() {
-    let StormFixture {
-        broker: _broker,
-        settings,
-        region,
-        scenario,
-        records,
-    } = storm_fixture();
-    let (first, second) = records.split_at(records.len() / 2);
+    finishes_within(STORM_TEST_LIMIT, async {
+        let StormFixture {
+            broker: _broker,
+            settings,
+            region,
+            scenario,
+            records,
+        } = storm_fixture();
+        let (first, second) = records.split_at(records.len() / 2);
 
-    produce(&settings.kafka.bootstrap_servers, first).await;
-    let node_a = NodePipeline::start(&settings, region.clone())
-        .await
-        .expect("first node starts");
-    wait_until_decided(&node_a, first.len() as u64).await;
-    let a = node_a.metrics.accounting();
-    node_a.stop().await.expect("first node stops and commits");
+        produce(&settings.kafka.bootstrap_servers, first).await;
+        let node_a = NodePipeline::start(&settings, region.clone())
+            .await
+            .expect("first node starts");
+        wait_until_decided(&node_a, first.len() as u64).await;
+        let a = node_a.metrics.accounting();
+        node_a.stop().await.expect("first node stops and commits");
 
-    produce(&settings.kafka.bootstrap_servers, second).await;
-    let node_b = NodePipeline::start(&settings, region.clone())
-        .await
-        .expect("second node starts");
-    assert!(
-        !node_b.metrics.is_ready(),
-        "not ready before its partitions are assigned and rebuilt"
-    );
-    wait_until_decided(&node_b, second.len() as u64).await;
-    assert!(
-        node_b.metrics.is_ready(),
-        "ready once it re-read the first half up to the committed offsets"
-    );
-    node_b.flush().await.expect("flush");
-    let b = node_b.metrics.accounting();
-    node_b.stop().await.expect("second node stops");
+        produce(&settings.kafka.bootstrap_servers, second).await;
+        let node_b = NodePipeline::start(&settings, region.clone())
+            .await
+            .expect("second node starts");
+        assert!(
+            !node_b.metrics.is_ready(),
+            "not ready before its partitions are assigned and rebuilt"
+        );
+        wait_until_decided(&node_b, second.len() as u64).await;
+        assert!(
+            node_b.metrics.is_ready(),
+            "ready once it re-read the first half up to the committed offsets"
+        );
+        node_b.flush().await.expect("flush");
+        let b = node_b.metrics.accounting();
+        node_b.stop().await.expect("second node stops");
 
-    assert_eq!(
-        b.rebuilt as usize,
-        first.len(),
-        "the second node rebuilt its windows from the first half"
-    );
-    assert_eq!(
-        (a.applied + a.rejected + b.applied + b.rejected) as usize,
-        records.len(),
-        "no observation lost or counted twice"
-    );
-    assert_eq!(
-        dead_letter_reasons(&settings.kafka),
-        expected_rejections(&scenario)
-    );
-    check_golden(&warning_lines(&settings.kafka));
+        assert_eq!(
+            b.rebuilt as usize,
+            first.len(),
+            "the second node rebuilt its windows from the first half"
+        );
+        assert_eq!(
+            (a.applied + a.rejected + b.applied + b.rejected) as usize,
+            records.len(),
+            "no observation lost or counted twice"
+        );
+        assert_eq!(
+            dead_letter_reasons(&settings.kafka),
+            expected_rejections(&scenario)
+        );
+        check_golden(&warning_lines(&settings.kafka));
+    })
+    .await;
 }
