@@ -297,3 +297,35 @@ async fn the_cluster_view_reports_what_each_node_owns() {
     })
     .await;
 }
+
+#[test]
+fn a_sharded_node_dropped_without_stop_lets_its_runtime_shut_down() {
+    let StormFixture {
+        broker: _broker,
+        mut settings,
+        region,
+        ..
+    } = storm_fixture();
+    settings.kafka.sharded = true;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    runtime.block_on(async {
+        let node = NodePipeline::start(&settings, region)
+            .await
+            .expect("node starts");
+        wait_until_shared(std::slice::from_ref(&node)).await;
+        drop(node);
+    });
+    let (done, shut_down) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        drop(runtime);
+        let _ = done.send(());
+    });
+    assert!(
+        shut_down.recv_timeout(Duration::from_secs(60)).is_ok(),
+        "the runtime did not shut down: a source's threads outlived the dropped node"
+    );
+}
