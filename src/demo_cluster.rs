@@ -127,7 +127,7 @@ pub async fn run_cluster_demo(
 }
 
 /// Waits until every node owns part of both topics and every partition has an owner.
-async fn share_out(cluster: &[NodePipeline]) -> anyhow::Result<Vec<Ownership>> {
+pub(crate) async fn share_out(cluster: &[NodePipeline]) -> anyhow::Result<Vec<Ownership>> {
     let started = Instant::now();
     loop {
         let owned: Vec<Ownership> = cluster.iter().filter_map(NodePipeline::ownership).collect();

@@ -1,6 +1,7 @@
-//! The `tianshan` binary: `demo`, `run`, `produce`, `replay`, `backtest`, `sql` and `bench windows`.
+//! The `tianshan` binary: `demo`, `run`, `produce`, `replay`, `backtest`, `sql`, `bench windows` and `bench kafka`.
 
 mod backtest;
+mod bench_kafka;
 mod config;
 mod demo;
 mod demo_cluster;
@@ -184,6 +185,21 @@ enum BenchCommand {
         /// Headerless CSV `station_id,ts,rain_mm`.
         file: PathBuf,
     },
+    /// End to end on the embedded broker: observations/s through one node or N sharded nodes
+    /// (every station of the region reporting), then the latency from an observation's produce
+    /// call to the warning it lets through, with the storm produced at a fixed rate into one
+    /// node. Build with `--release`.
+    Kafka {
+        /// Nodes of the throughput run (more than one: sharded, in this process).
+        #[arg(long, default_value_t = 1)]
+        nodes: usize,
+        /// Dry hours before the storm in the throughput run (more hours, more observations).
+        #[arg(long, default_value_t = 24)]
+        dry_hours: u32,
+        /// Observations per second the gateway produces in the latency run.
+        #[arg(long, default_value_t = 20_000)]
+        rate: u32,
+    },
 }
 
 fn parse_table_file(spec: &str) -> Result<(String, PathBuf), String> {
@@ -324,7 +340,28 @@ fn main() -> anyhow::Result<()> {
                     };
                     runtime.block_on(backtest::run_backtest(config, options))
                 }
-                Command::Bench { .. } | Command::Sql { .. } => unreachable!("handled above"),
+                Command::Bench {
+                    which:
+                        BenchCommand::Kafka {
+                            nodes,
+                            dry_hours,
+                            rate,
+                        },
+                } => {
+                    init_tracing("warn");
+                    runtime.block_on(bench_kafka::run_kafka_bench(
+                        config,
+                        bench_kafka::KafkaBenchOptions {
+                            nodes,
+                            dry_hours,
+                            rate,
+                        },
+                    ))
+                }
+                Command::Bench {
+                    which: BenchCommand::Windows { .. },
+                }
+                | Command::Sql { .. } => unreachable!("handled above"),
             }
         }
     }

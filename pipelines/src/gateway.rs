@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
 use rdkafka::ClientConfig;
 use tianshan_core::ids::{GatewayId, StationId};
 use tianshan_core::observation::{Observation, Reading};
@@ -186,8 +186,40 @@ pub async fn produce_all(
     producer: &FutureProducer,
     records: &[GatewayRecord],
 ) -> Result<usize, PipelineError> {
-    let mut pending = std::collections::VecDeque::new();
+    let mut sender = GatewaySender::new(producer);
     for record in records {
+        sender.send(record).await?;
+    }
+    sender.finish().await?;
+    Ok(records.len())
+}
+
+/// Hands gateway records to the producer without waiting for each acknowledgement (a paced
+/// gateway sends as it goes); [`GatewaySender::finish`] waits for all of them.
+pub struct GatewaySender<'p> {
+    producer: &'p FutureProducer,
+    pending: std::collections::VecDeque<DeliveryFuture>,
+}
+
+/// Acknowledgements a sender leaves outstanding before it waits for the oldest.
+const MAX_PENDING: usize = 50_000;
+
+impl<'p> GatewaySender<'p> {
+    /// A sender over `producer`.
+    pub fn new(producer: &'p FutureProducer) -> Self {
+        Self {
+            producer,
+            pending: std::collections::VecDeque::new(),
+        }
+    }
+
+    /// Hands `record` to the producer, waiting for older acknowledgements only while its queue
+    /// is full.
+    ///
+    /// # Errors
+    /// Returns [`PipelineError::Kafka`] when the producer refuses the record or the broker an
+    /// older one.
+    pub async fn send(&mut self, record: &GatewayRecord) -> Result<(), PipelineError> {
         let mut headers = OwnedHeaders::new();
         if let Some(content_type) = record.content_type {
             headers = headers.insert(Header {
@@ -201,14 +233,14 @@ pub async fn produce_all(
             .timestamp(record.timestamp.millis())
             .headers(headers);
         loop {
-            match producer.send_result(future_record) {
+            match self.producer.send_result(future_record) {
                 Ok(delivery) => {
-                    pending.push_back(delivery);
+                    self.pending.push_back(delivery);
                     break;
                 }
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), returned)) => {
                     future_record = returned;
-                    match pending.pop_front() {
+                    match self.pending.pop_front() {
                         Some(delivery) => check_delivery(delivery.await)?,
                         None => tokio::time::sleep(Duration::from_millis(5)).await,
                     }
@@ -216,19 +248,26 @@ pub async fn produce_all(
                 Err((e, _)) => return Err(PipelineError::kafka("produce an observation", e)),
             }
         }
-        if pending.len() >= 50_000 {
-            if let Some(delivery) = pending.pop_front() {
+        if self.pending.len() >= MAX_PENDING {
+            if let Some(delivery) = self.pending.pop_front() {
                 check_delivery(delivery.await)?;
             }
         }
+        Ok(())
     }
-    for delivery in pending {
-        check_delivery(delivery.await)?;
+
+    /// Waits until the broker acknowledged every record sent.
+    ///
+    /// # Errors
+    /// Returns [`PipelineError::Kafka`] on the first record the broker refused.
+    pub async fn finish(self) -> Result<(), PipelineError> {
+        for delivery in self.pending {
+            check_delivery(delivery.await)?;
+        }
+        self.producer
+            .flush(Duration::from_secs(30))
+            .map_err(|e| PipelineError::kafka("flush the gateway producer", e))
     }
-    producer
-        .flush(Duration::from_secs(30))
-        .map_err(|e| PipelineError::kafka("flush the gateway producer", e))?;
-    Ok(records.len())
 }
 
 fn check_delivery<Canceled>(

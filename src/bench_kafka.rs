@@ -1,0 +1,311 @@
+//! `tianshan bench kafka`: the end-to-end benchmark of the cluster issue on the embedded broker,
+//! gateway, broker and nodes all in this process:
+//! - throughput: a long storm in which every station reports (the storm preceded by dry hours)
+//!   is produced as fast as the gateway goes while one node, or N sharded nodes, read it;
+//!   observations/s from the first observation read to the last one decided;
+//! - latency: the built-in storm produced at a fixed rate while one node runs; for every warning
+//!   version, the time from the produce call of the last observation produced before the first
+//!   one stamped after the warning's issue time (the data that could close its tick) to the
+//!   warning being acknowledged on the warnings topic.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use rdkafka::producer::FutureProducer;
+use rdkafka::ClientConfig;
+use tianshan_core::region::Region;
+use tianshan_core::scenario::{storm_scenario, StormConfig};
+use tianshan_pipelines::embedded_broker::EmbeddedBroker;
+use tianshan_pipelines::gateway::{produce_all, scenario_records, GatewayRecord, GatewaySender};
+use tianshan_pipelines::node_pipeline::{sharded_cluster_settled, NodePipeline};
+
+use crate::config::Config;
+use crate::demo_cluster::share_out;
+
+/// What `tianshan bench kafka` runs.
+#[derive(Debug, Clone, Copy)]
+pub struct KafkaBenchOptions {
+    /// Nodes of the throughput run (more than one: sharded, in this process).
+    pub nodes: usize,
+    /// Dry hours before the storm in the throughput run; each adds one report per station and
+    /// reporting interval.
+    pub dry_hours: u32,
+    /// Observations per second the gateway produces in the latency run.
+    pub rate: u32,
+}
+
+/// The longest a run may take before the benchmark gives up.
+const RUN_AT_MOST: Duration = Duration::from_secs(600);
+
+/// Runs the throughput run, then the latency run, and prints what they measured.
+pub async fn run_kafka_bench(config: Config, options: KafkaBenchOptions) -> anyhow::Result<()> {
+    if options.nodes == 0 || options.rate == 0 {
+        bail!("--nodes and --rate must be at least 1");
+    }
+    let region = Arc::new(config.load_region()?);
+    throughput(config.clone(), region.clone(), options).await?;
+    latency(config, region, options.rate).await
+}
+
+/// A fresh embedded broker with the node's topics; `config` is pointed at it.
+fn broker_for(config: &mut Config) -> anyhow::Result<EmbeddedBroker> {
+    let broker = EmbeddedBroker::start(3)?;
+    broker.create_node_topics(&config.kafka.topics)?;
+    config.kafka.bootstrap_servers = broker.bootstrap_servers().to_string();
+    Ok(broker)
+}
+
+/// The gateway's producer, with lz4 so the embedded broker's per-partition log (librdkafka's
+/// mock cluster keeps about 5 MB of each) holds the whole storm.
+fn bench_gateway(bootstrap_servers: &str) -> anyhow::Result<FutureProducer> {
+    ClientConfig::new()
+        .set("bootstrap.servers", bootstrap_servers)
+        .set("enable.idempotence", "true")
+        .set("linger.ms", "5")
+        .set("compression.type", "lz4")
+        .set("queue.buffering.max.messages", "500000")
+        .create()
+        .context("create the benchmark gateway producer")
+}
+
+async fn throughput(
+    mut config: Config,
+    region: Arc<Region>,
+    options: KafkaBenchOptions,
+) -> anyhow::Result<()> {
+    let broker = broker_for(&mut config)?;
+    config.kafka.sharded = options.nodes > 1;
+    let storm = StormConfig {
+        dry_before_ms: i64::from(options.dry_hours) * 3_600_000,
+        gauge_reach_km: 10_000.0,
+        weather_reach_km: 10_000.0,
+        ..StormConfig::default()
+    };
+    let records = scenario_records(&storm_scenario(&region, &storm), &config.kafka.topics);
+    let total = records.len() as u64;
+    let settings = config.pipeline_settings();
+    let mut nodes = Vec::with_capacity(options.nodes);
+    for _ in 0..options.nodes {
+        nodes.push(NodePipeline::start(&settings, region.clone()).await?);
+    }
+    if options.nodes > 1 {
+        share_out(&nodes).await?;
+    } else {
+        wait_until_ready(&nodes[0]).await?;
+    }
+    let producer = bench_gateway(broker.bootstrap_servers())?;
+    let gateway = tokio::spawn(async move {
+        let started = Instant::now();
+        produce_all(&producer, &records)
+            .await
+            .map(|_| started.elapsed())
+    });
+    let started = Instant::now();
+    let mut first_read = None;
+    loop {
+        let received: u64 = nodes.iter().map(|n| n.metrics.accounting().received).sum();
+        if received > 0 && first_read.is_none() {
+            first_read = Some(Instant::now());
+        }
+        if received >= total && decided(&nodes) {
+            break;
+        }
+        if started.elapsed() > RUN_AT_MOST {
+            bail!("the nodes did not decide {total} observations within {RUN_AT_MOST:?} (read {received})");
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let elapsed = first_read.map_or(Duration::ZERO, |t| t.elapsed());
+    let produced_in = gateway.await.context("gateway task")??;
+    let received: u64 = nodes.iter().map(|n| n.metrics.accounting().received).sum();
+    for node in nodes {
+        node.stop().await?;
+    }
+    if received != total {
+        bail!("{received} observations read as live for {total} produced");
+    }
+    println!(
+        "throughput through {} node(s): {total} observations (every station, {} dry hours before the storm) decided in {:.2} s from the first read: {:.0} observations/s (the gateway produced them in {:.2} s, {:.0}/s)",
+        options.nodes,
+        options.dry_hours,
+        elapsed.as_secs_f64(),
+        total as f64 / elapsed.as_secs_f64().max(1e-9),
+        produced_in.as_secs_f64(),
+        total as f64 / produced_in.as_secs_f64().max(1e-9),
+    );
+    Ok(())
+}
+
+/// Whether every observation read so far is decided and, on a cluster, every basin fed.
+fn decided(nodes: &[NodePipeline]) -> bool {
+    if nodes.len() > 1 {
+        return sharded_cluster_settled(nodes);
+    }
+    let node = &nodes[0];
+    node.metrics.accounting().in_flight == 0 && node.metrics.is_caught_up()
+}
+
+async fn wait_until_ready(node: &NodePipeline) -> anyhow::Result<()> {
+    let started = Instant::now();
+    while !node.metrics.is_ready() {
+        if started.elapsed() > Duration::from_secs(60) {
+            bail!("the node was not ready within 60 s");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(())
+}
+
+async fn latency(mut config: Config, region: Arc<Region>, rate: u32) -> anyhow::Result<()> {
+    let broker = broker_for(&mut config)?;
+    config.kafka.sharded = false;
+    let records = scenario_records(
+        &storm_scenario(&region, &StormConfig::default()),
+        &config.kafka.topics,
+    );
+    let total = records.len() as u64;
+    let node = NodePipeline::start(&config.pipeline_settings(), region).await?;
+    wait_until_ready(&node).await?;
+    let arrivals = Arc::new(Mutex::new(Vec::new()));
+    let listener = {
+        let mut warnings = node.warnings.subscribe();
+        let arrivals = arrivals.clone();
+        tokio::spawn(async move {
+            while let Ok(event) = warnings.recv().await {
+                let arrived = Instant::now();
+                arrivals
+                    .lock()
+                    .expect("arrivals lock")
+                    .push((event.issued.millis(), arrived));
+            }
+        })
+    };
+    let producer = bench_gateway(broker.bootstrap_servers())?;
+    let produced = produce_paced(&producer, &records, rate).await?;
+    let started = Instant::now();
+    while !(node.metrics.accounting().received >= total && decided(std::slice::from_ref(&node))) {
+        if started.elapsed() > RUN_AT_MOST {
+            bail!("the node did not decide the storm within {RUN_AT_MOST:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    node.flush().await?;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    listener.abort();
+    node.stop().await?;
+    let arrivals = std::mem::take(&mut *arrivals.lock().expect("arrivals lock"));
+    let mut latencies_ms = tick_latencies(&records, &produced, &arrivals);
+    if latencies_ms.is_empty() {
+        bail!("the storm issued no warnings");
+    }
+    latencies_ms.sort_by(f64::total_cmp);
+    println!(
+        "latency at {rate} observations/s through one node, from the produce call of the last observation of a warning's tick to the warning acknowledged on its topic: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms over {} warning versions ({total} observations)",
+        percentile(&latencies_ms, 0.50),
+        percentile(&latencies_ms, 0.99),
+        latencies_ms[latencies_ms.len() - 1],
+        latencies_ms.len()
+    );
+    Ok(())
+}
+
+/// Produces `records` in order at `rate` per second without waiting for acknowledgements on
+/// the way; returns when each was handed to the producer.
+async fn produce_paced(
+    producer: &FutureProducer,
+    records: &[GatewayRecord],
+    rate: u32,
+) -> anyhow::Result<Vec<Instant>> {
+    let per_millisecond = (rate as usize).div_ceil(1000).max(1);
+    let interval = Duration::from_secs_f64(per_millisecond as f64 / f64::from(rate));
+    let started = Instant::now();
+    let mut sender = GatewaySender::new(producer);
+    let mut produced = Vec::with_capacity(records.len());
+    for (slot, chunk) in records.chunks(per_millisecond).enumerate() {
+        let due = started + interval * u32::try_from(slot).context("too many records")?;
+        tokio::time::sleep_until(due.into()).await;
+        for record in chunk {
+            produced.push(Instant::now());
+            sender.send(record).await?;
+        }
+    }
+    sender.finish().await?;
+    Ok(produced)
+}
+
+/// For each warning that arrived, milliseconds since the produce call of the last record
+/// produced before the first one stamped after the warning's issue time: the record after which
+/// the gateway's data could have closed the warning's tick.
+fn tick_latencies(
+    records: &[GatewayRecord],
+    produced: &[Instant],
+    arrivals: &[(i64, Instant)],
+) -> Vec<f64> {
+    let mut newest_so_far = Vec::with_capacity(records.len());
+    let mut newest = i64::MIN;
+    for record in records {
+        newest = newest.max(record.timestamp.millis());
+        newest_so_far.push(newest);
+    }
+    arrivals
+        .iter()
+        .filter_map(|(issued_ms, arrived)| {
+            let past = newest_so_far.partition_point(|t| t <= issued_ms);
+            let last = past.checked_sub(1)?;
+            Some(
+                arrived
+                    .saturating_duration_since(produced[last])
+                    .as_secs_f64()
+                    * 1000.0,
+            )
+        })
+        .collect()
+}
+
+/// The `q` quantile of sorted values (nearest rank).
+fn percentile(sorted: &[f64], q: f64) -> f64 {
+    let rank = ((sorted.len() as f64) * q).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tianshan_core::time::EventTime;
+
+    fn record(at_ms: i64) -> GatewayRecord {
+        GatewayRecord {
+            topic: "rainfall".into(),
+            key: "S1".into(),
+            payload: Vec::new(),
+            content_type: None,
+            timestamp: EventTime(at_ms),
+        }
+    }
+
+    #[test]
+    fn a_warning_is_timed_from_the_last_record_produced_before_its_issue_time_was_passed() {
+        let base = Instant::now();
+        let at = |ms: u64| base + Duration::from_millis(ms);
+        // Timestamps in produce order; the record at 1,000 ms is late (produced after 3,000).
+        let records: Vec<_> = [0, 2_000, 3_000, 1_000, 6_000]
+            .into_iter()
+            .map(record)
+            .collect();
+        let produced = vec![at(0), at(10), at(20), at(30), at(40)];
+        let arrivals = vec![(3_000, at(55)), (5_000, at(60)), (-1, at(70))];
+        assert_eq!(
+            tick_latencies(&records, &produced, &arrivals),
+            vec![25.0, 30.0]
+        );
+    }
+
+    #[test]
+    fn percentiles_take_the_nearest_rank() {
+        let values: Vec<f64> = (1..=100).map(f64::from).collect();
+        assert_eq!(percentile(&values, 0.50), 50.0);
+        assert_eq!(percentile(&values, 0.99), 99.0);
+        assert_eq!(percentile(&[7.0], 0.99), 7.0);
+    }
+}
