@@ -3,22 +3,27 @@
 //! - throughput: a long storm in which every station reports (the storm preceded by dry hours)
 //!   is produced as fast as the gateway goes while one node, or N sharded nodes, read it;
 //!   observations/s from the first observation read to the last one decided;
-//! - latency: the built-in storm produced at a fixed rate while one node runs; for every warning
+//! - latency: the storm (every station reporting, no dry hours) produced at a fixed rate while
+//!   one node runs, so that every observation partition keeps moving; for every warning
 //!   version, the time from the produce call of the last observation produced before the first
 //!   one stamped after the warning's issue time (the data that could close its tick) to the
 //!   warning being acknowledged on the warnings topic.
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use rdkafka::producer::FutureProducer;
 use rdkafka::ClientConfig;
+use tianshan_core::partitioner::KeyPartitioner;
 use tianshan_core::region::Region;
 use tianshan_core::scenario::{storm_scenario, StormConfig};
+use tianshan_pipelines::config::TopicsConfig;
 use tianshan_pipelines::embedded_broker::EmbeddedBroker;
 use tianshan_pipelines::gateway::{produce_all, scenario_records, GatewayRecord, GatewaySender};
 use tianshan_pipelines::node_pipeline::{sharded_cluster_settled, NodePipeline};
+use tianshan_pipelines::topic_setup::node_topics;
 
 use crate::config::Config;
 use crate::demo_cluster::share_out;
@@ -34,6 +39,9 @@ pub struct KafkaBenchOptions {
     /// Observations per second the gateway produces in the latency run.
     pub rate: u32,
 }
+
+/// The nodes' `kafka.fetch-wait-max` on the embedded broker.
+const BENCH_FETCH_WAIT_MAX: &str = "5ms";
 
 /// The longest a run may take before the benchmark gives up.
 const RUN_AT_MOST: Duration = Duration::from_secs(600);
@@ -53,12 +61,16 @@ fn broker_for(config: &mut Config) -> anyhow::Result<EmbeddedBroker> {
     let broker = EmbeddedBroker::start(3)?;
     broker.create_node_topics(&config.kafka.topics)?;
     config.kafka.bootstrap_servers = broker.bootstrap_servers().to_string();
+    // The mock broker answers a fetch of caught-up partitions only when its wait is over, not
+    // when a record arrives (a real broker answers at once): with librdkafka's 500 ms default,
+    // that wait would be most of every latency measured.
+    config.kafka.fetch_wait_max = BENCH_FETCH_WAIT_MAX.into();
     Ok(broker)
 }
 
 /// The gateway's producer, with lz4 so the embedded broker's per-partition log (librdkafka's
 /// mock cluster keeps about 5 MB of each) holds the whole storm.
-fn bench_gateway(bootstrap_servers: &str) -> anyhow::Result<FutureProducer> {
+pub(crate) fn bench_gateway(bootstrap_servers: &str) -> anyhow::Result<FutureProducer> {
     ClientConfig::new()
         .set("bootstrap.servers", bootstrap_servers)
         .set("enable.idempotence", "true")
@@ -76,12 +88,7 @@ async fn throughput(
 ) -> anyhow::Result<()> {
     let broker = broker_for(&mut config)?;
     config.kafka.sharded = options.nodes > 1;
-    let storm = StormConfig {
-        dry_before_ms: i64::from(options.dry_hours) * 3_600_000,
-        gauge_reach_km: 10_000.0,
-        weather_reach_km: 10_000.0,
-        ..StormConfig::default()
-    };
+    let storm = every_station_reporting(options.dry_hours);
     let records = scenario_records(&storm_scenario(&region, &storm), &config.kafka.topics);
     let total = records.len() as u64;
     let settings = config.pipeline_settings();
@@ -137,6 +144,17 @@ async fn throughput(
     Ok(())
 }
 
+/// The built-in storm with every station of the region reporting through it, after
+/// `dry_hours` in which they report no rain.
+pub(crate) fn every_station_reporting(dry_hours: u32) -> StormConfig {
+    StormConfig {
+        dry_before_ms: i64::from(dry_hours) * 3_600_000,
+        gauge_reach_km: 10_000.0,
+        weather_reach_km: 10_000.0,
+        ..StormConfig::default()
+    }
+}
+
 /// Whether every observation read so far is decided and, on a cluster, every basin fed.
 fn decided(nodes: &[NodePipeline]) -> bool {
     if nodes.len() > 1 {
@@ -161,7 +179,7 @@ async fn latency(mut config: Config, region: Arc<Region>, rate: u32) -> anyhow::
     let broker = broker_for(&mut config)?;
     config.kafka.sharded = false;
     let records = scenario_records(
-        &storm_scenario(&region, &StormConfig::default()),
+        &storm_scenario(&region, &every_station_reporting(0)),
         &config.kafka.topics,
     );
     let total = records.len() as u64;
@@ -195,13 +213,14 @@ async fn latency(mut config: Config, region: Arc<Region>, rate: u32) -> anyhow::
     listener.abort();
     node.stop().await?;
     let arrivals = std::mem::take(&mut *arrivals.lock().expect("arrivals lock"));
-    let mut latencies_ms = tick_latencies(&records, &produced, &arrivals);
+    let partitions = partitions_of(&records, &config.kafka.topics);
+    let mut latencies_ms = tick_latencies(&records, &partitions, &produced, &arrivals);
     if latencies_ms.is_empty() {
         bail!("the storm issued no warnings");
     }
     latencies_ms.sort_by(f64::total_cmp);
     println!(
-        "latency at {rate} observations/s through one node, from the produce call of the last observation of a warning's tick to the warning acknowledged on its topic: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms over {} warning versions ({total} observations)",
+        "latency at {rate} observations/s through one node, from the produce call of the observation that let a warning's tick close to the warning acknowledged on its topic: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms over {} warning versions ({total} observations)",
         percentile(&latencies_ms, 0.50),
         percentile(&latencies_ms, 0.99),
         latencies_ms[latencies_ms.len() - 1],
@@ -234,31 +253,61 @@ async fn produce_paced(
     Ok(produced)
 }
 
-/// For each warning that arrived, milliseconds since the produce call of the last record
-/// produced before the first one stamped after the warning's issue time: the record after which
-/// the gateway's data could have closed the warning's tick.
+/// For each warning that arrived, milliseconds since the produce call of the record that let
+/// its tick close: a tick closes once every partition holds a record stamped after it, so that
+/// is the latest, across partitions, of each partition's first record stamped after the
+/// warning's issue time. `partitions[i]` is the partition record `i` went to. Warnings whose
+/// tick no record passed (closed because the partitions went idle) are left out.
 fn tick_latencies(
     records: &[GatewayRecord],
+    partitions: &[usize],
     produced: &[Instant],
     arrivals: &[(i64, Instant)],
 ) -> Vec<f64> {
-    let mut newest_so_far = Vec::with_capacity(records.len());
-    let mut newest = i64::MIN;
-    for record in records {
-        newest = newest.max(record.timestamp.millis());
-        newest_so_far.push(newest);
+    // Per partition: its records' indices in produce order, and the newest time up to each.
+    let mut by_partition: BTreeMap<usize, (Vec<usize>, Vec<i64>)> = BTreeMap::new();
+    for (index, (record, partition)) in records.iter().zip(partitions).enumerate() {
+        let (indices, newest) = by_partition.entry(*partition).or_default();
+        let before = newest.last().copied().unwrap_or(i64::MIN);
+        indices.push(index);
+        newest.push(before.max(record.timestamp.millis()));
     }
     arrivals
         .iter()
         .filter_map(|(issued_ms, arrived)| {
-            let past = newest_so_far.partition_point(|t| t <= issued_ms);
-            let last = past.checked_sub(1)?;
+            let closing = by_partition
+                .values()
+                .filter_map(|(indices, newest)| {
+                    indices
+                        .get(newest.partition_point(|t| t <= issued_ms))
+                        .copied()
+                })
+                .max()?;
             Some(
                 arrived
-                    .saturating_duration_since(produced[last])
+                    .saturating_duration_since(produced[closing])
                     .as_secs_f64()
                     * 1000.0,
             )
+        })
+        .collect()
+}
+
+/// The partition of every record, numbered across topics, as the gateway's producer picks it
+/// (librdkafka's default partitioner, `consistent-random`, on the node topics' partitions).
+fn partitions_of(records: &[GatewayRecord], topics: &TopicsConfig) -> Vec<usize> {
+    let counts: BTreeMap<String, i32> = node_topics(topics).into_iter().collect();
+    let mut numbered: BTreeMap<(String, i32), usize> = BTreeMap::new();
+    records
+        .iter()
+        .map(|record| {
+            let count = counts.get(&record.topic).copied().unwrap_or(1);
+            let partition =
+                KeyPartitioner::ConsistentRandom.partition_of(record.key.as_bytes(), count);
+            let next = numbered.len();
+            *numbered
+                .entry((record.topic.clone(), partition))
+                .or_insert(next)
         })
         .collect()
 }
@@ -285,20 +334,48 @@ mod tests {
     }
 
     #[test]
-    fn a_warning_is_timed_from_the_last_record_produced_before_its_issue_time_was_passed() {
+    fn a_warning_is_timed_from_the_record_that_let_every_partition_pass_its_issue_time() {
         let base = Instant::now();
         let at = |ms: u64| base + Duration::from_millis(ms);
-        // Timestamps in produce order; the record at 1,000 ms is late (produced after 3,000).
-        let records: Vec<_> = [0, 2_000, 3_000, 1_000, 6_000]
+        // Timestamps in produce order, with the partition each went to; the record at 1,000 ms
+        // of partition 0 is late (produced after 3,000).
+        let records: Vec<_> = [0, 500, 2_000, 3_000, 1_000, 6_000, 4_000]
             .into_iter()
             .map(record)
             .collect();
-        let produced = vec![at(0), at(10), at(20), at(30), at(40)];
-        let arrivals = vec![(3_000, at(55)), (5_000, at(60)), (-1, at(70))];
+        let partitions = [0, 1, 0, 0, 0, 0, 1];
+        let produced: Vec<_> = (0..7).map(|i| at(i * 10)).collect();
+        // Issued at 3,000: partition 0 first passes it at index 5 (6,000), partition 1 at
+        // index 6 (4,000), so index 6 lets the tick close. Issued at 1,500: partition 0 passes
+        // at index 2, partition 1 at index 6. Issued at 5,000: partition 1 never passes it.
+        let arrivals = vec![
+            (3_000, at(75)),
+            (1_500, at(80)),
+            (5_000, at(90)),
+            (7_000, at(95)),
+        ];
         assert_eq!(
-            tick_latencies(&records, &produced, &arrivals),
-            vec![25.0, 30.0]
+            tick_latencies(&records, &partitions, &produced, &arrivals),
+            vec![15.0, 20.0, 40.0]
         );
+    }
+
+    #[test]
+    fn records_keep_their_key_s_partition() {
+        let topics = TopicsConfig::default();
+        let keyed = |topic: &str, key: &str| GatewayRecord {
+            topic: topic.into(),
+            key: key.into(),
+            ..record(0)
+        };
+        let records = [
+            keyed(&topics.rainfall, "R00001"),
+            keyed(&topics.weather, "W00001"),
+            keyed(&topics.rainfall, "R00001"),
+        ];
+        let partitions = partitions_of(&records, &topics);
+        assert_eq!(partitions[0], partitions[2]);
+        assert_ne!(partitions[0], partitions[1]);
     }
 
     #[test]

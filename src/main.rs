@@ -1,7 +1,8 @@
-//! The `tianshan` binary: `demo`, `run`, `produce`, `replay`, `backtest`, `sql`, `bench windows` and `bench kafka`.
+//! The `tianshan` binary: `demo`, `run`, `produce`, `replay`, `backtest`, `sql` and `bench windows | kafka | recovery`.
 
 mod backtest;
 mod bench_kafka;
+mod bench_recovery;
 mod config;
 mod demo;
 mod demo_cluster;
@@ -200,6 +201,23 @@ enum BenchCommand {
         #[arg(long, default_value_t = 20_000)]
         rate: u32,
     },
+    /// A sharded cluster of node processes on the embedded broker, with the region grown to
+    /// `--stations` stations: the time from a node's SIGKILL until the survivors own every
+    /// partition and have rebuilt the state of those they took over. Build with `--release`.
+    Recovery {
+        /// Stations of the region (synthetic rain gauges are added up to this number).
+        #[arg(long, default_value_t = 10_000)]
+        stations: usize,
+        /// Node processes; the first is killed.
+        #[arg(long, default_value_t = 3)]
+        nodes: usize,
+        /// Dry hours before the storm (more hours, more observations to rebuild from).
+        #[arg(long, default_value_t = 0)]
+        dry_hours: u32,
+        /// Kills, each on a fresh broker and fresh nodes.
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+    },
 }
 
 fn parse_table_file(spec: &str) -> Result<(String, PathBuf), String> {
@@ -348,13 +366,35 @@ fn main() -> anyhow::Result<()> {
                             rate,
                         },
                 } => {
-                    init_tracing("warn");
+                    // The courier's retries to recipients without a channel would drown the
+                    // figures.
+                    init_tracing("error");
                     runtime.block_on(bench_kafka::run_kafka_bench(
                         config,
                         bench_kafka::KafkaBenchOptions {
                             nodes,
                             dry_hours,
                             rate,
+                        },
+                    ))
+                }
+                Command::Bench {
+                    which:
+                        BenchCommand::Recovery {
+                            stations,
+                            nodes,
+                            dry_hours,
+                            runs,
+                        },
+                } => {
+                    init_tracing("warn");
+                    runtime.block_on(bench_recovery::run_recovery_bench(
+                        config,
+                        bench_recovery::RecoveryBenchOptions {
+                            stations,
+                            nodes,
+                            dry_hours,
+                            runs,
                         },
                     ))
                 }

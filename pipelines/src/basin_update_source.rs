@@ -134,6 +134,7 @@ impl BasinUpdateSource {
         metrics.set_rebuilt("basin updates", false);
         let session_ms = tianshan_core::time::parse_duration_ms(&kafka.session_timeout)
             .map_err(PipelineError::Setup)?;
+        let fetch_wait_ms = kafka.fetch_wait_max_ms().map_err(PipelineError::Setup)?;
         let lease = OwnershipLease::for_session(Duration::from_millis(
             u64::try_from(session_ms).unwrap_or_default(),
         ));
@@ -152,6 +153,7 @@ impl BasinUpdateSource {
                 "heartbeat.interval.ms",
                 (session_ms / 3).max(100).to_string(),
             )
+            .set("fetch.wait.max.ms", fetch_wait_ms.to_string())
             .create_with_context(context)
             .map_err(|e| PipelineError::kafka("create the basin-updates consumer", e))?;
         consumer

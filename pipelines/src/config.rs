@@ -18,6 +18,11 @@ pub struct KafkaConfig {
     /// its logs, quotas and ACLs; give each node of a cluster its own (the Helm chart uses the
     /// pod name).
     pub client_id: String,
+    /// Longest the broker may hold a fetch of partitions with nothing new (librdkafka's
+    /// `fetch.wait.max.ms`). A broker answers as soon as data arrives, so this only paces idle
+    /// fetches; librdkafka's mock broker (the embedded one) answers only once it is over, so on
+    /// it this is also the delay of a record produced to a partition that had caught up.
+    pub fetch_wait_max: String,
     /// Topic names.
     pub topics: TopicsConfig,
     /// Share the work with other nodes of the same group: each node keeps the stations of its
@@ -37,6 +42,7 @@ impl Default for KafkaConfig {
             group_id: "tianshan".into(),
             session_timeout: "6s".into(),
             client_id: "tianshan".into(),
+            fetch_wait_max: "500ms".into(),
             topics: TopicsConfig::default(),
             sharded: false,
             partitioner: KeyPartitioner::default(),
@@ -179,6 +185,14 @@ impl PipelineConfig {
 }
 
 impl KafkaConfig {
+    /// Returns `fetch-wait-max` in milliseconds.
+    ///
+    /// # Errors
+    /// Returns a message naming `kafka.fetch-wait-max` when it is not a duration.
+    pub fn fetch_wait_max_ms(&self) -> Result<i64, String> {
+        parse_duration_ms(&self.fetch_wait_max).map_err(|e| format!("kafka.fetch-wait-max: {e}"))
+    }
+
     /// Checks the settings.
     ///
     /// # Errors
@@ -195,6 +209,7 @@ impl KafkaConfig {
         }
         parse_duration_ms(&self.session_timeout)
             .map_err(|e| format!("kafka.session-timeout: {e}"))?;
+        self.fetch_wait_max_ms()?;
         let t = &self.topics;
         for (field, name) in [
             ("rainfall", &t.rainfall),

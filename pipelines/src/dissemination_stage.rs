@@ -304,17 +304,22 @@ impl DisseminationStage {
             .map_err(|e| PipelineError::Actor(e.to_string()))
     }
 
-    /// Stops the desk, the tree and the courier; the state journal writes the changes already
-    /// sent to it, then stops.
-    pub fn stop(&self) {
+    /// Stops the desk, then the tree (each unit stops the units below it), and only then the
+    /// courier the units hand deliveries to; the state journal writes the changes already sent
+    /// to it, then stops.
+    pub async fn stop(&self) {
         self.coverage_gauges.abort();
-        self.desk.stop(None);
-        self.region_unit.stop(None);
+        // An actor that already stopped has nothing left to wait for.
+        let _ = self.desk.stop_and_wait(None, Some(STOP_WAIT)).await;
+        let _ = self.region_unit.stop_and_wait(None, Some(STOP_WAIT)).await;
         self.courier.stop(None);
         // A journal that already stopped has nothing left to write.
         let _ = self.state_journal.drain();
     }
 }
+
+/// The longest the stop waits for the desk, and then the tree, to stop.
+const STOP_WAIT: Duration = Duration::from_secs(10);
 
 /// How often the coverage of the warnings in force is exported as metrics.
 const COVERAGE_EVERY: Duration = Duration::from_secs(10);

@@ -344,7 +344,7 @@ impl NodePipeline {
         };
         models.stop();
         publisher.stop(None);
-        dissemination.stop();
+        dissemination.stop().await;
         flushed
     }
 }

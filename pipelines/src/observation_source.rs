@@ -93,6 +93,7 @@ impl ObservationSource {
         let context = SourceContext::new("observations", assignment.clone(), metrics.clone());
         let session_ms = tianshan_core::time::parse_duration_ms(&kafka.session_timeout)
             .map_err(PipelineError::Setup)?;
+        let fetch_wait_ms = kafka.fetch_wait_max_ms().map_err(PipelineError::Setup)?;
         let consumer: BaseConsumer<SourceContext> = ClientConfig::new()
             .set("bootstrap.servers", &kafka.bootstrap_servers)
             .set("client.id", &kafka.client_id)
@@ -106,6 +107,7 @@ impl ObservationSource {
                 "heartbeat.interval.ms",
                 (session_ms / 3).max(100).to_string(),
             )
+            .set("fetch.wait.max.ms", fetch_wait_ms.to_string())
             .set("statistics.interval.ms", "5000")
             .set("queued.max.messages.kbytes", "16384")
             .set("enable.partition.eof", "true")
