@@ -15,13 +15,14 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use rdkafka::producer::FutureProducer;
-use rdkafka::ClientConfig;
 use tianshan_core::partitioner::KeyPartitioner;
 use tianshan_core::region::Region;
 use tianshan_core::scenario::{storm_scenario, StormConfig};
 use tianshan_pipelines::config::TopicsConfig;
 use tianshan_pipelines::embedded_broker::EmbeddedBroker;
-use tianshan_pipelines::gateway::{produce_all, scenario_records, GatewayRecord, GatewaySender};
+use tianshan_pipelines::gateway::{
+    gateway_producer_config, produce_all, scenario_records, GatewayRecord, GatewaySender,
+};
 use tianshan_pipelines::node_pipeline::{sharded_cluster_settled, NodePipeline};
 use tianshan_pipelines::topic_setup::node_topics;
 
@@ -69,12 +70,9 @@ fn broker_for(config: &mut Config) -> anyhow::Result<EmbeddedBroker> {
 }
 
 /// The gateway's producer, with lz4 so the embedded broker's per-partition log (librdkafka's
-/// mock cluster keeps about 5 MB of each) holds the whole storm.
+/// mock cluster keeps about 5 MB of each) holds the whole storm, and a longer queue.
 pub(crate) fn bench_gateway(bootstrap_servers: &str) -> anyhow::Result<FutureProducer> {
-    ClientConfig::new()
-        .set("bootstrap.servers", bootstrap_servers)
-        .set("enable.idempotence", "true")
-        .set("linger.ms", "5")
+    gateway_producer_config(bootstrap_servers)
         .set("compression.type", "lz4")
         .set("queue.buffering.max.messages", "500000")
         .create()

@@ -41,9 +41,8 @@ pub struct RecoveryBenchOptions {
 /// The nodes' Kafka session timeout: the group notices a killed node after it.
 const SESSION_TIMEOUT: &str = "6s";
 
-/// The token the benchmark asks the nodes' peer API with (role `peer`), and its header value.
+/// The token the benchmark asks the nodes' peer API with (role `peer`).
 const PEER_TOKEN: &str = "bench-recovery-peer-token-0123456789";
-const PEER_AUTHORIZATION: &str = "Bearer bench-recovery-peer-token-0123456789";
 
 /// The longest each step (start, storm, recovery) may take before the benchmark gives up.
 const STEP_AT_MOST: Duration = Duration::from_secs(600);
@@ -107,15 +106,15 @@ fn grow_region(from: &Path, to: &Path, stations: usize) -> anyhow::Result<usize>
     }
     let file = to.join("stations.csv");
     let text = std::fs::read_to_string(&file).context("read stations.csv")?;
-    let own = text
+    let rows: Vec<Vec<&str>> = text
         .lines()
         .skip(1)
         .filter(|l| !l.trim().is_empty())
-        .count();
-    let rain: Vec<Vec<&str>> = text
-        .lines()
-        .skip(1)
-        .map(|l| l.split(',').collect::<Vec<_>>())
+        .map(|l| l.split(',').collect())
+        .collect();
+    let own = rows.len();
+    let rain: Vec<&Vec<&str>> = rows
+        .iter()
         .filter(|f| f.len() == 6 && f[1] == "rain")
         .collect();
     if rain.is_empty() {
@@ -320,14 +319,16 @@ fn still_running(nodes: &mut [NodeProcess]) -> anyhow::Result<()> {
 
 /// The cluster views of the nodes that answer.
 async fn cluster_views(nodes: &[NodeProcess]) -> Vec<ClusterViewResponse> {
+    let authorization: tonic::metadata::MetadataValue<_> = format!("Bearer {PEER_TOKEN}")
+        .parse()
+        .expect("the bearer header of an ASCII token is a valid header value");
     let mut views = Vec::with_capacity(nodes.len());
     for node in nodes {
         let mut peer = node.peer.clone();
         let mut request = tonic::Request::new(ClusterViewRequest {});
-        request.metadata_mut().insert(
-            "authorization",
-            tonic::metadata::MetadataValue::from_static(PEER_AUTHORIZATION),
-        );
+        request
+            .metadata_mut()
+            .insert("authorization", authorization.clone());
         if let Ok(view) = peer.cluster_view(request).await {
             views.push(view.into_inner());
         }

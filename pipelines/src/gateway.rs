@@ -169,13 +169,20 @@ fn parse_csv_row(line: &str) -> Result<Observation, String> {
 /// # Errors
 /// Returns [`PipelineError::Kafka`] when the client cannot be created.
 pub fn gateway_producer(bootstrap_servers: &str) -> Result<FutureProducer, PipelineError> {
-    ClientConfig::new()
+    gateway_producer_config(bootstrap_servers)
+        .create()
+        .map_err(|e| PipelineError::kafka("create the gateway producer", e))
+}
+
+/// The settings of [`gateway_producer`], for a caller that changes some before creating it.
+pub fn gateway_producer_config(bootstrap_servers: &str) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    config
         .set("bootstrap.servers", bootstrap_servers)
         .set("enable.idempotence", "true")
         .set("linger.ms", "5")
-        .set("queue.buffering.max.messages", "200000")
-        .create()
-        .map_err(|e| PipelineError::kafka("create the gateway producer", e))
+        .set("queue.buffering.max.messages", "200000");
+    config
 }
 
 /// Produces every record and waits until the broker acknowledged all of them.
