@@ -26,7 +26,7 @@ use crate::bench_kafka::{bench_gateway, every_station_reporting};
 use crate::config::Config;
 
 /// What `tianshan bench recovery` runs.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct RecoveryBenchOptions {
     /// Stations of the grown region (at least the region's own).
     pub stations: usize,
@@ -36,6 +36,9 @@ pub struct RecoveryBenchOptions {
     pub dry_hours: u32,
     /// Runs, each on a fresh broker and fresh nodes.
     pub runs: usize,
+    /// The nodes' log filter; when given, their logs are kept. Otherwise they log warnings
+    /// only, and their folder is removed at the end.
+    pub node_logs: Option<String>,
 }
 
 /// The nodes' Kafka session timeout: the group notices a killed node after it.
@@ -69,7 +72,7 @@ pub async fn run_recovery_bench(
     let mut owned = Vec::new();
     let mut restored = Vec::new();
     for run in 1..=options.runs {
-        let times = one_kill(&config, &region, options, &work.join(format!("run-{run}"))).await?;
+        let times = one_kill(&config, &region, &options, &work.join(format!("run-{run}"))).await?;
         println!(
             "run {run}: {} observations read by {} nodes; after the SIGKILL the survivors owned every partition in {:.2} s and had rebuilt their state in {:.2} s",
             times.observations,
@@ -87,7 +90,11 @@ pub async fn run_recovery_bench(
         median(&mut restored)
     );
     // Best effort: the files are only the nodes' logs and the grown region.
-    let _ = std::fs::remove_dir_all(&work);
+    if options.node_logs.is_some() {
+        println!("the nodes' logs are kept in {}", work.display());
+    } else {
+        let _ = std::fs::remove_dir_all(&work);
+    }
     Ok(())
 }
 
@@ -170,7 +177,7 @@ impl Drop for NodeProcess {
 async fn one_kill(
     config: &Config,
     region: &Arc<tianshan_core::region::Region>,
-    options: RecoveryBenchOptions,
+    options: &RecoveryBenchOptions,
     dir: &Path,
 ) -> anyhow::Result<KillTimes> {
     std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
@@ -183,7 +190,8 @@ async fn one_kill(
     broker.create_node_topics(&config.kafka.topics)?;
     let mut nodes = Vec::with_capacity(options.nodes);
     for index in 0..options.nodes {
-        nodes.push(start_node(config, broker.bootstrap_servers(), dir, index).await?);
+        let log_filter = options.node_logs.as_deref().unwrap_or("warn");
+        nodes.push(start_node(config, broker.bootstrap_servers(), dir, index, log_filter).await?);
     }
     let all = partitions_to_own(&config.kafka.topics);
     let started_nodes = nodes.len();
@@ -367,12 +375,14 @@ fn metrics_of(http_port: u16) -> Option<String> {
     Some(text)
 }
 
-/// Starts `tianshan run` (this binary) as sharded node `index`, logging to `dir`.
+/// Starts `tianshan run` (this binary) as sharded node `index`, logging what `log_filter` lets
+/// through to `dir`.
 async fn start_node(
     config: &Config,
     bootstrap_servers: &str,
     dir: &Path,
     index: usize,
+    log_filter: &str,
 ) -> anyhow::Result<NodeProcess> {
     let grpc_port = free_port()?;
     let http_port = free_port()?;
@@ -388,7 +398,7 @@ async fn start_node(
         .arg("--config")
         .arg(&file)
         .arg("run")
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", log_filter)
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()

@@ -217,6 +217,10 @@ enum BenchCommand {
         /// Kills, each on a fresh broker and fresh nodes.
         #[arg(long, default_value_t = 3)]
         runs: usize,
+        /// The nodes' log filter (RUST_LOG syntax); with it the nodes' logs and configs are
+        /// kept, and their folder is printed, instead of being removed at the end.
+        #[arg(long)]
+        node_logs: Option<String>,
     },
 }
 
@@ -385,6 +389,7 @@ fn main() -> anyhow::Result<()> {
                             nodes,
                             dry_hours,
                             runs,
+                            node_logs,
                         },
                 } => {
                     init_tracing("warn");
@@ -395,6 +400,7 @@ fn main() -> anyhow::Result<()> {
                             nodes,
                             dry_hours,
                             runs,
+                            node_logs,
                         },
                     ))
                 }

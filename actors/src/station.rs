@@ -29,6 +29,9 @@ pub enum StationMsg {
     Snapshot(RpcReplyPort<Option<StationSummary>>),
     /// Advances the windows to this time and replies with the summary, without emitting it.
     Summarize(EventTime, RpcReplyPort<StationSummary>),
+    /// Advances the windows to this time, neither summarizing nor emitting (a tick whose
+    /// summaries an earlier owner already sent on).
+    Advance(EventTime),
 }
 
 /// Start-up arguments of [`StationActor`].
@@ -98,6 +101,7 @@ impl Actor for StationActor {
                 st.windows.advance_to(time);
                 let _ = reply.send(st.windows.summary(time));
             }
+            StationMsg::Advance(time) => st.windows.advance_to(time),
         }
         Ok(())
     }

@@ -58,6 +58,11 @@ pub enum StationSupervisorMsg {
         Arc<Vec<StationId>>,
         RpcReplyPort<Vec<StationSummary>>,
     ),
+    /// The given stations have passed this tick, whose summaries an earlier owner already sent
+    /// on (a sharded node re-reading its log): each is advanced to it just before its next
+    /// observations or summary, as it was when those observations were first applied, instead
+    /// of every station getting a message at every tick now. Unknown stations are left out.
+    AdvanceLater(EventTime, Arc<Vec<StationId>>),
     /// Replaces every station with one holding empty windows, as at start, and replies (a
     /// sharded node that gained or lost partitions rebuilds them from the log).
     Reset(RpcReplyPort<()>),
@@ -118,6 +123,9 @@ pub struct StationSupervisorState {
     /// Stations some chain watches: summarized for the chains at every tick.
     chain_watched: Vec<usize>,
     chains: ChainFeeds,
+    /// Per station slot, the tick it must be advanced to before its next message
+    /// ([`StationSupervisorMsg::AdvanceLater`]).
+    advance_due: Vec<Option<EventTime>>,
 }
 
 /// The station actors in station-id order, with a hash index for routing observations.
@@ -192,6 +200,7 @@ impl Actor for StationSupervisor {
             .map(|(slot, _)| slot)
             .collect();
         Ok(StationSupervisorState {
+            advance_due: vec![None; stations.actors.len()],
             basin_members,
             chain_watched: args.chains.watched_slots(&stations),
             chains: args.chains,
@@ -210,7 +219,8 @@ impl Actor for StationSupervisor {
     ) -> Result<(), ActorProcessingErr> {
         match msg {
             StationSupervisorMsg::ApplyBatch(batch, reply) => {
-                let outcomes = apply_batch(&st.stations, &st.chains, batch).await?;
+                let outcomes =
+                    apply_batch(&st.stations, &mut st.advance_due, &st.chains, batch).await?;
                 let _ = reply.send(outcomes);
             }
             StationSupervisorMsg::Tick(tick) => {
@@ -255,13 +265,24 @@ impl Actor for StationSupervisor {
                             spawn_station(&me, station, &st.windows, &st.summaries).await?;
                     }
                 }
+                st.advance_due.fill(None);
                 let _ = reply.send(());
+            }
+            StationSupervisorMsg::AdvanceLater(tick, stations) => {
+                for slot in stations.iter().filter_map(|id| st.stations.index.get(id)) {
+                    let due = &mut st.advance_due[*slot];
+                    *due = Some(due.map_or(tick, |due| due.max(tick)));
+                }
             }
             StationSupervisorMsg::SummarizeSome(time, stations, reply) => {
                 let mut pending = Vec::with_capacity(stations.len());
-                for station in stations.iter().filter_map(|id| st.stations.get(id)) {
+                for &slot in stations.iter().filter_map(|id| st.stations.index.get(id)) {
+                    // Summarizing advances the station to `time`, past any tick due before it.
+                    if st.advance_due[slot].is_some_and(|due| due <= time) {
+                        st.advance_due[slot] = None;
+                    }
                     let (port, receiver) = reply_port();
-                    station.cast(StationMsg::Summarize(time, port))?;
+                    st.stations.actors[slot].cast(StationMsg::Summarize(time, port))?;
                     pending.push(receiver);
                 }
                 let mut summaries = Vec::with_capacity(pending.len());
@@ -325,6 +346,7 @@ impl Actor for StationSupervisor {
 /// Sends each station its part of the batch, all at once, and gathers the outcomes in input order.
 async fn apply_batch(
     stations: &StationRoutes,
+    advance_due: &mut [Option<EventTime>],
     chains: &ChainFeeds,
     batch: Vec<Envelope>,
 ) -> Result<Vec<Outcome>, ActorProcessingErr> {
@@ -361,6 +383,9 @@ async fn apply_batch(
     }
     let mut pending = Vec::with_capacity(parts.len() + 1);
     for (slot, (positions, envelopes)) in parts {
+        if let Some(tick) = advance_due[slot].take() {
+            stations.actors[slot].cast(StationMsg::Advance(tick))?;
+        }
         let (port, receiver) = reply_port();
         stations.actors[slot].cast(StationMsg::Apply(envelopes, port))?;
         pending.push((positions, receiver));

@@ -222,6 +222,56 @@ async fn a_silent_station_drains_its_windows_at_every_tick() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_station_advanced_later_judges_its_next_reading_as_if_ticked_at_once() {
+    let region = region();
+    let gauge = basin_rain_gauge(&region);
+    let interval_s = region.stations[&gauge].report_interval_s;
+    let (recorder, _) = Actor::spawn(None, Recorder, ()).await.expect("recorder");
+    let stations = stations_reporting_to(region, &recorder).await;
+    let t0 = start_time();
+    let apply = |at: EventTime| {
+        let stations = stations.clone();
+        let gauge = gauge.clone();
+        async move {
+            ask(
+                &stations,
+                |port| {
+                    StationSupervisorMsg::ApplyBatch(vec![rain(&gauge, at, 1.0, interval_s)], port)
+                },
+                "apply",
+            )
+            .await
+            .expect("applied")
+        }
+    };
+    assert_eq!(apply(t0).await, vec![Outcome::Applied]);
+    assert_eq!(
+        apply(t0.plus_ms(10 * MINUTE_MS)).await,
+        vec![Outcome::Applied],
+        "10 minutes later is within the allowed lateness of the station's newest reading"
+    );
+    stations
+        .cast(StationSupervisorMsg::AdvanceLater(
+            t0.plus_ms(120 * MINUTE_MS),
+            Arc::new(vec![gauge.clone()]),
+        ))
+        .expect("advance later");
+    let outcomes = apply(t0.plus_ms(20 * MINUTE_MS)).await;
+    assert!(
+        matches!(
+            outcomes.as_slice(),
+            [Outcome::Rejected {
+                reason: RejectReason::TooLate,
+                ..
+            }]
+        ),
+        "the station passed the 2-hour tick before this reading, so it is too late: {outcomes:?}"
+    );
+    stations.stop(None);
+    recorder.stop(None);
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_batch_keeps_its_order_and_rejects_unknown_stations() {
     let region = region();
     let gauge = basin_rain_gauge(&region);

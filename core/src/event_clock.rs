@@ -142,9 +142,34 @@ impl<K: Ord + Clone, T> EventClock<K, T> {
         }
     }
 
+    /// Takes every partition that reported its end and has nothing buffered for idle now,
+    /// without waiting `idle_after_ms`. For a source re-reading its log: once every partition
+    /// that holds records holds re-read ones, the ticks they wait for were finished long ago by
+    /// whoever first read them, and whatever an ended partition receives from now on is newer
+    /// than those decisions, so it cannot belong before those ticks.
+    pub fn idle_ended_partitions(&mut self, now_ms: i64) {
+        let idle_since = now_ms - self.idle_after_ms;
+        for queue in self.partitions.values_mut() {
+            if queue.records.is_empty() {
+                if let Some(since) = &mut queue.at_end_since {
+                    *since = (*since).min(idle_since);
+                }
+            }
+        }
+    }
+
     /// Returns how many records wait in the buffer.
     pub fn buffered(&self) -> usize {
         self.buffered
+    }
+
+    /// Returns the record at the head of `partition`'s buffer: the next one it will apply. Right
+    /// after a tick is released, every head lies after that tick.
+    pub fn head(&self, partition: &K) -> Option<&T> {
+        self.partitions
+            .get(partition)
+            .and_then(|queue| queue.records.front())
+            .map(|(_, record)| record)
     }
 
     /// Returns the last tick released.
@@ -341,6 +366,65 @@ mod tests {
                 Release::Apply(vec!["b7"]),
             ],
             "a600 waits until partition 1 shows it has passed 10 min"
+        );
+    }
+
+    #[test]
+    fn after_a_tick_each_head_is_the_partitions_first_record_past_it() {
+        let mut clock = EventClock::new(TICK, IDLE, 1000);
+        clock.assign(&[0, 1, 2]);
+        clock.push(&0, Some(at(3)), "a3");
+        clock.push(&0, Some(at(8)), "a8");
+        clock.push(&1, Some(at(4)), "b4");
+        clock.push(&1, Some(at(12)), "b12");
+        clock.reached_end(&2, 0);
+        assert_eq!(clock.next(IDLE, 10), Some(Release::Apply(vec!["a3", "b4"])));
+        assert_eq!(clock.next(IDLE, 10), Some(Release::Tick(at(5))));
+        assert_eq!(clock.head(&0), Some(&"a8"));
+        assert_eq!(clock.head(&1), Some(&"b12"));
+        assert_eq!(clock.head(&2), None, "an idle partition has no head");
+        assert_eq!(clock.head(&3), None, "an unknown partition has no head");
+    }
+
+    #[test]
+    fn ended_partitions_can_be_taken_for_idle_at_once() {
+        let mut clock = EventClock::new(TICK, IDLE, 1000);
+        clock.assign(&[0, 1, 2]);
+        clock.push(&0, Some(at(3)), "a3");
+        clock.push(&0, Some(at(8)), "a8");
+        clock.reached_end(&1, 0);
+        assert_eq!(drain(&mut clock, 0), vec![], "partition 1 ended just now");
+        clock.idle_ended_partitions(0);
+        assert_eq!(
+            drain(&mut clock, 0),
+            vec![],
+            "partition 2 has not reported its end, so it still holds the clock back"
+        );
+        clock.reached_end(&2, 0);
+        clock.idle_ended_partitions(0);
+        assert_eq!(
+            drain(&mut clock, 0),
+            vec![
+                Release::Apply(vec!["a3"]),
+                Release::Tick(at(5)),
+                Release::Apply(vec!["a8"]),
+            ]
+        );
+        clock.push(&1, Some(at(20)), "b20");
+        clock.reached_end(&0, 0);
+        assert_eq!(
+            drain(&mut clock, 0),
+            vec![],
+            "partition 0 reported its end just now"
+        );
+        clock.idle_ended_partitions(0);
+        assert_eq!(
+            drain(&mut clock, 0),
+            vec![
+                Release::Tick(at(10)),
+                Release::Tick(at(15)),
+                Release::Apply(vec!["b20"]),
+            ]
         );
     }
 

@@ -402,13 +402,38 @@ impl Applier {
         Ok(())
     }
 
+    /// Whether every partition holding records holds a re-read one next (and one does): the
+    /// ticks those wait for were finished by whoever first read them, so partitions at their
+    /// end need not hold them back for `partition-idle-after`.
+    fn only_rereads_buffered(&self) -> bool {
+        let mut any = false;
+        for partition in self.current.live_from.keys() {
+            if let Some(next) = self.clock.head(partition) {
+                if self
+                    .current
+                    .is_live(&next.raw.topic, next.raw.partition, next.raw.offset)
+                {
+                    return false;
+                }
+                any = true;
+            }
+        }
+        any
+    }
+
     fn now_ms(&self) -> i64 {
         i64::try_from(self.started.elapsed().as_millis()).unwrap_or(i64::MAX)
     }
 
     /// Applies and ticks as far as the merge allows.
     async fn drain(&mut self) -> Result<(), PipelineError> {
-        while let Some(step) = self.clock.next(self.now_ms(), self.max_batch) {
+        loop {
+            if self.only_rereads_buffered() {
+                self.clock.idle_ended_partitions(self.now_ms());
+            }
+            let Some(step) = self.clock.next(self.now_ms(), self.max_batch) else {
+                break;
+            };
             match step {
                 Release::Apply(batch) => self.apply(batch).await?,
                 Release::Tick(tick) => {
@@ -416,7 +441,25 @@ impl Applier {
                         // The marker speaks for the partitions this clock merged, never for
                         // ones assigned since and not yet rebuilt.
                         let merged = self.current.partitions();
-                        sharded.finish_tick(tick, &merged, &self.stations).await?;
+                        // Whoever first read a partition's next record, a re-read one lying
+                        // past this tick, finished the tick for that partition before applying
+                        // it; the tick is only still to finish for the other partitions.
+                        let unfinished: Vec<TopicPartition> = merged
+                            .iter()
+                            .filter(|partition| {
+                                !self.clock.head(partition).is_some_and(|next| {
+                                    !self.current.is_live(
+                                        &next.raw.topic,
+                                        next.raw.partition,
+                                        next.raw.offset,
+                                    )
+                                })
+                            })
+                            .cloned()
+                            .collect();
+                        sharded
+                            .finish_tick(tick, &merged, &unfinished, &self.stations)
+                            .await?;
                     } else {
                         self.stations
                             .cast(StationSupervisorMsg::Tick(tick))

@@ -107,23 +107,27 @@ impl ShardedTicks {
         })
     }
 
-    /// The stations that feed a basin or chain and arrive on one of `assigned`, in id order.
+    /// The stations that feed a basin or chain and arrive on one of `assigned`, in id order;
+    /// kept for the next call with the same partitions.
     pub fn owned_stations(&mut self, assigned: &[SourcePartition]) -> Arc<Vec<StationId>> {
         if let Some((seen, owned)) = &self.owned {
             if seen == assigned {
                 return owned.clone();
             }
         }
-        let set: BTreeSet<&SourcePartition> = assigned.iter().collect();
-        let owned: Arc<Vec<StationId>> = Arc::new(
-            self.partition_of_station
-                .iter()
-                .filter(|(_, partition)| set.contains(partition))
-                .map(|(id, _)| id.clone())
-                .collect(),
-        );
+        let owned = Arc::new(self.stations_of(assigned));
         self.owned = Some((assigned.to_vec(), owned.clone()));
         owned
+    }
+
+    /// The stations that feed a basin or chain and arrive on one of `partitions`, in id order.
+    fn stations_of(&self, partitions: &[SourcePartition]) -> Vec<StationId> {
+        let set: BTreeSet<&SourcePartition> = partitions.iter().collect();
+        self.partition_of_station
+            .iter()
+            .filter(|(_, partition)| set.contains(partition))
+            .map(|(id, _)| id.clone())
+            .collect()
     }
 
     /// The chain a reading belongs to, if it is a chain's.
@@ -164,8 +168,11 @@ impl ShardedTicks {
         self.writer.write(&records).await
     }
 
-    /// Finishes `tick` for the stations of `assigned`: their summaries, the chains' watched
-    /// summaries, then the marker; returns once the broker holds them all.
+    /// Finishes `tick` for the stations of the `unfinished` partitions among `merged`: their
+    /// summaries, the chains' watched summaries, then a marker for those partitions; returns
+    /// once the broker holds them all. The stations of the other merged partitions, whose
+    /// tick an earlier owner finished, are only advanced to it, later and without a message
+    /// each.
     ///
     /// # Errors
     /// [`PipelineError::Actor`] when the stations do not answer, [`PipelineError::Kafka`] when a
@@ -173,21 +180,38 @@ impl ShardedTicks {
     pub async fn finish_tick(
         &mut self,
         tick: EventTime,
-        assigned: &[SourcePartition],
+        merged: &[SourcePartition],
+        unfinished: &[SourcePartition],
         stations: &ActorRef<StationSupervisorMsg>,
     ) -> Result<(), PipelineError> {
-        let owned = self.owned_stations(assigned);
+        let gone = |e| PipelineError::Actor(format!("station supervisor is gone: {e}"));
+        if unfinished.len() < merged.len() {
+            stations
+                .cast(StationSupervisorMsg::AdvanceLater(
+                    tick,
+                    self.owned_stations(merged),
+                ))
+                .map_err(gone)?;
+        }
+        if unfinished.is_empty() {
+            return Ok(());
+        }
+        let owned = if unfinished.len() == merged.len() {
+            self.owned_stations(merged)
+        } else {
+            Arc::new(self.stations_of(unfinished))
+        };
         let (port, receiver) = reply_port();
         stations
             .cast(StationSupervisorMsg::SummarizeSome(tick, owned, port))
-            .map_err(|e| PipelineError::Actor(format!("station supervisor is gone: {e}")))?;
+            .map_err(gone)?;
         let summaries = await_reply(receiver, "summaries of a tick")
             .await
             .map_err(|e| PipelineError::Actor(e.to_string()))?;
         let chains: Vec<_> = self.chains.iter().map(|(key, set)| (*key, set)).collect();
         let records =
             self.writer
-                .tick_records(&self.region, tick, &summaries, &chains, assigned.to_vec());
+                .tick_records(&self.region, tick, &summaries, &chains, unfinished.to_vec());
         self.writer.write(&records).await
     }
 }
