@@ -1,6 +1,7 @@
 //! Actor tests on tokio's paused clock: a stuck actor times out without the test waiting, a
-//! silent station drains its windows at every tick, a batch keeps its order, and a failed station
-//! is restarted by its supervisor.
+//! silent station drains its windows at every tick, a station advanced later judges its next
+//! reading as if ticked at once, a batch keeps its order, and a failed station is restarted by its
+//! supervisor.
 
 use std::path::Path;
 use std::sync::Arc;
