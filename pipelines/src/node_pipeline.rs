@@ -177,6 +177,10 @@ impl NodePipeline {
             // compressed it is a fraction of the size (the embedded broker keeps only the last
             // 5 MB of each partition, so uncompressed the start of a storm falls off the log).
             .set("compression.type", "lz4")
+            // Most writes are awaited one after another (a warning version, a tick's records,
+            // a journal entry), so librdkafka's default 5 ms linger would be added to each;
+            // records produced while a request is in flight are still batched together.
+            .set("linger.ms", "0")
             .create()
             .map_err(|e| PipelineError::kafka("create the node producer", e))?;
         let published = {
