@@ -17,7 +17,7 @@ use anyhow::{bail, Context};
 use rdkafka::producer::FutureProducer;
 use tianshan_core::partitioner::KeyPartitioner;
 use tianshan_core::region::Region;
-use tianshan_core::scenario::{storm_scenario, StormConfig};
+use tianshan_core::scenario::{storm_scenario, ScenarioMessage, StormConfig};
 use tianshan_pipelines::config::TopicsConfig;
 use tianshan_pipelines::embedded_broker::EmbeddedBroker;
 use tianshan_pipelines::gateway::{
@@ -176,10 +176,9 @@ async fn wait_until_ready(node: &NodePipeline) -> anyhow::Result<()> {
 async fn latency(mut config: Config, region: Arc<Region>, rate: u32) -> anyhow::Result<()> {
     let broker = broker_for(&mut config)?;
     config.kafka.sharded = false;
-    let records = scenario_records(
-        &storm_scenario(&region, &every_station_reporting(0)),
-        &config.kafka.topics,
-    );
+    let scenario = storm_scenario(&region, &every_station_reporting(0));
+    let records = scenario_records(&scenario, &config.kafka.topics);
+    let merged_at: Vec<i64> = scenario.messages.iter().map(merge_time_ms).collect();
     let total = records.len() as u64;
     let node = NodePipeline::start(&config.pipeline_settings(), region).await?;
     wait_until_ready(&node).await?;
@@ -212,7 +211,7 @@ async fn latency(mut config: Config, region: Arc<Region>, rate: u32) -> anyhow::
     node.stop().await?;
     let arrivals = std::mem::take(&mut *arrivals.lock().expect("arrivals lock"));
     let partitions = partitions_of(&records, &config.kafka.topics);
-    let mut latencies_ms = tick_latencies(&records, &partitions, &produced, &arrivals);
+    let mut latencies_ms = tick_latencies(&merged_at, &partitions, &produced, &arrivals);
     if latencies_ms.is_empty() {
         bail!("the storm issued no warnings");
     }
@@ -251,24 +250,34 @@ async fn produce_paced(
     Ok(produced)
 }
 
+/// The time the node's event-time merge orders a message by: its observation's event time, but
+/// never after it was sent (the Kafka timestamp); a message that is no observation has none,
+/// so it never shows its partition past a tick.
+fn merge_time_ms(message: &ScenarioMessage) -> i64 {
+    message
+        .observation()
+        .map_or(i64::MIN, |obs| obs.event_time.min(message.sent_at).millis())
+}
+
 /// For each warning that arrived, milliseconds since the produce call of the record that let
-/// its tick close: a tick closes once every partition holds a record stamped after it, so that
-/// is the latest, across partitions, of each partition's first record stamped after the
-/// warning's issue time. `partitions[i]` is the partition record `i` went to. Warnings whose
-/// tick no record passed (closed because the partitions went idle) are left out.
+/// its tick close: a tick closes once every partition holds a record whose merge time
+/// (`merged_at[i]`, see [`merge_time_ms`]) is after it, so that is the latest, across
+/// partitions, of each partition's first such record past the warning's issue time.
+/// `partitions[i]` is the partition record `i` went to. Warnings whose tick no record passed
+/// (closed because the partitions went idle) are left out.
 fn tick_latencies(
-    records: &[GatewayRecord],
+    merged_at: &[i64],
     partitions: &[usize],
     produced: &[Instant],
     arrivals: &[(i64, Instant)],
 ) -> Vec<f64> {
     // Per partition: its records' indices in produce order, and the newest time up to each.
     let mut by_partition: BTreeMap<usize, (Vec<usize>, Vec<i64>)> = BTreeMap::new();
-    for (index, (record, partition)) in records.iter().zip(partitions).enumerate() {
+    for (index, (time, partition)) in merged_at.iter().zip(partitions).enumerate() {
         let (indices, newest) = by_partition.entry(*partition).or_default();
         let before = newest.last().copied().unwrap_or(i64::MIN);
         indices.push(index);
-        newest.push(before.max(record.timestamp.millis()));
+        newest.push(before.max(*time));
     }
     arrivals
         .iter()
@@ -335,12 +344,9 @@ mod tests {
     fn a_warning_is_timed_from_the_record_that_let_every_partition_pass_its_issue_time() {
         let base = Instant::now();
         let at = |ms: u64| base + Duration::from_millis(ms);
-        // Timestamps in produce order, with the partition each went to; the record at 1,000 ms
+        // Merge times in produce order, with the partition each went to; the record at 1,000 ms
         // of partition 0 is late (produced after 3,000).
-        let records: Vec<_> = [0, 500, 2_000, 3_000, 1_000, 6_000, 4_000]
-            .into_iter()
-            .map(record)
-            .collect();
+        let merged_at = [0, 500, 2_000, 3_000, 1_000, 6_000, 4_000];
         let partitions = [0, 1, 0, 0, 0, 0, 1];
         let produced: Vec<_> = (0..7).map(|i| at(i * 10)).collect();
         // Issued at 3,000: partition 0 first passes it at index 5 (6,000), partition 1 at
@@ -353,8 +359,50 @@ mod tests {
             (7_000, at(95)),
         ];
         assert_eq!(
-            tick_latencies(&records, &partitions, &produced, &arrivals),
+            tick_latencies(&merged_at, &partitions, &produced, &arrivals),
             vec![15.0, 20.0, 40.0]
+        );
+    }
+
+    #[test]
+    fn the_merge_orders_a_reading_by_its_event_time_not_its_later_sending() {
+        use tianshan_core::ids::{GatewayId, StationId};
+        use tianshan_core::observation::{Observation, Reading};
+        use tianshan_core::scenario::{Anomaly, Encoding, ObservationTopic, ScenarioPayload};
+        let message = |payload| ScenarioMessage {
+            topic: ObservationTopic::Rainfall,
+            key: "R00001".into(),
+            sent_at: EventTime(320_000),
+            encoding: Encoding::Protobuf,
+            payload,
+            anomaly: Anomaly::None,
+        };
+        let reading = Observation {
+            station: StationId::new("R00001"),
+            event_time: EventTime(300_000),
+            gateway: GatewayId::new("g"),
+            sequence: 1,
+            reading: Reading::Rainfall {
+                mm: 1.0,
+                interval_s: 300,
+            },
+        };
+        assert_eq!(
+            merge_time_ms(&message(ScenarioPayload::Observation(reading.clone()))),
+            300_000,
+            "sent 20 s after the 5-minute tick, it still belongs to that tick"
+        );
+        let from_the_future = Observation {
+            event_time: EventTime(900_000),
+            ..reading
+        };
+        assert_eq!(
+            merge_time_ms(&message(ScenarioPayload::Observation(from_the_future))),
+            320_000
+        );
+        assert_eq!(
+            merge_time_ms(&message(ScenarioPayload::Raw(vec![1, 2]))),
+            i64::MIN
         );
     }
 

@@ -437,6 +437,7 @@ impl Applier {
             match step {
                 Release::Apply(batch) => self.apply(batch).await?,
                 Release::Tick(tick) => {
+                    debug!(%tick, "tick released");
                     if let Some(sharded) = &mut self.sharded {
                         // The marker speaks for the partitions this clock merged, never for
                         // ones assigned since and not yet rebuilt.
