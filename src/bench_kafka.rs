@@ -189,10 +189,11 @@ async fn latency(mut config: Config, region: Arc<Region>, rate: u32) -> anyhow::
         tokio::spawn(async move {
             while let Ok(event) = warnings.recv().await {
                 let arrived = Instant::now();
+                let label = format!("{} v{} ({})", event.id, event.version, event.status.name());
                 arrivals
                     .lock()
                     .expect("arrivals lock")
-                    .push((event.issued.millis(), arrived));
+                    .push(((event.issued.millis(), arrived), label));
             }
         })
     };
@@ -209,13 +210,22 @@ async fn latency(mut config: Config, region: Arc<Region>, rate: u32) -> anyhow::
     tokio::time::sleep(Duration::from_millis(200)).await;
     listener.abort();
     node.stop().await?;
-    let arrivals = std::mem::take(&mut *arrivals.lock().expect("arrivals lock"));
+    let (arrivals, labels): (Vec<_>, Vec<String>) =
+        std::mem::take(&mut *arrivals.lock().expect("arrivals lock"))
+            .into_iter()
+            .unzip();
     let partitions = partitions_of(&records, &config.kafka.topics);
-    let mut latencies_ms = tick_latencies(&merged_at, &partitions, &produced, &arrivals);
-    if latencies_ms.is_empty() {
+    let mut timed: Vec<(f64, &String)> =
+        tick_latencies(&merged_at, &partitions, &produced, &arrivals)
+            .into_iter()
+            .zip(&labels)
+            .filter_map(|(latency, label)| latency.map(|ms| (ms, label)))
+            .collect();
+    if timed.is_empty() {
         bail!("the storm issued no warnings");
     }
-    latencies_ms.sort_by(f64::total_cmp);
+    timed.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let latencies_ms: Vec<f64> = timed.iter().map(|(ms, _)| *ms).collect();
     println!(
         "latency at {rate} observations/s through one node, from the produce call of the observation that let a warning's tick close to the warning acknowledged on its topic: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms over {} warning versions ({total} observations)",
         percentile(&latencies_ms, 0.50),
@@ -223,6 +233,13 @@ async fn latency(mut config: Config, region: Arc<Region>, rate: u32) -> anyhow::
         latencies_ms[latencies_ms.len() - 1],
         latencies_ms.len()
     );
+    let slowest: Vec<String> = timed
+        .iter()
+        .rev()
+        .take(3)
+        .map(|(ms, label)| format!("{label} {ms:.1} ms"))
+        .collect();
+    println!("slowest: {}", slowest.join(", "));
     Ok(())
 }
 
@@ -263,14 +280,14 @@ fn merge_time_ms(message: &ScenarioMessage) -> i64 {
 /// its tick close: a tick closes once every partition holds a record whose merge time
 /// (`merged_at[i]`, see [`merge_time_ms`]) is after it, so that is the latest, across
 /// partitions, of each partition's first such record past the warning's issue time.
-/// `partitions[i]` is the partition record `i` went to. Warnings whose tick no record passed
-/// (closed because the partitions went idle) are left out.
+/// `partitions[i]` is the partition record `i` went to. One entry per arrival, in order;
+/// `None` for a warning whose tick no record passed (closed because the partitions went idle).
 fn tick_latencies(
     merged_at: &[i64],
     partitions: &[usize],
     produced: &[Instant],
     arrivals: &[(i64, Instant)],
-) -> Vec<f64> {
+) -> Vec<Option<f64>> {
     // Per partition: its records' indices in produce order, and the newest time up to each.
     let mut by_partition: BTreeMap<usize, (Vec<usize>, Vec<i64>)> = BTreeMap::new();
     for (index, (time, partition)) in merged_at.iter().zip(partitions).enumerate() {
@@ -281,7 +298,7 @@ fn tick_latencies(
     }
     arrivals
         .iter()
-        .filter_map(|(issued_ms, arrived)| {
+        .map(|(issued_ms, arrived)| {
             let closing = by_partition
                 .values()
                 .filter_map(|(indices, newest)| {
@@ -351,7 +368,8 @@ mod tests {
         let produced: Vec<_> = (0..7).map(|i| at(i * 10)).collect();
         // Issued at 3,000: partition 0 first passes it at index 5 (6,000), partition 1 at
         // index 6 (4,000), so index 6 lets the tick close. Issued at 1,500: partition 0 passes
-        // at index 2, partition 1 at index 6. Issued at 5,000: partition 1 never passes it.
+        // at index 2, partition 1 at index 6. Issued at 5,000: partition 1 never passes it,
+        // so partition 0's index 5 closes it. Issued at 7,000: no partition passes it.
         let arrivals = vec![
             (3_000, at(75)),
             (1_500, at(80)),
@@ -360,7 +378,7 @@ mod tests {
         ];
         assert_eq!(
             tick_latencies(&merged_at, &partitions, &produced, &arrivals),
-            vec![15.0, 20.0, 40.0]
+            vec![Some(15.0), Some(20.0), Some(40.0), None]
         );
     }
 
