@@ -11,6 +11,7 @@
 //! channel of capacity one; the applier buffers them in [`EventClock`], which decides what to
 //! apply and when a tick is due, and bounds the buffer.
 
+use std::collections::BTreeSet;
 use std::ffi::CString;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -301,6 +302,22 @@ fn at_end(consumer: &BaseConsumer<SourceContext>, element: &TopicPartitionListEl
     position >= high
 }
 
+/// Per partition of `current` holding records in `clock`, whether the next one it applies is a
+/// re-read one (below the committed offset): whoever first read it applied it, so every tick
+/// before it was finished then.
+fn next_is_reread<'a>(
+    current: &'a Assignment,
+    clock: &'a EventClock<TopicPartition, PendingRecord>,
+) -> impl Iterator<Item = (&'a TopicPartition, bool)> {
+    current
+        .live_from
+        .iter()
+        .filter_map(|(partition, live_from)| {
+            let next = clock.head(partition)?;
+            Some((partition, next.raw.offset < *live_from))
+        })
+}
+
 /// The async half: merges partitions in event time, applies records and releases ticks.
 struct Applier {
     consumer: Arc<BaseConsumer<SourceContext>>,
@@ -407,16 +424,11 @@ impl Applier {
     /// end need not hold them back for `partition-idle-after`.
     fn only_rereads_buffered(&self) -> bool {
         let mut any = false;
-        for partition in self.current.live_from.keys() {
-            if let Some(next) = self.clock.head(partition) {
-                if self
-                    .current
-                    .is_live(&next.raw.topic, next.raw.partition, next.raw.offset)
-                {
-                    return false;
-                }
-                any = true;
+        for (_, reread) in next_is_reread(&self.current, &self.clock) {
+            if !reread {
+                return false;
             }
+            any = true;
         }
         any
     }
@@ -445,17 +457,13 @@ impl Applier {
                         // Whoever first read a partition's next record, a re-read one lying
                         // past this tick, finished the tick for that partition before applying
                         // it; the tick is only still to finish for the other partitions.
+                        let finished: BTreeSet<&TopicPartition> =
+                            next_is_reread(&self.current, &self.clock)
+                                .filter_map(|(partition, reread)| reread.then_some(partition))
+                                .collect();
                         let unfinished: Vec<TopicPartition> = merged
                             .iter()
-                            .filter(|partition| {
-                                !self.clock.head(partition).is_some_and(|next| {
-                                    !self.current.is_live(
-                                        &next.raw.topic,
-                                        next.raw.partition,
-                                        next.raw.offset,
-                                    )
-                                })
-                            })
+                            .filter(|partition| !finished.contains(partition))
                             .cloned()
                             .collect();
                         sharded
