@@ -4,33 +4,31 @@
 //!   is produced as fast as the gateway goes while one node, or N sharded nodes, read it;
 //!   observations/s from the first observation read to the last one decided;
 //! - latency: the storm (every station reporting, no dry hours) produced at a fixed rate while
-//!   one node runs, so that every observation partition keeps moving; for every warning
-//!   version, the time from the produce call of the last observation produced before the first
-//!   one stamped after the warning's issue time (the data that could close its tick) to the
-//!   warning being acknowledged on the warnings topic.
+//!   one node runs; for every warning version, the time from the produce call of the last
+//!   on-time reading of its tick to the warning acknowledged on the warnings topic, so the wait
+//!   for the tick to close counts. The versions published are checked against a replay of the
+//!   same records, so a latency bought by releasing ticks too early shows.
 
-use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use rdkafka::producer::FutureProducer;
-use tianshan_core::partitioner::KeyPartitioner;
 use tianshan_core::region::Region;
 use tianshan_core::scenario::{storm_scenario, ScenarioMessage, StormConfig};
-use tianshan_pipelines::config::TopicsConfig;
+use tianshan_core::warning::WarningEvent;
 use tianshan_pipelines::embedded_broker::EmbeddedBroker;
 use tianshan_pipelines::gateway::{
     gateway_producer_config, produce_all, scenario_records, GatewayRecord, GatewaySender,
 };
 use tianshan_pipelines::node_pipeline::{sharded_cluster_settled, NodePipeline};
-use tianshan_pipelines::topic_setup::node_topics;
+use tianshan_pipelines::replay::{record_envelopes, replay_all};
 
 use crate::config::Config;
 use crate::demo_cluster::share_out;
 
 /// What `tianshan bench kafka` runs.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct KafkaBenchOptions {
     /// Nodes of the throughput run (more than one: sharded, in this process).
     pub nodes: usize,
@@ -39,6 +37,8 @@ pub struct KafkaBenchOptions {
     pub dry_hours: u32,
     /// Observations per second the gateway produces in the latency run.
     pub rate: u32,
+    /// Overrides the nodes' `pipeline.partition-idle-after`.
+    pub partition_idle_after: Option<String>,
 }
 
 /// The nodes' `kafka.fetch-wait-max` on the embedded broker.
@@ -48,12 +48,19 @@ const BENCH_FETCH_WAIT_MAX: &str = "5ms";
 const RUN_AT_MOST: Duration = Duration::from_secs(600);
 
 /// Runs the throughput run, then the latency run, and prints what they measured.
-pub async fn run_kafka_bench(config: Config, options: KafkaBenchOptions) -> anyhow::Result<()> {
+pub async fn run_kafka_bench(mut config: Config, options: KafkaBenchOptions) -> anyhow::Result<()> {
     if options.nodes == 0 || options.rate == 0 {
         bail!("--nodes and --rate must be at least 1");
     }
+    if let Some(idle) = &options.partition_idle_after {
+        config.pipeline.partition_idle_after.clone_from(idle);
+        config
+            .pipeline
+            .partition_idle_after_ms()
+            .map_err(|e| anyhow::anyhow!("--partition-idle-after: {e}"))?;
+    }
     let region = Arc::new(config.load_region()?);
-    throughput(config.clone(), region.clone(), options).await?;
+    throughput(config.clone(), region.clone(), &options).await?;
     latency(config, region, options.rate).await
 }
 
@@ -82,7 +89,7 @@ pub(crate) fn bench_gateway(bootstrap_servers: &str) -> anyhow::Result<FuturePro
 async fn throughput(
     mut config: Config,
     region: Arc<Region>,
-    options: KafkaBenchOptions,
+    options: &KafkaBenchOptions,
 ) -> anyhow::Result<()> {
     let broker = broker_for(&mut config)?;
     config.kafka.sharded = options.nodes > 1;
@@ -179,8 +186,14 @@ async fn latency(mut config: Config, region: Arc<Region>, rate: u32) -> anyhow::
     let scenario = storm_scenario(&region, &every_station_reporting(0));
     let records = scenario_records(&scenario, &config.kafka.topics);
     let merged_at: Vec<i64> = scenario.messages.iter().map(merge_time_ms).collect();
+    let sent_at: Vec<i64> = scenario
+        .messages
+        .iter()
+        .map(|m| m.sent_at.millis())
+        .collect();
+    let tick_ms = config.pipeline.tick_ms().map_err(anyhow::Error::msg)?;
     let total = records.len() as u64;
-    let node = NodePipeline::start(&config.pipeline_settings(), region).await?;
+    let node = NodePipeline::start(&config.pipeline_settings(), region.clone()).await?;
     wait_until_ready(&node).await?;
     let arrivals = Arc::new(Mutex::new(Vec::new()));
     let listener = {
@@ -189,7 +202,7 @@ async fn latency(mut config: Config, region: Arc<Region>, rate: u32) -> anyhow::
         tokio::spawn(async move {
             while let Ok(event) = warnings.recv().await {
                 let arrived = Instant::now();
-                let label = format!("{} v{} ({})", event.id, event.version, event.status.name());
+                let label = version_label(&event);
                 arrivals
                     .lock()
                     .expect("arrivals lock")
@@ -214,9 +227,8 @@ async fn latency(mut config: Config, region: Arc<Region>, rate: u32) -> anyhow::
         std::mem::take(&mut *arrivals.lock().expect("arrivals lock"))
             .into_iter()
             .unzip();
-    let partitions = partitions_of(&records, &config.kafka.topics);
     let mut timed: Vec<(f64, &String)> =
-        tick_latencies(&merged_at, &partitions, &produced, &arrivals)
+        last_reading_latencies(&merged_at, &sent_at, tick_ms, &produced, &arrivals)
             .into_iter()
             .zip(&labels)
             .filter_map(|(latency, label)| latency.map(|ms| (ms, label)))
@@ -227,7 +239,8 @@ async fn latency(mut config: Config, region: Arc<Region>, rate: u32) -> anyhow::
     timed.sort_by(|a, b| a.0.total_cmp(&b.0));
     let latencies_ms: Vec<f64> = timed.iter().map(|(ms, _)| *ms).collect();
     println!(
-        "latency at {rate} observations/s through one node, from the produce call of the observation that let a warning's tick close to the warning acknowledged on its topic: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms over {} warning versions ({total} observations)",
+        "latency at {rate} observations/s through one node (partition-idle-after {}), from the produce call of the last on-time reading of a warning's tick to the warning acknowledged on its topic: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms over {} warning versions ({total} observations)",
+        config.pipeline.partition_idle_after,
         percentile(&latencies_ms, 0.50),
         percentile(&latencies_ms, 0.99),
         latencies_ms[latencies_ms.len() - 1],
@@ -240,7 +253,54 @@ async fn latency(mut config: Config, region: Arc<Region>, rate: u32) -> anyhow::
         .map(|(ms, label)| format!("{label} {ms:.1} ms"))
         .collect();
     println!("slowest: {}", slowest.join(", "));
+    let replayed = replay_all(
+        &config.pipeline_settings(),
+        region,
+        record_envelopes(&records).0,
+    )
+    .await?
+    .warnings
+    .iter()
+    .map(version_label)
+    .collect::<Vec<_>>();
+    println!("{}", compare_with_replay(&labels, &replayed));
     Ok(())
+}
+
+/// How the benchmark names a warning version.
+fn version_label(event: &WarningEvent) -> String {
+    format!("{} v{} ({})", event.id, event.version, event.status.name())
+}
+
+/// Says whether the warning versions the node published are exactly those the replay of the
+/// same records issues (in any order): a latency bought with ticks released too early shows
+/// here as versions that differ.
+fn compare_with_replay(published: &[String], replayed: &[String]) -> String {
+    let mut missing: Vec<&String> = replayed.iter().collect();
+    let mut extra = Vec::new();
+    for label in published {
+        match missing.iter().position(|m| *m == label) {
+            Some(found) => {
+                missing.swap_remove(found);
+            }
+            None => extra.push(label),
+        }
+    }
+    if missing.is_empty() && extra.is_empty() {
+        return format!(
+            "warnings: the {} versions published are those the replay of the same records issues",
+            published.len()
+        );
+    }
+    missing.sort();
+    extra.sort();
+    format!(
+        "warnings DIFFER from the replay of the same records: {} missing ({}), {} not in the replay ({})",
+        missing.len(),
+        missing.iter().take(3).map(|l| l.as_str()).collect::<Vec<_>>().join(", "),
+        extra.len(),
+        extra.iter().take(3).map(|l| l.as_str()).collect::<Vec<_>>().join(", ")
+    )
 }
 
 /// Produces `records` in order at `rate` per second without waiting for acknowledgements on
@@ -276,62 +336,31 @@ fn merge_time_ms(message: &ScenarioMessage) -> i64 {
         .map_or(i64::MIN, |obs| obs.event_time.min(message.sent_at).millis())
 }
 
-/// For each warning that arrived, milliseconds since the produce call of the record that let
-/// its tick close: a tick closes once every partition holds a record whose merge time
-/// (`merged_at[i]`, see [`merge_time_ms`]) is after it, so that is the latest, across
-/// partitions, of each partition's first such record past the warning's issue time.
-/// `partitions[i]` is the partition record `i` went to. One entry per arrival, in order;
-/// `None` for a warning whose tick no record passed (closed because the partitions went idle).
-fn tick_latencies(
+/// For each warning that arrived, milliseconds since the produce call of the last reading its
+/// tick decided on: the last record, in produce order, whose merge time lies in the tick (after
+/// `issued - tick_ms`, at or before `issued`) and that was sent on time (within one tick after
+/// it; readings sent later are judged at a later tick). So the wait for the tick to close
+/// counts, whatever closed it: the next readings of every partition, or quiet partitions
+/// turning idle (`pipeline.partition-idle-after`). `None` for a warning whose tick holds no such reading.
+fn last_reading_latencies(
     merged_at: &[i64],
-    partitions: &[usize],
+    sent_at: &[i64],
+    tick_ms: i64,
     produced: &[Instant],
     arrivals: &[(i64, Instant)],
 ) -> Vec<Option<f64>> {
-    // Per partition: its records' indices in produce order, and the newest time up to each.
-    let mut by_partition: BTreeMap<usize, (Vec<usize>, Vec<i64>)> = BTreeMap::new();
-    for (index, (time, partition)) in merged_at.iter().zip(partitions).enumerate() {
-        let (indices, newest) = by_partition.entry(*partition).or_default();
-        let before = newest.last().copied().unwrap_or(i64::MIN);
-        indices.push(index);
-        newest.push(before.max(*time));
-    }
     arrivals
         .iter()
         .map(|(issued_ms, arrived)| {
-            let closing = by_partition
-                .values()
-                .filter_map(|(indices, newest)| {
-                    indices
-                        .get(newest.partition_point(|t| t <= issued_ms))
-                        .copied()
-                })
-                .max()?;
+            let last = merged_at.iter().zip(sent_at).rposition(|(merged, sent)| {
+                *merged > issued_ms - tick_ms && merged <= issued_ms && *sent <= issued_ms + tick_ms
+            })?;
             Some(
                 arrived
-                    .saturating_duration_since(produced[closing])
+                    .saturating_duration_since(produced[last])
                     .as_secs_f64()
                     * 1000.0,
             )
-        })
-        .collect()
-}
-
-/// The partition of every record, numbered across topics, as the gateway's producer picks it
-/// (librdkafka's default partitioner, `consistent-random`, on the node topics' partitions).
-fn partitions_of(records: &[GatewayRecord], topics: &TopicsConfig) -> Vec<usize> {
-    let counts: BTreeMap<String, i32> = node_topics(topics).into_iter().collect();
-    let mut numbered: BTreeMap<(String, i32), usize> = BTreeMap::new();
-    records
-        .iter()
-        .map(|record| {
-            let count = counts.get(&record.topic).copied().unwrap_or(1);
-            let partition =
-                KeyPartitioner::ConsistentRandom.partition_of(record.key.as_bytes(), count);
-            let next = numbered.len();
-            *numbered
-                .entry((record.topic.clone(), partition))
-                .or_insert(next)
         })
         .collect()
 }
@@ -347,38 +376,39 @@ mod tests {
     use super::*;
     use tianshan_core::time::EventTime;
 
-    fn record(at_ms: i64) -> GatewayRecord {
-        GatewayRecord {
-            topic: "rainfall".into(),
-            key: "S1".into(),
-            payload: Vec::new(),
-            content_type: None,
-            timestamp: EventTime(at_ms),
-        }
+    #[test]
+    fn a_warning_is_also_timed_from_the_last_on_time_reading_of_its_tick() {
+        let base = Instant::now();
+        let at = |ms: u64| base + Duration::from_millis(ms);
+        // Tick 1,000 ms: readings of the tick merge in (0, 1,000]. Index 1 is the last on-time
+        // one of tick 1,000 (index 3 was sent after 2,000, too late for it; index 2 belongs to
+        // the next tick).
+        let merged_at = [900, 1_000, 1_500, 950];
+        let sent_at = [920, 1_020, 1_520, 2_500];
+        let produced: Vec<_> = (0..4).map(|i| at(i * 10)).collect();
+        let arrivals = vec![(1_000, at(45)), (3_000, at(60))];
+        assert_eq!(
+            last_reading_latencies(&merged_at, &sent_at, 1_000, &produced, &arrivals),
+            vec![Some(35.0), None]
+        );
     }
 
     #[test]
-    fn a_warning_is_timed_from_the_record_that_let_every_partition_pass_its_issue_time() {
-        let base = Instant::now();
-        let at = |ms: u64| base + Duration::from_millis(ms);
-        // Merge times in produce order, with the partition each went to; the record at 1,000 ms
-        // of partition 0 is late (produced after 3,000).
-        let merged_at = [0, 500, 2_000, 3_000, 1_000, 6_000, 4_000];
-        let partitions = [0, 1, 0, 0, 0, 0, 1];
-        let produced: Vec<_> = (0..7).map(|i| at(i * 10)).collect();
-        // Issued at 3,000: partition 0 first passes it at index 5 (6,000), partition 1 at
-        // index 6 (4,000), so index 6 lets the tick close. Issued at 1,500: partition 0 passes
-        // at index 2, partition 1 at index 6. Issued at 5,000: partition 1 never passes it,
-        // so partition 0's index 5 closes it. Issued at 7,000: no partition passes it.
-        let arrivals = vec![
-            (3_000, at(75)),
-            (1_500, at(80)),
-            (5_000, at(90)),
-            (7_000, at(95)),
-        ];
-        assert_eq!(
-            tick_latencies(&merged_at, &partitions, &produced, &arrivals),
-            vec![Some(15.0), Some(20.0), Some(40.0), None]
+    fn published_versions_are_compared_with_the_replay_as_a_multiset() {
+        let labels = |names: &[&str]| names.iter().map(|n| n.to_string()).collect::<Vec<_>>();
+        let replayed = labels(&["A v1 (issued)", "B v1 (issued)", "A v2 (upgraded)"]);
+        let same = compare_with_replay(
+            &labels(&["B v1 (issued)", "A v1 (issued)", "A v2 (upgraded)"]),
+            &replayed,
+        );
+        assert!(same.starts_with("warnings: the 3 versions"), "{same}");
+        let differ = compare_with_replay(
+            &labels(&["A v1 (issued)", "A v1 (issued)", "B v1 (issued)"]),
+            &replayed,
+        );
+        assert!(
+            differ.contains("1 missing (A v2 (upgraded)), 1 not in the replay (A v1 (issued))"),
+            "{differ}"
         );
     }
 
@@ -422,24 +452,6 @@ mod tests {
             merge_time_ms(&message(ScenarioPayload::Raw(vec![1, 2]))),
             i64::MIN
         );
-    }
-
-    #[test]
-    fn records_keep_their_key_s_partition() {
-        let topics = TopicsConfig::default();
-        let keyed = |topic: &str, key: &str| GatewayRecord {
-            topic: topic.into(),
-            key: key.into(),
-            ..record(0)
-        };
-        let records = [
-            keyed(&topics.rainfall, "R00001"),
-            keyed(&topics.weather, "W00001"),
-            keyed(&topics.rainfall, "R00001"),
-        ];
-        let partitions = partitions_of(&records, &topics);
-        assert_eq!(partitions[0], partitions[2]);
-        assert_ne!(partitions[0], partitions[1]);
     }
 
     #[test]

@@ -200,6 +200,10 @@ enum BenchCommand {
         /// Observations per second the gateway produces in the latency run.
         #[arg(long, default_value_t = 20_000)]
         rate: u32,
+        /// Overrides the nodes' `pipeline.partition-idle-after`: how long a caught-up partition
+        /// may stay quiet before ticks go on without it (the latency's event-time wait).
+        #[arg(long)]
+        partition_idle_after: Option<String>,
     },
     /// A sharded cluster of node processes on the embedded broker, with the region grown to
     /// `--stations` stations: the time from a node's SIGKILL until the survivors own every
@@ -368,6 +372,7 @@ fn main() -> anyhow::Result<()> {
                             nodes,
                             dry_hours,
                             rate,
+                            partition_idle_after,
                         },
                 } => {
                     // The courier's retries to recipients without a channel would drown the
@@ -379,6 +384,7 @@ fn main() -> anyhow::Result<()> {
                             nodes,
                             dry_hours,
                             rate,
+                            partition_idle_after,
                         },
                     ))
                 }

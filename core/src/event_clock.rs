@@ -172,6 +172,14 @@ impl<K: Ord + Clone, T> EventClock<K, T> {
             .map(|(_, record)| record)
     }
 
+    /// Returns the partitions that hold the next tick back now: nothing buffered and not idle.
+    pub fn holding_back(&self, now_ms: i64) -> impl Iterator<Item = &K> {
+        self.partitions
+            .iter()
+            .filter(move |(_, queue)| queue.records.is_empty() && !self.is_idle(queue, now_ms))
+            .map(|(key, _)| key)
+    }
+
     /// Returns the last tick released.
     pub fn last_tick(&self) -> Option<EventTime> {
         self.last_tick
@@ -384,6 +392,19 @@ mod tests {
         assert_eq!(clock.head(&1), Some(&"b12"));
         assert_eq!(clock.head(&2), None, "an idle partition has no head");
         assert_eq!(clock.head(&3), None, "an unknown partition has no head");
+    }
+
+    #[test]
+    fn the_partitions_holding_the_clock_back_are_the_empty_ones_not_yet_idle() {
+        let mut clock = EventClock::new(TICK, IDLE, 1000);
+        clock.assign(&[0, 1, 2]);
+        clock.push(&0, Some(at(3)), "a3");
+        clock.reached_end(&1, 0);
+        let holding = |clock: &EventClock<i32, &str>, now| -> Vec<i32> {
+            clock.holding_back(now).copied().collect()
+        };
+        assert_eq!(holding(&clock, 0), vec![1, 2]);
+        assert_eq!(holding(&clock, IDLE), vec![2], "partition 1 turned idle");
     }
 
     #[test]

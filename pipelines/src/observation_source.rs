@@ -444,6 +444,10 @@ impl Applier {
                 self.clock.idle_ended_partitions(self.now_ms());
             }
             let Some(step) = self.clock.next(self.now_ms(), self.max_batch) else {
+                if tracing::enabled!(tracing::Level::TRACE) {
+                    let waiting: Vec<_> = self.clock.holding_back(self.now_ms()).collect();
+                    tracing::trace!(?waiting, buffered = self.clock.buffered(), "waiting");
+                }
                 break;
             };
             match step {
