@@ -3,9 +3,10 @@
 //! duty officers list, approve (optionally edited) or reject drafts; what the policy releases
 //! goes down the dissemination tree. The decisions are `tianshan_core::signoff`'s.
 //!
-//! After every step that changes the sign-off book the desk sends the whole book as a
-//! [`StateChange::SignOff`] to the tree's state sink, when there is one; a desk started with a
-//! restored book carries on from it (pending drafts, signatures, auto-approval times).
+//! After every step that changes the sign-off book the desk sends the sign-off of each warning
+//! the step changed as a [`StateChange::SignOff`] to the tree's state sink, when there is one
+//! (and a tombstone for each closed warning it forgets); a desk started with a restored book
+//! carries on from it (pending drafts, signatures, auto-approval times).
 
 use std::sync::Arc;
 
@@ -133,7 +134,8 @@ impl Actor for SignOffDesk {
             SignOffDeskMsg::Published(event) => {
                 // Closed warnings leave the book after a week, so it (and its saved copy) stays
                 // bounded.
-                st.book.forget_closed_before(now.plus_ms(-CLOSED_KEPT_MS));
+                let forgotten = st.book.forget_closed_before(now.plus_ms(-CLOSED_KEPT_MS));
+                save(st, forgotten);
                 let submission = Submission {
                     event,
                     origin: DraftOrigin::Model,
@@ -141,7 +143,7 @@ impl Actor for SignOffDesk {
                 };
                 match st.book.submit(submission, now, &st.args.policy) {
                     Ok(outcome) => {
-                        save(st);
+                        save(st, outcome.warnings_changed());
                         dispatch(st, outcome)?;
                     }
                     // A version the book already has (handed over again after a restart) changes
@@ -189,12 +191,8 @@ impl Actor for SignOffDesk {
             }
             SignOffDeskMsg::AutoApprove => {
                 st.wakeup = None;
-                // `auto_approve_due` changes the book exactly when an approval has come due.
-                let due = st.book.next_auto_approval().is_some_and(|next| next <= now);
                 let outcome = st.book.auto_approve_due(now);
-                if due {
-                    save(st);
-                }
+                save(st, outcome.warnings_changed());
                 dispatch(st, outcome)?;
             }
         }
@@ -214,24 +212,28 @@ fn settle(
 ) -> Result<Result<(), SignOffError>, ActorProcessingErr> {
     match result {
         Ok(outcome) => {
-            save(st);
+            save(st, outcome.warnings_changed());
             dispatch(st, outcome).map(Ok)
         }
         Err(e) => Ok(Err(e)),
     }
 }
 
-/// Sends the whole sign-off book to the state sink, if any. A sink that is gone loses what a
-/// restart would need, but the desk goes on.
-fn save(st: &SignOffDeskState) {
+/// Sends the sign-off of each of `warnings` as the book holds it now (none: forgotten) to the
+/// state sink, if any. A sink that is gone loses what a restart would need, but the desk goes on.
+fn save(st: &SignOffDeskState, warnings: impl IntoIterator<Item = WarningId>) {
     let Some(sink) = &st.args.dissemination.state else {
         return;
     };
-    if sink
-        .send_message(StateChange::SignOff(st.book.clone()))
-        .is_err()
-    {
-        error!("the state journal is gone: a restart would lose the sign-off book");
+    for warning in warnings {
+        let sign_off = st.book.sign_off_of(&warning).cloned().map(Box::new);
+        if sink
+            .send_message(StateChange::SignOff(warning, sign_off))
+            .is_err()
+        {
+            error!("the state journal is gone: a restart would lose the sign-off book");
+            return;
+        }
     }
 }
 

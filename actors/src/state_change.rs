@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use tianshan_core::dissemination::acknowledgement::ForcedAcknowledgement;
 use tianshan_core::ids::{AreaCode, WarningId};
-use tianshan_core::signoff::{ReleasedWarning, SignOffBook};
+use tianshan_core::signoff::{ReleasedWarning, WarningSignOff};
 
 /// Identifies one acknowledgement book: a unit may hold several books of one version (an early
 /// release to responsible persons, then the signed version to the public), numbered by `part`.
@@ -40,8 +40,9 @@ pub enum StateChange {
     /// A book was opened or changed (`Some`), or closed by a newer version or a withdrawal
     /// (`None`).
     Book(BookKey, Option<SavedBook>),
-    /// The sign-off book after a change.
-    SignOff(SignOffBook),
+    /// The sign-off of one warning after a change (`None`: the book forgot the closed warning).
+    /// Journaled per warning, so nodes sharing one changelog each keep their own warnings.
+    SignOff(WarningId, Option<Box<WarningSignOff>>),
 }
 
 /// The open books of a tree by unit, as a starting tree takes them over: the latest state of

@@ -457,6 +457,16 @@ pub struct SignOffOutcome {
     pub audit: Vec<AuditEntry>,
 }
 
+impl SignOffOutcome {
+    /// Returns the warnings this step changed: every change is audited.
+    pub fn warnings_changed(&self) -> BTreeSet<WarningId> {
+        self.audit
+            .iter()
+            .map(|entry| entry.warning.clone())
+            .collect()
+    }
+}
+
 /// A version waiting for sign-off.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Draft {
@@ -582,9 +592,10 @@ pub enum SignOffError {
     },
 }
 
-/// The sign-off state of one warning id across its versions.
+/// The sign-off state of one warning id across its versions: what a node journals per warning,
+/// so that nodes sharing one changelog each keep their own warnings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-struct WarningSignOff {
+pub struct WarningSignOff {
     department: Department,
     latest_version: u32,
     pending: Option<Draft>,
@@ -1051,6 +1062,25 @@ impl SignOffBook {
         self.warnings
             .get(warning)
             .map_or(&[], |sign_off| &sign_off.trail)
+    }
+
+    /// Returns the sign-off state of `warning`, as [`SignOffBook::from_sign_offs`] takes it back.
+    pub fn sign_off_of(&self, warning: &WarningId) -> Option<&WarningSignOff> {
+        self.warnings.get(warning)
+    }
+
+    /// Builds a book from the sign-off states of its warnings (a changelog read back).
+    pub fn from_sign_offs(
+        sign_offs: impl IntoIterator<Item = (WarningId, WarningSignOff)>,
+    ) -> Self {
+        Self {
+            warnings: sign_offs.into_iter().collect(),
+        }
+    }
+
+    /// Takes the book apart into the sign-off states of its warnings.
+    pub fn into_sign_offs(self) -> impl Iterator<Item = (WarningId, WarningSignOff)> {
+        self.warnings.into_iter()
     }
 
     /// Forgets the warnings closed before `cutoff` (their audit trails were handed out in each

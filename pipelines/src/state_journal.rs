@@ -5,7 +5,11 @@
 //!
 //! - an acknowledgement book: key `{unit}/{warning id}/{version}/{part}`, value the
 //!   book with its key fields and released version as JSON; an empty value (a tombstone) once the book is closed;
-//! - the sign-off book: key `sign-off`, value the `SignOffBook` as JSON.
+//! - the sign-off of a warning: key `sign-off/{warning id}`, value its `WarningSignOff` as JSON;
+//!   a tombstone once the desk forgot the closed warning. Every node journals its own warnings,
+//!   so nodes sharing the topic never overwrite each other's. A record under the key `sign-off`
+//!   (the whole book, as nodes wrote it before) is read as the base the per-warning records
+//!   override.
 //!
 //! [`rebuild_state`] reads the topic back at start, latest record per key winning, and returns
 //! the books for the tree and the desk. Like the delivery journal's topic, this one must be
@@ -23,14 +27,17 @@ use serde::{Deserialize, Serialize};
 use tianshan_actors::state_change::{BookKey, RestoredBooks, SavedBook, StateChange};
 use tianshan_core::dissemination::acknowledgement::ForcedAcknowledgement;
 use tianshan_core::ids::{AreaCode, WarningId};
-use tianshan_core::signoff::{ReleasedWarning, SignOffBook};
+use tianshan_core::signoff::{ReleasedWarning, SignOffBook, WarningSignOff};
 use tracing::error;
 
 use crate::error::PipelineError;
 use crate::warning_publisher::read_topic;
 
-/// The record key of the sign-off book.
-const SIGN_OFF_KEY: &str = "sign-off";
+/// The record key of the whole sign-off book, as nodes journaled it before per-warning records.
+const WHOLE_SIGN_OFF_KEY: &str = "sign-off";
+
+/// The prefix of a warning's sign-off record key.
+const SIGN_OFF_PREFIX: &str = "sign-off/";
 
 /// One open acknowledgement book as the topic stores it.
 #[derive(Debug, Serialize, Deserialize)]
@@ -113,9 +120,11 @@ fn record_of(change: StateChange) -> (String, Option<String>) {
             });
             (record_key, value)
         }
-        StateChange::SignOff(book) => (
-            SIGN_OFF_KEY.to_owned(),
-            Some(serde_json::to_string(&book).expect("a sign-off book encodes as JSON")),
+        StateChange::SignOff(warning, sign_off) => (
+            format!("{SIGN_OFF_PREFIX}{warning}"),
+            sign_off.map(|sign_off| {
+                serde_json::to_string(&sign_off).expect("a warning's sign-off encodes as JSON")
+            }),
         ),
     }
 }
@@ -174,10 +183,18 @@ pub fn rebuild_state(bootstrap_servers: &str, topic: &str) -> Result<RestoredSta
         ))
     };
     let mut restored = RestoredState::default();
+    let mut whole_sign_off: Option<SignOffBook> = None;
+    let mut sign_offs = Vec::new();
     for (key, value) in latest {
-        if key == SIGN_OFF_KEY {
+        if key == WHOLE_SIGN_OFF_KEY {
             let book = serde_json::from_slice(&value).map_err(|e| bad(&key, e.to_string()))?;
-            restored.sign_off = Some(book);
+            whole_sign_off = Some(book);
+            continue;
+        }
+        if let Some(warning) = key.strip_prefix(SIGN_OFF_PREFIX) {
+            let sign_off: WarningSignOff =
+                serde_json::from_slice(&value).map_err(|e| bad(&key, e.to_string()))?;
+            sign_offs.push((WarningId::new(warning), sign_off));
             continue;
         }
         let stored: StoredBook =
@@ -196,6 +213,12 @@ pub fn rebuild_state(bootstrap_servers: &str, topic: &str) -> Result<RestoredSta
             warning: stored.released,
         };
         restored.books.apply(book_key, Some(book));
+    }
+    if whole_sign_off.is_some() || !sign_offs.is_empty() {
+        let base = whole_sign_off.unwrap_or_default();
+        let mut merged: BTreeMap<WarningId, WarningSignOff> = base.into_sign_offs().collect();
+        merged.extend(sign_offs);
+        restored.sign_off = Some(SignOffBook::from_sign_offs(merged));
     }
     Ok(restored)
 }

@@ -839,3 +839,40 @@ fn the_book_round_trips_through_json() {
     let restored: SignOffBook = serde_json::from_str(&json).expect("deserialisable");
     assert_eq!(restored, book);
 }
+
+#[test]
+fn a_book_journaled_per_changed_warning_comes_back_whole() {
+    let mut book = SignOffBook::new();
+    // The journal: the latest sign-off of each warning a step changed.
+    let mut journal: BTreeMap<WarningId, WarningSignOff> = BTreeMap::new();
+    let mut keep = |book: &SignOffBook, outcome: &SignOffOutcome| {
+        for id in outcome.warnings_changed() {
+            let sign_off = book
+                .sign_off_of(&id)
+                .expect("a changed warning is in the book");
+            journal.insert(id, sign_off.clone());
+        }
+    };
+    let debris = version_of(Hazard::DebrisFlow, 1, Level::Yellow, Status::Issued);
+    for event in [
+        flash_flood(1, Level::Orange, Status::Issued),
+        debris.clone(),
+    ] {
+        let outcome = book
+            .submit(from_model(event), minutes(0), &SignOffPolicy::default())
+            .expect("taken");
+        keep(&book, &outcome);
+    }
+    let approved = book
+        .approve(&ff_id(), 1, &water_officer(), None, minutes(5))
+        .expect("approved");
+    assert_eq!(
+        approved.warnings_changed(),
+        BTreeSet::from([ff_id()]),
+        "approving one warning changes only it"
+    );
+    keep(&book, &approved);
+
+    assert_eq!(SignOffBook::from_sign_offs(journal), book);
+    assert!(book.sign_off_of(&debris.id).is_some());
+}

@@ -86,7 +86,7 @@ fn book(unit: &str, people: &[&str], event: &WarningEvent) -> (BookKey, SavedBoo
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_state_topic_gives_back_the_latest_open_books_and_the_sign_off_book() {
+async fn the_state_topic_gives_back_the_latest_open_books_and_the_sign_offs() {
     let broker = EmbeddedBroker::start(1).expect("the mock cluster starts");
     broker
         .create_topic(TOPIC, 3)
@@ -96,6 +96,19 @@ async fn the_state_topic_gives_back_the_latest_open_books_and_the_sign_off_book(
         .set("bootstrap.servers", &bootstrap)
         .create()
         .expect("a producer for the embedded broker");
+    // A node of an earlier release journaled its whole sign-off book under one key.
+    let written_before = drafted(&WarningEvent {
+        id: WarningId::new("FF-B8888-20240701T0700Z"),
+        ..red_warning()
+    });
+    let whole_book = serde_json::to_string(&written_before).expect("the book encodes");
+    producer
+        .send(
+            FutureRecord::to(TOPIC).key("sign-off").payload(&whole_book),
+            Duration::from_secs(10),
+        )
+        .await
+        .expect("the whole book is written");
     let (journal, _) = Actor::spawn(
         None,
         StateJournal,
@@ -116,24 +129,29 @@ async fn the_state_topic_gives_back_the_latest_open_books_and_the_sign_off_book(
         .acknowledge(&v1, &Subject::Warning, &v1, START.plus_ms(10_000))
         .expect("v1 acknowledges");
     let (county, county_book) = book("650102", &["650102-head"], &event);
-    let mut sign_off = SignOffBook::new();
-    sign_off
-        .submit(
-            Submission {
-                event: event.clone(),
-                origin: DraftOrigin::Model,
-                message: None,
-            },
-            START,
-            &SignOffPolicy::default(),
-        )
-        .expect("the draft is taken");
+    let sign_off = drafted(&event);
+    let forgotten = WarningId::new("FF-B7777-20240701T0600Z");
+    let forgotten_sign_off = drafted(&WarningEvent {
+        id: forgotten.clone(),
+        ..event.clone()
+    });
     for change in [
         StateChange::Book(township.clone(), Some(opened)),
         StateChange::Book(county.clone(), Some(county_book)),
-        StateChange::SignOff(sign_off.clone()),
+        StateChange::SignOff(
+            event.id.clone(),
+            sign_off.sign_off_of(&event.id).cloned().map(Box::new),
+        ),
         StateChange::Book(township.clone(), Some(acknowledged.clone())),
         StateChange::Book(county.clone(), None),
+        StateChange::SignOff(
+            forgotten.clone(),
+            forgotten_sign_off
+                .sign_off_of(&forgotten)
+                .cloned()
+                .map(Box::new),
+        ),
+        StateChange::SignOff(forgotten.clone(), None),
     ] {
         journal.send_message(change).expect("the journal takes it");
     }
@@ -158,8 +176,15 @@ async fn the_state_topic_gives_back_the_latest_open_books_and_the_sign_off_book(
         keys.contains(&"650102002/FF-B9999-20240701T0800Z/1/0".to_owned()),
         "{keys:?}"
     );
-    assert!(keys.contains(&"sign-off".to_owned()), "{keys:?}");
-    assert_eq!(records.len(), 5, "one record per change");
+    assert!(
+        keys.contains(&"sign-off/FF-B9999-20240701T0800Z".to_owned()),
+        "{keys:?}"
+    );
+    assert_eq!(
+        records.len(),
+        8,
+        "the whole book a node wrote before, then one record per change"
+    );
 
     let restored = tokio::task::spawn_blocking(move || rebuild_state(&bootstrap, TOPIC))
         .await
@@ -171,5 +196,29 @@ async fn the_state_topic_gives_back_the_latest_open_books_and_the_sign_off_book(
         [(&township, &acknowledged)],
         "the latest state of the open book; the closed one is gone"
     );
-    assert_eq!(restored.sign_off, Some(sign_off));
+    let sign_offs = [&written_before, &sign_off]
+        .into_iter()
+        .flat_map(|book| book.clone().into_sign_offs());
+    assert_eq!(
+        restored.sign_off,
+        Some(SignOffBook::from_sign_offs(sign_offs)),
+        "the warnings of the whole book written before and of the per-warning records, without \
+         the forgotten one"
+    );
+}
+
+/// Returns a sign-off book holding the model draft of `event`.
+fn drafted(event: &WarningEvent) -> SignOffBook {
+    let mut book = SignOffBook::new();
+    book.submit(
+        Submission {
+            event: event.clone(),
+            origin: DraftOrigin::Model,
+            message: None,
+        },
+        START,
+        &SignOffPolicy::default(),
+    )
+    .expect("the draft is taken");
+    book
 }
