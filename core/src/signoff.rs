@@ -608,6 +608,15 @@ pub struct WarningSignOff {
 }
 
 impl WarningSignOff {
+    /// Returns the newest version this sign-off holds: the pending draft's, else the approved
+    /// one's (`None` once a rejection left neither).
+    pub fn latest_event(&self) -> Option<&WarningEvent> {
+        self.pending
+            .as_ref()
+            .map(|draft| &draft.event)
+            .or(self.approved.as_ref().map(|released| &released.event))
+    }
+
     /// Appends an audit entry to the trail and to the step's outcome.
     fn record(
         &mut self,

@@ -14,7 +14,6 @@ use serde::{Deserialize, Serialize};
 use tianshan_actors::admin_unit::{AdminUnitActor, AdminUnitArgs, AdminUnitMsg, Dissemination};
 use tianshan_actors::ask::ask;
 use tianshan_actors::sign_off_desk::{SignOffDesk, SignOffDeskArgs, SignOffDeskMsg};
-use tianshan_actors::state_change::StateChange;
 use tianshan_actors::wall_clock::WallClock;
 use tianshan_core::cap::{CapSettings, CapStatus};
 use tianshan_core::dissemination::acknowledgement::AcknowledgementConfig;
@@ -41,7 +40,7 @@ use crate::config::KafkaConfig;
 use crate::delivery_courier::{DeliveryCourier, DeliveryCourierArgs, DeliveryCourierMsg};
 use crate::error::PipelineError;
 use crate::model_actors::actor_error;
-use crate::state_journal::{rebuild_state, StateJournal, StateJournalArgs};
+use crate::state_journal::{rebuild_state, StateJournal, StateJournalArgs, StateJournalMsg};
 use crate::telemetry::Metrics;
 
 /// Settings of dissemination (`[dissemination]`).
@@ -144,7 +143,7 @@ pub struct DisseminationStage {
     /// The courier.
     pub courier: ActorRef<DeliveryCourierMsg>,
     /// The writer of the state topic.
-    pub state_journal: ActorRef<StateChange>,
+    pub state_journal: ActorRef<StateJournalMsg>,
     /// The tree's shared data (directory, clock).
     pub shared: Arc<Dissemination>,
     /// The app channel's live stream of deliveries.
@@ -210,6 +209,9 @@ impl DisseminationStage {
             StateJournalArgs {
                 producer: producer.clone(),
                 topic: kafka.topics.state.clone(),
+                // A sharded node journals the state of the warnings it owns, and owns none
+                // until its basin-updates partitions are assigned.
+                owns: kafka.sharded.then(|| owns_no_thread_yet(&region)),
             },
         )
         .await

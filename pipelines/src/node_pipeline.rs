@@ -27,12 +27,13 @@ use crate::basin_update_source::{BasinUpdateSource, PublishedWarnings, UpdateLay
 use crate::basin_updates::BasinUpdatesWriter;
 use crate::config::{KafkaConfig, PipelineConfig};
 use crate::dead_letters::DeadLetterWriter;
-use crate::delivery_courier::DeliveryCourierMsg;
+use crate::delivery_courier::{DeliveryCourierMsg, OwnsWarning};
 use crate::dissemination_stage::{DisseminationConfig, DisseminationStage};
 use crate::error::PipelineError;
 use crate::model_actors::{actor_error, ask, ModelActors};
 use crate::observation_source::ObservationSource;
 use crate::sharded_ticks::{partition_counts, ShardedTicks};
+use crate::state_journal::StateJournalMsg;
 use crate::telemetry::Metrics;
 use crate::warning_publisher::{
     read_published, WarningPublisher, WarningPublisherArgs, WarningPublisherMsg,
@@ -227,7 +228,7 @@ impl NodePipeline {
         let dead_letters =
             DeadLetterWriter::new(producer.clone(), settings.kafka.topics.dead_letters.clone());
         let (sharded, basin_updates, threads) = if settings.kafka.sharded {
-            let (ticks, updates, threads) = start_sharding(
+            let (ticks, updates, threads, owns) = start_sharding(
                 settings,
                 region,
                 &models,
@@ -243,6 +244,14 @@ impl NodePipeline {
                 metrics.clone(),
             )
             .await?;
+            dissemination
+                .courier
+                .cast(DeliveryCourierMsg::OnlyOwned(owns.clone()))
+                .map_err(|e| actor_error("the courier", e))?;
+            dissemination
+                .state_journal
+                .cast(StateJournalMsg::OnlyOwned(owns))
+                .map_err(|e| actor_error("the state journal", e))?;
             (Some(ticks), Some(updates), Some(Arc::new(threads)))
         } else {
             (None, None, None)
@@ -354,7 +363,8 @@ impl NodePipeline {
 }
 
 /// Starts a sharded node's two halves: what its observation source sends on, and the source of
-/// the basin updates it owns; also returns the basin-updates partition of every thread.
+/// the basin updates it owns; also returns the basin-updates partition of every thread, and
+/// whether the node owns a warning (for the courier and the state journal).
 async fn start_sharding(
     settings: &PipelineSettings,
     region: Arc<Region>,
@@ -363,7 +373,15 @@ async fn start_sharding(
     producer: FutureProducer,
     dead_letters: DeadLetterWriter,
     metrics: Arc<Metrics>,
-) -> Result<(ShardedTicks, BasinUpdateSource, ThreadPartitions), PipelineError> {
+) -> Result<
+    (
+        ShardedTicks,
+        BasinUpdateSource,
+        ThreadPartitions,
+        OwnsWarning,
+    ),
+    PipelineError,
+> {
     let topics = &settings.kafka.topics;
     let mut names: Vec<String> = topics
         .observation_topics()
@@ -400,7 +418,6 @@ async fn start_sharding(
         .into_iter()
         .flat_map(|topic| (0..counts[topic]).map(move |p| (topic.to_string(), p)))
         .collect();
-    let courier = published.courier.clone();
     let updates = BasinUpdateSource::start(
         &settings.kafka,
         models.clone(),
@@ -413,12 +430,8 @@ async fn start_sharding(
         dead_letters,
         metrics,
     )?;
-    courier
-        .cast(DeliveryCourierMsg::OnlyOwned(
-            updates.owns_warning(&writer, &region),
-        ))
-        .map_err(|e| actor_error("the courier", e))?;
-    Ok((ticks, updates, threads))
+    let owns = updates.owns_warning(&writer, &region);
+    Ok((ticks, updates, threads, owns))
 }
 
 /// True when the nodes of one sharded cluster have nothing in hand: no observation in flight,

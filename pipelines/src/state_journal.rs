@@ -11,6 +11,11 @@
 //!   (the whole book, as nodes wrote it before) is read as the base the per-warning records
 //!   override.
 //!
+//! A sharded node journals only the state of the warnings it owns (after
+//! [`StateJournalMsg::OnlyOwned`]): every node's tree and desk follow every warning, but the
+//! owner's state is the one a restart must find, so a non-owner must not overwrite it.
+//! Tombstones are written by whoever closes a book or forgets a closed warning.
+//!
 //! [`rebuild_state`] reads the topic back at start, latest record per key winning, and returns
 //! the books for the tree and the desk. Like the delivery journal's topic, this one must be
 //! created with `cleanup.policy=compact`; the embedded broker never compacts and the reader
@@ -28,8 +33,10 @@ use tianshan_actors::state_change::{BookKey, RestoredBooks, SavedBook, StateChan
 use tianshan_core::dissemination::acknowledgement::ForcedAcknowledgement;
 use tianshan_core::ids::{AreaCode, WarningId};
 use tianshan_core::signoff::{ReleasedWarning, SignOffBook, WarningSignOff};
-use tracing::error;
+use tianshan_core::warning::WarningEvent;
+use tracing::{debug, error};
 
+use crate::delivery_courier::OwnsWarning;
 use crate::error::PipelineError;
 use crate::warning_publisher::read_topic;
 
@@ -68,19 +75,47 @@ pub struct StateJournalArgs {
     pub producer: FutureProducer,
     /// The state topic.
     pub topic: String,
+    /// The warnings whose state this node journals (until [`StateJournalMsg::OnlyOwned`] says
+    /// otherwise); `None` journals all.
+    pub owns: Option<OwnsWarning>,
+}
+
+/// Messages of [`StateJournal`].
+pub enum StateJournalMsg {
+    /// A change of the tree or the desk to journal.
+    Change(StateChange),
+    /// From now on journal only the state of warnings this node owns (a sharded node).
+    OnlyOwned(OwnsWarning),
+}
+
+impl From<StateChange> for StateJournalMsg {
+    fn from(change: StateChange) -> Self {
+        StateJournalMsg::Change(change)
+    }
+}
+
+impl TryFrom<StateJournalMsg> for StateChange {
+    type Error = ();
+
+    fn try_from(msg: StateJournalMsg) -> Result<Self, ()> {
+        match msg {
+            StateJournalMsg::Change(change) => Ok(change),
+            StateJournalMsg::OnlyOwned(_) => Err(()),
+        }
+    }
 }
 
 /// The actor writing state changes to the state topic.
 pub struct StateJournal;
 
 impl Actor for StateJournal {
-    type Msg = StateChange;
+    type Msg = StateJournalMsg;
     type State = StateJournalArgs;
     type Arguments = StateJournalArgs;
 
     async fn pre_start(
         &self,
-        _me: ActorRef<StateChange>,
+        _me: ActorRef<StateJournalMsg>,
         args: StateJournalArgs,
     ) -> Result<StateJournalArgs, ActorProcessingErr> {
         Ok(args)
@@ -88,10 +123,23 @@ impl Actor for StateJournal {
 
     async fn handle(
         &self,
-        _me: ActorRef<StateChange>,
-        change: StateChange,
+        _me: ActorRef<StateJournalMsg>,
+        msg: StateJournalMsg,
         st: &mut StateJournalArgs,
     ) -> Result<(), ActorProcessingErr> {
+        let change = match msg {
+            StateJournalMsg::OnlyOwned(owns) => {
+                st.owns = Some(owns);
+                return Ok(());
+            }
+            StateJournalMsg::Change(change) => change,
+        };
+        if let (Some(owns), Some(event)) = (&st.owns, warning_of(&change)) {
+            if !owns(event) {
+                debug!(warning = %event.id, "state of a warning another node owns: not journaled");
+                return Ok(());
+            }
+        }
         let (key, value) = record_of(change);
         if let Err(e) = write(st, &key, value.as_deref()).await {
             // A lost record leaves the previous state of the book on the topic: a restart
@@ -99,6 +147,16 @@ impl Actor for StateJournal {
             error!(key, error = %e, "dissemination state not journaled");
         }
         Ok(())
+    }
+}
+
+/// Returns the warning version whose owner journals `change`; `None` for a tombstone (and a
+/// sign-off left with no version), which whoever makes it journals.
+fn warning_of(change: &StateChange) -> Option<&WarningEvent> {
+    match change {
+        StateChange::Book(_, Some(book)) => Some(&book.warning.event),
+        StateChange::SignOff(_, Some(sign_off)) => sign_off.latest_event(),
+        StateChange::Book(_, None) | StateChange::SignOff(_, None) => None,
     }
 }
 

@@ -115,6 +115,7 @@ async fn the_state_topic_gives_back_the_latest_open_books_and_the_sign_offs() {
         StateJournalArgs {
             producer,
             topic: TOPIC.to_owned(),
+            owns: None,
         },
     )
     .await
@@ -153,7 +154,9 @@ async fn the_state_topic_gives_back_the_latest_open_books_and_the_sign_offs() {
         ),
         StateChange::SignOff(forgotten.clone(), None),
     ] {
-        journal.send_message(change).expect("the journal takes it");
+        journal
+            .send_message(StateJournalMsg::Change(change))
+            .expect("the journal takes it");
     }
     journal
         .drain_and_wait(None)
@@ -221,4 +224,84 @@ fn drafted(event: &WarningEvent) -> SignOffBook {
     )
     .expect("the draft is taken");
     book
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sharded_node_journals_only_the_state_of_the_warnings_it_owns() {
+    let broker = EmbeddedBroker::start(1).expect("the mock cluster starts");
+    broker
+        .create_topic(TOPIC, 3)
+        .expect("create the state topic");
+    let bootstrap = broker.bootstrap_servers().to_owned();
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", &bootstrap)
+        .create()
+        .expect("a producer for the embedded broker");
+    let owned = red_warning();
+    let other = WarningEvent {
+        id: WarningId::new("FF-B8888-20240701T0700Z"),
+        target: "B8888".to_owned(),
+        ..red_warning()
+    };
+    let owned_id = owned.id.clone();
+    let owns: OwnsWarning = Arc::new(move |event: &WarningEvent| event.id == owned_id);
+    let (journal, _) = Actor::spawn(
+        None,
+        StateJournal,
+        StateJournalArgs {
+            producer,
+            topic: TOPIC.to_owned(),
+            owns: None,
+        },
+    )
+    .await
+    .expect("the journal starts");
+    journal
+        .send_message(StateJournalMsg::OnlyOwned(owns))
+        .expect("the journal takes it");
+    let sign_off = |event: &WarningEvent| {
+        StateChange::SignOff(
+            event.id.clone(),
+            drafted(event).sign_off_of(&event.id).cloned().map(Box::new),
+        )
+    };
+    let (other_key, other_book) = book("650102002", &["650102-002-v1"], &other);
+    for change in [
+        sign_off(&owned),
+        sign_off(&other),
+        StateChange::Book(other_key.clone(), Some(other_book)),
+        StateChange::Book(other_key, None),
+    ] {
+        journal
+            .send_message(StateJournalMsg::Change(change))
+            .expect("the journal takes it");
+    }
+    journal
+        .drain_and_wait(None)
+        .await
+        .expect("the journal writes everything and stops");
+
+    let records = tokio::task::spawn_blocking(move || read_topic(&bootstrap, TOPIC))
+        .await
+        .expect("the reader does not panic")
+        .expect("the topic is readable");
+    let mut written: Vec<(String, bool)> = records
+        .iter()
+        .map(|record| {
+            let key = record.key.as_deref().unwrap_or_default();
+            (
+                String::from_utf8_lossy(key).into_owned(),
+                record.payload.is_empty(),
+            )
+        })
+        .collect();
+    written.sort();
+    assert_eq!(
+        written,
+        [
+            ("650102002/FF-B8888-20240701T0700Z/1/0".to_owned(), true),
+            ("sign-off/FF-B9999-20240701T0800Z".to_owned(), false),
+        ],
+        "the owned warning's sign-off, and the tombstone whoever closes a book writes"
+    );
 }
