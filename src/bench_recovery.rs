@@ -6,13 +6,13 @@
 //! rebuilt the state of those they took over.
 
 use std::collections::BTreeSet;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
+use tianshan_cluster::node_probe::{free_local_port, scrape_metrics};
 use tianshan_core::scenario::storm_scenario;
 use tianshan_pipelines::config::TopicsConfig;
 use tianshan_pipelines::embedded_broker::EmbeddedBroker;
@@ -349,7 +349,7 @@ fn progress(nodes: &[NodeProcess]) -> (u64, u64) {
     let mut received = 0;
     let mut in_flight = 0;
     for node in nodes {
-        let text = metrics_of(node.http_port).unwrap_or_default();
+        let text = scrape_metrics(node.http_port).unwrap_or_default();
         for line in text.lines() {
             let value = || line.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok());
             if line.starts_with("tianshan_observations_total{outcome=\"received\"}") {
@@ -362,19 +362,6 @@ fn progress(nodes: &[NodeProcess]) -> (u64, u64) {
     (received, in_flight)
 }
 
-/// A node's `/metrics` text, if it answers.
-fn metrics_of(http_port: u16) -> Option<String> {
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", http_port)).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    stream
-        .write_all(b"GET /metrics HTTP/1.0\r\nHost: node\r\n\r\n")
-        .ok()?;
-    let mut text = String::new();
-    stream.read_to_string(&mut text).ok()?;
-    Some(text)
-}
-
 /// Starts `tianshan run` (this binary) as sharded node `index`, logging what `log_filter` lets
 /// through to `dir`.
 async fn start_node(
@@ -384,8 +371,8 @@ async fn start_node(
     index: usize,
     log_filter: &str,
 ) -> anyhow::Result<NodeProcess> {
-    let grpc_port = free_port()?;
-    let http_port = free_port()?;
+    let grpc_port = free_local_port()?;
+    let http_port = free_local_port()?;
     let file = dir.join(format!("node-{index}.toml"));
     std::fs::write(
         &file,
@@ -442,11 +429,6 @@ fn node_config(
         text.push_str(&format!("{key} = {value}\n"));
     }
     Ok(text)
-}
-
-/// A TCP port free on 127.0.0.1 right now.
-fn free_port() -> anyhow::Result<u16> {
-    Ok(TcpListener::bind(("127.0.0.1", 0))?.local_addr()?.port())
 }
 
 fn median(values: &mut [f64]) -> f64 {

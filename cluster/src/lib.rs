@@ -25,6 +25,7 @@ pub mod error;
 pub mod flight_sql;
 pub mod forwarding;
 pub mod http_endpoints;
+pub mod node_probe;
 pub mod peer_gather;
 pub mod peer_service;
 pub mod server;

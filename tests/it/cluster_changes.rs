@@ -20,24 +20,13 @@ use crate::kafka_under_test::{free_port, Proxy};
 use crate::storm_on_embedded_broker::{
     expected_rejections, produce, storm_fixture_with, warning_lines, StormFixture,
 };
+use tianshan_cluster::node_probe::scrape_metrics;
 use tianshan_pipelines::config::KafkaConfig;
 use tianshan_pipelines::warning_publisher::read_topic;
 
-/// A node's `/metrics` text, if it answers.
-fn metrics_of(http_port: u16) -> Option<String> {
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", http_port)).ok()?;
-    stream
-        .write_all(b"GET /metrics HTTP/1.0\r\nHost: node\r\n\r\n")
-        .ok()?;
-    let mut text = String::new();
-    stream.read_to_string(&mut text).ok()?;
-    Some(text)
-}
-
 /// The lines of a node's `/metrics` that tell how far it got.
 fn progress_of(http_port: u16) -> String {
-    let Some(text) = metrics_of(http_port) else {
+    let Some(text) = scrape_metrics(http_port) else {
         return "not answering".into();
     };
     text.lines()
@@ -54,7 +43,7 @@ fn progress_of(http_port: u16) -> String {
 
 /// How far a node's basins and chains got (`tianshan_basin_watermark_seconds`), if it says.
 fn basin_watermark_of(http_port: u16) -> Option<f64> {
-    let text = metrics_of(http_port)?;
+    let text = scrape_metrics(http_port)?;
     text.lines()
         .find_map(|l| l.strip_prefix("tianshan_basin_watermark_seconds "))
         .and_then(|v| v.trim().parse().ok())
@@ -63,7 +52,7 @@ fn basin_watermark_of(http_port: u16) -> Option<f64> {
 /// How many deliveries a node attempted through its channels (delivered or failed; not those it
 /// refused as not the owner, nor duplicates it suppressed), if it answers.
 fn deliveries_attempted_by(http_port: u16) -> Option<u64> {
-    let text = metrics_of(http_port)?;
+    let text = scrape_metrics(http_port)?;
     Some(
         text.lines()
             .filter(|l| {
@@ -77,7 +66,7 @@ fn deliveries_attempted_by(http_port: u16) -> Option<u64> {
 
 /// Whether a node says its ownership lease holds (`tianshan_ownership_lease_held`).
 fn lease_held_by(http_port: u16) -> Option<bool> {
-    let text = metrics_of(http_port)?;
+    let text = scrape_metrics(http_port)?;
     text.lines()
         .find_map(|l| l.strip_prefix("tianshan_ownership_lease_held "))
         .map(|v| v.trim() == "1")

@@ -9,11 +9,12 @@
 //! client goes through it), which lets a test cut one node off. An external broker advertises
 //! what it was configured with, so there is no proxy in front of it.
 
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+use tianshan_cluster::node_probe::free_local_port;
 use tianshan_pipelines::config::{KafkaConfig, TopicsConfig};
 use tianshan_pipelines::embedded_broker::EmbeddedBroker;
 use tianshan_pipelines::topic_setup::create_node_topics;
@@ -168,10 +169,7 @@ fn create_topics_blocking(kafka: &KafkaConfig) {
 
 /// A free port on 127.0.0.1 (bound, then released for a broker or node to take).
 pub(crate) fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
+    free_local_port().expect("a free port")
 }
 
 fn wait_until_listening(address: &str) {
