@@ -165,8 +165,7 @@ fn decided(nodes: &[NodePipeline]) -> bool {
     if nodes.len() > 1 {
         return sharded_cluster_settled(nodes);
     }
-    let node = &nodes[0];
-    node.metrics.accounting().in_flight == 0 && node.metrics.is_caught_up()
+    nodes[0].metrics.has_decided(0)
 }
 
 async fn wait_until_ready(node: &NodePipeline) -> anyhow::Result<()> {
@@ -213,7 +212,7 @@ async fn latency(mut config: Config, region: Arc<Region>, rate: u32) -> anyhow::
     let producer = bench_gateway(broker.bootstrap_servers())?;
     let produced = produce_paced(&producer, &records, rate).await?;
     let started = Instant::now();
-    while !(node.metrics.accounting().received >= total && decided(std::slice::from_ref(&node))) {
+    while !node.metrics.has_decided(total) {
         if started.elapsed() > RUN_AT_MOST {
             bail!("the node did not decide the storm within {RUN_AT_MOST:?}");
         }

@@ -130,11 +130,7 @@ pub async fn run_demo(
             decided as f64 / seconds.max(0.001),
             pipeline.metrics.warnings_published()
         );
-        if once
-            && accounting.received >= total
-            && accounting.in_flight == 0
-            && pipeline.metrics.is_caught_up()
-        {
+        if once && pipeline.metrics.has_decided(total) {
             break;
         }
     }

@@ -174,6 +174,13 @@ impl Metrics {
         self.caught_up.load(Ordering::Relaxed)
     }
 
+    /// Returns whether a single node has decided every live observation it read, at least
+    /// `expected` of them: none in flight, and its source caught up with its log.
+    pub fn has_decided(&self, expected: u64) -> bool {
+        let accounting = self.accounting();
+        accounting.received >= expected && accounting.in_flight == 0 && self.is_caught_up()
+    }
+
     /// Records the consumer lag of one partition.
     pub fn set_consumer_lag(&self, topic: &str, partition: i32, lag: i64) {
         let mut lags = self
@@ -526,6 +533,20 @@ impl Metrics {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_node_has_decided_once_nothing_is_in_flight_and_its_source_caught_up() {
+        let metrics = Metrics::default();
+        metrics.observations_received(2);
+        metrics.observation_applied();
+        metrics.set_caught_up(true);
+        assert!(!metrics.has_decided(2), "one observation is still in flight");
+        metrics.observation_applied();
+        assert!(metrics.has_decided(2));
+        assert!(!metrics.has_decided(3), "fewer read than expected");
+        metrics.set_caught_up(false);
+        assert!(!metrics.has_decided(2), "the source has not ticked what it read");
+    }
 
     #[test]
     fn accounting_balances_and_renders() {

@@ -61,11 +61,12 @@ fn settings(kafka: KafkaConfig) -> PipelineSettings {
 pub(crate) async fn wait_until_decided(pipeline: &NodePipeline, expected: u64) {
     let deadline = Instant::now() + Duration::from_secs(180);
     loop {
-        let a = pipeline.metrics.accounting();
-        if a.received >= expected && a.in_flight == 0 && pipeline.metrics.is_caught_up() {
+        if pipeline.metrics.has_decided(expected) {
+            let a = pipeline.metrics.accounting();
             assert_eq!(a.received, expected, "no observation is read twice as live");
             return;
         }
+        let a = pipeline.metrics.accounting();
         assert!(
             Instant::now() < deadline,
             "pipeline did not decide all observations in time: {a:?}"
