@@ -17,6 +17,7 @@ use tianshan_core::warning::{Hazard, Level, Status, WarningEvent};
 
 use super::*;
 use crate::embedded_broker::EmbeddedBroker;
+use crate::warning_publisher::TopicRecord;
 
 const TOPIC: &str = "dissemination.state";
 const START: EventTime = EventTime(1_719_820_800_000);
@@ -87,15 +88,7 @@ fn book(unit: &str, people: &[&str], event: &WarningEvent) -> (BookKey, SavedBoo
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_state_topic_gives_back_the_latest_open_books_and_the_sign_offs() {
-    let broker = EmbeddedBroker::start(1).expect("the mock cluster starts");
-    broker
-        .create_topic(TOPIC, 3)
-        .expect("create the state topic");
-    let bootstrap = broker.bootstrap_servers().to_owned();
-    let producer: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", &bootstrap)
-        .create()
-        .expect("a producer for the embedded broker");
+    let (_broker, bootstrap, producer) = state_topic();
     // A node of an earlier release journaled its whole sign-off book under one key.
     let written_before = drafted(&WarningEvent {
         id: WarningId::new("FF-B8888-20240701T0700Z"),
@@ -109,17 +102,7 @@ async fn the_state_topic_gives_back_the_latest_open_books_and_the_sign_offs() {
         )
         .await
         .expect("the whole book is written");
-    let (journal, _) = Actor::spawn(
-        None,
-        StateJournal,
-        StateJournalArgs {
-            producer,
-            topic: TOPIC.to_owned(),
-            owns: None,
-        },
-    )
-    .await
-    .expect("the journal starts");
+    let journal = start_journal(producer).await;
 
     let event = red_warning();
     let (township, opened) = book("650102002", &["650102-002-v1", "650102-002-v2"], &event);
@@ -136,40 +119,21 @@ async fn the_state_topic_gives_back_the_latest_open_books_and_the_sign_offs() {
         id: forgotten.clone(),
         ..event.clone()
     });
-    for change in [
-        StateChange::Book(township.clone(), Some(opened)),
-        StateChange::Book(county.clone(), Some(county_book)),
-        StateChange::SignOff(
-            event.id.clone(),
-            sign_off.sign_off_of(&event.id).cloned().map(Box::new),
-        ),
-        StateChange::Book(township.clone(), Some(acknowledged.clone())),
-        StateChange::Book(county.clone(), None),
-        StateChange::SignOff(
-            forgotten.clone(),
-            forgotten_sign_off
-                .sign_off_of(&forgotten)
-                .cloned()
-                .map(Box::new),
-        ),
-        StateChange::SignOff(forgotten.clone(), None),
-    ] {
-        journal
-            .send_message(StateJournalMsg::Change(change))
-            .expect("the journal takes it");
-    }
-    journal
-        .drain_and_wait(None)
-        .await
-        .expect("the journal writes everything and stops");
+    journal_all(
+        journal,
+        [
+            StateChange::Book(township.clone(), Some(opened)),
+            StateChange::Book(county.clone(), Some(county_book)),
+            sign_off_change(&sign_off, &event.id),
+            StateChange::Book(township.clone(), Some(acknowledged.clone())),
+            StateChange::Book(county.clone(), None),
+            sign_off_change(&forgotten_sign_off, &forgotten),
+            StateChange::SignOff(forgotten.clone(), None),
+        ],
+    )
+    .await;
 
-    let records = {
-        let bootstrap = bootstrap.clone();
-        tokio::task::spawn_blocking(move || read_topic(&bootstrap, TOPIC))
-            .await
-            .expect("the reader does not panic")
-            .expect("the topic is readable")
-    };
+    let records = records_of(&bootstrap).await;
     let keys: Vec<String> = records
         .iter()
         .filter_map(|record| record.key.as_deref())
@@ -210,6 +174,70 @@ async fn the_state_topic_gives_back_the_latest_open_books_and_the_sign_offs() {
     );
 }
 
+/// Starts an embedded broker with the state topic; returns it (keep it alive), its bootstrap
+/// servers and a producer for it.
+fn state_topic() -> (EmbeddedBroker, String, FutureProducer) {
+    let broker = EmbeddedBroker::start(1).expect("the mock cluster starts");
+    broker
+        .create_topic(TOPIC, 3)
+        .expect("create the state topic");
+    let bootstrap = broker.bootstrap_servers().to_owned();
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", &bootstrap)
+        .create()
+        .expect("a producer for the embedded broker");
+    (broker, bootstrap, producer)
+}
+
+/// Starts a journal of the state topic that journals every warning.
+async fn start_journal(producer: FutureProducer) -> ActorRef<StateJournalMsg> {
+    let (journal, _) = Actor::spawn(
+        None,
+        StateJournal,
+        StateJournalArgs {
+            producer,
+            topic: TOPIC.to_owned(),
+            owns: None,
+        },
+    )
+    .await
+    .expect("the journal starts");
+    journal
+}
+
+/// Hands `changes` to `journal` in order and waits until it has written them and stopped.
+async fn journal_all(
+    journal: ActorRef<StateJournalMsg>,
+    changes: impl IntoIterator<Item = StateChange>,
+) {
+    for change in changes {
+        journal
+            .send_message(StateJournalMsg::Change(change))
+            .expect("the journal takes it");
+    }
+    journal
+        .drain_and_wait(None)
+        .await
+        .expect("the journal writes everything and stops");
+}
+
+/// Reads every record of the state topic.
+async fn records_of(bootstrap: &str) -> Vec<TopicRecord> {
+    let bootstrap = bootstrap.to_owned();
+    tokio::task::spawn_blocking(move || read_topic(&bootstrap, TOPIC))
+        .await
+        .expect("the reader does not panic")
+        .expect("the topic is readable")
+}
+
+/// The change a desk sends for `warning` as `book` holds it.
+fn sign_off_change(book: &SignOffBook, warning: &WarningId) -> StateChange {
+    StateChange::SignOff(
+        warning.clone(),
+        book.sign_off_of(warning).cloned().map(Box::new),
+    )
+}
+
 /// Returns a sign-off book holding the model draft of `event`.
 fn drafted(event: &WarningEvent) -> SignOffBook {
     let mut book = SignOffBook::new();
@@ -228,15 +256,7 @@ fn drafted(event: &WarningEvent) -> SignOffBook {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sharded_node_journals_only_the_state_of_the_warnings_it_owns() {
-    let broker = EmbeddedBroker::start(1).expect("the mock cluster starts");
-    broker
-        .create_topic(TOPIC, 3)
-        .expect("create the state topic");
-    let bootstrap = broker.bootstrap_servers().to_owned();
-    let producer: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", &bootstrap)
-        .create()
-        .expect("a producer for the embedded broker");
+    let (_broker, bootstrap, producer) = state_topic();
     let owned = red_warning();
     let other = WarningEvent {
         id: WarningId::new("FF-B8888-20240701T0700Z"),
@@ -245,46 +265,24 @@ async fn a_sharded_node_journals_only_the_state_of_the_warnings_it_owns() {
     };
     let owned_id = owned.id.clone();
     let owns: OwnsWarning = Arc::new(move |event: &WarningEvent| event.id == owned_id);
-    let (journal, _) = Actor::spawn(
-        None,
-        StateJournal,
-        StateJournalArgs {
-            producer,
-            topic: TOPIC.to_owned(),
-            owns: None,
-        },
-    )
-    .await
-    .expect("the journal starts");
+    let journal = start_journal(producer).await;
     journal
         .send_message(StateJournalMsg::OnlyOwned(owns))
         .expect("the journal takes it");
-    let sign_off = |event: &WarningEvent| {
-        StateChange::SignOff(
-            event.id.clone(),
-            drafted(event).sign_off_of(&event.id).cloned().map(Box::new),
-        )
-    };
+    let sign_off = |event: &WarningEvent| sign_off_change(&drafted(event), &event.id);
     let (other_key, other_book) = book("650102002", &["650102-002-v1"], &other);
-    for change in [
-        sign_off(&owned),
-        sign_off(&other),
-        StateChange::Book(other_key.clone(), Some(other_book)),
-        StateChange::Book(other_key, None),
-    ] {
-        journal
-            .send_message(StateJournalMsg::Change(change))
-            .expect("the journal takes it");
-    }
-    journal
-        .drain_and_wait(None)
-        .await
-        .expect("the journal writes everything and stops");
+    journal_all(
+        journal,
+        [
+            sign_off(&owned),
+            sign_off(&other),
+            StateChange::Book(other_key.clone(), Some(other_book)),
+            StateChange::Book(other_key, None),
+        ],
+    )
+    .await;
 
-    let records = tokio::task::spawn_blocking(move || read_topic(&bootstrap, TOPIC))
-        .await
-        .expect("the reader does not panic")
-        .expect("the topic is readable");
+    let records = records_of(&bootstrap).await;
     let mut written: Vec<(String, bool)> = records
         .iter()
         .map(|record| {
