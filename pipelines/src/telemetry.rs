@@ -540,12 +540,18 @@ mod tests {
         metrics.observations_received(2);
         metrics.observation_applied();
         metrics.set_caught_up(true);
-        assert!(!metrics.has_decided(2), "one observation is still in flight");
+        assert!(
+            !metrics.has_decided(2),
+            "one observation is still in flight"
+        );
         metrics.observation_applied();
         assert!(metrics.has_decided(2));
         assert!(!metrics.has_decided(3), "fewer read than expected");
         metrics.set_caught_up(false);
-        assert!(!metrics.has_decided(2), "the source has not ticked what it read");
+        assert!(
+            !metrics.has_decided(2),
+            "the source has not ticked what it read"
+        );
     }
 
     #[test]
