@@ -203,15 +203,17 @@ impl DisseminationStage {
             sign_off = restored.sign_off.is_some(),
             "dissemination state restored"
         );
+        // A sharded node restores every node's books from the shared state topic and gets every
+        // version already published: it delivers and journals only the threads it owns, and owns
+        // none until its basin-updates partitions are assigned.
+        let owns_at_start = kafka.sharded.then(|| owns_no_thread_yet(&region));
         let (state_journal, _) = Actor::spawn(
             None,
             StateJournal,
             StateJournalArgs {
                 producer: producer.clone(),
                 topic: kafka.topics.state.clone(),
-                // A sharded node journals the state of the warnings it owns, and owns none
-                // until its basin-updates partitions are assigned.
-                owns: kafka.sharded.then(|| owns_no_thread_yet(&region)),
+                owns: owns_at_start.clone(),
             },
         )
         .await
@@ -235,10 +237,7 @@ impl DisseminationStage {
                 cap_dir: config.cap_dir.clone(),
                 clock,
                 metrics: metrics.clone(),
-                // A sharded node restores every node's books from the shared state topic and
-                // gets every version already published: it delivers only the threads it owns,
-                // and owns none until its basin-updates partitions are assigned.
-                owns: kafka.sharded.then(|| owns_no_thread_yet(&region)),
+                owns: owns_at_start,
             },
         )
         .await
