@@ -14,26 +14,46 @@
 //! (`%`, `_`), table types by equality. Tables are `TABLE`s in the catalog `datafusion`, schema
 //! `public`.
 //!
+//! Prepared statements, for queries with parameters (`?`, or DataFusion's `$1`, `$2`, …):
+//! `CreatePreparedStatement` plans the query and answers with the schemas of its answer and of
+//! its parameters (one field per placeholder, typed as DataFusion inferred it); `DoPut` binds
+//! one row of values and answers with a new handle carrying them; `GetFlightInfo` on that
+//! handle plans the query with its values (wrong count or type: `INVALID_ARGUMENT`), and
+//! `DoGet` runs it. The handle carries the query and its values ([`prepared_handle`]), so
+//! nothing is kept between calls and closing frees nothing.
+//!
 //! Every call needs a bearer token that may query SQL (duty officers and administrators, as
-//! `POST /sql`). Prepared statements, keys, type information and updates are not served
+//! `POST /sql`). Keys, type information, Substrait and updates are not served
 //! (`UNIMPLEMENTED`): the tables are read-only snapshots.
+
+mod prepared_handle;
 
 use std::collections::BTreeSet;
 use std::pin::Pin;
 use std::sync::Arc;
 
 use arrow::array::RecordBatch;
+use arrow::compute::concat_batches;
 use arrow::datatypes::{Schema, SchemaRef};
+use arrow::ipc::writer::IpcWriteOptions;
+use arrow_flight::decode::FlightRecordBatchStream;
 use arrow_flight::encode::FlightDataEncoderBuilder;
+use arrow_flight::error::FlightError;
 use arrow_flight::flight_service_server::{FlightService, FlightServiceServer};
 use arrow_flight::sql::metadata::{SqlInfoData, SqlInfoDataBuilder};
-use arrow_flight::sql::server::FlightSqlService;
+use arrow_flight::sql::server::{FlightSqlService, PeekableFlightDataStream};
 use arrow_flight::sql::{
-    CommandGetCatalogs, CommandGetDbSchemas, CommandGetSqlInfo, CommandGetTableTypes,
-    CommandGetTables, CommandStatementQuery, ProstMessageExt, SqlInfo, SqlSupportedTransaction,
-    TicketStatementQuery,
+    ActionClosePreparedStatementRequest, ActionCreatePreparedStatementRequest,
+    ActionCreatePreparedStatementResult, CommandGetCatalogs, CommandGetDbSchemas,
+    CommandGetSqlInfo, CommandGetTableTypes, CommandGetTables, CommandPreparedStatementQuery,
+    CommandStatementQuery, DoPutPreparedStatementResult, ProstMessageExt, SqlInfo,
+    SqlSupportedTransaction, TicketStatementQuery,
 };
-use arrow_flight::{FlightData, FlightDescriptor, FlightEndpoint, FlightInfo, Ticket};
+use arrow_flight::{
+    Action, FlightData, FlightDescriptor, FlightEndpoint, FlightInfo, IpcMessage, SchemaAsIpc,
+    Ticket,
+};
+use prepared_handle::PreparedHandle;
 use prost::Message;
 use tianshan_core::access::{Operation, TokenTable};
 use tokio_stream::{Stream, StreamExt};
@@ -136,6 +156,14 @@ fn answer(schema: SchemaRef, batches: Vec<RecordBatch>) -> Response<FlightDataSt
     Response::new(stream)
 }
 
+/// Returns `schema` as the Arrow IPC message prepared-statement answers carry.
+fn schema_bytes(schema: &Schema) -> Result<prost::bytes::Bytes, Status> {
+    let IpcMessage(bytes) = SchemaAsIpc::new(schema, &IpcWriteOptions::default())
+        .try_into()
+        .map_err(|e| Status::internal(format!("cannot encode a schema: {e}")))?;
+    Ok(bytes)
+}
+
 /// Streams one metadata batch.
 fn metadata_answer(batch: RecordBatch) -> Response<FlightDataStream> {
     answer(batch.schema(), vec![batch])
@@ -182,6 +210,105 @@ impl FlightSqlService for FlightSqlApi {
         })?;
         let (schema, batches) = self.engine.query(&sql).await?;
         Ok(answer(schema, batches))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn do_action_create_prepared_statement(
+        &self,
+        query: ActionCreatePreparedStatementRequest,
+        request: Request<Action>,
+    ) -> Result<ActionCreatePreparedStatementResult, Status> {
+        self.authorize(&request)?;
+        let prepared = self
+            .engine
+            .local_session()
+            .await?
+            .prepare(&query.query)
+            .await
+            .map_err(ClusterError::from)?;
+        Ok(ActionCreatePreparedStatementResult {
+            prepared_statement_handle: PreparedHandle::unbound(query.query).encode_to_vec().into(),
+            dataset_schema: schema_bytes(&prepared.answer)?,
+            parameter_schema: schema_bytes(&prepared.parameters)?,
+        })
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn do_put_prepared_statement_query(
+        &self,
+        query: CommandPreparedStatementQuery,
+        request: Request<PeekableFlightDataStream>,
+    ) -> Result<DoPutPreparedStatementResult, Status> {
+        self.authorize(&request)?;
+        let handle = PreparedHandle::read(&query.prepared_statement_handle)?;
+        let batches: Vec<RecordBatch> = FlightRecordBatchStream::new_from_flight_data(
+            request
+                .into_inner()
+                .map(|data| data.map_err(FlightError::from)),
+        )
+        .collect::<Result<_, _>>()
+        .await
+        .map_err(|e| Status::invalid_argument(format!("the bound parameters: {e}")))?;
+        // Checked against the query's placeholders when it is planned with them.
+        let handle = match batches.first() {
+            Some(first) => {
+                let row = concat_batches(&first.schema(), &batches)
+                    .map_err(|e| Status::invalid_argument(format!("the bound parameters: {e}")))?;
+                handle.bound(&row)?
+            }
+            None => handle,
+        };
+        Ok(DoPutPreparedStatementResult {
+            prepared_statement_handle: Some(handle.encode_to_vec().into()),
+        })
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn get_flight_info_prepared_statement(
+        &self,
+        query: CommandPreparedStatementQuery,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        self.authorize(&request)?;
+        let handle = PreparedHandle::read(&query.prepared_statement_handle)?;
+        // Planned with its values now, so missing or ill-typed ones fail here.
+        let schema = self
+            .engine
+            .local_session()
+            .await?
+            .bound_schema(&handle.query, handle.parameter_row()?.as_ref())
+            .await
+            .map_err(ClusterError::from)?;
+        flight_info(
+            &schema,
+            query.as_any().encode_to_vec(),
+            request.into_inner(),
+        )
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn do_get_prepared_statement(
+        &self,
+        query: CommandPreparedStatementQuery,
+        request: Request<Ticket>,
+    ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
+        self.authorize(&request)?;
+        let handle = PreparedHandle::read(&query.prepared_statement_handle)?;
+        let (schema, batches) = self
+            .engine
+            .query_bound(&handle.query, handle.parameter_row()?.as_ref())
+            .await?;
+        Ok(answer(schema, batches))
+    }
+
+    /// Nothing to free: the handle carries the whole statement.
+    #[tracing::instrument(skip_all)]
+    async fn do_action_close_prepared_statement(
+        &self,
+        _query: ActionClosePreparedStatementRequest,
+        request: Request<Action>,
+    ) -> Result<(), Status> {
+        self.authorize(&request)
     }
 
     #[tracing::instrument(skip_all)]

@@ -104,6 +104,20 @@ impl SqlEngine {
     /// [`tianshan_pipelines::error::PipelineError::Sql`] for a query that does not parse, plan
     /// or run.
     pub async fn query(&self, sql: &str) -> Result<(SchemaRef, Vec<RecordBatch>), ClusterError> {
-        Ok(self.session().await?.query_with_schema(sql).await?)
+        self.query_bound(sql, None).await
+    }
+
+    /// Runs `sql` with `parameters` bound (one row, one value per placeholder) over a fresh
+    /// snapshot; returns the answer's schema and batches.
+    ///
+    /// # Errors
+    /// As [`SqlEngine::query`], and [`ClusterError::Pipeline`] with
+    /// [`tianshan_pipelines::error::PipelineError::Sql`] for parameters that do not fit.
+    pub async fn query_bound(
+        &self,
+        sql: &str,
+        parameters: Option<&RecordBatch>,
+    ) -> Result<(SchemaRef, Vec<RecordBatch>), ClusterError> {
+        Ok(self.session().await?.query_bound(sql, parameters).await?)
     }
 }

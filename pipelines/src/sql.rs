@@ -13,6 +13,7 @@
 
 #[cfg(any(test, feature = "testsuite"))]
 pub mod known_state;
+pub mod parameters;
 pub mod tables;
 
 use std::collections::BTreeMap;
@@ -298,7 +299,22 @@ impl NodeSql {
         &self,
         sql: &str,
     ) -> Result<(SchemaRef, Vec<RecordBatch>), PipelineError> {
-        let frame = self.plan(sql).await?;
+        self.query_bound(sql, None).await
+    }
+
+    /// Plans `sql` with `parameters` (one row, one value per placeholder) bound, runs it, and
+    /// returns the answer's schema with its batches.
+    ///
+    /// # Errors
+    /// Returns [`PipelineError::Sql`] for a query that does not parse, plan or run, and for
+    /// parameters that do not fit its placeholders ([`parameters::bind`]), none bound to a
+    /// query that has placeholders included.
+    pub async fn query_bound(
+        &self,
+        sql: &str,
+        parameters: Option<&RecordBatch>,
+    ) -> Result<(SchemaRef, Vec<RecordBatch>), PipelineError> {
+        let frame = self.bound(sql, parameters).await?;
         let schema = frame.schema().inner().clone();
         Ok((schema, frame.collect().await.map_err(sql_error)?))
     }
@@ -308,7 +324,55 @@ impl NodeSql {
     /// # Errors
     /// Returns [`PipelineError::Sql`] for a query that does not parse or plan.
     pub async fn schema_of(&self, sql: &str) -> Result<SchemaRef, PipelineError> {
-        Ok(self.plan(sql).await?.schema().inner().clone())
+        Ok(self.prepare(sql).await?.answer)
+    }
+
+    /// Plans `sql` with `parameters` bound, without running it, and returns the schema of its
+    /// answer.
+    ///
+    /// # Errors
+    /// As [`NodeSql::query_bound`], except for errors that only running shows.
+    pub async fn bound_schema(
+        &self,
+        sql: &str,
+        parameters: Option<&RecordBatch>,
+    ) -> Result<SchemaRef, PipelineError> {
+        Ok(self.bound(sql, parameters).await?.schema().inner().clone())
+    }
+
+    /// Plans `sql` without running it, placeholders unbound, and returns the schema of its
+    /// answer and of the parameters it expects.
+    ///
+    /// # Errors
+    /// Returns [`PipelineError::Sql`] for a query that does not parse or plan, or that has
+    /// named placeholders.
+    pub async fn prepare(&self, sql: &str) -> Result<PreparedQuery, PipelineError> {
+        let frame = self.plan(&parameters::numbered_placeholders(sql)?).await?;
+        Ok(PreparedQuery {
+            parameters: Arc::new(parameters::parameter_schema(frame.logical_plan())?),
+            answer: frame.schema().inner().clone(),
+        })
+    }
+
+    /// Plans `sql` with `parameters` bound (see [`NodeSql::query_bound`]).
+    async fn bound(
+        &self,
+        sql: &str,
+        parameters: Option<&RecordBatch>,
+    ) -> Result<DataFrame, PipelineError> {
+        let frame = self.plan(&parameters::numbered_placeholders(sql)?).await?;
+        let expected = parameters::parameter_schema(frame.logical_plan())?;
+        match parameters {
+            Some(row) => {
+                let values = parameters::bind(row, &expected)?;
+                frame.with_param_values(values).map_err(sql_error)
+            }
+            None if expected.fields().is_empty() => Ok(frame),
+            None => Err(PipelineError::Sql(format!(
+                "the query has {} parameters and none were bound",
+                expected.fields().len()
+            ))),
+        }
     }
 
     /// Returns the session's catalogs, sorted.
@@ -385,6 +449,15 @@ impl NodeSql {
             .await
             .map_err(sql_error)
     }
+}
+
+/// What a prepared query answers with and what it needs bound before it runs.
+#[derive(Debug, Clone)]
+pub struct PreparedQuery {
+    /// The schema of the answer.
+    pub answer: SchemaRef,
+    /// One field per placeholder, `$1`, `$2`, … ([`parameters::parameter_schema`]).
+    pub parameters: SchemaRef,
 }
 
 /// A DataFusion session over Parquet files (observation and warning archives, or any other),

@@ -2,12 +2,15 @@
 analyst's tool would, and prints the answer for the integration test tests/it/flight_sql.rs to
 check.
 
-Usage: query.py URI TOKEN|- QUERY
+Usage: query.py URI TOKEN|- QUERY [VALUE ...]
        query.py URI TOKEN|- --objects
        query.py URI TOKEN|- --table-schema TABLE
 
 With QUERY it runs the query and prints the column names, then one line per row, values
-separated by commas (CSV without quoting). With --objects it browses the catalog as a database
+separated by commas (CSV without quoting). VALUEs after QUERY are bound to its placeholders in
+order, which makes the driver prepare the statement (CreatePreparedStatement, DoPut of the
+values, GetFlightInfo and DoGet on the handle): a VALUE that reads as an integer is bound as a
+64-bit integer, any other as text. With --objects it browses the catalog as a database
 tool does (`adbc_get_objects`, which asks GetCatalogs, GetDbSchemas and GetTables with the
 tables' schemas) and prints one line per table, `catalog.schema.table TYPE: col1,col2,...`,
 columns in their ordinal order. With --table-schema it prints the field names of TABLE's Arrow
@@ -31,9 +34,19 @@ except ImportError as missing:
     sys.exit(2)
 
 
-def run_query(connection, query: str) -> list[str]:
+def parameter(value: str):
+    try:
+        return int(value)
+    except ValueError:
+        return value
+
+
+def run_query(connection, query: str, values: list[str]) -> list[str]:
     with connection.cursor() as cursor:
-        cursor.execute(query)
+        if values:
+            cursor.execute(query, parameters=tuple(parameter(v) for v in values))
+        else:
+            cursor.execute(query)
         table = cursor.fetch_arrow_table()
     lines = [",".join(table.column_names)]
     for row in table.to_pylist():
@@ -73,7 +86,7 @@ def main() -> int:
             elif what == "--table-schema":
                 lines = table_schema(connection, sys.argv[4])
             else:
-                lines = run_query(connection, what)
+                lines = run_query(connection, what, sys.argv[4:])
     except Exception as error:  # the driver's errors are DB-API classes; report any
         print(f"error: {type(error).__name__}: {error}")
         return 3

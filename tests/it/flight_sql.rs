@@ -2,20 +2,23 @@
 //! (tests/flight/query.py): rows for a duty officer's token; no token is UNAUTHENTICATED, a
 //! subscriber's is PERMISSION_DENIED, a bad query is INVALID_ARGUMENT with DataFusion's message;
 //! the driver's catalog browsing (`adbc_get_objects`, `adbc_get_table_schema`) lists the node's
-//! tables with their columns. Needs python3 with the pinned `adbc-driver-flightsql` and
+//! tables with their columns; a query with values bound is prepared and answered, an ill-typed
+//! value is INVALID_ARGUMENT naming the parameter. Needs python3 with the pinned `adbc-driver-flightsql` and
 //! `pyarrow` (installed by .ci/run); without them the test fails, it never skips.
 //!
 //! The metadata commands through arrow-flight's own client, over a node with known state:
 //! `GetTables` with a name pattern, table types and the tables' schemas, `GetDbSchemas`,
-//! `GetCatalogs`, `GetTableTypes`, `GetSqlInfo`, and UNAUTHENTICATED without a token.
+//! `GetCatalogs`, `GetTableTypes`, `GetSqlInfo`, and UNAUTHENTICATED without a token; a
+//! prepared statement's parameter schema, runs with two different bound rows, and
+//! INVALID_ARGUMENT for values missing.
 
 use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
-use arrow::array::{Array, AsArray, BinaryArray, RecordBatch, StringArray};
-use arrow::datatypes::Schema;
+use arrow::array::{Array, AsArray, BinaryArray, Int64Array, RecordBatch, StringArray};
+use arrow::datatypes::{DataType, Field, Float64Type, Schema};
 use arrow::ipc::convert::try_schema_from_ipc_buffer;
 use arrow_flight::error::FlightError;
 use arrow_flight::sql::client::FlightSqlServiceClient;
@@ -29,7 +32,7 @@ use tianshan_cluster::sql_engine::{SnapshotSource, SqlEngine};
 use tianshan_cluster::warning_service::{WarningApiSettings, WarningsTopic};
 use tianshan_core::access::TokenTable;
 use tianshan_pipelines::node_pipeline::NodePipeline;
-use tianshan_pipelines::sql::known_state::known_state;
+use tianshan_pipelines::sql::known_state::{gauges, known_state, region as known_region};
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 use tokio_stream::StreamExt;
@@ -110,6 +113,7 @@ async fn adbc_flight_sql_needs_an_officer_token_and_answers_from_live_tables() {
     .expect("the node serves");
     let uri = format!("grpc://{}", bound.grpc);
     let query = "SELECT kind, count(*) AS n FROM stations GROUP BY kind ORDER BY kind";
+    let by_kind = "SELECT count(*) AS n FROM stations WHERE kind = ? AND report_interval_s > ?";
 
     let outcomes = tokio::task::spawn_blocking(move || {
         (
@@ -120,6 +124,8 @@ async fn adbc_flight_sql_needs_an_officer_token_and_answers_from_live_tables() {
             adbc(&uri, Some(OFFICER), &["--objects"]),
             adbc(&uri, None, &["--objects"]),
             adbc(&uri, Some(OFFICER), &["--table-schema", "station_windows"]),
+            adbc(&uri, Some(OFFICER), &[by_kind, "rain", "0"]),
+            adbc(&uri, Some(OFFICER), &[by_kind, "rain", "often"]),
         )
     })
     .await
@@ -127,7 +133,17 @@ async fn adbc_flight_sql_needs_an_officer_token_and_answers_from_live_tables() {
     pipeline.stop().await.expect("pipeline stops");
     drop(broker);
 
-    let (officer, anonymous, subscriber, bad, objects, anonymous_objects, table_schema) = outcomes;
+    let (
+        officer,
+        anonymous,
+        subscriber,
+        bad,
+        objects,
+        anonymous_objects,
+        table_schema,
+        prepared,
+        ill_typed,
+    ) = outcomes;
     let count = |kind: &str| {
         region
             .stations
@@ -144,6 +160,14 @@ async fn adbc_flight_sql_needs_an_officer_token_and_answers_from_live_tables() {
             count("weather")
         )
     );
+    // With values, the driver prepares the statement and binds them.
+    assert_eq!(
+        prepared.expect("a prepared query is answered"),
+        format!("n\n{}\n", count("rain"))
+    );
+    let ill_typed = ill_typed.expect_err("text for a number is refused");
+    assert!(ill_typed.contains("InvalidArgument"), "{ill_typed}");
+    assert!(ill_typed.contains("parameter $2"), "{ill_typed}");
     let anonymous = anonymous.expect_err("no token: refused");
     assert!(anonymous.contains("Unauthenticated"), "{anonymous}");
     assert!(anonymous.contains("no bearer token"), "{anonymous}");
@@ -409,4 +433,91 @@ async fn flight_sql_metadata_lists_tables_by_pattern_and_needs_a_token() {
     assert_eq!(name.value(0), "tianshan");
     let read_only = values.value(1);
     assert!(read_only.as_boolean().value(0), "read-only");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_prepared_statement_runs_with_the_values_bound_to_it() {
+    let mut client = flight_sql_over_known_state().await;
+    let (first, second) = gauges(&known_region());
+    let query = "SELECT station, mm FROM station_windows WHERE station = ? AND duration_min = ?";
+
+    let anonymous = client.prepare(query.into(), None).await;
+    assert_eq!(
+        code_of(anonymous.expect_err("no token")),
+        Code::Unauthenticated
+    );
+    client.set_token(OFFICER.into());
+    let mut prepared = client.prepare(query.into(), None).await.expect("prepares");
+    let parameters = prepared.parameter_schema().expect("a parameter schema");
+    assert_eq!(
+        parameters
+            .fields()
+            .iter()
+            .map(|f| (f.name().as_str(), f.data_type().clone()))
+            .collect::<Vec<_>>(),
+        [("$1", DataType::Utf8), ("$2", DataType::UInt32)]
+    );
+    assert_eq!(
+        prepared
+            .dataset_schema()
+            .expect("the answer's schema")
+            .fields()
+            .len(),
+        2
+    );
+    let unbound = prepared.execute().await;
+    assert_eq!(
+        code_of(unbound.expect_err("values missing")),
+        Code::InvalidArgument
+    );
+
+    // The same statement, bound twice: each run answers for its own values.
+    let row = |station: &str| {
+        RecordBatch::try_new(
+            Arc::new(Schema::new(vec![
+                Field::new("station", DataType::Utf8, true),
+                Field::new("duration", DataType::Int64, true),
+            ])),
+            vec![
+                Arc::new(StringArray::from(vec![station])),
+                Arc::new(Int64Array::from(vec![60])),
+            ],
+        )
+        .expect("a row")
+    };
+    for (station, mm) in [(first.as_str(), 18.0), (second.as_str(), 36.0)] {
+        prepared.set_parameters(row(station)).expect("binds");
+        let info = prepared.execute().await.expect("plans with its values");
+        let batches = fetch(&mut client, info).await.expect("rows");
+        assert_eq!(strings(&batches, "station"), [station]);
+        let sums: Vec<f64> = batches
+            .iter()
+            .flat_map(|b| {
+                b.column_by_name("mm")
+                    .expect("mm")
+                    .as_primitive::<Float64Type>()
+                    .values()
+                    .to_vec()
+            })
+            .collect();
+        assert_eq!(sums, [mm]);
+    }
+
+    // One value for two placeholders: refused when the statement is planned with them.
+    let one_value = RecordBatch::try_new(
+        Arc::new(Schema::new(vec![Field::new(
+            "station",
+            DataType::Utf8,
+            true,
+        )])),
+        vec![Arc::new(StringArray::from(vec![first.as_str()]))],
+    )
+    .expect("a row");
+    prepared.set_parameters(one_value).expect("binds");
+    let short = prepared.execute().await;
+    assert_eq!(
+        code_of(short.expect_err("a value missing")),
+        Code::InvalidArgument
+    );
+    prepared.close().await.expect("closes");
 }

@@ -282,3 +282,72 @@ async fn the_catalog_lists_every_table_with_the_columns_queries_see() {
         assert_eq!(listed, seen, "{}", table.name);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_prepared_query_names_its_parameters_and_runs_with_one_bound_row() {
+    let (sql, _, (first, second), _) = node_with_known_state().await;
+    let query = "SELECT station, mm FROM station_windows \
+                 WHERE station = ? AND duration_min = ? ORDER BY station";
+    let prepared = sql.prepare(query).await.expect("plans with placeholders");
+    assert_eq!(
+        prepared
+            .answer
+            .fields()
+            .iter()
+            .map(|f| f.name().as_str())
+            .collect::<Vec<_>>(),
+        ["station", "mm"]
+    );
+    let parameters: Vec<(String, DataType)> = prepared
+        .parameters
+        .fields()
+        .iter()
+        .map(|f| (f.name().clone(), f.data_type().clone()))
+        .collect();
+    assert_eq!(
+        parameters,
+        [
+            ("$1".to_string(), DataType::Utf8),
+            ("$2".to_string(), DataType::UInt32)
+        ],
+        "typed as the columns they are compared with"
+    );
+
+    // A client binds a 64-bit integer for the duration; it is cast to the column's type.
+    let row = |station: &StationId| {
+        RecordBatch::try_new(
+            Arc::new(Schema::new(vec![
+                Field::new("0", DataType::Utf8, true),
+                Field::new("1", DataType::Int64, true),
+            ])),
+            vec![
+                Arc::new(arrow::array::StringArray::from(vec![station.to_string()])),
+                Arc::new(arrow::array::Int64Array::from(vec![60])),
+            ],
+        )
+        .expect("a row")
+    };
+    for (station, mm) in [(&first, "18.0"), (&second, "36.0")] {
+        let (_, batches) = sql
+            .query_bound(query, Some(&row(station)))
+            .await
+            .expect("runs with its values");
+        assert_eq!(
+            format_batches(&batches, OutputFormat::Csv).expect("csv"),
+            format!("station,mm\n{station},{mm}\n")
+        );
+    }
+
+    let unbound = sql.query_bound(query, None).await;
+    assert!(
+        matches!(&unbound, Err(PipelineError::Sql(m)) if m.contains("2 parameters and none")),
+        "{unbound:?}"
+    );
+    let named = sql
+        .prepare("SELECT * FROM stations WHERE station = $station")
+        .await;
+    assert!(
+        matches!(&named, Err(PipelineError::Sql(m)) if m.contains("$station is named")),
+        "{named:?}"
+    );
+}
