@@ -13,7 +13,8 @@ pub struct ClusterConfig {
     #[serde(default)]
     pub node_id: String,
     /// gRPC addresses (`host:port`) of the nodes; a SQL query gathers the other nodes' parts of
-    /// the partial tables and fails when one does not answer, and a sharded node forwards
+    /// the partial tables and fails when they miss part of the state (unsharded: any peer not
+    /// answering; sharded: a partition no answering node owns), and a sharded node forwards
     /// acknowledgements and sign-off decisions of the warnings it does not own to the one
     /// that does. The list may name this node too
     /// (one list for every node, as the Helm chart writes it): an address whose host is

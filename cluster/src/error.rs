@@ -10,7 +10,8 @@
 //! | bad input, `EmptyEdit`, `EmptyArea`, `BlankMessage`, `BlankReason`, `NotAPerson` | `INVALID_ARGUMENT` |
 //! | a cursor before the topic's retention or past its end | `OUT_OF_RANGE` |
 //! | Kafka unreachable | `UNAVAILABLE` |
-//! | a peer that does not answer a scatter-gather query | `UNAVAILABLE`, naming the peer |
+//! | a peer that does not answer a scatter-gather query (unsharded nodes) | `UNAVAILABLE`, naming the peer |
+//! | sharded: the nodes that answered miss a partition or both own one | `UNAVAILABLE`, naming the partitions and the peers not answering |
 //! | a request forwarded to the warning's owner: the owner's refusal | the owner's status |
 //! | …the owner does not answer, or no reachable node owns the warning | `UNAVAILABLE`, naming the owner or the peers not answering |
 //! | a forwarded request reaching a node that no longer owns the warning | `UNAVAILABLE` |
@@ -63,6 +64,18 @@ pub enum ClusterError {
         peer: String,
         /// What went wrong.
         detail: String,
+    },
+    /// The nodes of a sharded cluster that answered a scatter-gather query do not own every
+    /// partition once between them: the answer would miss or double part of the state.
+    #[error(
+        "the nodes that answered do not hold the whole cluster's state: {gap}; peers not \
+         answering: {not_answering}; ask again once the cluster has rebalanced"
+    )]
+    PartialCluster {
+        /// What is missing or doubled.
+        gap: String,
+        /// The peers that did not answer, each with what went wrong, or `none`.
+        not_answering: String,
     },
     /// No node that answered owns the warning a request is about: the owner is among the peers
     /// that did not answer, or the cluster is rebalancing.
@@ -187,7 +200,9 @@ impl From<ClusterError> for Status {
                 }
             },
             // The answer would miss that node's part: the client may retry once it is back.
-            e @ ClusterError::PeerFailed { .. } => Status::unavailable(e.to_string()),
+            e @ (ClusterError::PeerFailed { .. } | ClusterError::PartialCluster { .. }) => {
+                Status::unavailable(e.to_string())
+            }
             // Who owns the warning could not take the request now: retry once it is back, or
             // once the cluster has rebalanced.
             e @ (ClusterError::NoReachableOwner { .. }

@@ -1,10 +1,11 @@
 //! The scatter-gather side of SQL across nodes: asks every peer of `[cluster] peers` for its
 //! parts of the partial tables at once (`TableSnapshot`, Arrow IPC) and hands them over by
-//! table, one partition per peer, in the configured order. A peer that does not answer in time,
-//! refuses the call or sends what does not decode fails the whole gather, naming the peer:
-//! a query never answers from part of the cluster. Peers are called the way the nodes serve
-//! gRPC ([`PeerTransport`]): plaintext, or TLS verified against the cluster's CA. The same
-//! clients ask the peers what they own and carry requests forwarded to a warning's owner
+//! table, one partition per peer that answered, in the configured order, together with what
+//! each answering peer owns and what went wrong with each peer that did not answer in time,
+//! refused the call or sent what does not decode. Whether the answer may go without those
+//! peers is the [`crate::sql_engine`]'s call. Peers are called the way the nodes serve gRPC
+//! ([`PeerTransport`]): plaintext, or TLS verified against the cluster's CA. The same clients
+//! ask the peers what they own and carry requests forwarded to a warning's owner
 //! ([`crate::forwarding`]).
 
 use std::collections::BTreeMap;
@@ -12,7 +13,7 @@ use std::time::Duration;
 
 use arrow::array::RecordBatch;
 use tianshan_proto::peer::v1::peer_service_client::PeerServiceClient;
-use tianshan_proto::peer::v1::{ClusterViewRequest, TableSnapshotRequest};
+use tianshan_proto::peer::v1::{self as peer, ClusterViewRequest, TableSnapshotRequest};
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 use tonic::Request;
@@ -23,6 +24,21 @@ use crate::forwarding::PeerClaim;
 
 /// Tables gathered from peers: by table name, one partition (list of batches) per peer.
 pub type GatheredParts = BTreeMap<String, Vec<Vec<RecordBatch>>>;
+
+/// What one gather brought back.
+#[derive(Debug, Default)]
+pub struct Gathered {
+    /// The tables of the peers that answered.
+    pub parts: GatheredParts,
+    /// Each peer that answered, in configured order, with what it owned when it took its
+    /// snapshot (`None` when it runs unsharded).
+    pub answered: Vec<(String, Option<peer::Ownership>)>,
+    /// Each peer that did not answer, in configured order, with what went wrong.
+    pub failed: Vec<(String, String)>,
+}
+
+/// One peer's answer: its tables and what it owned.
+type PeerAnswer = (Vec<(String, Vec<RecordBatch>)>, Option<peer::Ownership>);
 
 /// How this node calls its peers: the way the nodes of the cluster serve gRPC.
 #[derive(Debug, Clone)]
@@ -111,30 +127,34 @@ impl PeerGather {
     /// Asks every peer at once for its parts of the partial tables.
     ///
     /// # Errors
-    /// Returns [`ClusterError::PeerFailed`] naming the first peer (in configured order) that
-    /// did not answer with decodable tables.
+    /// [`ClusterError::Actor`] when a call's task fails; a peer that does not answer is listed
+    /// in [`Gathered::failed`].
     #[tracing::instrument(skip_all, fields(peers = self.peers.len()))]
-    pub async fn gather(&self) -> Result<GatheredParts, ClusterError> {
+    pub async fn gather(&self) -> Result<Gathered, ClusterError> {
         let calls: Vec<_> = self
             .peers
             .iter()
             .map(|(peer, client)| {
-                let (peer, client) = (peer.clone(), client.clone());
-                let authorization = self.authorization.clone();
-                tokio::spawn(async move {
-                    let answer = snapshot_of(client, authorization).await;
-                    answer.map_err(|detail| ClusterError::PeerFailed { peer, detail })
-                })
+                let (client, authorization) = (client.clone(), self.authorization.clone());
+                (
+                    peer.clone(),
+                    tokio::spawn(snapshot_of(client, authorization)),
+                )
             })
             .collect();
-        let mut parts = GatheredParts::new();
-        for call in calls {
-            let tables = call.await.map_err(ClusterError::actor)??;
-            for (name, batches) in tables {
-                parts.entry(name).or_default().push(batches);
+        let mut gathered = Gathered::default();
+        for (peer, call) in calls {
+            match call.await.map_err(ClusterError::actor)? {
+                Ok((tables, ownership)) => {
+                    for (name, batches) in tables {
+                        gathered.parts.entry(name).or_default().push(batches);
+                    }
+                    gathered.answered.push((peer, ownership));
+                }
+                Err(detail) => gathered.failed.push((peer, detail)),
             }
         }
-        Ok(parts)
+        Ok(gathered)
     }
 }
 
@@ -204,7 +224,7 @@ impl PeerGather {
 async fn snapshot_of(
     mut client: PeerServiceClient<Channel>,
     authorization: MetadataValue<Ascii>,
-) -> Result<Vec<(String, Vec<RecordBatch>)>, String> {
+) -> Result<PeerAnswer, String> {
     let mut request = Request::new(TableSnapshotRequest { tables: Vec::new() });
     request
         .metadata_mut()
@@ -213,8 +233,8 @@ async fn snapshot_of(
         .table_snapshot(request)
         .await
         .map_err(|status| format!("{:?}: {}", status.code(), status.message()))?;
-    answer
-        .into_inner()
+    let answer = answer.into_inner();
+    let tables = answer
         .tables
         .into_iter()
         .map(|table| {
@@ -222,5 +242,6 @@ async fn snapshot_of(
                 .map_err(|e| format!("table {} does not decode: {e}", table.name))?;
             Ok((table.name, batches))
         })
-        .collect()
+        .collect::<Result<_, String>>()?;
+    Ok((tables, answer.ownership))
 }

@@ -105,22 +105,22 @@ impl PeerApi {
 }
 
 /// Writes what the node owns as the cluster view reports it.
-fn ownership_message(owned: Ownership) -> peer::Ownership {
+pub(crate) fn ownership_message(owned: &Ownership) -> peer::Ownership {
     let observation_partitions = owned
         .observation_partitions
-        .into_iter()
+        .iter()
         .map(|(topic, partition)| ObservationPartition {
             consumer_lag: owned
                 .observation_lag
-                .get(&(topic.clone(), partition))
+                .get(&(topic.clone(), *partition))
                 .copied(),
-            topic,
-            partition,
+            topic: topic.clone(),
+            partition: *partition,
         })
         .collect();
     peer::Ownership {
         observation_partitions,
-        basin_update_partitions: owned.basin_partitions,
+        basin_update_partitions: owned.basin_partitions.clone(),
         basins: owned.basins.iter().map(ToString::to_string).collect(),
     }
 }
@@ -226,7 +226,7 @@ impl PeerService for PeerApi {
             grpc_address: self.identity.grpc_address.clone(),
             peers: self.identity.peers.clone(),
             ready: self.source.is_ready(),
-            ownership: self.source.ownership().map(ownership_message),
+            ownership: self.source.ownership().as_ref().map(ownership_message),
         }))
     }
 
@@ -253,6 +253,10 @@ impl PeerService for PeerApi {
             .into());
         }
         let snapshot = self.source.take().await?;
+        let ownership = self
+            .source
+            .ownership()
+            .map(|owned| ownership_message(&owned));
         let internal = |e: arrow::error::ArrowError| {
             tracing::error!(error = %e, "a table snapshot could not be encoded");
             Status::internal("internal error")
@@ -269,6 +273,7 @@ impl PeerService for PeerApi {
         Ok(Response::new(TableSnapshotResponse {
             taken_at_ms: snapshot.taken_at.millis(),
             tables: answer,
+            ownership,
         }))
     }
 }

@@ -7,11 +7,15 @@ use std::sync::Arc;
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use tianshan_actors::wall_clock::WallClock;
+use tianshan_core::shard_coverage::{check_coverage, Claim};
+use tianshan_pipelines::basin_update_source::ClusterPartitions;
 use tianshan_pipelines::node_pipeline::Ownership;
 use tianshan_pipelines::sql::{NodeSnapshot, NodeSources, NodeSql};
+use tianshan_proto::peer::v1 as peer;
 
 use crate::error::ClusterError;
-use crate::peer_gather::PeerGather;
+use crate::peer_gather::{Gathered, PeerGather};
+use crate::peer_service::ownership_message;
 
 /// Where a node's tables come from.
 #[derive(Clone)]
@@ -84,8 +88,10 @@ impl SqlEngine {
             tokio::spawn(async move { peers.gather().await })
         };
         let snapshot = self.source.take().await?;
-        let parts = gathered.await.map_err(ClusterError::actor)??;
-        Ok(NodeSql::with_parts(&snapshot, parts)?)
+        let owned_here = self.source.ownership();
+        let gathered = gathered.await.map_err(ClusterError::actor)??;
+        answer_is_whole(owned_here.as_ref(), &gathered)?;
+        Ok(NodeSql::with_parts(&snapshot, gathered.parts)?)
     }
 
     /// Returns a session over this node's snapshot alone, to plan a query (the tables' schemas
@@ -119,5 +125,197 @@ impl SqlEngine {
         parameters: Option<&RecordBatch>,
     ) -> Result<(SchemaRef, Vec<RecordBatch>), ClusterError> {
         Ok(self.session().await?.query_bound(sql, parameters).await?)
+    }
+}
+
+/// Whether an answer over this node and the peers that answered covers the whole cluster.
+/// Unsharded nodes each hold a part no other node has, so every peer must answer. Sharded, the
+/// answer is whole when this node and the peers that answered own every partition once between
+/// them ([`check_coverage`]): a listed peer that is not running (a StatefulSet scaled below the
+/// pods `[cluster] peers` lists) owns nothing and is not missed.
+///
+/// # Errors
+/// [`ClusterError::PeerFailed`] naming the first peer that did not answer an unsharded node;
+/// [`ClusterError::PartialCluster`] when a sharded node's answer would miss or double a
+/// partition.
+fn answer_is_whole(
+    owned_here: Option<&Ownership>,
+    gathered: &Gathered,
+) -> Result<(), ClusterError> {
+    let Some(owned_here) = owned_here else {
+        return match gathered.failed.first() {
+            Some((peer, detail)) => Err(ClusterError::PeerFailed {
+                peer: peer.clone(),
+                detail: detail.clone(),
+            }),
+            None => Ok(()),
+        };
+    };
+    let mut claims = vec![Claim {
+        node: "this node".to_owned(),
+        partitions: claimed(&ownership_message(owned_here)),
+    }];
+    claims.extend(gathered.answered.iter().map(|(peer, owned)| Claim {
+        node: peer.clone(),
+        partitions: owned.as_ref().map(claimed).unwrap_or_default(),
+    }));
+    let not_answering = || {
+        let peers: Vec<String> = gathered
+            .failed
+            .iter()
+            .map(|(peer, detail)| format!("{peer} ({detail})"))
+            .collect();
+        if peers.is_empty() {
+            "none".to_owned()
+        } else {
+            peers.join(", ")
+        }
+    };
+    check_coverage(&every_partition(&owned_here.cluster), &claims).map_err(|gap| {
+        ClusterError::PartialCluster {
+            gap: gap.to_string(),
+            not_answering: not_answering(),
+        }
+    })?;
+    if !gathered.failed.is_empty() {
+        tracing::debug!(
+            not_answering = not_answering(),
+            "answered without peers that own no partition"
+        );
+    }
+    Ok(())
+}
+
+/// The partitions `owned` names, as `topic/n` (basin updates as `basin-updates/n`).
+fn claimed(owned: &peer::Ownership) -> Vec<String> {
+    let observation = owned
+        .observation_partitions
+        .iter()
+        .map(|p| partition_label(&p.topic, p.partition));
+    let basin_updates = owned
+        .basin_update_partitions
+        .iter()
+        .map(|p| partition_label(BASIN_UPDATES, *p));
+    observation.chain(basin_updates).collect()
+}
+
+/// Every partition of the cluster, named as [`claimed`] names them.
+fn every_partition(cluster: &ClusterPartitions) -> Vec<String> {
+    let observation = cluster
+        .observation
+        .iter()
+        .map(|(topic, partition)| partition_label(topic, *partition));
+    let basin_updates = (0..cluster.basin_updates).map(|p| partition_label(BASIN_UPDATES, p));
+    observation.chain(basin_updates).collect()
+}
+
+/// How partitions of the basin-updates topic are named, whatever the topic is called.
+const BASIN_UPDATES: &str = "basin-updates";
+
+fn partition_label(topic: &str, partition: i32) -> String {
+    format!("{topic}/{partition}")
+}
+
+#[cfg(test)]
+mod tests {
+    use tianshan_proto::peer::v1::ObservationPartition;
+
+    use super::*;
+
+    /// A sharded node of a cluster of `rainfall/0..4` and basin-updates `0..2` that owns
+    /// `observation` and `basin_updates`.
+    fn owning(observation: &[i32], basin_updates: &[i32]) -> Ownership {
+        Ownership {
+            observation_partitions: observation
+                .iter()
+                .map(|p| ("rainfall".to_owned(), *p))
+                .collect(),
+            basin_partitions: basin_updates.to_vec(),
+            cluster: ClusterPartitions {
+                observation: (0..4).map(|p| ("rainfall".to_owned(), p)).collect(),
+                basin_updates: 2,
+            },
+            ..Ownership::default()
+        }
+    }
+
+    fn answered(
+        peer: &str,
+        observation: &[i32],
+        basin_updates: &[i32],
+    ) -> (String, Option<peer::Ownership>) {
+        let owned = peer::Ownership {
+            observation_partitions: observation
+                .iter()
+                .map(|p| ObservationPartition {
+                    topic: "rainfall".into(),
+                    partition: *p,
+                    consumer_lag: None,
+                })
+                .collect(),
+            basin_update_partitions: basin_updates.to_vec(),
+            basins: Vec::new(),
+        };
+        (peer.to_owned(), Some(owned))
+    }
+
+    fn failed(peer: &str) -> (String, String) {
+        (peer.to_owned(), "Unavailable: dns error".to_owned())
+    }
+
+    #[test]
+    fn an_unsharded_node_needs_every_peer() {
+        let gathered = Gathered {
+            failed: vec![failed("tianshan-2:50051")],
+            ..Gathered::default()
+        };
+        let error = answer_is_whole(None, &gathered).expect_err("a peer is missing");
+        assert!(
+            matches!(&error, ClusterError::PeerFailed { peer, .. } if peer == "tianshan-2:50051"),
+            "{error}"
+        );
+        assert!(answer_is_whole(None, &Gathered::default()).is_ok());
+    }
+
+    #[test]
+    fn a_sharded_answer_goes_without_peers_that_are_not_running() {
+        let gathered = Gathered {
+            answered: vec![answered("tianshan-1:50051", &[2, 3], &[1])],
+            // Listed up to the autoscaler's maximum, never started.
+            failed: vec![failed("tianshan-2:50051"), failed("tianshan-3:50051")],
+            ..Gathered::default()
+        };
+        assert!(answer_is_whole(Some(&owning(&[0, 1], &[0])), &gathered).is_ok());
+    }
+
+    #[test]
+    fn a_sharded_answer_missing_or_doubling_a_partition_is_refused() {
+        let owner_silent = Gathered {
+            answered: vec![answered("tianshan-1:50051", &[2], &[1])],
+            failed: vec![failed("tianshan-2:50051")],
+            ..Gathered::default()
+        };
+        let error = answer_is_whole(Some(&owning(&[0, 1], &[0])), &owner_silent)
+            .expect_err("rainfall/3 is missing");
+        let message = error.to_string();
+        assert!(message.contains("owns partitions rainfall/3;"), "{message}");
+        assert!(
+            message.contains("tianshan-2:50051 (Unavailable"),
+            "{message}"
+        );
+        assert_eq!(tonic::Status::from(error).code(), tonic::Code::Unavailable);
+
+        let rebalancing = Gathered {
+            answered: vec![answered("tianshan-1:50051", &[1, 2, 3], &[1])],
+            ..Gathered::default()
+        };
+        let message = answer_is_whole(Some(&owning(&[0, 1], &[0])), &rebalancing)
+            .expect_err("rainfall/1 is owned twice")
+            .to_string();
+        assert!(
+            message.contains("rainfall/1 is owned by both this node and tianshan-1:50051"),
+            "{message}"
+        );
+        assert!(message.contains("peers not answering: none"), "{message}");
     }
 }

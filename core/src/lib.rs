@@ -8,6 +8,7 @@
 //! - [`region`]: region folders: admin units, stations, basins, gauge weights, thresholds, fire zones, slopes.
 //! - [`boundaries`]: county shapes for point-in-county lookups: official polygons or coarse squares.
 //! - [`scenario`]: the built-in storm scenario: a rain cell over a basin cluster, with bad messages mixed in.
+//! - [`shard_coverage`]: whether the nodes that answered a scatter-gather query hold every partition of a sharded cluster once.
 //! - [`slot_windows`]: incremental sliding sums over time slots.
 //! - [`qc`]: rain-gauge and stage quality control with reason codes.
 //! - [`station_windows`]: per-station state: dedupe, lateness, QC, rain windows, stages, weather.
@@ -67,6 +68,7 @@ pub mod qc;
 pub mod rain_workload;
 pub mod region;
 pub mod scenario;
+pub mod shard_coverage;
 pub mod signoff;
 pub mod slope_rain;
 pub mod slot_windows;

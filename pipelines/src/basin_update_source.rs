@@ -91,6 +91,17 @@ pub struct UpdateLayout {
     pub sources: Vec<SourcePartition>,
     /// The tick period, in ms.
     pub tick_ms: i64,
+    /// How many basin-updates partitions the cluster shares out.
+    pub basin_partitions: i32,
+}
+
+/// Every partition a sharded cluster shares out among its nodes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClusterPartitions {
+    /// Every observation partition.
+    pub observation: Vec<SourcePartition>,
+    /// How many basin-updates partitions there are (numbered from 0).
+    pub basin_updates: i32,
 }
 
 impl UpdateLayout {
@@ -103,6 +114,7 @@ impl UpdateLayout {
                 .collect(),
             sources,
             tick_ms,
+            basin_partitions: writer.partition_count(),
         }
     }
 }
@@ -115,6 +127,7 @@ pub struct BasinUpdateSource {
     apply_task: tokio::task::JoinHandle<Result<(), PipelineError>>,
     assignment: SharedAssignment,
     lease: OwnershipLease,
+    cluster: ClusterPartitions,
 }
 
 impl BasinUpdateSource {
@@ -177,6 +190,10 @@ impl BasinUpdateSource {
                 keep_lease(&consumer, &assignment, &lease, &metrics, &stop);
             })
         };
+        let cluster = ClusterPartitions {
+            observation: layout.sources.clone(),
+            basin_updates: layout.basin_partitions,
+        };
         let applier = UpdateApplier {
             models,
             dead_letters,
@@ -205,7 +222,13 @@ impl BasinUpdateSource {
             apply_task,
             assignment,
             lease,
+            cluster,
         })
+    }
+
+    /// Every partition of the cluster, owned here or elsewhere.
+    pub fn cluster_partitions(&self) -> &ClusterPartitions {
+        &self.cluster
     }
 
     /// The basin-updates partitions this node owns now.

@@ -131,6 +131,11 @@ impl BasinUpdatesWriter {
         }
     }
 
+    /// How many partitions the topic has.
+    pub fn partition_count(&self) -> i32 {
+        self.partitions
+    }
+
     /// The partition of a record key.
     pub fn partition_of(&self, key: &str) -> i32 {
         self.partitioner

@@ -23,7 +23,9 @@ use tianshan_core::warning::WarningEvent;
 use tokio::sync::broadcast;
 
 use crate::agency_alerts::{AgencyAlerts, AgencyAlertsConfig};
-use crate::basin_update_source::{BasinUpdateSource, PublishedWarnings, UpdateLayout};
+use crate::basin_update_source::{
+    BasinUpdateSource, ClusterPartitions, PublishedWarnings, UpdateLayout,
+};
 use crate::basin_updates::BasinUpdatesWriter;
 use crate::config::{KafkaConfig, PipelineConfig};
 use crate::dead_letters::DeadLetterWriter;
@@ -104,6 +106,8 @@ pub struct Ownership {
     /// Messages behind the partition end of the owned observation partitions, as librdkafka
     /// last reported it (every few seconds); a partition not reported yet is missing.
     pub observation_lag: BTreeMap<(String, i32), i64>,
+    /// Every partition of the cluster, owned here or elsewhere.
+    pub cluster: ClusterPartitions,
 }
 
 /// Tells what the node owns now, from any task (the peer API's cluster view); cheap to clone.
@@ -143,6 +147,7 @@ impl OwnershipReader {
             basin_partitions,
             basins,
             observation_lag,
+            cluster: basin_updates.cluster_partitions().clone(),
         })
     }
 

@@ -140,7 +140,7 @@ async fn csv(engine: &SqlEngine, query: &str) -> String {
     format_batches(&batches, OutputFormat::Csv).expect("csv")
 }
 
-async fn bind_listeners(count: usize) -> (Vec<TcpListener>, Vec<String>) {
+pub(crate) async fn bind_listeners(count: usize) -> (Vec<TcpListener>, Vec<String>) {
     let mut listeners = Vec::new();
     for _ in 0..count {
         listeners.push(TcpListener::bind("127.0.0.1:0").await.expect("a free port"));

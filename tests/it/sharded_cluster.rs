@@ -1,15 +1,17 @@
 //! Three sharded nodes against the embedded broker: the storm gives exactly the warnings of one
 //! node (the golden file: same ids, versions, levels, nothing twice), every observation is
 //! decided once across the cluster, and the partitions are shared out; each node's cluster
-//! view (peer API) reports what Kafka assigned it.
+//! view (peer API) reports what Kafka assigned it, and SQL answers without a listed node that
+//! is not running but not without one that owns partitions.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tianshan_actors::wall_clock::WallClock;
+use tianshan_cluster::peer_gather::{PeerGather, PeerTransport};
 use tianshan_cluster::peer_service::{NodeIdentity, PeerApi};
-use tianshan_cluster::sql_engine::SnapshotSource;
+use tianshan_cluster::sql_engine::{SnapshotSource, SqlEngine};
 use tianshan_core::region::Region;
 use tianshan_pipelines::node_pipeline::{sharded_cluster_settled, NodePipeline};
 use tianshan_pipelines::sql::NodeSources;
@@ -18,7 +20,7 @@ use tianshan_proto::peer::v1::{ClusterViewRequest, ClusterViewResponse};
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::Channel;
-use tonic::Request;
+use tonic::{Code, Request, Status};
 
 use crate::deadline::{finishes_within, STORM_TEST_LIMIT};
 use crate::scatter_gather::{tokens, PEER};
@@ -159,8 +161,11 @@ async fn three_sharded_nodes_give_the_warnings_of_one() {
 /// Partitions of the embedded broker's basin-updates topic (`EmbeddedBroker::create_node_topics`).
 const BASIN_UPDATE_PARTITIONS: i32 = 12;
 
-/// Serves `node`'s peer API on a free port of 127.0.0.1; returns a client of it.
-async fn serve_peer_api(node: &NodePipeline, region: Arc<Region>) -> PeerServiceClient<Channel> {
+/// Serves `node`'s peer API on a free port of 127.0.0.1; returns a client of it and its address.
+async fn serve_peer_api(
+    node: &NodePipeline,
+    region: Arc<Region>,
+) -> (PeerServiceClient<Channel>, String) {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("a free port");
     let address = listener.local_addr().expect("bound").to_string();
     let source = SnapshotSource::Live {
@@ -175,9 +180,10 @@ async fn serve_peer_api(node: &NodePipeline, region: Arc<Region>) -> PeerService
     let router = tonic::transport::Server::builder()
         .add_service(PeerApi::new(identity, source, tokens()).into_server());
     tokio::spawn(router.serve_with_incoming(TcpListenerStream::new(listener)));
-    PeerServiceClient::connect(format!("http://{address}"))
+    let client = PeerServiceClient::connect(format!("http://{address}"))
         .await
-        .expect("connects")
+        .expect("connects");
+    (client, address)
 }
 
 async fn cluster_view(client: &mut PeerServiceClient<Channel>) -> ClusterViewResponse {
@@ -216,8 +222,11 @@ async fn the_cluster_view_reports_what_each_node_owns() {
         }
         wait_until_shared(&nodes).await;
         let mut clients = Vec::new();
+        let mut addresses = Vec::new();
         for node in &nodes {
-            clients.push(serve_peer_api(node, region.clone()).await);
+            let (client, address) = serve_peer_api(node, region.clone()).await;
+            clients.push(client);
+            addresses.push(address);
         }
 
         let mut observation = BTreeSet::new();
@@ -291,6 +300,63 @@ async fn the_cluster_view_reports_what_each_node_owns() {
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
         }
+
+        // SQL asked of node 0: a listed node that is not running (a StatefulSet below the
+        // autoscaler's maximum) owns nothing, so the answer goes without it; leaving out a
+        // running node leaves its partitions without an owner that answered, and is refused.
+        let absent = {
+            let (closed, gone) = crate::scatter_gather::bind_listeners(1).await;
+            drop(closed);
+            gone[0].clone()
+        };
+        let sql_of_node_0 = |peers: &[&String]| {
+            let peers: Vec<String> = peers.iter().map(|peer| (*peer).clone()).collect();
+            let gather = PeerGather::new(
+                &peers,
+                tokens().peer_token(),
+                Duration::from_secs(5),
+                &PeerTransport::Plaintext,
+            )
+            .expect("peers");
+            let source = SnapshotSource::Live {
+                sources: NodeSources::of(&nodes[0], region.clone()),
+                clock: WallClock::system(),
+            };
+            SqlEngine::new(source, gather)
+        };
+        let query = "SELECT count(*) AS stations FROM stations";
+        let with_absent = sql_of_node_0(&[&addresses[1], &addresses[2], &absent])
+            .query(query)
+            .await
+            .expect("the running nodes own every partition");
+        assert_eq!(with_absent.1[0].num_rows(), 1);
+        let without_node_2 = Status::from(
+            sql_of_node_0(&[&addresses[1], &absent])
+                .query(query)
+                .await
+                .expect_err("node 2's partitions have no owner that answered"),
+        );
+        assert_eq!(
+            without_node_2.code(),
+            Code::Unavailable,
+            "{without_node_2:?}"
+        );
+        let (topic, partition) = nodes[2]
+            .ownership()
+            .expect("sharded")
+            .observation_partitions[0]
+            .clone();
+        assert!(
+            without_node_2
+                .message()
+                .contains(&format!("{topic}/{partition}")),
+            "{without_node_2:?}"
+        );
+        assert!(
+            without_node_2.message().contains(&absent),
+            "{without_node_2:?}"
+        );
+
         for node in nodes {
             node.stop().await.expect("node stops");
         }
