@@ -19,6 +19,8 @@
 //! tree started from [`RestoredBooks`] takes them over: every unit holds its own books again,
 //! withdrawals follow the units below that hold books of the version, and the next deadline is
 //! scheduled from the books, so a step that fell due while the node was down happens at once.
+//! A sharded node that comes to own warnings another node held takes over their journaled
+//! books the same way, unit by unit (`AdminUnitMsg::TakeOver`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -126,6 +128,10 @@ pub enum AdminUnitMsg {
     /// Replies with the acknowledgement books in force (of the newest version of each warning
     /// at each unit, not withdrawn) of this unit and every unit below.
     Books(RpcReplyPort<Vec<ForcedAcknowledgement>>),
+    /// The books another node journaled of warnings this node has just come to own (a sharded
+    /// node taking over basins): this unit and every unit below take over theirs
+    /// ([`take_over_books`]); replies with how many books were taken over.
+    TakeOver(Arc<RestoredBooks>, RpcReplyPort<usize>),
 }
 
 /// Start-up arguments of [`AdminUnitActor`].
@@ -399,6 +405,25 @@ impl Actor for AdminUnitActor {
                 }
                 let _ = reply.send(books);
             }
+            AdminUnitMsg::TakeOver(journaled, reply) => {
+                let mut taken = take_over_books(st, &journaled);
+                let mut pending = Vec::with_capacity(st.children.len());
+                for (code, child) in &st.children {
+                    let (port, receiver) = reply_port();
+                    match child.cast(AdminUnitMsg::TakeOver(journaled.clone(), port)) {
+                        Ok(()) => pending.push((code, receiver)),
+                        Err(e) => warn!(unit = %code, error = %e, "this unit took over no books"),
+                    }
+                }
+                for (code, receiver) in pending {
+                    match await_reply(receiver, "take over books").await {
+                        Ok(below) => taken += below,
+                        Err(e) => warn!(unit = %code, error = %e, "this unit took over no books"),
+                    }
+                }
+                schedule_deadline(&me, st);
+                let _ = reply.send(taken);
+            }
         }
         Ok(())
     }
@@ -413,14 +438,7 @@ fn open_book(
     release: &Release,
 ) -> Result<(), ActorProcessingErr> {
     let event = &release.warning.event;
-    for (key, books) in &mut st.books {
-        if key.0 == event.id && key.1 < event.version {
-            for book in books.iter_mut().filter(|book| !book.closed) {
-                book.closed = true;
-                save(&st.shared, &st.code, key, book);
-            }
-        }
-    }
+    close_older_versions(st, &event.id, event.version);
     let key = (event.id.clone(), event.version);
     let already = st.books.get(&key).map_or(&[][..], Vec::as_slice);
     let Some(ids) = release.targets.get(&st.code) else {
@@ -551,6 +569,64 @@ fn restored_paths(
         }
     }
     paths
+}
+
+/// Closes this unit's open books of `warning` older than `version`: a newer version ends them.
+fn close_older_versions(st: &mut AdminUnitState, warning: &WarningId, version: u32) {
+    for (key, books) in &mut st.books {
+        if key.0 == *warning && key.1 < version {
+            for book in books.iter_mut().filter(|book| !book.closed) {
+                book.closed = true;
+                save(&st.shared, &st.code, key, book);
+            }
+        }
+    }
+}
+
+/// Takes over this unit's books of `journaled` (another node's journaled books of warnings this
+/// node has just come to own): each replaces this unit's book of the same key, or is added, so
+/// the acknowledgements, delivery reports and escalation steps made there carry on here. A
+/// book this unit closed, or of a version older than one it holds, stays as it is here.
+/// Returns how many books it took over.
+fn take_over_books(st: &mut AdminUnitState, journaled: &RestoredBooks) -> usize {
+    let mut taken = 0;
+    for (key, saved) in journaled.of_unit(&st.code) {
+        let superseded = st
+            .books
+            .keys()
+            .any(|(warning, version)| *warning == key.warning && *version > key.version);
+        if superseded {
+            continue;
+        }
+        close_older_versions(st, &key.warning, key.version);
+        let books = st
+            .books
+            .entry((key.warning.clone(), key.version))
+            .or_default();
+        match books.iter_mut().find(|book| book.part == key.part) {
+            Some(book) if book.closed => continue,
+            Some(book) => {
+                book.ack = saved.ack.clone();
+                book.warning = saved.warning.clone();
+            }
+            None => books.push(Book {
+                ack: saved.ack.clone(),
+                warning: saved.warning.clone(),
+                part: key.part,
+                closed: false,
+            }),
+        }
+        taken += 1;
+    }
+    for (version, children) in restored_paths(&st.shared.tree, &st.code, journaled) {
+        let passed = st.passed_to.entry(version).or_default();
+        for child in children {
+            if !passed.contains(&child) {
+                passed.push(child);
+            }
+        }
+    }
+    taken
 }
 
 /// Schedules a `Deadline` message for the earliest open deadline, unless one is already due

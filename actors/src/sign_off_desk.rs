@@ -6,7 +6,8 @@
 //! After every step that changes the sign-off book the desk sends the sign-off of each warning
 //! the step changed as a [`StateChange::SignOff`] to the tree's state sink, when there is one
 //! (and a tombstone for each closed warning it forgets); a desk started with a restored book
-//! carries on from it (pending drafts, signatures, auto-approval times).
+//! carries on from it (pending drafts, signatures, auto-approval times), and a desk taking over
+//! warnings from another node carries on from their journaled sign-offs the same way.
 
 use std::sync::Arc;
 
@@ -14,7 +15,7 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use tianshan_core::ids::WarningId;
 use tianshan_core::signoff::{
     Dispatch, Draft, DraftOrigin, DraftScope, DutyOfficer, Edit, ReleasedWarning, SignOffBook,
-    SignOffError, SignOffOutcome, SignOffPolicy, Submission,
+    SignOffError, SignOffOutcome, SignOffPolicy, Submission, WarningSignOff,
 };
 use tianshan_core::time::{EventTime, HOUR_MS};
 use tianshan_core::warning::WarningEvent;
@@ -61,6 +62,10 @@ pub enum SignOffDeskMsg {
     Approved(WarningId, RpcReplyPort<Option<ReleasedWarning>>),
     /// An auto-approval may be due.
     AutoApprove,
+    /// The sign-offs another node journaled of warnings this node has just come to own (a
+    /// sharded node taking over basins), so its officers' decisions and the auto-approval
+    /// times carry over; replies with how many the desk took over.
+    TakeOver(Vec<(WarningId, WarningSignOff)>, RpcReplyPort<usize>),
 }
 
 impl From<WarningEvent> for SignOffDeskMsg {
@@ -188,6 +193,13 @@ impl Actor for SignOffDesk {
             }
             SignOffDeskMsg::Approved(warning, reply) => {
                 let _ = reply.send(st.book.approved(&warning).cloned());
+            }
+            SignOffDeskMsg::TakeOver(sign_offs, reply) => {
+                let mut taken = 0;
+                for (warning, sign_off) in sign_offs {
+                    taken += usize::from(st.book.take_over(warning, sign_off));
+                }
+                let _ = reply.send(taken);
             }
             SignOffDeskMsg::AutoApprove => {
                 st.wakeup = None;

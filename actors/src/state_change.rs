@@ -74,6 +74,14 @@ impl RestoredBooks {
         }
     }
 
+    /// Keeps only the books `keep` accepts.
+    pub fn retain(&mut self, keep: impl Fn(&BookKey) -> bool) {
+        for books in self.by_unit.values_mut() {
+            books.retain(|key, _| keep(key));
+        }
+        self.by_unit.retain(|_, books| !books.is_empty());
+    }
+
     /// Returns the books of `unit` in key order (warning, version, part).
     pub fn of_unit(&self, unit: &AreaCode) -> impl Iterator<Item = (&BookKey, &SavedBook)> {
         self.by_unit.get(unit).into_iter().flatten()

@@ -5,6 +5,8 @@
 //! township head, whose acknowledgement of the handover is routed to the book that escalated it.
 //! A tree stopped mid-escalation and started again from the books its units saved keeps the
 //! original deadlines and acknowledgements, and a withdrawal still reaches the restored books.
+//! A tree taking over a warning from its owner (another node) carries on from the owner's
+//! journaled books: an acknowledgement made there is not asked again.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -95,6 +97,14 @@ fn red_warning() -> ReleasedWarning {
         department: Department::WaterResources,
         signature: None,
     }
+}
+
+/// When, over which channel and at which attempt the warning itself was sent to `id`.
+fn warning_sends(sent: &[(i64, DeliveryKey, u32)], id: &str) -> Vec<(i64, ChannelKind, u32)> {
+    sent.iter()
+        .filter(|(_, key, _)| key.recipient.as_str() == id && key.subject == Subject::Warning)
+        .map(|(at, key, attempt)| (*at, key.channel, *attempt))
+        .collect()
 }
 
 fn person(id: &str) -> RecipientId {
@@ -223,13 +233,7 @@ async fn a_red_warning_is_delivered_resent_escalated_and_acknowledged() {
     // Past the three answer windows (100 s each by default for red) and the handover at 300 s.
     tokio::time::sleep(Duration::from_secs(300)).await;
     let sent_now = sent.lock().expect("not poisoned").clone();
-    let to = |id: &str| -> Vec<(i64, ChannelKind, u32)> {
-        sent_now
-            .iter()
-            .filter(|(_, key, _)| key.recipient.as_str() == id && key.subject == Subject::Warning)
-            .map(|(at, key, attempt)| (*at, key.channel, *attempt))
-            .collect()
-    };
+    let to = |id: &str| warning_sends(&sent_now, id);
     assert_eq!(
         to("650102-002-v1"),
         [(0, ChannelKind::App, 1)],
@@ -406,6 +410,52 @@ fn xinjiang(
     })
 }
 
+/// Starts a tree of the real admin divisions whose courier records into `sent` and whose
+/// state sink into `saved`, and releases the red warning to everyone at once; returns the
+/// tree, the courier and the sink.
+async fn red_warning_released(
+    clock: WallClock,
+    sent: &Sent,
+    saved: &Saved,
+) -> (
+    ActorRef<AdminUnitMsg>,
+    ActorRef<DeliveryRequest>,
+    ActorRef<StateChange>,
+) {
+    let (courier, _) = Actor::spawn(None, RecordingCourier, (sent.clone(), clock))
+        .await
+        .expect("courier starts");
+    let (sink, _) = Actor::spawn(None, RecordingStateSink, saved.clone())
+        .await
+        .expect("state sink starts");
+    let shared = xinjiang(clock, &courier, &sink);
+    let region = start_tree(&shared, RestoredBooks::default()).await;
+    let (release, _) = release_of(&shared, Arc::new(red_warning()), Audience::Everyone);
+    region
+        .cast(AdminUnitMsg::Release(Arc::new(release)))
+        .expect("region takes the release");
+    (region, courier, sink)
+}
+
+/// `id` acknowledges version 1 of the red warning at `tree`, in time.
+async fn acknowledge_in_time(tree: &ActorRef<AdminUnitMsg>, id: &str) {
+    let acknowledge = AckRequest {
+        warning: WarningId::new("FF-B9999-20240701T0800Z"),
+        version: 1,
+        addressee: person(id),
+        subject: Subject::Warning,
+        by: person(id),
+    };
+    let outcome = ask(
+        tree,
+        |port| AdminUnitMsg::Acknowledge(acknowledge, port),
+        "acknowledge",
+    )
+    .await
+    .expect("answered");
+    assert_eq!(outcome, Ok(AckOutcome::InTime));
+}
+
 /// Starts a tree from `restored`.
 async fn start_tree(
     shared: &Arc<Dissemination>,
@@ -430,34 +480,9 @@ async fn a_restarted_tree_keeps_the_deadlines_and_acknowledgements_of_the_stoppe
     let clock = WallClock::starting_at(START);
     let sent: Sent = Arc::default();
     let saved: Saved = Arc::default();
-    let (courier, _) = Actor::spawn(None, RecordingCourier, (sent.clone(), clock))
-        .await
-        .expect("courier starts");
-    let (sink, _) = Actor::spawn(None, RecordingStateSink, saved.clone())
-        .await
-        .expect("state sink starts");
-    let shared = xinjiang(clock, &courier, &sink);
-    let region = start_tree(&shared, RestoredBooks::default()).await;
-    let (release, _) = release_of(&shared, Arc::new(red_warning()), Audience::Everyone);
-    region
-        .cast(AdminUnitMsg::Release(Arc::new(release)))
-        .expect("region takes the release");
+    let (region, courier, sink) = red_warning_released(clock, &sent, &saved).await;
     tokio::time::sleep(Duration::from_secs(10)).await;
-    let acknowledge = AckRequest {
-        warning: WarningId::new("FF-B9999-20240701T0800Z"),
-        version: 1,
-        addressee: person("650102-002-v1"),
-        subject: Subject::Warning,
-        by: person("650102-002-v1"),
-    };
-    let outcome = ask(
-        &region,
-        |port| AdminUnitMsg::Acknowledge(acknowledge, port),
-        "acknowledge",
-    )
-    .await
-    .expect("answered");
-    assert_eq!(outcome, Ok(AckOutcome::InTime));
+    acknowledge_in_time(&region, "650102-002-v1").await;
 
     // Stop at 150 s: v2 was sent at 0 s and re-sent at 100 s, and waits until 200 s.
     tokio::time::sleep(Duration::from_secs(140)).await;
@@ -612,4 +637,75 @@ async fn a_withdrawal_after_a_restart_reaches_the_restored_books() {
     region.stop(None);
     courier.stop(None);
     sink.stop(None);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_tree_taking_over_a_warning_carries_on_from_the_owners_journaled_books() {
+    let clock = WallClock::starting_at(START);
+    // The owner and the node that takes over, each with its own courier and state sink.
+    let (owner_sent, taker_sent): (Sent, Sent) = (Arc::default(), Arc::default());
+    let (owner_saved, taker_saved): (Saved, Saved) = (Arc::default(), Arc::default());
+    let (owner, owner_courier, owner_sink) =
+        red_warning_released(clock, &owner_sent, &owner_saved).await;
+    let (taker, taker_courier, taker_sink) =
+        red_warning_released(clock, &taker_sent, &taker_saved).await;
+    let (owner, taker) = (&owner, &taker);
+
+    // v1 acknowledges at the owner only: a decision reaches only the owner.
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    acknowledge_in_time(owner, "650102-002-v1").await;
+
+    // At 150 s the owner is gone and the other node takes over what it journaled.
+    tokio::time::sleep(Duration::from_secs(140)).await;
+    owner
+        .stop_and_wait(None, None)
+        .await
+        .expect("the owner stops");
+    let journaled = Arc::new(owner_saved.lock().expect("not poisoned").clone());
+    let taken = ask(
+        taker,
+        |port| AdminUnitMsg::TakeOver(journaled, port),
+        "take over",
+    )
+    .await
+    .expect("answered");
+    assert_eq!(
+        taken, 3,
+        "the region's, the county's and the township's book"
+    );
+    let sent_before = taker_sent.lock().expect("not poisoned").len();
+    tokio::time::sleep(Duration::from_secs(200)).await;
+
+    let sent_after: Vec<(i64, DeliveryKey, u32)> =
+        taker_sent.lock().expect("not poisoned")[sent_before..].to_vec();
+    let to = |id: &str| warning_sends(&sent_after, id);
+    assert_eq!(
+        to("650102-002-v1"),
+        [],
+        "acknowledged at the owner: the new owner does not ask again"
+    );
+    assert_eq!(
+        to("650102-002-v2"),
+        [(200, ChannelKind::Phone, 3)],
+        "the third try at the owner's deadline"
+    );
+    let books = ask(taker, AdminUnitMsg::Books, "books")
+        .await
+        .expect("books");
+    let acknowledged = books
+        .iter()
+        .filter_map(|book| book.obligation(&person("650102-002-v1"), &Subject::Warning))
+        .map(|obligation| &obligation.state)
+        .collect::<Vec<_>>();
+    assert_eq!(
+        acknowledged,
+        [&ObligationState::Acknowledged {
+            at: START.plus_ms(10_000)
+        }]
+    );
+    taker.stop(None);
+    for (courier, sink) in [(owner_courier, owner_sink), (taker_courier, taker_sink)] {
+        courier.stop(None);
+        sink.stop(None);
+    }
 }

@@ -1087,6 +1087,20 @@ impl SignOffBook {
         }
     }
 
+    /// Takes over the sign-off state another node journaled for `warning` when this node
+    /// becomes its owner: the journaled state replaces this book's unless this book already
+    /// knows a newer version (which the other node never saw). Returns whether it took it.
+    pub fn take_over(&mut self, warning: WarningId, journaled: WarningSignOff) -> bool {
+        let newer_here = self
+            .warnings
+            .get(&warning)
+            .is_some_and(|known| known.latest_version > journaled.latest_version);
+        if !newer_here {
+            self.warnings.insert(warning, journaled);
+        }
+        !newer_here
+    }
+
     /// Takes the book apart into the sign-off states of its warnings.
     pub fn into_sign_offs(self) -> impl Iterator<Item = (WarningId, WarningSignOff)> {
         self.warnings.into_iter()

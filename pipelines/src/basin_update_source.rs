@@ -18,14 +18,17 @@ use std::time::Duration;
 use ractor::ActorRef;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{ClientConfig, Message};
+use tianshan_actors::admin_unit::AdminUnitMsg;
 use tianshan_actors::ask::{await_reply, reply_port};
 use tianshan_actors::basin_supervisor::BasinSupervisorMsg;
 use tianshan_actors::landslide_chain::LandslideChainMsg;
 use tianshan_actors::lightning_fire_chain::LightningFireChainMsg;
+use tianshan_actors::sign_off_desk::SignOffDeskMsg;
 use tianshan_actors::station::Envelope;
-use tianshan_core::ids::{BasinId, StationId};
+use tianshan_core::ids::{BasinId, StationId, WarningId};
 use tianshan_core::observation::Outcome;
 use tianshan_core::region::Region;
+use tianshan_core::signoff::{SignOffBook, WarningSignOff};
 use tianshan_core::station_windows::StationSummary;
 use tianshan_core::tick_gate::TickGate;
 use tianshan_core::time::EventTime;
@@ -42,10 +45,11 @@ use crate::delivery_courier::{DeliveryCourierMsg, OwnsWarning};
 use crate::error::PipelineError;
 use crate::model_actors::ModelActors;
 use crate::ownership_lease::{keep_lease, OwnershipLease};
+use crate::state_journal::rebuild_state;
 use crate::stop_signal::StopSignal;
 use crate::telemetry::Metrics;
 use crate::warning_publisher::{read_published, WarningPublisherMsg};
-use crate::warning_threads::thread_key;
+use crate::warning_threads::{thread_key, ThreadPartitions};
 
 /// A basin-updates record as read, with the assignment generation it was read under.
 struct UpdateRecord {
@@ -68,8 +72,9 @@ enum Held {
     },
 }
 
-/// Where a node taking over basins learns what their previous owner already published and
-/// delivered, so that re-deriving their warnings neither publishes nor delivers them again.
+/// Where a node taking over basins learns what their previous owner already published,
+/// delivered and journaled, so that re-deriving their warnings neither publishes nor delivers
+/// them again, and the acknowledgements, escalations and sign-offs made there carry on here.
 pub struct PublishedWarnings {
     /// This node's publisher, told about versions published elsewhere.
     pub publisher: ActorRef<WarningPublisherMsg>,
@@ -81,6 +86,12 @@ pub struct PublishedWarnings {
     pub topic: String,
     /// The delivery journal topic.
     pub deliveries_topic: String,
+    /// The dissemination state topic (acknowledgement books and sign-offs).
+    pub state_topic: String,
+    /// The top of this node's dissemination tree, which takes the books over.
+    pub tree: ActorRef<AdminUnitMsg>,
+    /// This node's sign-off desk, which takes the sign-offs over.
+    pub desk: ActorRef<SignOffDeskMsg>,
 }
 
 /// What the downstream half needs to know of the cluster's topics.
@@ -93,6 +104,8 @@ pub struct UpdateLayout {
     pub tick_ms: i64,
     /// How many basin-updates partitions the cluster shares out.
     pub basin_partitions: i32,
+    /// The basin-updates partition of every warning thread: whose state a node takes over.
+    pub threads: Arc<ThreadPartitions>,
 }
 
 /// Every partition a sharded cluster shares out among its nodes.
@@ -106,7 +119,12 @@ pub struct ClusterPartitions {
 
 impl UpdateLayout {
     /// The layout of `writer`'s topic over `sources`.
-    pub fn new(writer: &BasinUpdatesWriter, sources: Vec<SourcePartition>, tick_ms: i64) -> Self {
+    pub fn new(
+        writer: &BasinUpdatesWriter,
+        sources: Vec<SourcePartition>,
+        tick_ms: i64,
+        threads: Arc<ThreadPartitions>,
+    ) -> Self {
         Self {
             chain_partitions: [ChainKey::Fire, ChainKey::Landslide]
                 .into_iter()
@@ -115,6 +133,7 @@ impl UpdateLayout {
             sources,
             tick_ms,
             basin_partitions: writer.partition_count(),
+            threads,
         }
     }
 }
@@ -206,6 +225,7 @@ impl BasinUpdateSource {
             chain_partitions: layout.chain_partitions,
             applied_upto: BTreeMap::new(),
             tick_ms: layout.tick_ms,
+            threads: layout.threads,
             published,
         };
         let apply_task = tokio::spawn(async move {
@@ -281,6 +301,7 @@ fn poll_loop(
 ) {
     let mut batch = Vec::new();
     let mut rewind = RewindCheck::default();
+    let mut handed_over_generation = assignment.generation();
     while !stop.load(Ordering::Relaxed) {
         match consumer.poll(Duration::from_millis(50)) {
             Some(Ok(message)) => {
@@ -307,9 +328,15 @@ fn poll_loop(
             Some(Err(e)) => warn!(error = %e, "basin-updates consumer error"),
             None => {}
         }
-        if !batch.is_empty() && records.blocking_send(std::mem::take(&mut batch)).is_err() {
+        // A new assignment is handed over even while no record comes, so the applier adopts
+        // it (and takes over the dissemination state of the gained warnings) at once.
+        let generation = assignment.generation();
+        if (!batch.is_empty() || generation != handed_over_generation)
+            && records.blocking_send(std::mem::take(&mut batch)).is_err()
+        {
             return;
         }
+        handed_over_generation = generation;
     }
     let _ = consumer.commit_consumer_state(rdkafka::consumer::CommitMode::Sync);
 }
@@ -346,6 +373,8 @@ struct UpdateApplier {
     /// a reading re-read or forwarded twice (a failover) is applied once.
     applied_upto: BTreeMap<SourcePartition, i64>,
     tick_ms: i64,
+    /// The basin-updates partition of every warning thread.
+    threads: Arc<ThreadPartitions>,
     published: PublishedWarnings,
 }
 
@@ -400,7 +429,56 @@ impl UpdateApplier {
         self.applied_upto.clear();
         if !owned.is_empty() {
             self.learn_published_elsewhere().await?;
+            self.take_over_journaled_state(&owned).await?;
         }
+        Ok(())
+    }
+
+    /// Reads the dissemination state topic back and hands the tree and the desk the books and
+    /// sign-offs journaled of the warnings whose threads land on `owned`, so a node taking over
+    /// a basin carries on from where its previous owner was: acknowledgements made there are
+    /// not asked again, escalations keep their deadlines, signed versions stay signed.
+    async fn take_over_journaled_state(&self, owned: &BTreeSet<i32>) -> Result<(), PipelineError> {
+        let journaled = self
+            .read_off_runtime(
+                "read the dissemination state",
+                &self.published.state_topic,
+                rebuild_state,
+            )
+            .await?;
+        let owned_here = |warning: &WarningId| {
+            self.threads
+                .of_warning(warning)
+                .is_some_and(|partition| owned.contains(&partition))
+        };
+        let mut books = journaled.books;
+        books.retain(|key| owned_here(&key.warning));
+        let sign_offs: Vec<(WarningId, WarningSignOff)> = journaled
+            .sign_off
+            .into_iter()
+            .flat_map(SignOffBook::into_sign_offs)
+            .filter(|(warning, _)| owned_here(warning))
+            .collect();
+        let (port, receiver) = reply_port();
+        self.published
+            .desk
+            .cast(SignOffDeskMsg::TakeOver(sign_offs, port))
+            .map_err(|e| PipelineError::Actor(format!("sign-off desk is gone: {e}")))?;
+        let sign_offs = await_reply(receiver, "take over sign-offs")
+            .await
+            .map_err(|e| PipelineError::Actor(e.to_string()))?;
+        let (port, receiver) = reply_port();
+        self.published
+            .tree
+            .cast(AdminUnitMsg::TakeOver(Arc::new(books), port))
+            .map_err(|e| PipelineError::Actor(format!("dissemination tree is gone: {e}")))?;
+        let books = await_reply(receiver, "take over acknowledgement books")
+            .await
+            .map_err(|e| PipelineError::Actor(e.to_string()))?;
+        info!(
+            books,
+            sign_offs, "took over the journaled dissemination state of the gained warnings"
+        );
         Ok(())
     }
 

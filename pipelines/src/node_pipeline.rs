@@ -243,6 +243,9 @@ impl NodePipeline {
                     bootstrap_servers: settings.kafka.bootstrap_servers.clone(),
                     topic: settings.kafka.topics.warnings.clone(),
                     deliveries_topic: settings.kafka.topics.deliveries.clone(),
+                    state_topic: settings.kafka.topics.state.clone(),
+                    tree: dissemination.region_unit.clone(),
+                    desk: dissemination.desk.clone(),
                 },
                 producer,
                 dead_letters.clone(),
@@ -257,7 +260,7 @@ impl NodePipeline {
                 .state_journal
                 .cast(StateJournalMsg::OnlyOwned(owns))
                 .map_err(|e| actor_error("the state journal", e))?;
-            (Some(ticks), Some(updates), Some(Arc::new(threads)))
+            (Some(ticks), Some(updates), Some(threads))
         } else {
             (None, None, None)
         };
@@ -382,7 +385,7 @@ async fn start_sharding(
     (
         ShardedTicks,
         BasinUpdateSource,
-        ThreadPartitions,
+        Arc<ThreadPartitions>,
         OwnsWarning,
     ),
     PipelineError,
@@ -409,7 +412,7 @@ async fn start_sharding(
         counts[&topics.basin_updates],
         settings.kafka.partitioner,
     );
-    let threads = ThreadPartitions::new(&writer, &region);
+    let threads = Arc::new(ThreadPartitions::new(&writer, &region));
     let ticks = ShardedTicks::new(
         region.clone(),
         writer.clone(),
@@ -430,6 +433,7 @@ async fn start_sharding(
             &writer,
             sources,
             settings.pipeline.tick_ms().map_err(PipelineError::Setup)?,
+            threads.clone(),
         ),
         published,
         dead_letters,

@@ -42,7 +42,7 @@ use tonic::{Code, Request, Status};
 
 use crate::deadline::{finishes_within, STORM_TEST_LIMIT};
 use crate::scatter_gather::PEER;
-use crate::sharded_cluster::wait_until_shared;
+use crate::sharded_cluster::start_sharded_nodes;
 use crate::storm_on_embedded_broker::{storm_fixture, StormFixture};
 
 const WATER_OFFICER: &str = "0f1ce40f1ce40f1ce40f1ce40f1ce40f1ce40f1c";
@@ -63,7 +63,7 @@ fn with_token<T>(message: T, token: &str) -> Request<T> {
 /// An orange flash-flood warning of `basin`'s first township, version 1, starting a minute
 /// ago by the wall clock the nodes' trees run on, derived as a model derives it: its owner is
 /// the owner of the basin.
-fn flash_flood(region: &Region, basin: &BasinId) -> WarningEvent {
+pub(crate) fn flash_flood(region: &Region, basin: &BasinId) -> WarningEvent {
     let onset = WallClock::system().now().plus_ms(-60_000);
     let basin_data = &region.basins[basin];
     let area = basin_data
@@ -89,7 +89,7 @@ fn flash_flood(region: &Region, basin: &BasinId) -> WarningEvent {
 }
 
 /// Returns the index of the node owning `basin`.
-fn owner_of(nodes: &[NodePipeline], basin: &BasinId) -> usize {
+pub(crate) fn owner_of(nodes: &[NodePipeline], basin: &BasinId) -> usize {
     nodes
         .iter()
         .position(|node| {
@@ -112,7 +112,10 @@ async fn books(node: &NodePipeline) -> Vec<ForcedAcknowledgement> {
 }
 
 /// The books of `warning` on `node`.
-async fn books_of(node: &NodePipeline, warning: &WarningId) -> Vec<ForcedAcknowledgement> {
+pub(crate) async fn books_of(
+    node: &NodePipeline,
+    warning: &WarningId,
+) -> Vec<ForcedAcknowledgement> {
     books(node)
         .await
         .into_iter()
@@ -122,7 +125,7 @@ async fn books_of(node: &NodePipeline, warning: &WarningId) -> Vec<ForcedAcknowl
 
 /// Publishes `event` on `node` (the warnings topic, then its desk, which releases an orange
 /// draft to responsible persons at once) and waits for its acknowledgement books to open.
-async fn publish(node: &NodePipeline, event: &WarningEvent) {
+pub(crate) async fn publish(node: &NodePipeline, event: &WarningEvent) {
     node.publisher
         .cast(WarningPublisherMsg::Publish(event.clone()))
         .expect("the publisher runs");
@@ -134,7 +137,7 @@ async fn publish(node: &NodePipeline, event: &WarningEvent) {
     }
 }
 
-async fn signed_version(node: &NodePipeline, warning: &WarningId) -> Option<u32> {
+pub(crate) async fn signed_version(node: &NodePipeline, warning: &WarningId) -> Option<u32> {
     ask(
         &node.dissemination.desk,
         |port| SignOffDeskMsg::Approved(warning.clone(), port),
@@ -157,8 +160,33 @@ async fn pending(node: &NodePipeline, warning: &WarningId) -> bool {
     .any(|draft| &draft.event.id == warning)
 }
 
+/// The state of `person`'s obligation to acknowledge `warning` in `node`'s books.
+pub(crate) async fn obligation_state(
+    node: &NodePipeline,
+    warning: &WarningId,
+    person: &RecipientId,
+) -> Option<ObligationState> {
+    books_of(node, warning).await.iter().find_map(|book| {
+        book.obligation(person, &Subject::Warning)
+            .map(|obligation| obligation.state.clone())
+    })
+}
+
+/// A responsible person `node`'s books of `warning` wait on.
+pub(crate) async fn responsible_person(node: &NodePipeline, warning: &WarningId) -> RecipientId {
+    books_of(node, warning)
+        .await
+        .iter()
+        .flat_map(|book| book.obligations())
+        .find(|(_, subject, obligation)| {
+            **subject == Subject::Warning && obligation.must_acknowledge
+        })
+        .map(|(recipient, _, _)| recipient.clone())
+        .expect("someone must acknowledge an orange warning")
+}
+
 /// How often `recipient` acknowledged `warning` in `node`'s books.
-async fn acknowledgements(
+pub(crate) async fn acknowledgements(
     node: &NodePipeline,
     warning: &WarningId,
     recipient: &RecipientId,
@@ -288,15 +316,7 @@ async fn acknowledgements_and_decisions_sent_to_any_node_reach_the_owner_once() 
             ..
         } = storm_fixture();
         settings.kafka.sharded = true;
-        let mut nodes = Vec::new();
-        for _ in 0..3 {
-            nodes.push(
-                NodePipeline::start(&settings, region.clone())
-                    .await
-                    .expect("node starts"),
-            );
-        }
-        wait_until_shared(&nodes).await;
+        let nodes = start_sharded_nodes(&settings, &region, 3).await;
         // The checks run in their own task so that the nodes stop even when one fails (a node not
         // stopped keeps the runtime from shutting down).
         let nodes = Arc::new(nodes);
@@ -336,15 +356,7 @@ async fn check_forwarding(nodes: Arc<Vec<NodePipeline>>, region: Arc<Region>, ka
     publish(&nodes[other_owner], &other_event).await;
 
     // A responsible person the owner's book waits on.
-    let owner_books = books_of(&nodes[owner], &event.id).await;
-    let head = owner_books
-        .iter()
-        .flat_map(|book| book.obligations())
-        .find(|(_, subject, obligation)| {
-            **subject == Subject::Warning && obligation.must_acknowledge
-        })
-        .map(|(recipient, _, _)| recipient.clone())
-        .expect("someone must acknowledge an orange warning");
+    let head = responsible_person(&nodes[owner], &event.id).await;
     let head_unit = nodes[owner]
         .dissemination
         .shared
@@ -375,13 +387,8 @@ async fn check_forwarding(nodes: Arc<Vec<NodePipeline>>, region: Arc<Region>, ka
         outcome(first.acknowledge(acknowledge(&event.id, &head)).await),
         v1::AckOutcome::InTime
     );
-    let state = books_of(&nodes[owner], &event.id)
+    let state = obligation_state(&nodes[owner], &event.id, &head)
         .await
-        .iter()
-        .find_map(|book| {
-            book.obligation(&head, &Subject::Warning)
-                .map(|obligation| obligation.state.clone())
-        })
         .expect("the owner's book holds the obligation");
     assert!(
         matches!(state, ObligationState::Acknowledged { .. }),

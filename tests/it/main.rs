@@ -16,3 +16,4 @@ mod sharded_cluster;
 mod signed_warnings_reach_the_public;
 mod sql_over_http;
 mod storm_on_embedded_broker;
+mod takeover;

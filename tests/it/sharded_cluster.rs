@@ -13,7 +13,7 @@ use tianshan_cluster::peer_gather::{PeerGather, PeerTransport};
 use tianshan_cluster::peer_service::{NodeIdentity, PeerApi};
 use tianshan_cluster::sql_engine::{SnapshotSource, SqlEngine};
 use tianshan_core::region::Region;
-use tianshan_pipelines::node_pipeline::{sharded_cluster_settled, NodePipeline};
+use tianshan_pipelines::node_pipeline::{sharded_cluster_settled, NodePipeline, PipelineSettings};
 use tianshan_pipelines::sql::NodeSources;
 use tianshan_proto::peer::v1::peer_service_client::PeerServiceClient;
 use tianshan_proto::peer::v1::{ClusterViewRequest, ClusterViewResponse};
@@ -29,6 +29,24 @@ use crate::golden_warnings::{golden_text, read_golden, GOLDEN};
 use crate::storm_on_embedded_broker::{
     dead_letter_reasons, expected_rejections, produce, storm_fixture, warning_lines, StormFixture,
 };
+
+/// Starts `count` nodes of `settings` (sharded) and waits until they share the partitions.
+pub(crate) async fn start_sharded_nodes(
+    settings: &PipelineSettings,
+    region: &Arc<Region>,
+    count: usize,
+) -> Vec<NodePipeline> {
+    let mut nodes = Vec::with_capacity(count);
+    for _ in 0..count {
+        nodes.push(
+            NodePipeline::start(settings, region.clone())
+                .await
+                .expect("node starts"),
+        );
+    }
+    wait_until_shared(&nodes).await;
+    nodes
+}
 
 /// Waits until every node owns observation and basin-updates partitions, and every partition
 /// has an owner: the group has settled on three members.
@@ -97,15 +115,7 @@ async fn three_sharded_nodes_give_the_warnings_of_one() {
             records,
         } = storm_fixture();
         settings.kafka.sharded = true;
-        let mut nodes = Vec::new();
-        for _ in 0..3 {
-            nodes.push(
-                NodePipeline::start(&settings, region.clone())
-                    .await
-                    .expect("node starts"),
-            );
-        }
-        wait_until_shared(&nodes).await;
+        let nodes = start_sharded_nodes(&settings, &region, 3).await;
         produce(&settings.kafka.bootstrap_servers, &records).await;
         wait_until_settled(&nodes, records.len() as u64).await;
         for node in &nodes {
@@ -212,15 +222,7 @@ async fn the_cluster_view_reports_what_each_node_owns() {
         settings.kafka.sharded = true;
         // Some data in the log, so the consumers have positions and report their lag.
         produce(&settings.kafka.bootstrap_servers, &records[..3000]).await;
-        let mut nodes = Vec::new();
-        for _ in 0..3 {
-            nodes.push(
-                NodePipeline::start(&settings, region.clone())
-                    .await
-                    .expect("node starts"),
-            );
-        }
-        wait_until_shared(&nodes).await;
+        let nodes = start_sharded_nodes(&settings, &region, 3).await;
         let mut clients = Vec::new();
         let mut addresses = Vec::new();
         for node in &nodes {

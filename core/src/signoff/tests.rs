@@ -876,3 +876,37 @@ fn a_book_journaled_per_changed_warning_comes_back_whole() {
     assert_eq!(SignOffBook::from_sign_offs(journal), book);
     assert!(book.sign_off_of(&debris.id).is_some());
 }
+
+#[test]
+fn a_new_owner_takes_over_the_journaled_sign_off_unless_it_knows_a_newer_version() {
+    // The old owner's desk: version 1 approved by the officer.
+    let mut owner = book_with(&[flash_flood(1, Level::Orange, Status::Issued)]);
+    owner
+        .approve(&ff_id(), 1, &water_officer(), None, minutes(5))
+        .expect("approved");
+    let journaled = owner.sign_off_of(&ff_id()).expect("journaled").clone();
+
+    // The new owner re-derived version 1 on its own: a pending draft nobody decided here.
+    let mut taking_over = book_with(&[flash_flood(1, Level::Orange, Status::Issued)]);
+    assert!(taking_over.approved(&ff_id()).is_none());
+    assert!(taking_over.take_over(ff_id(), journaled.clone()));
+    assert_eq!(
+        taking_over.approved(&ff_id()).map(|r| r.event.version),
+        Some(1),
+        "the officer's approval carries over"
+    );
+    assert_eq!(
+        taking_over.approve(&ff_id(), 1, &water_officer(), None, minutes(7)),
+        owner.approve(&ff_id(), 1, &water_officer(), None, minutes(7)),
+        "version 1 is decided here as it was there"
+    );
+
+    // A node that already holds version 2 keeps it: the old owner never saw it.
+    let mut ahead = book_with(&[
+        flash_flood(1, Level::Orange, Status::Issued),
+        flash_flood(2, Level::Red, Status::Issued),
+    ]);
+    let before = ahead.clone();
+    assert!(!ahead.take_over(ff_id(), journaled));
+    assert_eq!(ahead, before);
+}
