@@ -429,7 +429,10 @@ impl UpdateApplier {
         self.applied_upto.clear();
         if !owned.is_empty() {
             self.learn_published_elsewhere().await?;
-            self.take_over_journaled_state(&owned).await?;
+            if let Err(e) = self.take_over_journaled_state(&owned).await {
+                // The basins still run; only what people did at the previous owner is lost.
+                error!(error = %e, "the journaled dissemination state of the gained warnings was not taken over: acknowledgements and sign-offs made at their previous owner are asked for again");
+            }
         }
         Ok(())
     }
