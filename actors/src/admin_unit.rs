@@ -407,6 +407,13 @@ impl Actor for AdminUnitActor {
             }
             AdminUnitMsg::TakeOver(journaled, reply) => {
                 let mut taken = take_over_books(st, &journaled);
+                // Journaled again now that this node owns them: a book opened here while no
+                // node owned its warning was never journaled.
+                for (key, books) in &st.books {
+                    for book in books.iter().filter(|book| !book.closed) {
+                        save(&st.shared, &st.code, key, book);
+                    }
+                }
                 let mut pending = Vec::with_capacity(st.children.len());
                 for (code, child) in &st.children {
                     let (port, receiver) = reply_port();
@@ -584,7 +591,8 @@ fn close_older_versions(st: &mut AdminUnitState, warning: &WarningId, version: u
 }
 
 /// Takes over this unit's books of `journaled` (another node's journaled books of warnings this
-/// node has just come to own): each replaces this unit's book of the same key, or is added, so
+/// node has just come to own; the caller journals every open book again afterwards, and the
+/// state journal keeps those of warnings this node owns): each replaces this unit's book of the same key, or is added, so
 /// the acknowledgements, delivery reports and escalation steps made there carry on here. A
 /// book this unit closed, or of a version older than one it holds, stays as it is here.
 /// Returns how many books it took over.

@@ -199,6 +199,20 @@ impl Actor for SignOffDesk {
                 for (warning, sign_off) in sign_offs {
                     taken += usize::from(st.book.take_over(warning, sign_off));
                 }
+                // Journaled again now that this node owns them (the state journal keeps those
+                // of warnings it owns): a version taken in here while no node owned its warning
+                // was never journaled.
+                let versioned: Vec<WarningId> = st
+                    .book
+                    .warning_ids()
+                    .filter(|warning| {
+                        st.book
+                            .sign_off_of(warning)
+                            .is_some_and(|sign_off| sign_off.latest_event().is_some())
+                    })
+                    .cloned()
+                    .collect();
+                save(st, versioned);
                 let _ = reply.send(taken);
             }
             SignOffDeskMsg::AutoApprove => {

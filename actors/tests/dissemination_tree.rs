@@ -673,6 +673,19 @@ async fn a_tree_taking_over_a_warning_carries_on_from_the_owners_journaled_books
         taken, 3,
         "the region's, the county's and the township's book"
     );
+    let journaled_here = taker_saved.lock().expect("not poisoned").clone();
+    assert_eq!(
+        journaled_here.len(),
+        3,
+        "the new owner journals the books it took over"
+    );
+    assert!(
+        journaled_here.iter().any(|(_, saved)| saved
+            .ack
+            .obligation(&person("650102-002-v1"), &Subject::Warning)
+            .is_some_and(|o| matches!(o.state, ObligationState::Acknowledged { .. }))),
+        "as taken over, with the acknowledgement"
+    );
     let sent_before = taker_sent.lock().expect("not poisoned").len();
     tokio::time::sleep(Duration::from_secs(200)).await;
 

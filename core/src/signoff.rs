@@ -1073,6 +1073,11 @@ impl SignOffBook {
             .map_or(&[], |sign_off| &sign_off.trail)
     }
 
+    /// Returns the ids of the warnings in the book, in order.
+    pub fn warning_ids(&self) -> impl Iterator<Item = &WarningId> {
+        self.warnings.keys()
+    }
+
     /// Returns the sign-off state of `warning`, as [`SignOffBook::from_sign_offs`] takes it back.
     pub fn sign_off_of(&self, warning: &WarningId) -> Option<&WarningSignOff> {
         self.warnings.get(warning)
