@@ -5,7 +5,6 @@
 //! killed, and the survivors' cluster views are polled until they own every partition and have
 //! rebuilt the state of those they took over.
 
-use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -13,7 +12,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use tianshan_cluster::node_probe::{free_local_port, scrape_metrics};
+use tianshan_cluster::sql_engine::{claimed, BASIN_UPDATES};
 use tianshan_core::scenario::storm_scenario;
+use tianshan_core::shard_coverage::{check_coverage, Claim};
 use tianshan_pipelines::config::TopicsConfig;
 use tianshan_pipelines::embedded_broker::EmbeddedBroker;
 use tianshan_pipelines::gateway::{produce_all, scenario_records};
@@ -199,9 +200,7 @@ async fn one_kill(
         &mut nodes,
         "the nodes to share out every partition",
         |views| {
-            views.len() == started_nodes
-                && views.iter().all(|v| v.ready)
-                && covers_all(views).is_some_and(|owned| owned == all)
+            views.len() == started_nodes && views.iter().all(|v| v.ready) && covers_all(views, &all)
         },
     )
     .await?;
@@ -232,8 +231,7 @@ async fn one_kill(
     loop {
         still_running(&mut nodes)?;
         let views = cluster_views(&nodes).await;
-        let survivors_own_all =
-            views.len() == nodes.len() && covers_all(&views).is_some_and(|o| o == all);
+        let survivors_own_all = views.len() == nodes.len() && covers_all(&views, &all);
         if survivors_own_all && owned.is_none() {
             owned = Some(killed_at.elapsed());
         }
@@ -252,9 +250,10 @@ async fn one_kill(
     }
 }
 
-/// The partitions a sharded cluster shares out, named as [`covers_all`] names them: those of
-/// the observation topics and of the basin-updates topic.
-fn partitions_to_own(topics: &TopicsConfig) -> BTreeSet<String> {
+/// The partitions a sharded cluster shares out, named as the cluster's coverage check names
+/// them (`tianshan_cluster::sql_engine::claimed`): those of the observation topics and of the
+/// basin-updates topic.
+fn partitions_to_own(topics: &TopicsConfig) -> Vec<String> {
     let observations = [
         &topics.rainfall,
         &topics.water_level,
@@ -262,38 +261,32 @@ fn partitions_to_own(topics: &TopicsConfig) -> BTreeSet<String> {
         &topics.lightning,
         &topics.weather,
     ];
-    let mut all = BTreeSet::new();
+    let mut all = Vec::new();
     for (topic, partitions) in node_topics(topics) {
         for partition in 0..partitions {
             if observations.contains(&&topic) {
-                all.insert(format!("{topic}/{partition}"));
+                all.push(format!("{topic}/{partition}"));
             } else if topic == topics.basin_updates {
-                all.insert(format!("basin-updates/{partition}"));
+                all.push(format!("{BASIN_UPDATES}/{partition}"));
             }
         }
     }
     all
 }
 
-/// Every partition the nodes' views say they own (observation partitions as `topic/n`, basin
-/// update partitions as `basin-updates/n`), if no node is still without any and no partition
-/// is owned twice.
-fn covers_all(views: &[ClusterViewResponse]) -> Option<BTreeSet<String>> {
-    let mut all = BTreeSet::new();
-    for view in views {
-        let ownership = view.ownership.as_ref()?;
-        for p in &ownership.observation_partitions {
-            if !all.insert(format!("{}/{}", p.topic, p.partition)) {
-                return None;
-            }
-        }
-        for p in &ownership.basin_update_partitions {
-            if !all.insert(format!("basin-updates/{p}")) {
-                return None;
-            }
-        }
-    }
-    Some(all)
+/// Whether the nodes' views own every partition of `all` exactly once between them, every node
+/// owning (sharded, with its partitions assigned).
+fn covers_all(views: &[ClusterViewResponse], all: &[String]) -> bool {
+    let claims: Option<Vec<Claim>> = views
+        .iter()
+        .map(|view| {
+            Some(Claim {
+                node: view.node_id.clone(),
+                partitions: claimed(view.ownership.as_ref()?),
+            })
+        })
+        .collect();
+    claims.is_some_and(|claims| check_coverage(all, &claims).is_ok())
 }
 
 /// Polls the nodes' cluster views until `done` holds for them.
@@ -474,10 +467,15 @@ mod tests {
             }),
             ..Default::default()
         };
-        let shared = covers_all(&[view(&[0, 1], &[0]), view(&[2], &[1])]).expect("disjoint");
-        assert_eq!(shared.len(), 5);
-        assert!(covers_all(&[view(&[0, 1], &[0]), view(&[1], &[1])]).is_none());
-        assert!(covers_all(&[ClusterViewResponse::default()]).is_none());
+        let all: Vec<String> = ["rainfall/0", "rainfall/1", "rainfall/2"]
+            .into_iter()
+            .chain(["basin-updates/0", "basin-updates/1"])
+            .map(String::from)
+            .collect();
+        assert!(covers_all(&[view(&[0, 1], &[0]), view(&[2], &[1])], &all));
+        assert!(!covers_all(&[view(&[0, 1], &[0]), view(&[1], &[1])], &all));
+        assert!(!covers_all(&[view(&[0], &[0]), view(&[2], &[1])], &all));
+        assert!(!covers_all(&[ClusterViewResponse::default()], &all));
     }
 
     #[test]
@@ -486,7 +484,7 @@ mod tests {
         let all = partitions_to_own(&topics);
         assert_eq!(all.len(), 12 + 4 * 3 + 12);
         assert!(all.contains(&format!("{}/11", topics.rainfall)));
-        assert!(all.contains("basin-updates/11"));
+        assert!(all.contains(&"basin-updates/11".to_owned()));
         assert!(!all
             .iter()
             .any(|p| p.starts_with(&format!("{}/", topics.warnings))));

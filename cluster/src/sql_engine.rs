@@ -186,8 +186,9 @@ fn answer_is_whole(
     Ok(())
 }
 
-/// The partitions `owned` names, as `topic/n` (basin updates as `basin-updates/n`).
-fn claimed(owned: &peer::Ownership) -> Vec<String> {
+/// The partitions `owned` names, as `topic/n` (basin updates as `basin-updates/n`): what
+/// [`check_coverage`] compares.
+pub fn claimed(owned: &peer::Ownership) -> Vec<String> {
     let observation = owned
         .observation_partitions
         .iter()
@@ -210,7 +211,7 @@ fn every_partition(cluster: &ClusterPartitions) -> Vec<String> {
 }
 
 /// How partitions of the basin-updates topic are named, whatever the topic is called.
-const BASIN_UPDATES: &str = "basin-updates";
+pub const BASIN_UPDATES: &str = "basin-updates";
 
 fn partition_label(topic: &str, partition: i32) -> String {
     format!("{topic}/{partition}")
