@@ -11,7 +11,7 @@
 //! | a cursor before the topic's retention or past its end | `OUT_OF_RANGE` |
 //! | Kafka unreachable | `UNAVAILABLE` |
 //! | a peer that does not answer a scatter-gather query (unsharded nodes) | `UNAVAILABLE`, naming the peer |
-//! | sharded: the nodes that answered miss a partition or both own one | `UNAVAILABLE`, naming the partitions and the peers not answering |
+//! | sharded: the nodes that answered miss a partition, both own one, or still rebuild one | `UNAVAILABLE`, naming the partitions or nodes and the peers not answering |
 //! | a request forwarded to the warning's owner: the owner's refusal | the owner's status |
 //! | …the owner does not answer, or no reachable node owns the warning | `UNAVAILABLE`, naming the owner or the peers not answering |
 //! | a forwarded request reaching a node that no longer owns the warning | `UNAVAILABLE` |
@@ -66,7 +66,8 @@ pub enum ClusterError {
         detail: String,
     },
     /// The nodes of a sharded cluster that answered a scatter-gather query do not own every
-    /// partition once between them: the answer would miss or double part of the state.
+    /// partition once between them, or one still rebuilds its part: the answer would miss or
+    /// double part of the state.
     #[error(
         "the nodes that answered do not hold the whole cluster's state: {gap}; peers not \
          answering: {not_answering}; ask again once the cluster has rebalanced"

@@ -30,15 +30,29 @@ pub type GatheredParts = BTreeMap<String, Vec<Vec<RecordBatch>>>;
 pub struct Gathered {
     /// The tables of the peers that answered.
     pub parts: GatheredParts,
-    /// Each peer that answered, in configured order, with what it owned when it took its
-    /// snapshot (`None` when it runs unsharded).
-    pub answered: Vec<(String, Option<peer::Ownership>)>,
+    /// Each peer that answered, in configured order.
+    pub answered: Vec<PeerPart>,
     /// Each peer that did not answer, in configured order, with what went wrong.
     pub failed: Vec<(String, String)>,
 }
 
-/// One peer's answer: its tables and what it owned.
-type PeerAnswer = (Vec<(String, Vec<RecordBatch>)>, Option<peer::Ownership>);
+/// A peer that answered a gather, and the state its part was taken in.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PeerPart {
+    /// The peer's address.
+    pub peer: String,
+    /// What it owned when it took its snapshot (`None` when it runs unsharded).
+    pub ownership: Option<peer::Ownership>,
+    /// Whether its state of what it owns was rebuilt then.
+    pub ready: bool,
+}
+
+/// One peer's answer: its tables, what it owned and whether it was ready.
+type PeerAnswer = (
+    Vec<(String, Vec<RecordBatch>)>,
+    Option<peer::Ownership>,
+    bool,
+);
 
 /// How this node calls its peers: the way the nodes of the cluster serve gRPC.
 #[derive(Debug, Clone)]
@@ -145,11 +159,15 @@ impl PeerGather {
         let mut gathered = Gathered::default();
         for (peer, call) in calls {
             match call.await.map_err(ClusterError::actor)? {
-                Ok((tables, ownership)) => {
+                Ok((tables, ownership, ready)) => {
                     for (name, batches) in tables {
                         gathered.parts.entry(name).or_default().push(batches);
                     }
-                    gathered.answered.push((peer, ownership));
+                    gathered.answered.push(PeerPart {
+                        peer,
+                        ownership,
+                        ready,
+                    });
                 }
                 Err(detail) => gathered.failed.push((peer, detail)),
             }
@@ -243,5 +261,5 @@ async fn snapshot_of(
             Ok((table.name, batches))
         })
         .collect::<Result<_, String>>()?;
-    Ok((tables, answer.ownership))
+    Ok((tables, answer.ownership, answer.ready))
 }

@@ -274,6 +274,7 @@ impl PeerService for PeerApi {
             taken_at_ms: snapshot.taken_at.millis(),
             tables: answer,
             ownership,
+            ready: self.source.is_ready(),
         }))
     }
 }

@@ -88,9 +88,12 @@ impl SqlEngine {
             tokio::spawn(async move { peers.gather().await })
         };
         let snapshot = self.source.take().await?;
-        let owned_here = self.source.ownership();
+        let here = ThisNode {
+            ownership: self.source.ownership(),
+            ready: self.source.is_ready(),
+        };
         let gathered = gathered.await.map_err(ClusterError::actor)??;
-        answer_is_whole(owned_here.as_ref(), &gathered)?;
+        answer_is_whole(&here, &gathered)?;
         Ok(NodeSql::with_parts(&snapshot, gathered.parts)?)
     }
 
@@ -128,21 +131,27 @@ impl SqlEngine {
     }
 }
 
+/// The state this node's own part was taken in.
+struct ThisNode {
+    /// What it owned (`None` when it runs unsharded).
+    ownership: Option<Ownership>,
+    /// Whether its state of what it owns was rebuilt.
+    ready: bool,
+}
+
 /// Whether an answer over this node and the peers that answered covers the whole cluster.
 /// Unsharded nodes each hold a part no other node has, so every peer must answer. Sharded, the
 /// answer is whole when this node and the peers that answered own every partition once between
-/// them ([`check_coverage`]): a listed peer that is not running (a StatefulSet scaled below the
-/// pods `[cluster] peers` lists) owns nothing and is not missed.
+/// them ([`check_coverage`]) and every one of them has rebuilt its state of what it owns: a
+/// listed peer that is not running (a StatefulSet scaled below the pods `[cluster] peers`
+/// lists) owns nothing and is not missed.
 ///
 /// # Errors
 /// [`ClusterError::PeerFailed`] naming the first peer that did not answer an unsharded node;
 /// [`ClusterError::PartialCluster`] when a sharded node's answer would miss or double a
-/// partition.
-fn answer_is_whole(
-    owned_here: Option<&Ownership>,
-    gathered: &Gathered,
-) -> Result<(), ClusterError> {
-    let Some(owned_here) = owned_here else {
+/// partition, or take a part still being rebuilt after a rebalance.
+fn answer_is_whole(here: &ThisNode, gathered: &Gathered) -> Result<(), ClusterError> {
+    let Some(owned_here) = &here.ownership else {
         return match gathered.failed.first() {
             Some((peer, detail)) => Err(ClusterError::PeerFailed {
                 peer: peer.clone(),
@@ -151,13 +160,14 @@ fn answer_is_whole(
             None => Ok(()),
         };
     };
+    const THIS_NODE: &str = "this node";
     let mut claims = vec![Claim {
-        node: "this node".to_owned(),
+        node: THIS_NODE.to_owned(),
         partitions: claimed(&ownership_message(owned_here)),
     }];
-    claims.extend(gathered.answered.iter().map(|(peer, owned)| Claim {
-        node: peer.clone(),
-        partitions: owned.as_ref().map(claimed).unwrap_or_default(),
+    claims.extend(gathered.answered.iter().map(|part| Claim {
+        node: part.peer.clone(),
+        partitions: part.ownership.as_ref().map(claimed).unwrap_or_default(),
     }));
     let not_answering = || {
         let peers: Vec<String> = gathered
@@ -171,12 +181,29 @@ fn answer_is_whole(
             peers.join(", ")
         }
     };
-    check_coverage(&every_partition(&owned_here.cluster), &claims).map_err(|gap| {
-        ClusterError::PartialCluster {
-            gap: gap.to_string(),
-            not_answering: not_answering(),
-        }
-    })?;
+    let partial = |gap: String| ClusterError::PartialCluster {
+        gap,
+        not_answering: not_answering(),
+    };
+    check_coverage(&every_partition(&owned_here.cluster), &claims)
+        .map_err(|gap| partial(gap.to_string()))?;
+    let rebuilding: Vec<&str> = (!here.ready)
+        .then_some(THIS_NODE)
+        .into_iter()
+        .chain(
+            gathered
+                .answered
+                .iter()
+                .filter(|part| !part.ready)
+                .map(|part| part.peer.as_str()),
+        )
+        .collect();
+    if !rebuilding.is_empty() {
+        return Err(partial(format!(
+            "{} still rebuilding the state of partitions gained in a rebalance",
+            rebuilding.join(", ")
+        )));
+    }
     if !gathered.failed.is_empty() {
         tracing::debug!(
             not_answering = not_answering(),
@@ -221,6 +248,8 @@ fn partition_label(topic: &str, partition: i32) -> String {
 mod tests {
     use tianshan_proto::peer::v1::ObservationPartition;
 
+    use crate::peer_gather::PeerPart;
+
     use super::*;
 
     /// A sharded node of a cluster of `rainfall/0..4` and basin-updates `0..2` that owns
@@ -240,11 +269,7 @@ mod tests {
         }
     }
 
-    fn answered(
-        peer: &str,
-        observation: &[i32],
-        basin_updates: &[i32],
-    ) -> (String, Option<peer::Ownership>) {
+    fn answered(peer: &str, observation: &[i32], basin_updates: &[i32]) -> PeerPart {
         let owned = peer::Ownership {
             observation_partitions: observation
                 .iter()
@@ -257,7 +282,19 @@ mod tests {
             basin_update_partitions: basin_updates.to_vec(),
             basins: Vec::new(),
         };
-        (peer.to_owned(), Some(owned))
+        PeerPart {
+            peer: peer.to_owned(),
+            ownership: Some(owned),
+            ready: true,
+        }
+    }
+
+    /// This node, ready, owning `observation` and `basin_updates`.
+    fn here(observation: &[i32], basin_updates: &[i32]) -> ThisNode {
+        ThisNode {
+            ownership: Some(owning(observation, basin_updates)),
+            ready: true,
+        }
     }
 
     fn failed(peer: &str) -> (String, String) {
@@ -270,12 +307,16 @@ mod tests {
             failed: vec![failed("tianshan-2:50051")],
             ..Gathered::default()
         };
-        let error = answer_is_whole(None, &gathered).expect_err("a peer is missing");
+        let unsharded = ThisNode {
+            ownership: None,
+            ready: true,
+        };
+        let error = answer_is_whole(&unsharded, &gathered).expect_err("a peer is missing");
         assert!(
             matches!(&error, ClusterError::PeerFailed { peer, .. } if peer == "tianshan-2:50051"),
             "{error}"
         );
-        assert!(answer_is_whole(None, &Gathered::default()).is_ok());
+        assert!(answer_is_whole(&unsharded, &Gathered::default()).is_ok());
     }
 
     #[test]
@@ -286,7 +327,7 @@ mod tests {
             failed: vec![failed("tianshan-2:50051"), failed("tianshan-3:50051")],
             ..Gathered::default()
         };
-        assert!(answer_is_whole(Some(&owning(&[0, 1], &[0])), &gathered).is_ok());
+        assert!(answer_is_whole(&here(&[0, 1], &[0]), &gathered).is_ok());
     }
 
     #[test]
@@ -296,7 +337,7 @@ mod tests {
             failed: vec![failed("tianshan-2:50051")],
             ..Gathered::default()
         };
-        let error = answer_is_whole(Some(&owning(&[0, 1], &[0])), &owner_silent)
+        let error = answer_is_whole(&here(&[0, 1], &[0]), &owner_silent)
             .expect_err("rainfall/3 is missing");
         let message = error.to_string();
         assert!(message.contains("owns partitions rainfall/3;"), "{message}");
@@ -310,7 +351,7 @@ mod tests {
             answered: vec![answered("tianshan-1:50051", &[1, 2, 3], &[1])],
             ..Gathered::default()
         };
-        let message = answer_is_whole(Some(&owning(&[0, 1], &[0])), &rebalancing)
+        let message = answer_is_whole(&here(&[0, 1], &[0]), &rebalancing)
             .expect_err("rainfall/1 is owned twice")
             .to_string();
         assert!(
@@ -318,5 +359,31 @@ mod tests {
             "{message}"
         );
         assert!(message.contains("peers not answering: none"), "{message}");
+    }
+    #[test]
+    fn a_sharded_answer_waits_for_parts_still_being_rebuilt() {
+        let mut peer = answered("tianshan-1:50051", &[2, 3], &[1]);
+        peer.ready = false;
+        let gathered = Gathered {
+            answered: vec![peer],
+            ..Gathered::default()
+        };
+        let message = answer_is_whole(&here(&[0, 1], &[0]), &gathered)
+            .expect_err("tianshan-1 is rebuilding")
+            .to_string();
+        assert!(
+            message.contains("tianshan-1:50051 still rebuilding"),
+            "{message}"
+        );
+        let mut starting = here(&[0, 1], &[0]);
+        starting.ready = false;
+        let all_ready = Gathered {
+            answered: vec![answered("tianshan-1:50051", &[2, 3], &[1])],
+            ..Gathered::default()
+        };
+        let message = answer_is_whole(&starting, &all_ready)
+            .expect_err("this node is rebuilding")
+            .to_string();
+        assert!(message.contains("this node still rebuilding"), "{message}");
     }
 }

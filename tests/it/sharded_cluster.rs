@@ -303,9 +303,18 @@ async fn the_cluster_view_reports_what_each_node_owns() {
             }
         }
 
-        // SQL asked of node 0: a listed node that is not running (a StatefulSet below the
+        // SQL asked of node 0, once every node has rebuilt its state (a part still being
+        // rebuilt is refused): a listed node that is not running (a StatefulSet below the
         // autoscaler's maximum) owns nothing, so the answer goes without it; leaving out a
         // running node leaves its partitions without an owner that answered, and is refused.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !nodes.iter().all(|node| node.metrics.is_ready()) {
+            assert!(
+                Instant::now() < deadline,
+                "the nodes did not rebuild their state"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
         let absent = {
             let (closed, gone) = crate::scatter_gather::bind_listeners(1).await;
             drop(closed);
