@@ -7,8 +7,10 @@
 //! On every assignment it rewinds to the start of the retained log and reads it again, which
 //! rebuilds the basins and chains it gained; warnings re-derived on the way are dropped by the
 //! publisher, which first reads the warnings topic back to learn what the previous owner
-//! published. Chain rejections of records below the committed offset were dead-lettered before,
-//! so only live ones are written and counted.
+//! published; the courier learns what it delivered from the delivery journal, and the tree and
+//! the desk take over the books and sign-offs it journaled on the state topic. An assignment is
+//! adopted as soon as it changes, records or not. Chain rejections of records below the
+//! committed offset were dead-lettered before, so only live ones are written and counted.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
