@@ -388,20 +388,10 @@ impl Actor for AdminUnitActor {
                     .filter(|book| !book.closed)
                     .map(|book| book.ack.clone())
                     .collect();
-                let mut pending = Vec::with_capacity(st.children.len());
-                for (code, child) in &st.children {
-                    let (port, receiver) = reply_port();
-                    // A unit being restarted answers nothing this time; the others still count.
-                    match child.cast(AdminUnitMsg::Books(port)) {
-                        Ok(()) => pending.push((code, receiver)),
-                        Err(e) => warn!(unit = %code, error = %e, "no books from this unit"),
-                    }
-                }
-                for (code, receiver) in pending {
-                    match await_reply(receiver, "acknowledgement books").await {
-                        Ok(below) => books.extend(below),
-                        Err(e) => warn!(unit = %code, error = %e, "no books from this unit"),
-                    }
+                for below in
+                    ask_children(&st.children, "acknowledgement books", AdminUnitMsg::Books).await
+                {
+                    books.extend(below);
                 }
                 let _ = reply.send(books);
             }
@@ -414,20 +404,11 @@ impl Actor for AdminUnitActor {
                         save(&st.shared, &st.code, key, book);
                     }
                 }
-                let mut pending = Vec::with_capacity(st.children.len());
-                for (code, child) in &st.children {
-                    let (port, receiver) = reply_port();
-                    match child.cast(AdminUnitMsg::TakeOver(journaled.clone(), port)) {
-                        Ok(()) => pending.push((code, receiver)),
-                        Err(e) => warn!(unit = %code, error = %e, "this unit took over no books"),
-                    }
-                }
-                for (code, receiver) in pending {
-                    match await_reply(receiver, "take over books").await {
-                        Ok(below) => taken += below,
-                        Err(e) => warn!(unit = %code, error = %e, "this unit took over no books"),
-                    }
-                }
+                let below = ask_children(&st.children, "take over books", |port| {
+                    AdminUnitMsg::TakeOver(journaled.clone(), port)
+                })
+                .await;
+                taken += below.into_iter().sum::<usize>();
                 schedule_deadline(&me, st);
                 let _ = reply.send(taken);
             }
@@ -576,6 +557,32 @@ fn restored_paths(
         }
     }
     paths
+}
+
+/// Asks every unit in `children` at once with the message `make` builds around a reply port
+/// and returns the replies that came. A unit being restarted answers nothing this time (logged,
+/// naming `what`); the others still count.
+async fn ask_children<T>(
+    children: &BTreeMap<AreaCode, ActorRef<AdminUnitMsg>>,
+    what: &str,
+    make: impl Fn(RpcReplyPort<T>) -> AdminUnitMsg,
+) -> Vec<T> {
+    let mut pending = Vec::with_capacity(children.len());
+    for (code, child) in children {
+        let (port, receiver) = reply_port();
+        match child.cast(make(port)) {
+            Ok(()) => pending.push((code, receiver)),
+            Err(e) => warn!(unit = %code, error = %e, "{what}: no answer from this unit"),
+        }
+    }
+    let mut replies = Vec::with_capacity(pending.len());
+    for (code, receiver) in pending {
+        match await_reply(receiver, what).await {
+            Ok(reply) => replies.push(reply),
+            Err(e) => warn!(unit = %code, error = %e, "{what}: no answer from this unit"),
+        }
+    }
+    replies
 }
 
 /// Closes this unit's open books of `warning` older than `version`: a newer version ends them.
