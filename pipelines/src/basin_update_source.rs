@@ -45,7 +45,7 @@ use crate::config::KafkaConfig;
 use crate::dead_letters::{DeadLetter, DeadLetterWriter};
 use crate::delivery_courier::{DeliveryCourierMsg, OwnsWarning};
 use crate::error::PipelineError;
-use crate::model_actors::ModelActors;
+use crate::model_actors::{ask, ModelActors};
 use crate::ownership_lease::{keep_lease, OwnershipLease};
 use crate::state_journal::rebuild_state;
 use crate::stop_signal::StopSignal;
@@ -464,22 +464,18 @@ impl UpdateApplier {
             .flat_map(SignOffBook::into_sign_offs)
             .filter(|(warning, _)| owned_here(warning))
             .collect();
-        let (port, receiver) = reply_port();
-        self.published
-            .desk
-            .cast(SignOffDeskMsg::TakeOver(sign_offs, port))
-            .map_err(|e| PipelineError::Actor(format!("sign-off desk is gone: {e}")))?;
-        let sign_offs = await_reply(receiver, "take over sign-offs")
-            .await
-            .map_err(|e| PipelineError::Actor(e.to_string()))?;
-        let (port, receiver) = reply_port();
-        self.published
-            .tree
-            .cast(AdminUnitMsg::TakeOver(Arc::new(books), port))
-            .map_err(|e| PipelineError::Actor(format!("dissemination tree is gone: {e}")))?;
-        let books = await_reply(receiver, "take over acknowledgement books")
-            .await
-            .map_err(|e| PipelineError::Actor(e.to_string()))?;
+        let sign_offs = ask(
+            &self.published.desk,
+            |port| SignOffDeskMsg::TakeOver(sign_offs, port),
+            "take over sign-offs",
+        )
+        .await?;
+        let books = ask(
+            &self.published.tree,
+            |port| AdminUnitMsg::TakeOver(Arc::new(books), port),
+            "take over acknowledgement books",
+        )
+        .await?;
         info!(
             books,
             sign_offs, "took over the journaled dissemination state of the gained warnings"
@@ -498,17 +494,12 @@ impl UpdateApplier {
                 read_journal,
             )
             .await?;
-        let (port, receiver) = reply_port();
-        self.published
-            .courier
-            .cast(DeliveryCourierMsg::LearnDelivered(
-                delivered.into_iter().collect(),
-                port,
-            ))
-            .map_err(|e| PipelineError::Actor(format!("courier is gone: {e}")))?;
-        await_reply(receiver, "learn deliveries made elsewhere")
-            .await
-            .map_err(|e| PipelineError::Actor(e.to_string()))?;
+        ask(
+            &self.published.courier,
+            |port| DeliveryCourierMsg::LearnDelivered(delivered.into_iter().collect(), port),
+            "learn deliveries made elsewhere",
+        )
+        .await?;
         let published = self
             .read_off_runtime(
                 "read published warnings",
@@ -516,14 +507,12 @@ impl UpdateApplier {
                 read_published,
             )
             .await?;
-        let (port, receiver) = reply_port();
-        self.published
-            .publisher
-            .cast(WarningPublisherMsg::PublishedElsewhere(published, port))
-            .map_err(|e| PipelineError::Actor(format!("warning publisher is gone: {e}")))?;
-        await_reply(receiver, "merge published warnings")
-            .await
-            .map_err(|e| PipelineError::Actor(e.to_string()))
+        ask(
+            &self.published.publisher,
+            |port| WarningPublisherMsg::PublishedElsewhere(published, port),
+            "merge published warnings",
+        )
+        .await
     }
 
     /// Reads `topic` with the blocking `read` on a blocking thread; `what` names it in errors.
