@@ -5,6 +5,7 @@
 //! killed, and the survivors' cluster views are polled until they own every partition and have
 //! rebuilt the state of those they took over.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -12,9 +13,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use tianshan_cluster::node_probe::{free_local_port, scrape_metrics};
-use tianshan_cluster::sql_engine::{claimed, BASIN_UPDATES};
+use tianshan_cluster::sql_engine::{claimed, every_partition};
 use tianshan_core::scenario::storm_scenario;
 use tianshan_core::shard_coverage::{check_coverage, Claim};
+use tianshan_pipelines::basin_update_source::ClusterPartitions;
 use tianshan_pipelines::config::TopicsConfig;
 use tianshan_pipelines::embedded_broker::EmbeddedBroker;
 use tianshan_pipelines::gateway::{produce_all, scenario_records};
@@ -250,28 +252,20 @@ async fn one_kill(
     }
 }
 
-/// The partitions a sharded cluster shares out, named as the cluster's coverage check names
-/// them (`tianshan_cluster::sql_engine::claimed`): those of the observation topics and of the
-/// basin-updates topic.
+/// The partitions a sharded cluster shares out (those of the observation topics and of the
+/// basin-updates topic, as `tianshan create-topics` makes them), named as the cluster's coverage
+/// check names them.
 fn partitions_to_own(topics: &TopicsConfig) -> Vec<String> {
-    let observations = [
-        &topics.rainfall,
-        &topics.water_level,
-        &topics.deformation,
-        &topics.lightning,
-        &topics.weather,
-    ];
-    let mut all = Vec::new();
-    for (topic, partitions) in node_topics(topics) {
-        for partition in 0..partitions {
-            if observations.contains(&&topic) {
-                all.push(format!("{topic}/{partition}"));
-            } else if topic == topics.basin_updates {
-                all.push(format!("{BASIN_UPDATES}/{partition}"));
-            }
-        }
-    }
-    all
+    let counts: BTreeMap<String, i32> = node_topics(topics).into_iter().collect();
+    let observation = topics
+        .observation_topics()
+        .into_iter()
+        .flat_map(|topic| (0..counts[topic]).map(move |p| (topic.to_owned(), p)))
+        .collect();
+    every_partition(&ClusterPartitions {
+        observation,
+        basin_updates: counts[&topics.basin_updates],
+    })
 }
 
 /// Whether the nodes' views own every partition of `all` exactly once between them, every node

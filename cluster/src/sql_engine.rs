@@ -228,7 +228,7 @@ pub fn claimed(owned: &peer::Ownership) -> Vec<String> {
 }
 
 /// Every partition of the cluster, named as [`claimed`] names them.
-fn every_partition(cluster: &ClusterPartitions) -> Vec<String> {
+pub fn every_partition(cluster: &ClusterPartitions) -> Vec<String> {
     let observation = cluster
         .observation
         .iter()
@@ -238,7 +238,7 @@ fn every_partition(cluster: &ClusterPartitions) -> Vec<String> {
 }
 
 /// How partitions of the basin-updates topic are named, whatever the topic is called.
-pub const BASIN_UPDATES: &str = "basin-updates";
+const BASIN_UPDATES: &str = "basin-updates";
 
 fn partition_label(topic: &str, partition: i32) -> String {
     format!("{topic}/{partition}")
