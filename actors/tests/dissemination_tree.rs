@@ -411,12 +411,13 @@ fn xinjiang(
 }
 
 /// Starts a tree of the real admin divisions whose courier records into `sent` and whose
-/// state sink into `saved`, and releases the red warning to everyone at once; returns the
+/// state sink into `saved`, and releases the red warning to `audience` at once; returns the
 /// tree, the courier and the sink.
 async fn red_warning_released(
     clock: WallClock,
     sent: &Sent,
     saved: &Saved,
+    audience: Audience,
 ) -> (
     ActorRef<AdminUnitMsg>,
     ActorRef<DeliveryRequest>,
@@ -430,7 +431,7 @@ async fn red_warning_released(
         .expect("state sink starts");
     let shared = xinjiang(clock, &courier, &sink);
     let region = start_tree(&shared, RestoredBooks::default()).await;
-    let (release, _) = release_of(&shared, Arc::new(red_warning()), Audience::Everyone);
+    let (release, _) = release_of(&shared, Arc::new(red_warning()), audience);
     region
         .cast(AdminUnitMsg::Release(Arc::new(release)))
         .expect("region takes the release");
@@ -480,7 +481,8 @@ async fn a_restarted_tree_keeps_the_deadlines_and_acknowledgements_of_the_stoppe
     let clock = WallClock::starting_at(START);
     let sent: Sent = Arc::default();
     let saved: Saved = Arc::default();
-    let (region, courier, sink) = red_warning_released(clock, &sent, &saved).await;
+    let (region, courier, sink) =
+        red_warning_released(clock, &sent, &saved, Audience::Everyone).await;
     tokio::time::sleep(Duration::from_secs(10)).await;
     acknowledge_in_time(&region, "650102-002-v1").await;
 
@@ -586,22 +588,9 @@ async fn a_withdrawal_after_a_restart_reaches_the_restored_books() {
     let clock = WallClock::starting_at(START);
     let sent: Sent = Arc::default();
     let saved: Saved = Arc::default();
-    let (courier, _) = Actor::spawn(None, RecordingCourier, (sent.clone(), clock))
-        .await
-        .expect("courier starts");
-    let (sink, _) = Actor::spawn(None, RecordingStateSink, saved.clone())
-        .await
-        .expect("state sink starts");
-    let shared = xinjiang(clock, &courier, &sink);
-    let region = start_tree(&shared, RestoredBooks::default()).await;
-    let (early, _) = release_of(
-        &shared,
-        Arc::new(red_warning()),
-        Audience::ResponsiblePersons,
-    );
-    region
-        .cast(AdminUnitMsg::Release(Arc::new(early)))
-        .expect("region takes the early release");
+    // Released early, to responsible persons only.
+    let (region, courier, sink) =
+        red_warning_released(clock, &sent, &saved, Audience::ResponsiblePersons).await;
     tokio::time::sleep(Duration::from_secs(150)).await;
     region
         .stop_and_wait(None, None)
@@ -646,9 +635,9 @@ async fn a_tree_taking_over_a_warning_carries_on_from_the_owners_journaled_books
     let (owner_sent, taker_sent): (Sent, Sent) = (Arc::default(), Arc::default());
     let (owner_saved, taker_saved): (Saved, Saved) = (Arc::default(), Arc::default());
     let (owner, owner_courier, owner_sink) =
-        red_warning_released(clock, &owner_sent, &owner_saved).await;
+        red_warning_released(clock, &owner_sent, &owner_saved, Audience::Everyone).await;
     let (taker, taker_courier, taker_sink) =
-        red_warning_released(clock, &taker_sent, &taker_saved).await;
+        red_warning_released(clock, &taker_sent, &taker_saved, Audience::Everyone).await;
     let (owner, taker) = (&owner, &taker);
 
     // v1 acknowledges at the owner only: a decision reaches only the owner.
