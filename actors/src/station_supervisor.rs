@@ -12,9 +12,13 @@
 //! readings belong to no station: they go to the fire and landslide chains. At every tick each
 //! chain then gets the summaries of the stations it watches (weather stations and gauges),
 //! and after them the tick, so a chain always decides on the same inputs whatever the batch
-//! boundaries were. A station that fails is restarted with
-//! empty windows and the loss is logged as an error; if it fails during a batch, its part of
-//! that batch is rejected as `station_failed` (so it reaches the dead letters, nothing is lost).
+//! boundaries were. A replay hands over a whole span of batches and ticks at once instead
+//! (`ApplySpan`): stations no tick reaches then get one message per span, not one per batch.
+//! A station that fails is restarted with empty windows and the loss is logged as an error; if
+//! it fails during a batch, its part of that batch is rejected as `station_failed` (so it
+//! reaches the dead letters, nothing is lost).
+
+mod routing;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
@@ -22,13 +26,15 @@ use std::sync::Arc;
 use ractor::{
     Actor, ActorProcessingErr, ActorRef, DerivedActorRef, RpcReplyPort, SupervisionEvent,
 };
+use tianshan_core::event_clock::Release;
 use tianshan_core::ids::StationId;
-use tianshan_core::observation::{Outcome, Reading, RejectReason};
+use tianshan_core::observation::Outcome;
 use tianshan_core::region::{Region, Station, StationKind};
 use tianshan_core::station_windows::{StationSummary, StationWindows, WindowsConfig};
 use tianshan_core::time::EventTime;
 use tracing::error;
 
+use self::routing::{destination, Destination, Outcomes, Parts};
 use crate::ask::{await_reply, reply_port};
 use crate::landslide_chain::LandslideChainMsg;
 use crate::lightning_fire_chain::LightningFireChainMsg;
@@ -38,6 +44,13 @@ use crate::station::{Envelope, StationActor, StationArgs, StationMsg};
 pub enum StationSupervisorMsg {
     /// Applies a batch and replies with one outcome per envelope, in order.
     ApplyBatch(Vec<Envelope>, RpcReplyPort<Vec<Outcome>>),
+    /// Applies a span of the event-time merge, its batches and the ticks between them in order,
+    /// and replies with one outcome per envelope of its batches, in order. The windows, the
+    /// summaries and the chains see what [`StationSupervisorMsg::ApplyBatch`] and
+    /// [`StationSupervisorMsg::Tick`] one after another would give them; stations no tick
+    /// reaches get the span's envelopes in one message instead of one per batch (a replay
+    /// running as fast as it can).
+    ApplySpan(Vec<Release<Envelope>>, RpcReplyPort<Vec<Outcome>>),
     /// Advances every basin member station to this tick (they emit their summaries).
     Tick(EventTime),
     /// Replies once every station has handled all earlier messages.
@@ -122,6 +135,8 @@ pub struct StationSupervisorState {
     basin_members: Vec<usize>,
     /// Stations some chain watches: summarized for the chains at every tick.
     chain_watched: Vec<usize>,
+    /// Per station slot: a tick reaches it (a basin member or watched by a chain).
+    ticked: Vec<bool>,
     chains: ChainFeeds,
     /// Per station slot, the tick it must be advanced to before its next message
     /// ([`StationSupervisorMsg::AdvanceLater`]).
@@ -199,10 +214,16 @@ impl Actor for StationSupervisor {
             .filter(|(_, id)| !args.region.basins_of_station(id).is_empty())
             .map(|(slot, _)| slot)
             .collect();
+        let chain_watched = args.chains.watched_slots(&stations);
+        let mut ticked = vec![false; stations.actors.len()];
+        for &slot in chain_watched.iter().chain(&basin_members) {
+            ticked[slot] = true;
+        }
         Ok(StationSupervisorState {
             advance_due: vec![None; stations.actors.len()],
             basin_members,
-            chain_watched: args.chains.watched_slots(&stations),
+            chain_watched,
+            ticked,
             chains: args.chains,
             region: args.region,
             windows: args.windows,
@@ -219,18 +240,22 @@ impl Actor for StationSupervisor {
     ) -> Result<(), ActorProcessingErr> {
         match msg {
             StationSupervisorMsg::ApplyBatch(batch, reply) => {
-                let outcomes =
-                    apply_batch(&st.stations, &mut st.advance_due, &st.chains, batch).await?;
+                let mut outcomes = Outcomes::for_envelopes(batch.len());
+                let mut parts = Parts::default();
+                for (position, envelope) in batch.into_iter().enumerate() {
+                    match destination(&st.stations, &st.chains, &envelope) {
+                        Some(to) => parts.push(to, position, envelope),
+                        None => outcomes.reject_unknown_station(position, &envelope),
+                    }
+                }
+                outcomes.send(parts, &st.stations, &mut st.advance_due, &st.chains)?;
+                let _ = reply.send(outcomes.gather().await?);
+            }
+            StationSupervisorMsg::ApplySpan(span, reply) => {
+                let outcomes = apply_span(st, span).await?;
                 let _ = reply.send(outcomes);
             }
-            StationSupervisorMsg::Tick(tick) => {
-                // Only basin members feed an assessment; other stations' windows advance on
-                // their next observation, so they need no tick.
-                for &slot in &st.basin_members {
-                    st.stations.actors[slot].cast(StationMsg::Tick(tick))?;
-                }
-                feed_chains(st, tick).await?;
-            }
+            StationSupervisorMsg::Tick(tick) => tick_stations(st, tick).await?,
             StationSupervisorMsg::Flush(reply) => {
                 let mut pending = Vec::with_capacity(st.stations.actors.len());
                 for station in &st.stations.actors {
@@ -343,93 +368,70 @@ impl Actor for StationSupervisor {
     }
 }
 
-/// Sends each station its part of the batch, all at once, and gathers the outcomes in input order.
-async fn apply_batch(
-    stations: &StationRoutes,
-    advance_due: &mut [Option<EventTime>],
-    chains: &ChainFeeds,
-    batch: Vec<Envelope>,
+/// Applies a span (see [`StationSupervisorMsg::ApplySpan`]): stations no tick reaches get all
+/// their envelopes of the span at once; the other stations and the chains get each batch and
+/// each tick in turn. Nothing waits for a station's reply before the end of the span: each
+/// station's mailbox keeps its batches and ticks in order.
+async fn apply_span(
+    st: &mut StationSupervisorState,
+    span: Vec<Release<Envelope>>,
 ) -> Result<Vec<Outcome>, ActorProcessingErr> {
-    let mut outcomes: Vec<Option<Outcome>> = vec![None; batch.len()];
-    // Per station slot: the batch positions and envelopes it receives, in order.
-    let mut parts: HashMap<usize, (Vec<usize>, Vec<Envelope>)> = HashMap::new();
-    let mut strokes: (Vec<usize>, Vec<Envelope>) = Default::default();
-    let mut deformation: (Vec<usize>, Vec<Envelope>) = Default::default();
-    for (position, envelope) in batch.into_iter().enumerate() {
-        let for_chain = match envelope.observation.reading {
-            Reading::Lightning { .. } if chains.fire.is_some() => Some(&mut strokes),
-            Reading::Deformation { .. } if chains.landslide.is_some() => Some(&mut deformation),
-            _ => None,
-        };
-        if let Some(part) = for_chain {
-            part.0.push(position);
-            part.1.push(envelope);
-            continue;
-        }
-        match stations.index.get(&envelope.observation.station) {
-            Some(&slot) => {
-                let part = parts.entry(slot).or_default();
-                part.0.push(position);
-                part.1.push(envelope);
-            }
-            None => {
-                let detail = format!(
-                    "station {} is not in the region's station list",
-                    envelope.observation.station
-                );
-                outcomes[position] = Some(Outcome::rejected(RejectReason::UnknownStation, detail));
-            }
-        }
+    enum Step {
+        Apply(Parts),
+        Tick(EventTime),
     }
-    let mut pending = Vec::with_capacity(parts.len() + 1);
-    for (slot, (positions, envelopes)) in parts {
-        if let Some(tick) = advance_due[slot].take() {
-            stations.actors[slot].cast(StationMsg::Advance(tick))?;
-        }
-        let (port, receiver) = reply_port();
-        stations.actors[slot].cast(StationMsg::Apply(envelopes, port))?;
-        pending.push((positions, receiver));
-    }
-    if let (Some(feed), false) = (&chains.fire, strokes.0.is_empty()) {
-        let (port, receiver) = reply_port();
-        feed.actor
-            .cast(LightningFireChainMsg::Strokes(strokes.1, port))?;
-        pending.push((strokes.0, receiver));
-    }
-    if let (Some(feed), false) = (&chains.landslide, deformation.0.is_empty()) {
-        let (port, receiver) = reply_port();
-        feed.actor
-            .cast(LandslideChainMsg::Readings(deformation.1, port))?;
-        pending.push((deformation.0, receiver));
-    }
-    for (positions, receiver) in pending {
-        match await_reply(receiver, "station apply").await {
-            Ok(replies) => {
-                for (position, outcome) in positions.into_iter().zip(replies) {
-                    outcomes[position] = Some(outcome);
-                }
-            }
-            // The station failed on this part of the batch: it goes to the dead letters with the
-            // reason, the supervisor restarts the station, and the rest of the batch stands.
-            Err(e) => {
-                error!(error = %e, "a station failed while applying its part of a batch");
-                for position in positions {
-                    outcomes[position] = Some(Outcome::rejected(
-                        RejectReason::StationFailed,
-                        e.to_string(),
-                    ));
-                }
-            }
-        }
-    }
-    outcomes
-        .into_iter()
-        .map(|o| {
-            o.ok_or_else(|| {
-                ActorProcessingErr::from("a station returned fewer outcomes than it was sent")
-            })
+    let count = span
+        .iter()
+        .map(|release| match release {
+            Release::Apply(batch) => batch.len(),
+            Release::Tick(_) => 0,
         })
-        .collect()
+        .sum();
+    let mut outcomes = Outcomes::for_envelopes(count);
+    let mut never_ticked = Parts::default();
+    let mut steps = Vec::with_capacity(span.len());
+    let mut position = 0;
+    for release in span {
+        match release {
+            Release::Tick(tick) => steps.push(Step::Tick(tick)),
+            Release::Apply(batch) => {
+                let mut ticked = Parts::default();
+                for envelope in batch {
+                    match destination(&st.stations, &st.chains, &envelope) {
+                        Some(Destination::Station(slot)) if !st.ticked[slot] => {
+                            never_ticked.push(Destination::Station(slot), position, envelope);
+                        }
+                        Some(to) => ticked.push(to, position, envelope),
+                        None => outcomes.reject_unknown_station(position, &envelope),
+                    }
+                    position += 1;
+                }
+                steps.push(Step::Apply(ticked));
+            }
+        }
+    }
+    outcomes.send(never_ticked, &st.stations, &mut st.advance_due, &st.chains)?;
+    for step in steps {
+        match step {
+            Step::Apply(parts) => {
+                outcomes.send(parts, &st.stations, &mut st.advance_due, &st.chains)?;
+            }
+            Step::Tick(tick) => tick_stations(st, tick).await?,
+        }
+    }
+    outcomes.gather().await
+}
+
+/// Advances the basin members to `tick` (each emits its summary) and feeds the chains. Other
+/// stations' windows advance on their next observation, so they need no tick.
+async fn tick_stations(
+    st: &StationSupervisorState,
+    tick: EventTime,
+) -> Result<(), ActorProcessingErr> {
+    for &slot in &st.basin_members {
+        st.stations.actors[slot].cast(StationMsg::Tick(tick))?;
+    }
+    feed_chains(st, tick).await
 }
 
 /// Summarizes the stations the chains watch at `tick` and sends each chain its summaries, then

@@ -1,7 +1,7 @@
 //! Actor tests on tokio's paused clock: a stuck actor times out without the test waiting, a
 //! silent station drains its windows at every tick, a station advanced later judges its next
-//! reading as if ticked at once, a batch keeps its order, and a failed station is restarted by its
-//! supervisor.
+//! reading as if ticked at once, a batch keeps its order, a span of batches and ticks gives what
+//! they give one by one, and a failed station is restarted by its supervisor.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -12,6 +12,7 @@ use tianshan_actors::station::Envelope;
 use tianshan_actors::station_supervisor::{
     ChainFeeds, StationSupervisor, StationSupervisorArgs, StationSupervisorMsg,
 };
+use tianshan_core::event_clock::Release;
 use tianshan_core::ids::{GatewayId, StationId};
 use tianshan_core::observation::{Observation, Outcome, Reading, RejectReason};
 use tianshan_core::region::{Region, StationKind};
@@ -126,6 +127,17 @@ fn rain(station: &StationId, at: EventTime, mm: f64, interval_s: u32) -> Envelop
         },
         received_at: at,
     }
+}
+
+/// Each outcome's reject reason, `None` where the observation was applied.
+fn reasons(outcomes: &[Outcome]) -> Vec<Option<RejectReason>> {
+    outcomes
+        .iter()
+        .map(|outcome| match outcome {
+            Outcome::Applied => None,
+            Outcome::Rejected { reason, .. } => Some(*reason),
+        })
+        .collect()
 }
 
 fn start_time() -> EventTime {
@@ -294,15 +306,8 @@ async fn a_batch_keeps_its_order_and_rejects_unknown_stations() {
     )
     .await
     .expect("applied");
-    let reasons: Vec<Option<RejectReason>> = outcomes
-        .iter()
-        .map(|outcome| match outcome {
-            Outcome::Applied => None,
-            Outcome::Rejected { reason, .. } => Some(*reason),
-        })
-        .collect();
     assert_eq!(
-        reasons,
+        reasons(&outcomes),
         vec![
             None,
             Some(RejectReason::UnknownStation),
@@ -312,6 +317,158 @@ async fn a_batch_keeps_its_order_and_rejects_unknown_stations() {
     );
     stations.stop(None);
     recorder.stop(None);
+}
+
+/// A rain gauge that feeds no basin and no chain watches, so no tick reaches it.
+fn gauge_without_basin(region: &Region) -> StationId {
+    region
+        .stations
+        .values()
+        .find(|station| {
+            station.kind == StationKind::Rain && region.basins_of_station(&station.id).is_empty()
+        })
+        .expect("some rain gauge feeds no basin")
+        .id
+        .clone()
+}
+
+/// Runs `steps` through fresh stations, one message per batch and per tick or all as one span;
+/// returns the outcomes, the summaries emitted at the ticks and every station's summary at `end`.
+async fn run_steps(
+    region: Arc<Region>,
+    steps: Vec<Release<Envelope>>,
+    as_one_span: bool,
+    end: EventTime,
+) -> (Vec<Outcome>, Vec<StationSummary>, Vec<StationSummary>) {
+    let (recorder, _) = Actor::spawn(None, Recorder, ()).await.expect("recorder");
+    let stations = stations_reporting_to(region, &recorder).await;
+    let mut outcomes = Vec::new();
+    if as_one_span {
+        outcomes = ask(
+            &stations,
+            |port| StationSupervisorMsg::ApplySpan(steps, port),
+            "apply span",
+        )
+        .await
+        .expect("applied");
+    } else {
+        for step in steps {
+            match step {
+                Release::Apply(batch) => outcomes.extend(
+                    ask(
+                        &stations,
+                        |port| StationSupervisorMsg::ApplyBatch(batch, port),
+                        "apply",
+                    )
+                    .await
+                    .expect("applied"),
+                ),
+                Release::Tick(tick) => stations
+                    .cast(StationSupervisorMsg::Tick(tick))
+                    .expect("tick"),
+            }
+        }
+    }
+    ask(&stations, StationSupervisorMsg::Flush, "flush")
+        .await
+        .expect("flushed");
+    let mut emitted = ask(&recorder, RecorderMsg::Take, "take")
+        .await
+        .expect("summaries");
+    // Stations run concurrently, so only each station's own summaries keep an order.
+    emitted.sort_by(|a, b| (a.station(), a.tick()).cmp(&(b.station(), b.tick())));
+    let at_end = ask(
+        &stations,
+        |port| StationSupervisorMsg::SummarizeAll(end, port),
+        "summarize",
+    )
+    .await
+    .expect("summaries at the end");
+    stations.stop(None);
+    recorder.stop(None);
+    (outcomes, emitted, at_end)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_span_gives_what_its_batches_and_ticks_give_one_by_one() {
+    let region = region();
+    let ticked = basin_rain_gauge(&region);
+    let unticked = gauge_without_basin(&region);
+    let interval_s = region.stations[&ticked].report_interval_s;
+    let nowhere = StationId::new("NOWHERE");
+    let t0 = start_time();
+    let at = |minutes: i64| t0.plus_ms(minutes * MINUTE_MS);
+    let steps = vec![
+        Release::Apply(vec![
+            rain(&ticked, at(5), 2.0, interval_s),
+            rain(&unticked, at(5), 3.0, interval_s),
+            rain(&nowhere, at(5), 1.0, interval_s),
+        ]),
+        Release::Tick(at(5)),
+        Release::Apply(vec![
+            rain(&unticked, at(10), 4.0, interval_s),
+            rain(&ticked, at(10), 1.0, interval_s),
+            rain(&unticked, at(10), 4.0, interval_s),
+        ]),
+        Release::Tick(at(10)),
+        Release::Apply(vec![
+            rain(&ticked, at(15), -1.0, interval_s),
+            rain(&unticked, at(15), 0.5, interval_s),
+        ]),
+        Release::Tick(at(15)),
+    ];
+    let one_by_one = run_steps(region.clone(), steps.clone(), false, at(20)).await;
+    let as_span = run_steps(region, steps, true, at(20)).await;
+
+    assert_eq!(
+        reasons(&as_span.0),
+        vec![
+            None,
+            None,
+            Some(RejectReason::UnknownStation),
+            None,
+            None,
+            Some(RejectReason::Duplicate),
+            Some(RejectReason::OutOfRange),
+            None,
+        ],
+        "one outcome per envelope, in the span's order"
+    );
+    assert_eq!(as_span.0, one_by_one.0, "the same outcomes");
+    let ticked_hourly: Vec<f64> = as_span
+        .1
+        .iter()
+        .filter(|summary| summary.station() == &ticked)
+        .map(one_hour_mm)
+        .collect();
+    assert_eq!(
+        ticked_hourly,
+        vec![2.0, 3.0, 3.0],
+        "a summary at every tick"
+    );
+    assert!(
+        as_span.1 == one_by_one.1,
+        "the same summaries at the ticks ({} and {})",
+        as_span.1.len(),
+        one_by_one.1.len()
+    );
+    let unticked_at_end: Vec<f64> = as_span
+        .2
+        .iter()
+        .filter(|summary| summary.station() == &unticked)
+        .map(one_hour_mm)
+        .collect();
+    assert_eq!(
+        unticked_at_end,
+        vec![7.5],
+        "the unticked gauge got its readings"
+    );
+    assert!(
+        as_span.2 == one_by_one.2,
+        "the same windows at the end ({} and {} summaries)",
+        as_span.2.len(),
+        one_by_one.2.len()
+    );
 }
 
 #[tokio::test(start_paused = true)]

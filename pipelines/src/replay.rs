@@ -157,8 +157,7 @@ impl Replay {
         }
         self.report.observations += 1;
         let event_time = envelope.observation.event_time.min(envelope.received_at);
-        self.clock
-            .push(&stream.to_owned(), Some(event_time), envelope);
+        self.clock.push(stream, Some(event_time), envelope);
         if self.clock.buffered() >= self.max_batch {
             self.drain().await?;
         }
@@ -244,40 +243,42 @@ impl Replay {
         Ok((self.report, summaries))
     }
 
+    /// Applies everything the clock releases now as one span (see
+    /// [`StationSupervisorMsg::ApplySpan`]): the batches and ticks in order, in one message.
     async fn drain(&mut self) -> Result<(), PipelineError> {
+        let mut span = Vec::new();
+        let mut rainfall: Vec<Option<(EventTime, f64)>> = Vec::new();
         while let Some(step) = self.clock.next(0, self.max_batch) {
-            match step {
-                Release::Apply(batch) => {
-                    let rainfall: Vec<Option<(EventTime, f64)>> = batch
+            if let Release::Apply(batch) = &step {
+                rainfall.extend(
+                    batch
                         .iter()
                         .map(|envelope| match envelope.observation.reading {
                             Reading::Rainfall { mm, .. } => {
                                 Some((envelope.observation.event_time, mm))
                             }
                             _ => None,
-                        })
-                        .collect();
-                    let outcomes = ask(
-                        &self.models.stations,
-                        |port| StationSupervisorMsg::ApplyBatch(batch, port),
-                        "apply batch",
-                    )
-                    .await?;
-                    for (outcome, rain) in outcomes.into_iter().zip(rainfall) {
-                        match outcome {
-                            Outcome::Applied => self.report.applied += 1,
-                            Outcome::Rejected { reason, .. } => {
-                                *self.report.rejected.entry(reason).or_default() += 1;
-                                self.report.rejected_rainfall.extend(rain);
-                            }
-                        }
-                    }
+                        }),
+                );
+            }
+            span.push(step);
+        }
+        if span.is_empty() {
+            return Ok(());
+        }
+        let outcomes = ask(
+            &self.models.stations,
+            |port| StationSupervisorMsg::ApplySpan(span, port),
+            "apply span",
+        )
+        .await?;
+        for (outcome, rain) in outcomes.into_iter().zip(rainfall) {
+            match outcome {
+                Outcome::Applied => self.report.applied += 1,
+                Outcome::Rejected { reason, .. } => {
+                    *self.report.rejected.entry(reason).or_default() += 1;
+                    self.report.rejected_rainfall.extend(rain);
                 }
-                Release::Tick(tick) => self
-                    .models
-                    .stations
-                    .cast(StationSupervisorMsg::Tick(tick))
-                    .map_err(|e| actor_error("tick", e))?,
             }
         }
         Ok(())
