@@ -25,9 +25,15 @@ pub enum StationMsg {
     Tick(EventTime),
     /// Replies once every earlier message has been handled.
     Flush(RpcReplyPort<()>),
-    /// Replies with the summary of the last tick.
+    /// Replies with the last summary made (at a tick, or asked for with `Summarize`).
     Snapshot(RpcReplyPort<Option<StationSummary>>),
-    /// Advances the windows to this time and replies with the summary, without emitting it.
+    /// Replies with the summary at this tick of a station no tick reaches: its windows advance
+    /// to the tick, as a tick would have advanced them. The last summary stands if it is at or
+    /// after the tick, and a station that has applied no reading has none (on a sharded node,
+    /// the stations of partitions it does not own).
+    SnapshotAt(EventTime, RpcReplyPort<Option<StationSummary>>),
+    /// Advances the windows to this time and replies with the summary, without emitting it; the
+    /// summary is kept as the last one.
     Summarize(EventTime, RpcReplyPort<StationSummary>),
     /// Advances the windows to this time, neither summarizing nor emitting (a tick whose
     /// summaries an earlier owner already sent on).
@@ -97,9 +103,22 @@ impl Actor for StationActor {
             StationMsg::Snapshot(reply) => {
                 let _ = reply.send(st.last_summary.clone());
             }
+            StationMsg::SnapshotAt(tick, reply) => {
+                let current = st
+                    .last_summary
+                    .as_ref()
+                    .is_some_and(|summary| summary.tick() >= tick);
+                if !current && st.windows.last_observation().is_some() {
+                    st.windows.advance_to(tick);
+                    st.last_summary = Some(st.windows.summary(tick));
+                }
+                let _ = reply.send(st.last_summary.clone());
+            }
             StationMsg::Summarize(time, reply) => {
                 st.windows.advance_to(time);
-                let _ = reply.send(st.windows.summary(time));
+                let summary = st.windows.summary(time);
+                st.last_summary = Some(summary.clone());
+                let _ = reply.send(summary);
             }
             StationMsg::Advance(time) => st.windows.advance_to(time),
         }

@@ -60,8 +60,10 @@ pub enum StationSupervisorMsg {
     /// Advances every station to this time and replies with all their summaries, in station-id
     /// order, without sending them downstream (replay checks, consistent snapshots).
     SummarizeAll(EventTime, RpcReplyPort<Vec<StationSummary>>),
-    /// Replies with the summary of the last tick of every station that has one, in station-id
-    /// order, without advancing any window (SQL snapshots of a running node).
+    /// Replies with the last summary of every station that has one, in station-id order (SQL
+    /// snapshots of a running node). A station a tick reaches gives its summary of the last tick
+    /// without advancing any window; one no tick reaches is summarized at the last tick now, if
+    /// it has applied a reading (see [`StationMsg::SnapshotAt`]).
     SnapshotAll(RpcReplyPort<Vec<StationSummary>>),
     /// Advances the given stations to this tick and replies with their summaries, in the order
     /// given, without sending them downstream (a sharded node sends them on through Kafka).
@@ -141,6 +143,8 @@ pub struct StationSupervisorState {
     /// Per station slot, the tick it must be advanced to before its next message
     /// ([`StationSupervisorMsg::AdvanceLater`]).
     advance_due: Vec<Option<EventTime>>,
+    /// The newest tick the stations have been given (ticked, summarized or advanced later).
+    last_tick: Option<EventTime>,
 }
 
 /// The station actors in station-id order, with a hash index for routing observations.
@@ -221,6 +225,7 @@ impl Actor for StationSupervisor {
         }
         Ok(StationSupervisorState {
             advance_due: vec![None; stations.actors.len()],
+            last_tick: None,
             basin_members,
             chain_watched,
             ticked,
@@ -291,15 +296,18 @@ impl Actor for StationSupervisor {
                     }
                 }
                 st.advance_due.fill(None);
+                st.last_tick = None;
                 let _ = reply.send(());
             }
             StationSupervisorMsg::AdvanceLater(tick, stations) => {
+                st.last_tick = st.last_tick.max(Some(tick));
                 for slot in stations.iter().filter_map(|id| st.stations.index.get(id)) {
                     let due = &mut st.advance_due[*slot];
                     *due = Some(due.map_or(tick, |due| due.max(tick)));
                 }
             }
             StationSupervisorMsg::SummarizeSome(time, stations, reply) => {
+                st.last_tick = st.last_tick.max(Some(time));
                 let mut pending = Vec::with_capacity(stations.len());
                 for &slot in stations.iter().filter_map(|id| st.stations.index.get(id)) {
                     // Summarizing advances the station to `time`, past any tick due before it.
@@ -318,9 +326,12 @@ impl Actor for StationSupervisor {
             }
             StationSupervisorMsg::SnapshotAll(reply) => {
                 let mut pending = Vec::with_capacity(st.stations.actors.len());
-                for station in &st.stations.actors {
+                for (slot, station) in st.stations.actors.iter().enumerate() {
                     let (port, receiver) = reply_port();
-                    station.cast(StationMsg::Snapshot(port))?;
+                    station.cast(match st.last_tick {
+                        Some(tick) if !st.ticked[slot] => StationMsg::SnapshotAt(tick, port),
+                        _ => StationMsg::Snapshot(port),
+                    })?;
                     pending.push(receiver);
                 }
                 let mut summaries = Vec::with_capacity(pending.len());
@@ -425,9 +436,10 @@ async fn apply_span(
 /// Advances the basin members to `tick` (each emits its summary) and feeds the chains. Other
 /// stations' windows advance on their next observation, so they need no tick.
 async fn tick_stations(
-    st: &StationSupervisorState,
+    st: &mut StationSupervisorState,
     tick: EventTime,
 ) -> Result<(), ActorProcessingErr> {
+    st.last_tick = st.last_tick.max(Some(tick));
     for &slot in &st.basin_members {
         st.stations.actors[slot].cast(StationMsg::Tick(tick))?;
     }

@@ -1,7 +1,8 @@
 //! Actor tests on tokio's paused clock: a stuck actor times out without the test waiting, a
 //! silent station drains its windows at every tick, a station advanced later judges its next
 //! reading as if ticked at once, a batch keeps its order, a span of batches and ticks gives what
-//! they give one by one, and a failed station is restarted by its supervisor.
+//! they give one by one, a snapshot holds every station that reported, and a failed station is
+//! restarted by its supervisor.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -319,17 +320,16 @@ async fn a_batch_keeps_its_order_and_rejects_unknown_stations() {
     recorder.stop(None);
 }
 
-/// A rain gauge that feeds no basin and no chain watches, so no tick reaches it.
-fn gauge_without_basin(region: &Region) -> StationId {
+/// The rain gauges that feed no basin (and no chain watches here), so no tick reaches them.
+fn gauges_without_basin(region: &Region) -> Vec<StationId> {
     region
         .stations
         .values()
-        .find(|station| {
+        .filter(|station| {
             station.kind == StationKind::Rain && region.basins_of_station(&station.id).is_empty()
         })
-        .expect("some rain gauge feeds no basin")
-        .id
-        .clone()
+        .map(|station| station.id.clone())
+        .collect()
 }
 
 /// Runs `steps` through fresh stations, one message per batch and per tick or all as one span;
@@ -393,7 +393,7 @@ async fn run_steps(
 async fn a_span_gives_what_its_batches_and_ticks_give_one_by_one() {
     let region = region();
     let ticked = basin_rain_gauge(&region);
-    let unticked = gauge_without_basin(&region);
+    let unticked = gauges_without_basin(&region)[0].clone();
     let interval_s = region.stations[&ticked].report_interval_s;
     let nowhere = StationId::new("NOWHERE");
     let t0 = start_time();
@@ -469,6 +469,78 @@ async fn a_span_gives_what_its_batches_and_ticks_give_one_by_one() {
         as_span.2.len(),
         one_by_one.2.len()
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_snapshot_holds_the_stations_no_tick_reaches_once_they_report() {
+    let region = region();
+    let ticked = basin_rain_gauge(&region);
+    let unticked = gauges_without_basin(&region)[0].clone();
+    let interval_s = region.stations[&unticked].report_interval_s;
+    let (recorder, _) = Actor::spawn(None, Recorder, ()).await.expect("recorder");
+    let stations = stations_reporting_to(region.clone(), &recorder).await;
+    let t0 = start_time();
+    let snapshot = || async {
+        ask(&stations, StationSupervisorMsg::SnapshotAll, "snapshot")
+            .await
+            .expect("snapshot")
+    };
+    let apply = |batch: Vec<Envelope>| async {
+        ask(
+            &stations,
+            |port| StationSupervisorMsg::ApplyBatch(batch, port),
+            "apply",
+        )
+        .await
+        .expect("applied")
+    };
+
+    apply(vec![rain(
+        &unticked,
+        t0.plus_ms(5 * MINUTE_MS),
+        6.0,
+        interval_s,
+    )])
+    .await;
+    assert!(snapshot().await.is_empty(), "no tick yet, so no summary");
+
+    stations
+        .cast(StationSupervisorMsg::Tick(t0.plus_ms(5 * MINUTE_MS)))
+        .expect("tick");
+    let first = snapshot().await;
+    let of = |summaries: &[StationSummary], id: &StationId| -> Vec<(EventTime, f64)> {
+        summaries
+            .iter()
+            .filter(|summary| summary.station() == id)
+            .map(|summary| (summary.tick(), one_hour_mm(summary)))
+            .collect()
+    };
+    assert_eq!(
+        of(&first, &unticked),
+        vec![(t0.plus_ms(5 * MINUTE_MS), 6.0)],
+        "summarized at the last tick"
+    );
+    assert_eq!(
+        of(&first, &ticked),
+        vec![(t0.plus_ms(5 * MINUTE_MS), 0.0)],
+        "a silent basin gauge gives its tick's summary"
+    );
+    let silent_unticked = gauges_without_basin(&region)[1].clone();
+    assert!(
+        of(&first, &silent_unticked).is_empty(),
+        "a gauge no tick reaches that never reported has no summary"
+    );
+
+    // Ninety minutes later its reading has left the hour, as a tick would have moved it out.
+    stations
+        .cast(StationSupervisorMsg::Tick(t0.plus_ms(95 * MINUTE_MS)))
+        .expect("tick");
+    assert_eq!(
+        of(&snapshot().await, &unticked),
+        vec![(t0.plus_ms(95 * MINUTE_MS), 0.0)]
+    );
+    stations.stop(None);
+    recorder.stop(None);
 }
 
 #[tokio::test(start_paused = true)]

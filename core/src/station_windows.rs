@@ -623,6 +623,15 @@ impl StationWindows {
         }
     }
 
+    /// Returns the event time of the newest observation applied, if any.
+    pub fn last_observation(&self) -> Option<EventTime> {
+        match self {
+            StationWindows::Rain(station) => station.intake.last_observation,
+            StationWindows::WaterLevel(station) => station.intake.last_observation,
+            StationWindows::Weather(station) => station.intake.last_observation,
+        }
+    }
+
     /// Returns an estimate of the bytes of state held, for sizing deployments.
     pub fn state_bytes(&self) -> usize {
         match self {

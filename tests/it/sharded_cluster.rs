@@ -2,19 +2,25 @@
 //! node (the golden file: same ids, versions, levels, nothing twice), every observation is
 //! decided once across the cluster, and the partitions are shared out; each node's cluster
 //! view (peer API) reports what Kafka assigned it, and SQL answers without a listed node that
-//! is not running but not without one that owns partitions.
+//! is not running but not without one that owns partitions, with every gauge that reported in
+//! `station_windows` once.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use arrow::array::AsArray;
+use arrow::datatypes::Int64Type;
 use tianshan_actors::wall_clock::WallClock;
 use tianshan_cluster::peer_gather::{PeerGather, PeerTransport};
 use tianshan_cluster::peer_service::{NodeIdentity, PeerApi};
 use tianshan_cluster::sql_engine::{SnapshotSource, SqlEngine};
+use tianshan_core::ids::StationId;
+use tianshan_core::observation::Reading;
 use tianshan_core::region::Region;
 use tianshan_pipelines::node_pipeline::{sharded_cluster_settled, NodePipeline, PipelineSettings};
 use tianshan_pipelines::sql::NodeSources;
+use tianshan_proto::codec::decode_observation;
 use tianshan_proto::peer::v1::peer_service_client::PeerServiceClient;
 use tianshan_proto::peer::v1::{ClusterViewRequest, ClusterViewResponse};
 use tokio::net::TcpListener;
@@ -367,6 +373,46 @@ async fn the_cluster_view_reports_what_each_node_owns() {
             without_node_2.message().contains(&absent),
             "{without_node_2:?}"
         );
+
+        // Every rain gauge that reported is in station_windows once, from the node owning it,
+        // with its seven windows: gauges that feed a basin from their owner's sharded ticks,
+        // the others (most gauges of the region) summarized at the node's last tick.
+        let reporting_gauges: BTreeSet<String> = records[..3000]
+            .iter()
+            .filter_map(|record| decode_observation(record.content_type, &record.payload).ok())
+            .filter(|observation| matches!(observation.reading, Reading::Rainfall { .. }))
+            .map(|observation| observation.station.to_string())
+            .collect();
+        let unticked = reporting_gauges
+            .iter()
+            .filter(|id| {
+                region
+                    .basins_of_station(&StationId::new(id.as_str()))
+                    .is_empty()
+            })
+            .count();
+        assert!(
+            unticked > 0 && unticked < reporting_gauges.len(),
+            "both kinds of gauge report: {unticked} of {}",
+            reporting_gauges.len()
+        );
+        let (_, windows) = sql_of_node_0(&[&addresses[1], &addresses[2]])
+            .query(
+                "SELECT count(DISTINCT station) AS gauges, count(*) AS windows \
+                 FROM station_windows WHERE last_observation IS NOT NULL",
+            )
+            .await
+            .expect("the whole cluster answers");
+        let counts: Vec<i64> = (0..2)
+            .map(|column| {
+                windows[0]
+                    .column(column)
+                    .as_primitive::<Int64Type>()
+                    .value(0)
+            })
+            .collect();
+        let gauges = reporting_gauges.len() as i64;
+        assert_eq!(counts, [gauges, 7 * gauges]);
 
         for node in nodes {
             node.stop().await.expect("node stops");

@@ -1,7 +1,8 @@
 //! The tables of a [`NodeSnapshot`], each built as one Arrow record batch:
 //! - `stations` (station, kind, lon, lat, county, report_interval_s): the region's stations.
 //! - `station_windows` (station, kind, tick, duration_min, mm, completeness, last_observation):
-//!   one row per rain window of each gauge's last tick summary.
+//!   one row per rain window of each gauge's summary at the last tick (a gauge no tick
+//!   reaches, feeding no basin, is summarized when the snapshot is taken, once it has reported).
 //! - `basin_state` (basin, tick, raw_level, held_level, soil_state, antecedent_mm, quantity,
 //!   value, threshold, completeness): one row per evidence entry of each basin's latest
 //!   assessment.
