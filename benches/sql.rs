@@ -11,12 +11,16 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use criterion::{criterion_group, criterion_main, Criterion};
-use tianshan_core::ids::StationId;
+use criterion::measurement::WallTime;
+use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion};
+use tianshan_actors::station::Envelope;
+use tianshan_core::ids::{GatewayId, StationId};
+use tianshan_core::observation::{Observation, Reading};
 use tianshan_core::region::Region;
 use tianshan_core::station_windows::{RainSummary, StationSummary, WindowValue};
-use tianshan_core::time::EventTime;
-use tianshan_pipelines::sql::{NodeSnapshot, NodeSql};
+use tianshan_core::time::{EventTime, MINUTE_MS};
+use tianshan_pipelines::replay::Replay;
+use tianshan_pipelines::sql::{known_state, NodeSnapshot, NodeSql};
 
 /// 10 min to 24 h, as the operational windows.
 const DURATIONS_MIN: [u32; 7] = [10, 30, 60, 180, 360, 720, 1440];
@@ -85,20 +89,29 @@ fn snapshot(gauges: usize) -> NodeSnapshot {
     }
 }
 
-fn station_windows(c: &mut Criterion) {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
-        .expect("a tokio runtime");
+        .expect("a tokio runtime")
+}
+
+/// Ten samples within `seconds`: each request takes tens to hundreds of milliseconds.
+fn few_long_samples(group: &mut BenchmarkGroup<'_, WallTime>, seconds: u64) {
+    group
+        .sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(seconds));
+}
+
+fn station_windows(c: &mut Criterion) {
+    let runtime = runtime();
     let gauges = gauges();
     let snapshot = snapshot(gauges);
     let registered = NodeSql::new(&snapshot).expect("tables register");
     let mut group = c.benchmark_group("sql_station_windows");
-    group
-        .sample_size(10)
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(5));
+    few_long_samples(&mut group, 5);
     for (name, query) in QUERIES {
         // What a request costs once the actors answered: tables, planning, execution.
         group.bench_function(format!("tables_and_{name}/{gauges}_gauges"), |b| {
@@ -120,5 +133,68 @@ fn station_windows(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, station_windows);
+/// The same queries over a live node's snapshot: `gauges` rain gauges as station actors (a
+/// replay's, each having reported twice around [`TICK`]), asked for their summaries, then the
+/// tables and the query, as `POST /sql` answers on a node of that size.
+fn live_station_windows(c: &mut Criterion) {
+    let runtime = runtime();
+    let gauges = gauges();
+    let ids: Vec<StationId> = (0..gauges)
+        .map(|index| StationId::new(format!("S{index:06}")))
+        .collect();
+    let region = Arc::new(Region::rain_gauges_only("bench", ids.iter().cloned(), 300));
+    let replay = runtime.block_on(async {
+        let mut replay = Replay::start(&known_state::settings(), region.clone())
+            .await
+            .expect("the actors start");
+        let gateway = GatewayId::new("bench");
+        for minutes in [-1, 4] {
+            let event_time = TICK.plus_ms(minutes * MINUTE_MS);
+            for (index, station) in ids.iter().enumerate() {
+                let observation = Observation {
+                    station: station.clone(),
+                    event_time,
+                    gateway: gateway.clone(),
+                    sequence: 0,
+                    reading: Reading::Rainfall {
+                        mm: (index % 7) as f64,
+                        interval_s: 300,
+                    },
+                };
+                replay
+                    .push(
+                        "",
+                        Envelope {
+                            observation,
+                            received_at: event_time,
+                        },
+                    )
+                    .await
+                    .expect("applied");
+            }
+        }
+        replay.settle().await.expect("settled");
+        replay
+    });
+    let mut group = c.benchmark_group("sql_live_station_windows");
+    few_long_samples(&mut group, 10);
+    for (name, query) in QUERIES {
+        group.bench_function(format!("actors_tables_and_{name}/{gauges}_gauges"), |b| {
+            b.iter(|| {
+                runtime.block_on(async {
+                    let snapshot = NodeSnapshot::of_models(replay.models(), region.clone(), TICK)
+                        .await
+                        .expect("the actors answer");
+                    assert_eq!(snapshot.station_summaries.len(), gauges);
+                    let sql = NodeSql::new(&snapshot).expect("tables register");
+                    sql.query(black_box(query)).await.expect("the query runs")
+                })
+            })
+        });
+    }
+    group.finish();
+    runtime.block_on(async { replay.finish(None).await.expect("the actors stop") });
+}
+
+criterion_group!(benches, station_windows, live_station_windows);
 criterion_main!(benches);

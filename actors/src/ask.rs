@@ -29,6 +29,45 @@ pub async fn await_reply<T>(
     }
 }
 
+/// Awaits every reply of a fan-out in order, all within one [`REPLY_TIMEOUT`] (one timer for
+/// the lot, not one per reply: a fan-out may reach every station of a node); returns each reply,
+/// or why it is missing.
+pub async fn await_each<T>(
+    receivers: Vec<OneshotReceiver<T>>,
+    what: &str,
+) -> Vec<Result<T, ActorProcessingErr>> {
+    let count = receivers.len();
+    let mut replies = Vec::with_capacity(count);
+    let all = async {
+        for receiver in receivers {
+            replies.push(
+                receiver
+                    .await
+                    .map_err(|_| format!("{what}: the actor stopped before replying").into()),
+            );
+        }
+    };
+    if tokio::time::timeout(REPLY_TIMEOUT, all).await.is_err() {
+        while replies.len() < count {
+            replies.push(Err(
+                format!("{what}: no reply within {REPLY_TIMEOUT:?}").into()
+            ));
+        }
+    }
+    replies
+}
+
+/// Awaits every reply of a fan-out in order, all within one [`REPLY_TIMEOUT`].
+///
+/// # Errors
+/// Returns the first missing reply's error, naming `what`.
+pub async fn await_all<T>(
+    receivers: Vec<OneshotReceiver<T>>,
+    what: &str,
+) -> Result<Vec<T>, ActorProcessingErr> {
+    await_each(receivers, what).await.into_iter().collect()
+}
+
 /// Casts the message `make` builds around a fresh reply port to `actor` and awaits the reply
 /// for at most [`REPLY_TIMEOUT`].
 ///

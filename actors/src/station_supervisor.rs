@@ -35,7 +35,7 @@ use tianshan_core::time::EventTime;
 use tracing::error;
 
 use self::routing::{destination, Destination, Outcomes, Parts};
-use crate::ask::{await_reply, reply_port};
+use crate::ask::{await_all, await_each, await_reply, reply_port};
 use crate::landslide_chain::LandslideChainMsg;
 use crate::lightning_fire_chain::LightningFireChainMsg;
 use crate::station::{Envelope, StationActor, StationArgs, StationMsg};
@@ -268,9 +268,7 @@ impl Actor for StationSupervisor {
                     station.cast(StationMsg::Flush(port))?;
                     pending.push(receiver);
                 }
-                for receiver in pending {
-                    await_reply(receiver, "station flush").await?;
-                }
+                await_all(pending, "station flush").await?;
                 let _ = reply.send(());
             }
             StationSupervisorMsg::SummarizeAll(time, reply) => {
@@ -280,11 +278,7 @@ impl Actor for StationSupervisor {
                     station.cast(StationMsg::Summarize(time, port))?;
                     pending.push(receiver);
                 }
-                let mut summaries = Vec::with_capacity(pending.len());
-                for receiver in pending {
-                    summaries.push(await_reply(receiver, "station summary").await?);
-                }
-                let _ = reply.send(summaries);
+                let _ = reply.send(await_all(pending, "station summary").await?);
             }
             StationSupervisorMsg::Reset(reply) => {
                 for slot in 0..st.stations.actors.len() {
@@ -318,11 +312,7 @@ impl Actor for StationSupervisor {
                     st.stations.actors[slot].cast(StationMsg::Summarize(time, port))?;
                     pending.push(receiver);
                 }
-                let mut summaries = Vec::with_capacity(pending.len());
-                for receiver in pending {
-                    summaries.push(await_reply(receiver, "station summary").await?);
-                }
-                let _ = reply.send(summaries);
+                let _ = reply.send(await_all(pending, "station summary").await?);
             }
             StationSupervisorMsg::SnapshotAll(reply) => {
                 let mut pending = Vec::with_capacity(st.stations.actors.len());
@@ -334,11 +324,8 @@ impl Actor for StationSupervisor {
                     })?;
                     pending.push(receiver);
                 }
-                let mut summaries = Vec::with_capacity(pending.len());
-                for receiver in pending {
-                    summaries.extend(await_reply(receiver, "station snapshot").await?);
-                }
-                let _ = reply.send(summaries);
+                let summaries = await_all(pending, "station snapshot").await?;
+                let _ = reply.send(summaries.into_iter().flatten().collect());
             }
             StationSupervisorMsg::Snapshot(id, reply) => match st.stations.get(&id) {
                 Some(station) => {
@@ -464,9 +451,11 @@ async fn feed_chains(
             }
         }
     }
+    let (slots, receivers): (Vec<usize>, Vec<_>) = pending.into_iter().unzip();
+    let replies = await_each(receivers, "station summary for a chain").await;
     let mut summaries = BTreeMap::new();
-    for (slot, receiver) in pending {
-        match await_reply(receiver, "station summary for a chain").await {
+    for (slot, reply) in slots.into_iter().zip(replies) {
+        match reply {
             Ok(summary) => {
                 summaries.insert(st.stations.ids[slot].clone(), summary);
             }

@@ -1,6 +1,6 @@
-//! Actor tests on tokio's paused clock: a stuck actor times out without the test waiting, a
-//! silent station drains its windows at every tick, a station advanced later judges its next
-//! reading as if ticked at once, a batch keeps its order, a span of batches and ticks gives what
+//! Actor tests on tokio's paused clock: a stuck actor times out without the test waiting, so
+//! does a fan-out (once for all its replies), a silent station drains its windows at every
+//! tick, a station advanced later judges its next reading as if ticked at once, a batch keeps its order, a span of batches and ticks gives what
 //! they give one by one, a snapshot holds every station that reported, and a failed station is
 //! restarted by its supervisor.
 
@@ -8,7 +8,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
-use tianshan_actors::ask::{ask, REPLY_TIMEOUT};
+use tianshan_actors::ask::{ask, await_each, reply_port, REPLY_TIMEOUT};
 use tianshan_actors::station::Envelope;
 use tianshan_actors::station_supervisor::{
     ChainFeeds, StationSupervisor, StationSupervisorArgs, StationSupervisorMsg,
@@ -191,6 +191,41 @@ async fn a_stuck_actor_is_reported_after_the_reply_timeout() {
         "{error}"
     );
     assert!(started.elapsed() >= REPLY_TIMEOUT);
+    silent.stop(None);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_fan_out_waits_one_reply_timeout_for_all_its_replies() {
+    let (silent, _) = Actor::spawn(None, NeverReplies, ())
+        .await
+        .expect("actor starts");
+    let (answered_port, answered) = reply_port::<()>();
+    let (dropped_port, dropped) = reply_port::<()>();
+    let (held_port, held) = reply_port::<()>();
+    silent
+        .cast(held_port)
+        .expect("the silent actor holds the port");
+    answered_port.send(()).expect("the receiver waits");
+    drop(dropped_port);
+    let started = tokio::time::Instant::now();
+    let replies = await_each(vec![answered, dropped, held], "fan-out").await;
+    let errors: Vec<Option<String>> = replies
+        .iter()
+        .map(|reply| reply.as_ref().err().map(ToString::to_string))
+        .collect();
+    assert_eq!(
+        errors,
+        vec![
+            None,
+            Some("fan-out: the actor stopped before replying".to_owned()),
+            Some(format!("fan-out: no reply within {REPLY_TIMEOUT:?}")),
+        ]
+    );
+    let waited = started.elapsed();
+    assert!(
+        waited >= REPLY_TIMEOUT && waited < 2 * REPLY_TIMEOUT,
+        "{waited:?}"
+    );
     silent.stop(None);
 }
 

@@ -11,7 +11,7 @@ use tianshan_core::time::EventTime;
 use tracing::error;
 
 use super::{ChainFeeds, StationRoutes};
-use crate::ask::{await_reply, reply_port};
+use crate::ask::{await_each, reply_port};
 use crate::landslide_chain::LandslideChainMsg;
 use crate::lightning_fire_chain::LightningFireChainMsg;
 use crate::station::{Envelope, StationMsg};
@@ -152,8 +152,11 @@ impl Outcomes {
     /// # Errors
     /// Returns an error when a destination answered for fewer envelopes than it was sent.
     pub(super) async fn gather(mut self) -> Result<Vec<Outcome>, ActorProcessingErr> {
-        for (positions, receiver) in std::mem::take(&mut self.pending) {
-            match await_reply(receiver, "station apply").await {
+        let (parts, receivers): (Vec<Vec<usize>>, Vec<_>) =
+            std::mem::take(&mut self.pending).into_iter().unzip();
+        let replies = await_each(receivers, "station apply").await;
+        for (positions, reply) in parts.into_iter().zip(replies) {
+            match reply {
                 Ok(replies) => {
                     for (position, outcome) in positions.into_iter().zip(replies) {
                         self.by_position[position] = Some(outcome);
