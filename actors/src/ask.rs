@@ -87,3 +87,79 @@ where
         .map_err(|e| format!("{what}: the actor is gone: {e}"))?;
     await_reply(receiver, what).await
 }
+
+/// The replies of a fan-out through one channel instead of one oneshot each: each replier
+/// sends its index with its reply. Cheaper when a fan-out reaches every station of a node.
+pub struct FanIn<T> {
+    sender: tokio::sync::mpsc::UnboundedSender<(usize, T)>,
+    receiver: tokio::sync::mpsc::UnboundedReceiver<(usize, T)>,
+    ports: usize,
+}
+
+/// Where one replier of a [`FanIn`] sends its reply.
+pub struct FanInPort<T> {
+    index: usize,
+    sender: tokio::sync::mpsc::UnboundedSender<(usize, T)>,
+}
+
+impl<T> FanInPort<T> {
+    /// Sends the reply; nothing happens if the fan-in was given up.
+    pub fn send(self, reply: T) {
+        let _ = self.sender.send((self.index, reply));
+    }
+}
+
+impl<T> Default for FanIn<T> {
+    fn default() -> Self {
+        let (sender, receiver) = tokio::sync::mpsc::unbounded_channel();
+        Self {
+            sender,
+            receiver,
+            ports: 0,
+        }
+    }
+}
+
+impl<T> FanIn<T> {
+    /// Returns the port of the next replier.
+    pub fn port(&mut self) -> FanInPort<T> {
+        self.ports += 1;
+        FanInPort {
+            index: self.ports - 1,
+            sender: self.sender.clone(),
+        }
+    }
+
+    /// Awaits every port's reply within one [`REPLY_TIMEOUT`] and returns them in port order.
+    ///
+    /// # Errors
+    /// Returns an error naming `what` when a replier dropped its port (it stopped) or the
+    /// replies did not all come in time.
+    pub async fn gather(self, what: &str) -> Result<Vec<T>, ActorProcessingErr> {
+        let Self {
+            sender,
+            mut receiver,
+            ports,
+        } = self;
+        // Once every replier has answered or dropped its port, the channel closes.
+        drop(sender);
+        let mut replies: Vec<Option<T>> = std::iter::repeat_with(|| None).take(ports).collect();
+        let mut received = 0;
+        let mut chunk = Vec::with_capacity(256);
+        let all = async {
+            while received < ports && receiver.recv_many(&mut chunk, 256).await > 0 {
+                for (index, reply) in chunk.drain(..) {
+                    replies[index] = Some(reply);
+                    received += 1;
+                }
+            }
+        };
+        if tokio::time::timeout(REPLY_TIMEOUT, all).await.is_err() {
+            return Err(format!("{what}: no reply within {REPLY_TIMEOUT:?}").into());
+        }
+        replies
+            .into_iter()
+            .collect::<Option<Vec<T>>>()
+            .ok_or_else(|| format!("{what}: an actor stopped before replying").into())
+    }
+}

@@ -7,6 +7,8 @@ use tianshan_core::observation::{Observation, Outcome};
 use tianshan_core::station_windows::{StationSummary, StationWindows};
 use tianshan_core::time::EventTime;
 
+use crate::ask::FanInPort;
+
 /// An observation with the time the broker received it (the Kafka timestamp), which QC uses to
 /// spot timestamps in the future without reading a clock.
 #[derive(Debug, Clone)]
@@ -27,11 +29,12 @@ pub enum StationMsg {
     Flush(RpcReplyPort<()>),
     /// Replies with the last summary made (at a tick, or asked for with `Summarize`).
     Snapshot(RpcReplyPort<Option<StationSummary>>),
-    /// Replies with the summary at this tick of a station no tick reaches: its windows advance
-    /// to the tick, as a tick would have advanced them. The last summary stands if it is at or
-    /// after the tick, and a station that has applied no reading has none (on a sharded node,
-    /// the stations of partitions it does not own).
-    SnapshotAt(EventTime, RpcReplyPort<Option<StationSummary>>),
+    /// Replies through a fan-in (a snapshot of every station) with the last summary made, or,
+    /// given a tick, with the summary at that tick of a station no tick reaches: its windows
+    /// advance to the tick, as a tick would have advanced them. The last summary stands if it
+    /// is at or after the tick, and a station that has applied no reading has none (on a
+    /// sharded node, the stations of partitions it does not own).
+    SnapshotInto(Option<EventTime>, FanInPort<Option<StationSummary>>),
     /// Advances the windows to this time and replies with the summary, without emitting it; the
     /// summary is kept as the last one.
     Summarize(EventTime, RpcReplyPort<StationSummary>),
@@ -103,17 +106,10 @@ impl Actor for StationActor {
             StationMsg::Snapshot(reply) => {
                 let _ = reply.send(st.last_summary.clone());
             }
-            StationMsg::SnapshotAt(tick, reply) => {
-                let current = st
-                    .last_summary
-                    .as_ref()
-                    .is_some_and(|summary| summary.tick() >= tick);
-                if !current && st.windows.last_observation().is_some() {
-                    st.windows.advance_to(tick);
-                    st.last_summary = Some(st.windows.summary(tick));
-                }
-                let _ = reply.send(st.last_summary.clone());
-            }
+            StationMsg::SnapshotInto(tick, port) => port.send(match tick {
+                Some(tick) => snapshot_at(st, tick),
+                None => st.last_summary.clone(),
+            }),
             StationMsg::Summarize(time, reply) => {
                 st.windows.advance_to(time);
                 let summary = st.windows.summary(time);
@@ -124,4 +120,17 @@ impl Actor for StationActor {
         }
         Ok(())
     }
+}
+
+/// The summary at `tick` of a station no tick reaches (see [`StationMsg::SnapshotInto`]).
+fn snapshot_at(st: &mut StationState, tick: EventTime) -> Option<StationSummary> {
+    let current = st
+        .last_summary
+        .as_ref()
+        .is_some_and(|summary| summary.tick() >= tick);
+    if !current && st.windows.last_observation().is_some() {
+        st.windows.advance_to(tick);
+        st.last_summary = Some(st.windows.summary(tick));
+    }
+    st.last_summary.clone()
 }

@@ -35,7 +35,7 @@ use tianshan_core::time::EventTime;
 use tracing::error;
 
 use self::routing::{destination, Destination, Outcomes, Parts};
-use crate::ask::{await_all, await_each, await_reply, reply_port};
+use crate::ask::{await_all, await_each, await_reply, reply_port, FanIn};
 use crate::landslide_chain::LandslideChainMsg;
 use crate::lightning_fire_chain::LightningFireChainMsg;
 use crate::station::{Envelope, StationActor, StationArgs, StationMsg};
@@ -63,7 +63,7 @@ pub enum StationSupervisorMsg {
     /// Replies with the last summary of every station that has one, in station-id order (SQL
     /// snapshots of a running node). A station a tick reaches gives its summary of the last tick
     /// without advancing any window; one no tick reaches is summarized at the last tick now, if
-    /// it has applied a reading (see [`StationMsg::SnapshotAt`]).
+    /// it has applied a reading (see [`StationMsg::SnapshotInto`]).
     SnapshotAll(RpcReplyPort<Vec<StationSummary>>),
     /// Advances the given stations to this tick and replies with their summaries, in the order
     /// given, without sending them downstream (a sharded node sends them on through Kafka).
@@ -315,16 +315,12 @@ impl Actor for StationSupervisor {
                 let _ = reply.send(await_all(pending, "station summary").await?);
             }
             StationSupervisorMsg::SnapshotAll(reply) => {
-                let mut pending = Vec::with_capacity(st.stations.actors.len());
+                let mut fan_in = FanIn::default();
                 for (slot, station) in st.stations.actors.iter().enumerate() {
-                    let (port, receiver) = reply_port();
-                    station.cast(match st.last_tick {
-                        Some(tick) if !st.ticked[slot] => StationMsg::SnapshotAt(tick, port),
-                        _ => StationMsg::Snapshot(port),
-                    })?;
-                    pending.push(receiver);
+                    let tick = st.last_tick.filter(|_| !st.ticked[slot]);
+                    station.cast(StationMsg::SnapshotInto(tick, fan_in.port()))?;
                 }
-                let summaries = await_all(pending, "station snapshot").await?;
+                let summaries = fan_in.gather("station snapshot").await?;
                 let _ = reply.send(summaries.into_iter().flatten().collect());
             }
             StationSupervisorMsg::Snapshot(id, reply) => match st.stations.get(&id) {

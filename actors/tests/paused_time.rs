@@ -1,14 +1,15 @@
 //! Actor tests on tokio's paused clock: a stuck actor times out without the test waiting, so
-//! does a fan-out (once for all its replies), a silent station drains its windows at every
+//! does a fan-out (once for all its replies), a fan-in keeps its order, a silent station drains its windows at every
 //! tick, a station advanced later judges its next reading as if ticked at once, a batch keeps its order, a span of batches and ticks gives what
 //! they give one by one, a snapshot holds every station that reported, and a failed station is
 //! restarted by its supervisor.
 
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
-use tianshan_actors::ask::{ask, await_each, reply_port, REPLY_TIMEOUT};
+use tianshan_actors::ask::{ask, await_each, reply_port, FanIn, REPLY_TIMEOUT};
 use tianshan_actors::station::Envelope;
 use tianshan_actors::station_supervisor::{
     ChainFeeds, StationSupervisor, StationSupervisorArgs, StationSupervisorMsg,
@@ -227,6 +228,42 @@ async fn a_fan_out_waits_one_reply_timeout_for_all_its_replies() {
         "{waited:?}"
     );
     silent.stop(None);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_fan_in_gives_replies_in_port_order_and_names_a_replier_that_stopped() {
+    let mut fan_in = FanIn::default();
+    let ports: Vec<_> = (0..3).map(|_| fan_in.port()).collect();
+    for (index, port) in ports.into_iter().enumerate().rev() {
+        port.send(index * 10);
+    }
+    assert_eq!(
+        fan_in.gather("in order").await.expect("all"),
+        vec![0, 10, 20]
+    );
+
+    let mut fan_in = FanIn::<u8>::default();
+    let (first, dropped) = (fan_in.port(), fan_in.port());
+    first.send(1);
+    drop(dropped);
+    let started = tokio::time::Instant::now();
+    let error = fan_in.gather("snapshot").await.expect_err("one stopped");
+    assert_eq!(
+        error.to_string(),
+        "snapshot: an actor stopped before replying"
+    );
+    assert_eq!(
+        started.elapsed(),
+        Duration::ZERO,
+        "no waiting for the timeout"
+    );
+
+    let mut fan_in = FanIn::<u8>::default();
+    let held = fan_in.port();
+    let error = fan_in.gather("snapshot").await.expect_err("no reply");
+    assert!(error.to_string().contains("no reply within"), "{error}");
+    assert!(started.elapsed() >= REPLY_TIMEOUT);
+    drop(held);
 }
 
 #[tokio::test(start_paused = true)]
@@ -610,7 +647,7 @@ async fn a_failed_station_is_restarted_with_empty_windows() {
     stations
         .cast(StationSupervisorMsg::Tick(t0.plus_ms(5 * MINUTE_MS)))
         .expect("tick");
-    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
     ask(&stations, StationSupervisorMsg::Flush, "flush")
         .await
         .expect("the supervisor and its restarted stations answer");
