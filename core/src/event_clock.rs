@@ -482,6 +482,37 @@ mod tests {
     }
 
     #[test]
+    fn equal_event_times_go_to_the_partition_first_in_key_order() {
+        let mut clock = EventClock::new(TICK, IDLE, 1000);
+        clock.assign(&[0, 1, 2]);
+        for (partition, minute, name) in [
+            (2, 1, "c1"),
+            (2, 2, "c2"),
+            (1, 1, "b1"),
+            (1, 1, "b1 again"),
+            (1, 3, "b3"),
+            (0, 2, "a2"),
+            (0, 2, "a2 again"),
+            (0, 4, "a4"),
+            (0, 9, "a9"),
+            (1, 9, "b9"),
+            (2, 9, "c9"),
+        ] {
+            clock.push(&partition, Some(at(minute)), name);
+        }
+        assert_eq!(
+            drain(&mut clock, 0),
+            vec![
+                Release::Apply(vec![
+                    "b1", "b1 again", "c1", "a2", "a2 again", "c2", "b3", "a4"
+                ]),
+                Release::Tick(at(5)),
+                Release::Apply(vec!["a9", "b9", "c9"]),
+            ]
+        );
+    }
+
+    #[test]
     fn a_late_record_keeps_its_place_in_the_log() {
         let mut clock = EventClock::new(TICK, IDLE, 1000);
         clock.assign(&[0]);
