@@ -29,30 +29,22 @@ pub async fn await_reply<T>(
     }
 }
 
-/// Awaits every reply of a fan-out in order, all within one [`REPLY_TIMEOUT`] (one timer for
-/// the lot, not one per reply: a fan-out may reach every station of a node); returns each reply,
-/// or why it is missing.
+/// Awaits every reply of a fan-out in order, all by one deadline [`REPLY_TIMEOUT`] from now
+/// (not a fresh timeout per reply: a fan-out may reach every station of a node); returns each
+/// reply, or why it is missing. A reply that came before the deadline is kept even when an
+/// earlier one never comes.
 pub async fn await_each<T>(
     receivers: Vec<OneshotReceiver<T>>,
     what: &str,
 ) -> Vec<Result<T, ActorProcessingErr>> {
-    let count = receivers.len();
-    let mut replies = Vec::with_capacity(count);
-    let all = async {
-        for receiver in receivers {
-            replies.push(
-                receiver
-                    .await
-                    .map_err(|_| format!("{what}: the actor stopped before replying").into()),
-            );
-        }
-    };
-    if tokio::time::timeout(REPLY_TIMEOUT, all).await.is_err() {
-        while replies.len() < count {
-            replies.push(Err(
-                format!("{what}: no reply within {REPLY_TIMEOUT:?}").into()
-            ));
-        }
+    let deadline = tokio::time::Instant::now() + REPLY_TIMEOUT;
+    let mut replies = Vec::with_capacity(receivers.len());
+    for receiver in receivers {
+        replies.push(match tokio::time::timeout_at(deadline, receiver).await {
+            Ok(Ok(reply)) => Ok(reply),
+            Ok(Err(_)) => Err(format!("{what}: the actor stopped before replying").into()),
+            Err(_) => Err(format!("{what}: no reply within {REPLY_TIMEOUT:?}").into()),
+        });
     }
     replies
 }

@@ -30,10 +30,11 @@ pub enum StationMsg {
     /// Replies with the last summary made (at a tick, or asked for with `Summarize`).
     Snapshot(RpcReplyPort<Option<StationSummary>>),
     /// Replies through a fan-in (a snapshot of every station) with the last summary made, or,
-    /// given a tick, with the summary at that tick of a station no tick reaches: its windows
-    /// advance to the tick, as a tick would have advanced them. The last summary stands if it
-    /// is at or after the tick, and a station that has applied no reading has none (on a
-    /// sharded node, the stations of partitions it does not own).
+    /// given a tick, with the summary at that tick of a station no tick reaches, worked out as a
+    /// tick would have advanced its windows but leaving them as they are (so a query never
+    /// changes what a late reading does). The last summary stands if it is at or after the
+    /// tick, and a station that has applied no reading has none (on a sharded node, the
+    /// stations of partitions it does not own).
     SnapshotInto(Option<EventTime>, FanInPort<Option<StationSummary>>),
     /// Advances the windows to this time and replies with the summary, without emitting it; the
     /// summary is kept as the last one.
@@ -122,15 +123,14 @@ impl Actor for StationActor {
     }
 }
 
-/// The summary at `tick` of a station no tick reaches (see [`StationMsg::SnapshotInto`]).
-fn snapshot_at(st: &mut StationState, tick: EventTime) -> Option<StationSummary> {
-    let current = st
-        .last_summary
-        .as_ref()
-        .is_some_and(|summary| summary.tick() >= tick);
-    if !current && st.windows.last_observation().is_some() {
-        st.windows.advance_to(tick);
-        st.last_summary = Some(st.windows.summary(tick));
+/// The summary at `tick` of a station no tick reaches (see [`StationMsg::SnapshotInto`]),
+/// leaving its windows as they are.
+fn snapshot_at(st: &StationState, tick: EventTime) -> Option<StationSummary> {
+    match &st.last_summary {
+        Some(summary) if summary.tick() >= tick => Some(summary.clone()),
+        _ => st
+            .windows
+            .last_observation()
+            .map(|_| st.windows.summary_at(tick)),
     }
-    st.last_summary.clone()
 }

@@ -47,9 +47,10 @@ pub enum StationSupervisorMsg {
     /// Applies a span of the event-time merge, its batches and the ticks between them in order,
     /// and replies with one outcome per envelope of its batches, in order. The windows, the
     /// summaries and the chains see what [`StationSupervisorMsg::ApplyBatch`] and
-    /// [`StationSupervisorMsg::Tick`] one after another would give them; stations no tick
-    /// reaches get the span's envelopes in one message instead of one per batch (a replay
-    /// running as fast as it can).
+    /// [`StationSupervisorMsg::Tick`] one after another would give them (unless a station
+    /// fails during the span: it is restarted after it); stations no tick reaches get the
+    /// span's envelopes in one message instead of one per batch (a replay running as fast as
+    /// it can).
     ApplySpan(Vec<Release<Envelope>>, RpcReplyPort<Vec<Outcome>>),
     /// Advances every basin member station to this tick (they emit their summaries).
     Tick(EventTime),
@@ -364,8 +365,11 @@ impl Actor for StationSupervisor {
 
 /// Applies a span (see [`StationSupervisorMsg::ApplySpan`]): stations no tick reaches get all
 /// their envelopes of the span at once; the other stations and the chains get each batch and
-/// each tick in turn. Nothing waits for a station's reply before the end of the span: each
-/// station's mailbox keeps its batches and ticks in order.
+/// each tick in turn. The outcomes are awaited at the end of the span (only the chains'
+/// summaries are awaited at each tick): each station's mailbox keeps its batches and ticks in
+/// order. A station that fails during a span is restarted after it, so the rest of its part of
+/// the span is rejected as `station_failed` and its ticks in the span are missed; one batch at
+/// a time, it would have been restarted before the next batch.
 async fn apply_span(
     st: &mut StationSupervisorState,
     span: Vec<Release<Envelope>>,
@@ -424,7 +428,11 @@ async fn tick_stations(
 ) -> Result<(), ActorProcessingErr> {
     st.last_tick = st.last_tick.max(Some(tick));
     for &slot in &st.basin_members {
-        st.stations.actors[slot].cast(StationMsg::Tick(tick))?;
+        // A station that is gone (failed, its restart still to come) misses this tick, as a
+        // station that failed during a batch misses that batch.
+        if let Err(e) = st.stations.actors[slot].cast(StationMsg::Tick(tick)) {
+            error!(station = %st.stations.ids[slot], error = %e, "station missed a tick");
+        }
     }
     feed_chains(st, tick).await
 }

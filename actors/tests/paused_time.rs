@@ -203,13 +203,15 @@ async fn a_fan_out_waits_one_reply_timeout_for_all_its_replies() {
     let (answered_port, answered) = reply_port::<()>();
     let (dropped_port, dropped) = reply_port::<()>();
     let (held_port, held) = reply_port::<()>();
+    let (after_held_port, after_held) = reply_port::<()>();
     silent
         .cast(held_port)
         .expect("the silent actor holds the port");
     answered_port.send(()).expect("the receiver waits");
+    after_held_port.send(()).expect("the receiver waits");
     drop(dropped_port);
     let started = tokio::time::Instant::now();
-    let replies = await_each(vec![answered, dropped, held], "fan-out").await;
+    let replies = await_each(vec![answered, dropped, held, after_held], "fan-out").await;
     let errors: Vec<Option<String>> = replies
         .iter()
         .map(|reply| reply.as_ref().err().map(ToString::to_string))
@@ -220,7 +222,9 @@ async fn a_fan_out_waits_one_reply_timeout_for_all_its_replies() {
             None,
             Some("fan-out: the actor stopped before replying".to_owned()),
             Some(format!("fan-out: no reply within {REPLY_TIMEOUT:?}")),
-        ]
+            None,
+        ],
+        "the reply that came after the stuck one is kept"
     );
     let waited = started.elapsed();
     assert!(
@@ -611,6 +615,39 @@ async fn a_snapshot_holds_the_stations_no_tick_reaches_once_they_report() {
         of(&snapshot().await, &unticked),
         vec![(t0.plus_ms(95 * MINUTE_MS), 0.0)]
     );
+    // The snapshot left its windows where they were: a reading the log brings late (85
+    // minutes before that tick, more than the 30-minute lateness) is still within the
+    // lateness of the gauge's own newest reading, so it is applied, and the next snapshot
+    // counts it.
+    assert_eq!(
+        apply(vec![rain(
+            &unticked,
+            t0.plus_ms(10 * MINUTE_MS),
+            2.0,
+            interval_s
+        )])
+        .await,
+        vec![Outcome::Applied]
+    );
+    let last = snapshot().await;
+    assert_eq!(
+        of(&last, &unticked),
+        vec![(t0.plus_ms(95 * MINUTE_MS), 0.0)],
+        "the late reading is out of the hour to the last tick"
+    );
+    let daily: Vec<f64> = last
+        .iter()
+        .filter(|summary| summary.station() == &unticked)
+        .filter_map(|summary| match summary {
+            StationSummary::Rain(rain) => rain
+                .windows
+                .iter()
+                .find(|w| w.duration_min == 1440)
+                .map(|w| w.mm),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(daily, vec![8.0], "but in the day: 6 + 2 mm");
     stations.stop(None);
     recorder.stop(None);
 }

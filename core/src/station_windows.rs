@@ -623,6 +623,26 @@ impl StationWindows {
         }
     }
 
+    /// Returns the summary at `tick` without moving the windows: what [`StationWindows::summary`]
+    /// gives after [`StationWindows::advance_to`]`(tick)`, worked out on a copy when the windows
+    /// have not reached the tick yet. A snapshot taken for a reader must not change what later
+    /// readings do (a window advanced early would reject a late reading the log still brings).
+    pub fn summary_at(&self, tick: EventTime) -> StationSummary {
+        let reached = match self {
+            StationWindows::Rain(station) => station
+                .windows
+                .head()
+                .is_some_and(|head| head >= station.slot_of(tick)),
+            StationWindows::WaterLevel(_) | StationWindows::Weather(_) => false,
+        };
+        if reached {
+            return self.summary(tick);
+        }
+        let mut advanced = self.clone();
+        advanced.advance_to(tick);
+        advanced.summary(tick)
+    }
+
     /// Returns the event time of the newest observation applied, if any.
     pub fn last_observation(&self) -> Option<EventTime> {
         match self {

@@ -61,7 +61,8 @@ pub struct NodeSnapshot {
     pub taken_at: EventTime,
     /// The region: stations and admin units.
     pub region: Arc<Region>,
-    /// The last tick's summary of every station that has one.
+    /// The summary at the last tick of every station that has one (a station no tick reaches:
+    /// once it has reported).
     pub station_summaries: Vec<StationSummary>,
     /// The latest assessment of every basin that has one.
     pub assessments: Vec<Assessment>,
