@@ -22,7 +22,16 @@ pub async fn await_reply<T>(
     receiver: OneshotReceiver<T>,
     what: &str,
 ) -> Result<T, ActorProcessingErr> {
-    match tokio::time::timeout(REPLY_TIMEOUT, receiver).await {
+    await_reply_by(tokio::time::Instant::now() + REPLY_TIMEOUT, receiver, what).await
+}
+
+/// Awaits a reply until `deadline`; a reply already there is taken even past it.
+async fn await_reply_by<T>(
+    deadline: tokio::time::Instant,
+    receiver: OneshotReceiver<T>,
+    what: &str,
+) -> Result<T, ActorProcessingErr> {
+    match tokio::time::timeout_at(deadline, receiver).await {
         Ok(Ok(value)) => Ok(value),
         Ok(Err(_)) => Err(format!("{what}: the actor stopped before replying").into()),
         Err(_) => Err(format!("{what}: no reply within {REPLY_TIMEOUT:?}").into()),
@@ -40,11 +49,7 @@ pub async fn await_each<T>(
     let deadline = tokio::time::Instant::now() + REPLY_TIMEOUT;
     let mut replies = Vec::with_capacity(receivers.len());
     for receiver in receivers {
-        replies.push(match tokio::time::timeout_at(deadline, receiver).await {
-            Ok(Ok(reply)) => Ok(reply),
-            Ok(Err(_)) => Err(format!("{what}: the actor stopped before replying").into()),
-            Err(_) => Err(format!("{what}: no reply within {REPLY_TIMEOUT:?}").into()),
-        });
+        replies.push(await_reply_by(deadline, receiver, what).await);
     }
     replies
 }
