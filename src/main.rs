@@ -28,6 +28,11 @@ use crate::backtest::{BacktestOptions, WarningSource};
 use crate::config::Config;
 use crate::sql_client::{run_sql, run_sql_on_files, SqlFormat};
 
+/// Envelopes, outcomes and summaries are allocated on one worker and freed on another; mimalloc
+/// frees them without glibc's per-arena lock.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "tianshan",
