@@ -11,12 +11,13 @@
 //! channel of capacity one; the applier buffers them in [`EventClock`], which decides what to
 //! apply and when a tick is due, and bounds the buffer.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, VecDeque};
 use std::ffi::CString;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use ractor::concurrency::OneshotReceiver;
 use ractor::ActorRef;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
@@ -55,16 +56,38 @@ struct RawRecord {
 
 /// What the poll thread saw, in order.
 enum Polled {
-    /// A record and the assignment generation it was read under.
-    Record(RawRecord, u64),
+    /// A record, decoded, and the assignment generation it was read under.
+    Record(PendingRecord, u64),
     /// The partition is caught up with its log, seen under that assignment generation.
     End(TopicPartition, u64),
 }
 
-/// A record waiting in the event-time merge, decoded once on arrival.
+/// A record waiting in the event-time merge, decoded once by the poll thread (in parallel with
+/// the applier).
 struct PendingRecord {
     raw: RawRecord,
     decoded: Result<Observation, String>,
+}
+
+impl PendingRecord {
+    fn decode(raw: RawRecord) -> Self {
+        let decoded = decode_observation(raw.content_type.as_deref(), &raw.payload)
+            .map_err(|e| e.to_string());
+        Self { raw, decoded }
+    }
+
+    /// Where the record goes in the event-time merge: its observation's time, or `None` when it
+    /// is malformed. A reading cannot be ordered after it was sent: a clock far ahead must not
+    /// hold its partition back (its station rejects it anyway).
+    fn event_time(&self) -> Option<EventTime> {
+        self.decoded
+            .as_ref()
+            .ok()
+            .map(|o| match self.raw.timestamp_ms {
+                Some(sent) => o.event_time.min(EventTime(sent)),
+                None => o.event_time,
+            })
+    }
 }
 
 /// A running source; [`ObservationSource::stop`] stops it and commits, dropping it only stops its
@@ -111,6 +134,9 @@ impl ObservationSource {
             .set("fetch.wait.max.ms", fetch_wait_ms.to_string())
             .set("statistics.interval.ms", "5000")
             .set("queued.max.messages.kbytes", "16384")
+            // librdkafka's default stops fetching a partition for 1 s once that queue is full,
+            // which left the applier starved half of a busy run (BENCHMARKS.md, Kafka end to end).
+            .set("fetch.queue.backoff.ms", "10")
             .set("enable.partition.eof", "true")
             .create_with_context(context)
             .map_err(|e| PipelineError::kafka("create the observation consumer", e))?;
@@ -143,6 +169,7 @@ impl ObservationSource {
             tick_ms,
             sharded,
             max_batch: pipeline.max_batch,
+            in_flight: VecDeque::new(),
             started: Instant::now(),
         };
         let apply_task = tokio::spawn(async move {
@@ -214,18 +241,16 @@ fn poll_loop(
                     .map(|v| String::from_utf8_lossy(v).into_owned());
                 // A rebalance runs inside `poll`, so this is the generation of this record.
                 let read_under = assignment.generation();
-                batch.push(Polled::Record(
-                    RawRecord {
-                        topic: message.topic().to_string(),
-                        partition: message.partition(),
-                        offset: message.offset(),
-                        key: message.key().map(<[u8]>::to_vec),
-                        payload: message.payload().unwrap_or_default().to_vec(),
-                        content_type,
-                        timestamp_ms: message.timestamp().to_millis(),
-                    },
-                    read_under,
-                ));
+                let raw = RawRecord {
+                    topic: message.topic().to_string(),
+                    partition: message.partition(),
+                    offset: message.offset(),
+                    key: message.key().map(<[u8]>::to_vec),
+                    payload: message.payload().unwrap_or_default().to_vec(),
+                    content_type,
+                    timestamp_ms: message.timestamp().to_millis(),
+                };
+                batch.push(Polled::Record(PendingRecord::decode(raw), read_under));
                 if batch.len() < max_batch {
                     continue;
                 }
@@ -318,6 +343,26 @@ fn next_is_reread<'a>(
         })
 }
 
+/// Batches the stations may be applying at once while the applier merges the next ones.
+const IN_FLIGHT_BATCHES: usize = 4;
+
+/// A batch handed to the stations whose outcomes are still to come.
+struct InFlight {
+    /// The assignment generation it was applied under.
+    generation: u64,
+    records: Vec<RawRecord>,
+    /// Per record: read past the committed offset (not a rebuild re-read).
+    live: Vec<bool>,
+    /// Per record: forwarded to a chain's owner (sharded).
+    forwarded: Vec<bool>,
+    /// Per record: decided already (malformed, forwarded), or to come from the stations.
+    outcomes: Vec<Option<Outcome>>,
+    /// The records the stations decide, in the order of their reply.
+    envelope_slots: Vec<usize>,
+    reply: OneshotReceiver<Vec<Outcome>>,
+    started: Instant,
+}
+
 /// The async half: merges partitions in event time, applies records and releases ticks.
 struct Applier {
     consumer: Arc<BaseConsumer<SourceContext>>,
@@ -335,12 +380,29 @@ struct Applier {
     /// Sharded: chain readings and tick summaries go on through Kafka instead of to local actors.
     sharded: Option<ShardedTicks>,
     max_batch: usize,
+    /// Batches handed to the stations, oldest first.
+    in_flight: VecDeque<InFlight>,
     started: Instant,
 }
 
 impl Applier {
     async fn run(mut self, mut receiver: mpsc::Receiver<Vec<Polled>>) -> Result<(), PipelineError> {
-        while let Some(polled) = receiver.recv().await {
+        loop {
+            // New records first: the stations apply the batches in flight meanwhile. With
+            // nothing to read, settle the oldest batch in flight, then look again.
+            let polled = if self.in_flight.is_empty() {
+                receiver.recv().await
+            } else {
+                match receiver.try_recv() {
+                    Ok(polled) => Some(polled),
+                    Err(mpsc::error::TryRecvError::Empty) => {
+                        self.settle_oldest().await?;
+                        continue;
+                    }
+                    Err(mpsc::error::TryRecvError::Disconnected) => None,
+                }
+            };
+            let Some(polled) = polled else { break };
             self.follow_assignment().await?;
             let now_ms = self.now_ms();
             for event in polled {
@@ -351,24 +413,16 @@ impl Applier {
                         // Read under an assignment that has changed since: a rebalance rewound
                         // its partition (the record comes again) or took it away.
                     }
-                    Polled::Record(raw, _) => {
+                    Polled::Record(record, _) => {
                         if std::mem::take(&mut self.awaiting_first_record) {
                             // Partitions that reported their end before anything of this
                             // assignment arrived were empty, not idle: judge idleness from now.
                             self.clock.assign(&[]);
                             self.clock.assign(&self.current.partitions());
                         }
-                        let key = (raw.topic.clone(), raw.partition);
-                        let decoded = decode_observation(raw.content_type.as_deref(), &raw.payload)
-                            .map_err(|e| e.to_string());
-                        // A reading cannot be ordered after it was sent: a clock far ahead
-                        // must not hold its partition back (its station rejects it anyway).
-                        let event_time = decoded.as_ref().ok().map(|o| match raw.timestamp_ms {
-                            Some(sent) => o.event_time.min(EventTime(sent)),
-                            None => o.event_time,
-                        });
-                        self.clock
-                            .push(&key, event_time, PendingRecord { raw, decoded });
+                        let key = (record.raw.topic.clone(), record.raw.partition);
+                        let event_time = record.event_time();
+                        self.clock.push(&key, event_time, record);
                     }
                     Polled::End(partition, _) => {
                         self.clock.reached_end(&partition, now_ms);
@@ -377,6 +431,7 @@ impl Applier {
             }
             self.drain().await?;
         }
+        self.settle_all().await?;
         self.consumer
             .commit_consumer_state(rdkafka::consumer::CommitMode::Sync)
             .or_else(|e| match e {
@@ -397,6 +452,9 @@ impl Applier {
         if now.generation == self.current.generation {
             return Ok(());
         }
+        // The outcomes of what was applied under the old assignment still count; a revoked
+        // partition's offsets are left to its new owner.
+        self.settle_all().await?;
         let dropped = self.clock.assign(&[]);
         debug!(
             records = dropped.len(),
@@ -451,7 +509,20 @@ impl Applier {
                 break;
             };
             match step {
-                Release::Apply(batch) => self.apply(batch).await?,
+                Release::Apply(batch) => {
+                    self.dispatch(batch).await?;
+                    // Sharded, forwarded readings and tick markers leave through Kafka in order,
+                    // so each batch is settled before the next step; otherwise the supervisor's
+                    // mailbox keeps batches and ticks in order while outcomes come back.
+                    let depth = if self.sharded.is_some() {
+                        0
+                    } else {
+                        IN_FLIGHT_BATCHES
+                    };
+                    while self.in_flight.len() > depth {
+                        self.settle_oldest().await?;
+                    }
+                }
                 Release::Tick(tick) => {
                     debug!(%tick, "tick released");
                     if let Some(sharded) = &mut self.sharded {
@@ -490,7 +561,9 @@ impl Applier {
         Ok(())
     }
 
-    async fn apply(&mut self, batch: Vec<PendingRecord>) -> Result<(), PipelineError> {
+    /// Hands a batch to the stations (and, sharded, forwards its chain readings) without
+    /// waiting for the outcomes: [`Applier::settle_oldest`] takes them in order.
+    async fn dispatch(&mut self, batch: Vec<PendingRecord>) -> Result<(), PipelineError> {
         let started = Instant::now();
         let live: Vec<bool> = batch
             .iter()
@@ -501,13 +574,6 @@ impl Applier {
             .collect();
         self.metrics
             .observations_received(live.iter().filter(|l| **l).count());
-        let taken_in = batch
-            .iter()
-            .map(|r| (r.raw.topic.as_str(), r.raw.partition, r.raw.offset));
-        if self.assignment.took_in(self.current.generation, taken_in) {
-            info!("observation partitions rebuilt: this node's stations are up to date");
-            self.metrics.set_rebuilt("observations", true);
-        }
         let mut outcomes: Vec<Option<Outcome>> = Vec::with_capacity(batch.len());
         let mut envelopes = Vec::new();
         let mut envelope_slots = Vec::new();
@@ -551,16 +617,10 @@ impl Applier {
             }
             records.push(pending.raw);
         }
-        let (port, receiver) = reply_port();
+        let (port, reply) = reply_port();
         self.stations
             .cast(StationSupervisorMsg::ApplyBatch(envelopes, port))
             .map_err(|e| PipelineError::Actor(format!("station supervisor is gone: {e}")))?;
-        let applied = await_reply(receiver, "apply batch")
-            .await
-            .map_err(|e| PipelineError::Actor(e.to_string()))?;
-        for (slot, outcome) in envelope_slots.into_iter().zip(applied) {
-            outcomes[slot] = Some(outcome);
-        }
         if let (Some(sharded), false) = (&self.sharded, to_forward.is_empty()) {
             let before_tick = self
                 .clock
@@ -568,17 +628,78 @@ impl Applier {
                 .map_or(EventTime(0), |last| last.plus_ms(self.tick_ms));
             sharded.forward(before_tick, to_forward).await?;
         }
+        self.in_flight.push_back(InFlight {
+            generation: self.current.generation,
+            records,
+            live,
+            forwarded,
+            outcomes,
+            envelope_slots,
+            reply,
+            started,
+        });
+        Ok(())
+    }
+
+    /// Settles every batch in flight.
+    async fn settle_all(&mut self) -> Result<(), PipelineError> {
+        while !self.in_flight.is_empty() {
+            self.settle_oldest().await?;
+        }
+        Ok(())
+    }
+
+    /// Awaits the outcomes of the oldest batch in flight, sends its rejections to the dead
+    /// letters, stores its offsets and counts it.
+    async fn settle_oldest(&mut self) -> Result<(), PipelineError> {
+        let Some(batch) = self.in_flight.pop_front() else {
+            return Ok(());
+        };
+        let InFlight {
+            generation,
+            records,
+            live,
+            forwarded,
+            mut outcomes,
+            envelope_slots,
+            reply,
+            started,
+        } = batch;
+        let applied = await_reply(reply, "apply batch")
+            .await
+            .map_err(|e| PipelineError::Actor(e.to_string()))?;
+        for (slot, outcome) in envelope_slots.into_iter().zip(applied) {
+            outcomes[slot] = Some(outcome);
+        }
+        let taken_in = records
+            .iter()
+            .map(|r| (r.topic.as_str(), r.partition, r.offset));
+        if self.assignment.took_in(generation, taken_in) {
+            info!("observation partitions rebuilt: this node's stations are up to date");
+            self.metrics.set_rebuilt("observations", true);
+        }
         let mut letters = Vec::new();
         let mut applied_live = 0;
         let mut forwarded_live = 0;
+        // The offset after the last live record of each partition, for the next commit.
+        let mut newest_live: Vec<&RawRecord> = Vec::new();
         for (((record, outcome), is_live), is_forwarded) in
             records.iter().zip(outcomes).zip(&live).zip(&forwarded)
         {
             let outcome = outcome
                 .ok_or_else(|| PipelineError::Actor("an observation got no outcome".into()))?;
             if !is_live {
+                // Rebuild records lie below the committed offset: storing theirs would move it
+                // back.
                 self.metrics.observation_rebuilt();
                 continue;
+            }
+            match newest_live
+                .iter_mut()
+                .find(|r| r.partition == record.partition && r.topic == record.topic)
+            {
+                Some(newest) => *newest = record,
+                None => newest_live.push(record),
             }
             if *is_forwarded {
                 forwarded_live += 1;
@@ -601,11 +722,8 @@ impl Applier {
             }
         }
         self.dead_letters.write_all(&letters).await?;
-        for (record, is_live) in records.iter().zip(&live) {
-            // Rebuild records lie below the committed offset: storing theirs would move it back.
-            if *is_live {
-                self.store_offset(record)?;
-            }
+        for record in newest_live {
+            self.store_offset(record)?;
         }
         for _ in 0..applied_live {
             self.metrics.observation_applied();
