@@ -39,8 +39,6 @@ pub struct KafkaBenchOptions {
     pub rate: u32,
     /// Overrides the nodes' `pipeline.partition-idle-after`.
     pub partition_idle_after: Option<String>,
-    /// The throughput run's gateway `linger.ms`, as a duration.
-    pub gateway_linger: String,
 }
 
 /// The nodes' `kafka.fetch-wait-max` on the embedded broker.
@@ -88,22 +86,6 @@ pub(crate) fn bench_gateway(bootstrap_servers: &str) -> anyhow::Result<FuturePro
         .context("create the benchmark gateway producer")
 }
 
-/// The throughput run's gateway: [`bench_gateway`] that lets records gather for `linger` into
-/// batches of up to 100,000. librdkafka's mock broker answers a fetch with one produced batch
-/// per partition (its `FIXME: Multiple messageSets ?`), where a real broker fills the fetch, so
-/// on it the batch size the gateway chose caps a node's reading.
-fn throughput_gateway(bootstrap_servers: &str, linger: &str) -> anyhow::Result<FutureProducer> {
-    let linger_ms = tianshan_core::time::parse_duration_ms(linger)
-        .map_err(|e| anyhow::anyhow!("--gateway-linger: {e}"))?;
-    gateway_producer_config(bootstrap_servers)
-        .set("compression.type", "lz4")
-        .set("queue.buffering.max.messages", "500000")
-        .set("linger.ms", linger_ms.to_string())
-        .set("batch.num.messages", "100000")
-        .create()
-        .context("create the throughput run's gateway producer")
-}
-
 async fn throughput(
     mut config: Config,
     region: Arc<Region>,
@@ -124,7 +106,7 @@ async fn throughput(
     } else {
         wait_until_ready(&nodes[0]).await?;
     }
-    let producer = throughput_gateway(broker.bootstrap_servers(), &options.gateway_linger)?;
+    let producer = bench_gateway(broker.bootstrap_servers())?;
     let gateway = tokio::spawn(async move {
         let started = Instant::now();
         produce_all(&producer, &records)
@@ -156,12 +138,11 @@ async fn throughput(
         bail!("{received} observations read as live for {total} produced");
     }
     println!(
-        "throughput through {} node(s): {total} observations (every station, {} dry hours before the storm) decided in {:.2} s from the first read: {:.0} observations/s (the gateway, lingering {}, produced them in {:.2} s, {:.0}/s)",
+        "throughput through {} node(s): {total} observations (every station, {} dry hours before the storm) decided in {:.2} s from the first read: {:.0} observations/s (the gateway produced them in {:.2} s, {:.0}/s)",
         options.nodes,
         options.dry_hours,
         elapsed.as_secs_f64(),
         total as f64 / elapsed.as_secs_f64().max(1e-9),
-        options.gateway_linger,
         produced_in.as_secs_f64(),
         total as f64 / produced_in.as_secs_f64().max(1e-9),
     );

@@ -209,11 +209,6 @@ enum BenchCommand {
         /// may stay quiet before ticks go on without it (the latency's event-time wait).
         #[arg(long)]
         partition_idle_after: Option<String>,
-        /// How long the gateway of the throughput run lets records gather into one batch per
-        /// partition (librdkafka's `linger.ms`). The embedded broker returns one produced batch
-        /// per partition and fetch, so small batches cap what a node can read.
-        #[arg(long, default_value = "100ms")]
-        gateway_linger: String,
     },
     /// A sharded cluster of node processes on the embedded broker, with the region grown to
     /// `--stations` stations: the time from a node's SIGKILL until the survivors own every
@@ -383,7 +378,6 @@ fn main() -> anyhow::Result<()> {
                             dry_hours,
                             rate,
                             partition_idle_after,
-                            gateway_linger,
                         },
                 } => {
                     // The courier's retries to recipients without a channel would drown the
@@ -396,7 +390,6 @@ fn main() -> anyhow::Result<()> {
                             dry_hours,
                             rate,
                             partition_idle_after,
-                            gateway_linger,
                         },
                     ))
                 }
