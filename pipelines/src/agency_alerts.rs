@@ -25,7 +25,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ractor::ActorRef;
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, StreamConsumer};
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, StreamConsumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::OwnedMessage;
 use rdkafka::producer::FutureProducer;
@@ -45,6 +45,7 @@ use tracing::{debug, info, warn};
 use crate::config::KafkaConfig;
 use crate::dead_letters::{DeadLetter, DeadLetterWriter};
 use crate::error::PipelineError;
+use crate::final_commit::commit_at_shutdown;
 
 /// Settings of the agency-alert consumer (`[agency-alerts]`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -326,13 +327,7 @@ impl AlertIntake {
                 }
             });
         }
-        self.consumer
-            .commit_consumer_state(CommitMode::Sync)
-            .or_else(|e| match e {
-                KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset) => Ok(()),
-                other => Err(other),
-            })
-            .map_err(|e| PipelineError::kafka("commit agency-alert offsets at shutdown", e))
+        commit_at_shutdown(&self.consumer, "commit agency-alert offsets at shutdown")
     }
 
     /// Decides one record and acts on it; stores its offset once that is done.

@@ -42,6 +42,7 @@ pub mod delivery_courier;
 pub mod dissemination_stage;
 pub mod embedded_broker;
 pub mod error;
+mod final_commit;
 pub mod gateway;
 pub mod model_actors;
 pub mod node_pipeline;

@@ -39,6 +39,7 @@ use crate::assignment::{Assignment, RewindCheck, SharedAssignment, SourceContext
 use crate::config::{KafkaConfig, PipelineConfig};
 use crate::dead_letters::{DeadLetter, DeadLetterWriter};
 use crate::error::PipelineError;
+use crate::final_commit::commit_at_shutdown;
 use crate::sharded_ticks::ShardedTicks;
 use crate::stop_signal::StopSignal;
 use crate::telemetry::Metrics;
@@ -432,13 +433,7 @@ impl Applier {
             self.drain().await?;
         }
         self.settle_all().await?;
-        self.consumer
-            .commit_consumer_state(rdkafka::consumer::CommitMode::Sync)
-            .or_else(|e| match e {
-                KafkaError::ConsumerCommit(rdkafka::types::RDKafkaErrorCode::NoOffset) => Ok(()),
-                other => Err(other),
-            })
-            .map_err(|e| PipelineError::kafka("commit offsets at shutdown", e))
+        commit_at_shutdown(self.consumer.as_ref(), "commit offsets at shutdown")
     }
 
     /// Adopts the consumer's assignment when it changed: what is buffered is dropped (a
