@@ -7,9 +7,11 @@
 //! replays up to the committed offset silently (no dead letters, no double counting) to rebuild
 //! the windows of the stations it now owns; warnings that replay re-derives are dropped by the
 //! publisher because their (id, version) is already on the warnings topic. A blocking thread
-//! polls librdkafka and hands records, and the partitions that caught up with their log, over a
-//! channel of capacity one; the applier buffers them in [`EventClock`], which decides what to
-//! apply and when a tick is due, and bounds the buffer.
+//! polls librdkafka, decodes the records and hands them, and the partitions that caught up with
+//! their log, over a channel of capacity one; the applier buffers them in [`EventClock`], which
+//! decides what to apply and when a tick is due, and bounds the buffer. Unsharded, up to
+//! `IN_FLIGHT_BATCHES` batches are with the stations while the applier merges the next ones;
+//! their outcomes are settled (dead letters, offsets, counts) in order.
 
 use std::collections::{BTreeSet, VecDeque};
 use std::ffi::CString;
