@@ -7,8 +7,8 @@
 //!  └── …                       one per station of the region
 //! ```
 //! A batch is applied with one request per station, all in flight at once, and the reply is
-//! sent only when every station has answered: the caller (the Kafka source) commits offsets
-//! after that, and cannot run ahead by more than one batch. Lightning strokes and deformation
+//! sent only when every station has answered: the caller (the Kafka source) stores offsets
+//! after that. Batches wait in this mailbox in order, one applied at a time. Lightning strokes and deformation
 //! readings belong to no station: they go to the fire and landslide chains. At every tick each
 //! chain then gets the summaries of the stations it watches (weather stations and gauges),
 //! and after them the tick, so a chain always decides on the same inputs whatever the batch

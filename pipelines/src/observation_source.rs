@@ -346,7 +346,9 @@ fn next_is_reread<'a>(
         })
 }
 
-/// Batches the stations may be applying at once while the applier merges the next ones.
+/// Unsettled batches kept after a dispatch while the applier merges the next ones (one more is
+/// briefly out before the oldest is settled); the supervisor applies them one at a time, in
+/// order.
 const IN_FLIGHT_BATCHES: usize = 4;
 
 /// A batch handed to the stations whose outcomes are still to come.
