@@ -20,7 +20,9 @@
 //! withdrawals follow the units below that hold books of the version, and the next deadline is
 //! scheduled from the books, so a step that fell due while the node was down happens at once.
 //! A sharded node that comes to own warnings another node held takes over their journaled
-//! books the same way, unit by unit (`AdminUnitMsg::TakeOver`).
+//! books the same way, unit by unit (`AdminUnitMsg::TakeOver`); a book this node went on with
+//! since it journaled it is kept as it is. An acknowledgement is answered once the state sink
+//! confirms the book recording it is journaled (`answer_once_journaled`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -40,7 +42,7 @@ use tianshan_core::time::EventTime;
 use tracing::{error, warn};
 
 use crate::ask::{await_reply, reply_port};
-use crate::state_change::{BookKey, RestoredBooks, SavedBook, StateChange};
+use crate::state_change::{answer_once_journaled, BookKey, RestoredBooks, SavedBook, StateChange};
 use crate::wall_clock::WallClock;
 
 /// What every unit of one tree shares.
@@ -310,7 +312,7 @@ impl Actor for AdminUnitActor {
                             }
                             None => Err(nothing_to_acknowledge(&request)),
                         };
-                        let _ = reply.send(result);
+                        answer_once_journaled(st.shared.state.as_ref(), reply, result);
                     }
                     Step::Down(child) => match st.children.get(&child) {
                         Some(actor) => actor.cast(AdminUnitMsg::Acknowledge(request, reply))?,
@@ -599,10 +601,11 @@ fn close_older_versions(st: &mut AdminUnitState, warning: &WarningId, version: u
 
 /// Takes over this unit's books of `journaled` (another node's journaled books of warnings this
 /// node has just come to own; the caller journals every open book again afterwards, and the
-/// state journal keeps those of warnings this node owns): each replaces this unit's book of the same key, or is added, so
-/// the acknowledgements, delivery reports and escalation steps made there carry on here. A
-/// book this unit closed, or of a version older than one it holds, stays as it is here.
-/// Returns how many books it took over.
+/// state journal keeps those of warnings this node owns): each is added, or taken over by this
+/// unit's book of the same key ([`ForcedAcknowledgement::take_over`]: a journaled earlier state
+/// of a book this node went on with changes nothing), so the acknowledgements, delivery
+/// reports and escalation steps made there carry on here. A book this unit closed, or of a
+/// version older than one it holds, stays as it is here. Returns how many books it took over.
 fn take_over_books(st: &mut AdminUnitState, journaled: &RestoredBooks) -> usize {
     let mut taken = 0;
     for (key, saved) in journaled.of_unit(&st.code) {
@@ -621,7 +624,9 @@ fn take_over_books(st: &mut AdminUnitState, journaled: &RestoredBooks) -> usize 
         match books.iter_mut().find(|book| book.part == key.part) {
             Some(book) if book.closed => continue,
             Some(book) => {
-                book.ack = saved.ack.clone();
+                if !book.ack.take_over(&saved.ack) {
+                    continue;
+                }
                 book.warning = saved.warning.clone();
             }
             None => books.push(Book {

@@ -7,7 +7,9 @@
 //! the step changed as a [`StateChange::SignOff`] to the tree's state sink, when there is one
 //! (and a tombstone for each closed warning it forgets); a desk started with a restored book
 //! carries on from it (pending drafts, signatures, auto-approval times), and a desk taking over
-//! warnings from another node carries on from their journaled sign-offs the same way.
+//! warnings from another node carries on from their journaled sign-offs the same way (unless
+//! its own is further along). An officer's decision is answered once the state sink confirms
+//! what it changed is journaled.
 
 use std::sync::Arc;
 
@@ -22,7 +24,7 @@ use tianshan_core::warning::WarningEvent;
 use tracing::{debug, error, info, warn};
 
 use crate::admin_unit::{release_of, AdminUnitMsg, Dissemination};
-use crate::state_change::StateChange;
+use crate::state_change::{answer_once_journaled, StateChange};
 
 /// Messages of [`SignOffDesk`].
 pub enum SignOffDeskMsg {
@@ -163,7 +165,8 @@ impl Actor for SignOffDesk {
             }
             SignOffDeskMsg::Issue(submission, reply) => {
                 let result = st.book.submit(submission, now, &st.args.policy);
-                let _ = reply.send(settle(st, result)?);
+                let answer = settle(st, result)?;
+                answer_once_journaled(st.args.dissemination.state.as_ref(), reply, answer);
             }
             SignOffDeskMsg::ListDrafts(scope, reply) => {
                 let _ = reply.send(st.book.pending_drafts(scope).cloned().collect());
@@ -179,7 +182,8 @@ impl Actor for SignOffDesk {
                 if result.is_ok() {
                     info!(%warning, version, officer = %officer.id, "draft approved");
                 }
-                let _ = reply.send(settle(st, result)?);
+                let answer = settle(st, result)?;
+                answer_once_journaled(st.args.dissemination.state.as_ref(), reply, answer);
             }
             SignOffDeskMsg::Reject {
                 warning,
@@ -189,7 +193,8 @@ impl Actor for SignOffDesk {
                 reply,
             } => {
                 let result = st.book.reject(&warning, version, &officer, &reason, now);
-                let _ = reply.send(settle(st, result)?);
+                let answer = settle(st, result)?;
+                answer_once_journaled(st.args.dissemination.state.as_ref(), reply, answer);
             }
             SignOffDeskMsg::Approved(warning, reply) => {
                 let _ = reply.send(st.book.approved(&warning).cloned());

@@ -1092,18 +1092,21 @@ impl SignOffBook {
         }
     }
 
-    /// Takes over the sign-off state another node journaled for `warning` when this node
-    /// becomes its owner: the journaled state replaces this book's unless this book already
-    /// knows a newer version (which the other node never saw). Returns whether it took it.
+    /// Takes over the sign-off state journaled for `warning` when this node becomes its owner:
+    /// the journaled state replaces this book's unless this book already knows a newer version
+    /// (which the other node never saw), or is the same version further along (the journal
+    /// holds an earlier state of it: its trail is the start of this one's). Returns whether
+    /// it took it.
     pub fn take_over(&mut self, warning: WarningId, journaled: WarningSignOff) -> bool {
-        let newer_here = self
-            .warnings
-            .get(&warning)
-            .is_some_and(|known| known.latest_version > journaled.latest_version);
-        if !newer_here {
+        let further_here = self.warnings.get(&warning).is_some_and(|known| {
+            known.latest_version > journaled.latest_version
+                || (known.latest_version == journaled.latest_version
+                    && known.trail.starts_with(&journaled.trail))
+        });
+        if !further_here {
             self.warnings.insert(warning, journaled);
         }
-        !newer_here
+        !further_here
     }
 
     /// Takes the book apart into the sign-off states of its warnings.

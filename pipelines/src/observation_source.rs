@@ -680,6 +680,7 @@ impl Applier {
         let mut letters = Vec::new();
         let mut applied_live = 0;
         let mut forwarded_live = 0;
+        let mut rebuilt = 0;
         // The offset after the last live record of each partition, for the next commit.
         let mut newest_live: Vec<&RawRecord> = Vec::new();
         for (((record, outcome), is_live), is_forwarded) in
@@ -690,7 +691,7 @@ impl Applier {
             if !is_live {
                 // Rebuild records lie below the committed offset: storing theirs would move it
                 // back.
-                self.metrics.observation_rebuilt();
+                rebuilt += 1;
                 continue;
             }
             match newest_live
@@ -724,12 +725,9 @@ impl Applier {
         for record in newest_live {
             self.store_offset(record)?;
         }
-        for _ in 0..applied_live {
-            self.metrics.observation_applied();
-        }
-        for _ in 0..forwarded_live {
-            self.metrics.observation_forwarded();
-        }
+        self.metrics.observations_rebuilt(rebuilt);
+        self.metrics.observations_applied(applied_live);
+        self.metrics.observations_forwarded(forwarded_live);
         for letter in &letters {
             self.metrics.dead_letter_written();
             self.metrics.observation_rejected(letter.reason);

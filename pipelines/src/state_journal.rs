@@ -10,6 +10,9 @@
 //!   so nodes sharing the topic never overwrite each other's. A record under the key `sign-off`
 //!   (the whole book, as nodes wrote it before) is read as the base the per-warning records
 //!   override.
+//! - a receipt (`StateChange::Receipt`) writes nothing: it is confirmed once every change
+//!   before it is written (or its failure logged), so the tree and the desk answer an
+//!   acknowledgement or a decision only when a restart would find it.
 //!
 //! A sharded node journals only the state of the warnings it owns (after
 //! [`StateJournalMsg::OnlyOwned`]): every node's tree and desk follow every warning, but the
@@ -132,6 +135,12 @@ impl Actor for StateJournal {
                 st.owns = Some(owns);
                 return Ok(());
             }
+            StateJournalMsg::Change(StateChange::Receipt(receipt)) => {
+                // Changes are written one after another, each awaited: those before the
+                // receipt are journaled (or their failure logged) by now.
+                receipt.confirm();
+                return Ok(());
+            }
             StateJournalMsg::Change(change) => change,
         };
         if let (Some(owns), Some(event)) = (&st.owns, warning_of(&change)) {
@@ -140,7 +149,9 @@ impl Actor for StateJournal {
                 return Ok(());
             }
         }
-        let (key, value) = record_of(change);
+        let Some((key, value)) = record_of(change) else {
+            return Ok(());
+        };
         if let Err(e) = write(st, &key, value.as_deref()).await {
             // A lost record leaves the previous state of the book on the topic: a restart
             // would repeat or miss what this change recorded.
@@ -156,13 +167,16 @@ fn warning_of(change: &StateChange) -> Option<&WarningEvent> {
     match change {
         StateChange::Book(_, Some(book)) => Some(&book.warning.event),
         StateChange::SignOff(_, Some(sign_off)) => sign_off.latest_event(),
-        StateChange::Book(_, None) | StateChange::SignOff(_, None) => None,
+        StateChange::Book(_, None) | StateChange::SignOff(_, None) | StateChange::Receipt(_) => {
+            None
+        }
     }
 }
 
-/// Returns the record key and value (`None`: a tombstone) of `change`.
-fn record_of(change: StateChange) -> (String, Option<String>) {
-    match change {
+/// Returns the record key and value (`None`: a tombstone) of `change`; `None` for a receipt,
+/// which writes nothing.
+fn record_of(change: StateChange) -> Option<(String, Option<String>)> {
+    Some(match change {
         StateChange::Book(key, book) => {
             let record_key = book_record_key(&key);
             let value = book.map(|book| {
@@ -184,7 +198,8 @@ fn record_of(change: StateChange) -> (String, Option<String>) {
                 serde_json::to_string(&sign_off).expect("a warning's sign-off encodes as JSON")
             }),
         ),
-    }
+        StateChange::Receipt(_) => return None,
+    })
 }
 
 fn book_record_key(key: &BookKey) -> String {

@@ -82,8 +82,13 @@ impl Metrics {
 
     /// Records one live observation applied.
     pub fn observation_applied(&self) {
-        self.applied.fetch_add(1, Ordering::Relaxed);
-        self.in_flight.fetch_sub(1, Ordering::Relaxed);
+        self.observations_applied(1);
+    }
+
+    /// Records `count` live observations applied.
+    pub fn observations_applied(&self, count: usize) {
+        self.applied.fetch_add(count as u64, Ordering::Relaxed);
+        self.in_flight.fetch_sub(count as i64, Ordering::Relaxed);
     }
 
     /// Records one live observation rejected for `reason`.
@@ -106,10 +111,10 @@ impl Metrics {
         self.basin_watermark_ms.load(Ordering::Relaxed)
     }
 
-    /// Records one live observation sent on to its chain's owner.
-    pub fn observation_forwarded(&self) {
-        self.forwarded.fetch_add(1, Ordering::Relaxed);
-        self.in_flight.fetch_sub(1, Ordering::Relaxed);
+    /// Records `count` live observations sent on to their chains' owners.
+    pub fn observations_forwarded(&self, count: usize) {
+        self.forwarded.fetch_add(count as u64, Ordering::Relaxed);
+        self.in_flight.fetch_sub(count as i64, Ordering::Relaxed);
     }
 
     /// Records an observation another node forwarded, decided here: applied, or rejected for
@@ -124,9 +129,9 @@ impl Metrics {
         }
     }
 
-    /// Records one observation re-read to rebuild state.
-    pub fn observation_rebuilt(&self) {
-        self.rebuilt.fetch_add(1, Ordering::Relaxed);
+    /// Records `count` observations re-read to rebuild state.
+    pub fn observations_rebuilt(&self, count: usize) {
+        self.rebuilt.fetch_add(count as u64, Ordering::Relaxed);
     }
 
     /// Records a dead-letter record acknowledged by the broker.

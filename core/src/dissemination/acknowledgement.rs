@@ -619,6 +619,47 @@ impl ForcedAcknowledgement {
         }])
     }
 
+    /// Takes over `journaled`, the state of this same book read back from the journal when
+    /// this node comes to own its warning, and returns whether this book changed. The event
+    /// log tells which of the two is further along (our rule):
+    /// - `journaled`'s log is the start of this one's: it is an earlier state of this very
+    ///   book (journaled here since), and this book stays as it is;
+    /// - this book's log is the start of `journaled`'s: the journal is further along, and is
+    ///   taken whole;
+    /// - neither (both nodes kept the book while ownership moved): `journaled` is taken, and
+    ///   the acknowledgements only this book recorded are recorded on it too, so nobody who
+    ///   answered is asked again.
+    pub fn take_over(&mut self, journaled: &ForcedAcknowledgement) -> bool {
+        if self.events.starts_with(&journaled.events) {
+            return false;
+        }
+        if journaled.events.starts_with(&self.events) {
+            *self = journaled.clone();
+            return true;
+        }
+        let answered_here: Vec<AckEvent> = self
+            .events
+            .iter()
+            .filter(|event| {
+                matches!(event.kind, AckEventKind::Acknowledged { .. })
+                    && !journaled.events.contains(event)
+            })
+            .cloned()
+            .collect();
+        *self = journaled.clone();
+        for answer in answered_here {
+            // An obligation the journaled book does not have (it cannot: both were opened
+            // for the same version and unit) has nothing to carry over.
+            let _ = self.acknowledge(
+                &answer.recipient,
+                &answer.subject,
+                &answer.recipient,
+                answer.at,
+            );
+        }
+        true
+    }
+
     /// Opens (recipient, subject) at `now` and makes its first try.
     fn open_obligation(
         &mut self,

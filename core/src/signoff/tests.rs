@@ -878,7 +878,7 @@ fn a_book_journaled_per_changed_warning_comes_back_whole() {
 }
 
 #[test]
-fn a_new_owner_takes_over_the_journaled_sign_off_unless_it_knows_a_newer_version() {
+fn a_new_owner_takes_over_the_journaled_sign_off_unless_it_is_further_along() {
     // The old owner's desk: version 1 approved by the officer.
     let mut owner = book_with(&[flash_flood(1, Level::Orange, Status::Issued)]);
     owner
@@ -909,4 +909,18 @@ fn a_new_owner_takes_over_the_journaled_sign_off_unless_it_knows_a_newer_version
     let before = ahead.clone();
     assert!(!ahead.take_over(ff_id(), journaled));
     assert_eq!(ahead, before);
+
+    // A desk that decided more since it journaled the same version keeps its state: the
+    // journal holds an earlier state of it.
+    let mut decided_since = book_with(&[flash_flood(1, Level::Orange, Status::Issued)]);
+    let earlier = decided_since
+        .sign_off_of(&ff_id())
+        .expect("journaled")
+        .clone();
+    decided_since
+        .approve(&ff_id(), 1, &water_officer(), None, minutes(5))
+        .expect("approved");
+    let before = decided_since.clone();
+    assert!(!decided_since.take_over(ff_id(), earlier));
+    assert_eq!(decided_since, before);
 }

@@ -18,6 +18,7 @@ use tianshan_core::warning::{Hazard, Level, Status, WarningEvent};
 use super::*;
 use crate::embedded_broker::EmbeddedBroker;
 use crate::warning_publisher::TopicRecord;
+use tianshan_actors::state_change::JournalReceipt;
 
 const TOPIC: &str = "dissemination.state";
 const START: EventTime = EventTime(1_719_820_800_000);
@@ -302,4 +303,36 @@ async fn a_sharded_node_journals_only_the_state_of_the_warnings_it_owns() {
         ],
         "the owned warning's sign-off, and the tombstone whoever closes a book writes"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receipt_is_confirmed_once_the_changes_before_it_are_on_the_topic() {
+    let (_broker, bootstrap, producer) = state_topic();
+    let journal = start_journal(producer).await;
+    let event = red_warning();
+    let (township, opened) = book("650102002", &["650102-002-v1"], &event);
+    let (receipt, confirmed) = JournalReceipt::new();
+    for change in [
+        StateChange::Book(township, Some(opened)),
+        StateChange::Receipt(receipt),
+    ] {
+        journal
+            .send_message(StateJournalMsg::Change(change))
+            .expect("the journal takes it");
+    }
+    tokio::time::timeout(Duration::from_secs(30), confirmed)
+        .await
+        .expect("confirmed in time")
+        .expect("confirmed, not dropped");
+    let keys: Vec<Vec<u8>> = records_of(&bootstrap)
+        .await
+        .into_iter()
+        .filter_map(|record| record.key)
+        .collect();
+    assert_eq!(
+        keys,
+        [b"650102002/FF-B9999-20240701T0800Z/1/0".to_vec()],
+        "the book, and nothing written for the receipt"
+    );
+    journal.stop(None);
 }

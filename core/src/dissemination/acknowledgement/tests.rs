@@ -241,6 +241,66 @@ fn an_acknowledgement_before_the_deadline_stops_resends() {
     assert_eq!(acknowledgements, 2);
 }
 
+fn state_of(book: &ForcedAcknowledgement, person: &str) -> ObligationState {
+    book.obligation(&id(person), &Subject::Warning)
+        .expect("an obligation of the person")
+        .state
+        .clone()
+}
+
+#[test]
+fn taking_over_an_earlier_journaled_state_of_the_same_book_keeps_what_happened_since() {
+    let (mut book, _) = book_for(Level::Orange, &["p1", "p2"], &[]);
+    let journaled = book.clone();
+    book.acknowledge(&id("p1"), &Subject::Warning, &id("p1"), at(50))
+        .expect("addressee");
+    let before = book.clone();
+    assert!(!book.take_over(&journaled));
+    assert_eq!(book, before);
+    assert_eq!(
+        book.acknowledge(&id("p1"), &Subject::Warning, &id("p1"), at(60)),
+        Ok(AckOutcome::AlreadyAcknowledged)
+    );
+}
+
+#[test]
+fn a_journaled_state_further_along_is_taken_whole() {
+    let (mut book, _) = book_for(Level::Orange, &["p1", "p2"], &[]);
+    let mut journaled = book.clone();
+    journaled.on_time(at(100));
+    journaled
+        .acknowledge(&id("p2"), &Subject::Warning, &id("p2"), at(150))
+        .expect("addressee");
+    assert!(book.take_over(&journaled));
+    assert_eq!(book, journaled);
+}
+
+#[test]
+fn diverged_books_keep_the_journal_and_the_answers_given_here() {
+    let (base, _) = book_for(Level::Orange, &["p1", "p2"], &[]);
+    let mut here = base.clone();
+    here.acknowledge(&id("p1"), &Subject::Warning, &id("p1"), at(50))
+        .expect("addressee");
+    let mut journaled = base;
+    journaled.on_time(at(100));
+    journaled
+        .acknowledge(&id("p2"), &Subject::Warning, &id("p2"), at(150))
+        .expect("addressee");
+    assert!(here.take_over(&journaled));
+    assert_eq!(
+        state_of(&here, "p1"),
+        ObligationState::Acknowledged { at: at(50) }
+    );
+    assert_eq!(
+        state_of(&here, "p2"),
+        ObligationState::Acknowledged { at: at(150) }
+    );
+    // The journal's log comes first, then the answer carried over from here.
+    assert!(here.events().starts_with(journaled.events()));
+    assert_eq!(here.events().len(), journaled.events().len() + 1);
+    assert_eq!(here.next_deadline(), None);
+}
+
 #[test]
 fn only_the_addressed_person_may_acknowledge() {
     let (mut book, _) = book_for(Level::Red, &["p1"], &["speaker"]);
