@@ -79,6 +79,15 @@ impl Assignment {
     }
 }
 
+/// Returns the last offset a partition assigned with its live records from `live_from` (its
+/// committed offset) must re-read to rebuild its state, when its log starts at `log_start`;
+/// `None` when nothing below `live_from` is left to re-read. Without this, a partition whose
+/// every record below the committed offset fell to retention, and that receives nothing new
+/// (lightning in winter), would keep the node from ever reporting its state rebuilt.
+pub fn last_to_reread(live_from: i64, log_start: i64) -> Option<i64> {
+    (live_from > log_start.max(0)).then_some(live_from - 1)
+}
+
 /// The assignment shared between the consumer callback (which changes it inside `poll`) and the
 /// tasks that act on it.
 #[derive(Debug, Clone, Default)]
@@ -202,11 +211,18 @@ impl SourceContext {
                     live_from,
                     "assigned"
                 );
+                // The log's start: records below it are gone (retention), so a partition whose
+                // log starts at or after its committed offset has nothing to re-read.
+                let log_start = consumer
+                    .fetch_watermarks(
+                        element.topic(),
+                        element.partition(),
+                        Duration::from_secs(10),
+                    )
+                    .map_or(0, |(low, _)| low);
                 let key = (element.topic().to_string(), element.partition());
-                if live_from > 0 {
-                    assignment
-                        .rebuilding_until
-                        .insert(key.clone(), live_from - 1);
+                if let Some(until) = last_to_reread(live_from, log_start) {
+                    assignment.rebuilding_until.insert(key.clone(), until);
                 }
                 assignment.live_from.insert(key, live_from);
                 let _ = rewound.add_partition_offset(
@@ -370,6 +386,36 @@ mod tests {
         assert!(assignment.is_live("rainfall", 2, 40));
         assert!(!assignment.is_live("rainfall", 1, 400), "not assigned");
         assert_eq!(assignment.partitions(), vec![("rainfall".to_string(), 2)]);
+    }
+
+    #[test]
+    fn only_records_left_below_the_committed_offset_are_re_read() {
+        assert_eq!(
+            last_to_reread(0, 0),
+            None,
+            "a new group reads everything live"
+        );
+        assert_eq!(last_to_reread(40, 0), Some(39));
+        assert_eq!(
+            last_to_reread(40, 25),
+            Some(39),
+            "the start fell to retention; the rest is re-read"
+        );
+        assert_eq!(
+            last_to_reread(40, 40),
+            None,
+            "everything below the committed offset fell to retention"
+        );
+        assert_eq!(
+            last_to_reread(40, 52),
+            None,
+            "retention took records past the committed offset too"
+        );
+        assert_eq!(
+            last_to_reread(40, -1),
+            Some(39),
+            "an unknown start re-reads"
+        );
     }
 
     #[test]

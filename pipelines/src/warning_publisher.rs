@@ -10,6 +10,7 @@ use std::time::Duration;
 use prost::Message as _;
 use ractor::{Actor, ActorProcessingErr, ActorRef, DerivedActorRef, RpcReplyPort};
 use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, Headers, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
@@ -185,6 +186,7 @@ pub fn read_published(
         .set("bootstrap.servers", bootstrap_servers)
         .set("group.id", "tianshan-warnings-reader")
         .set("enable.auto.commit", "false")
+        .set("enable.partition.eof", "true")
         .create()
         .map_err(|e| PipelineError::kafka("create the warnings reader", e))?;
     read_all(&consumer, topic)?
@@ -224,12 +226,16 @@ pub fn read_topic(bootstrap_servers: &str, topic: &str) -> Result<Vec<TopicRecor
         .set("bootstrap.servers", bootstrap_servers)
         .set("group.id", "tianshan-topic-reader")
         .set("enable.auto.commit", "false")
+        .set("enable.partition.eof", "true")
         .create()
         .map_err(|e| PipelineError::kafka("create a topic reader", e))?;
     read_all(&consumer, topic)
 }
 
 /// Reads all records of a topic from the beginning to the end seen now, in partition order.
+/// A partition is read once its last record came or its end was reported (`consumer` must be
+/// created with `enable.partition.eof`): on a compacted topic the last offsets may hold no
+/// record any more (a tombstone removed after `delete.retention.ms`).
 fn read_all(consumer: &BaseConsumer, topic: &str) -> Result<Vec<TopicRecord>, PipelineError> {
     let timeout = Duration::from_secs(10);
     let metadata = consumer
@@ -266,7 +272,16 @@ fn read_all(consumer: &BaseConsumer, topic: &str) -> Result<Vec<TopicRecord>, Pi
         let Some(message) = consumer.poll(Duration::from_millis(200)) else {
             continue;
         };
-        let message = message.map_err(|e| PipelineError::kafka("read a record", e))?;
+        let message = match message {
+            Ok(message) => message,
+            Err(KafkaError::PartitionEOF(partition)) => {
+                if ends.contains_key(&partition) {
+                    done.insert(partition);
+                }
+                continue;
+            }
+            Err(e) => return Err(PipelineError::kafka("read a record", e)),
+        };
         let headers = message
             .headers()
             .map(|h| {
