@@ -14,9 +14,11 @@
 //! # Offsets and restarts
 //! Records are handled one at a time; a record's offset is stored for the next commit only
 //! after the desk answered or the broker acknowledged its dead letter, so a crash re-reads it.
-//! On every assignment the consumer rewinds to the start of the retained log and re-reads what
-//! lies below the committed offset silently, only to rebuild the threads (which message is which
-//! version of which warning): an update arriving after a restart still finds its thread.
+//! The group rebalances cooperatively: a member joining or leaving moves only the partitions
+//! it takes or gives. A partition newly assigned is rewound to the start of the retained log,
+//! and what lies below the committed offset is re-read silently, only to rebuild the threads
+//! (which message is which version of which warning): an update arriving after a restart or a
+//! move still finds its thread. The partitions a member keeps go on from where they were.
 //! Nothing re-read is issued again; like the models' replayed versions, drafts the desk held
 //! before a node restart are not restored.
 
@@ -25,7 +27,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ractor::ActorRef;
-use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, StreamConsumer};
+use rdkafka::consumer::{
+    BaseConsumer, Consumer, ConsumerContext, RebalanceProtocol, StreamConsumer,
+};
 use rdkafka::error::KafkaError;
 use rdkafka::message::OwnedMessage;
 use rdkafka::producer::FutureProducer;
@@ -125,7 +129,7 @@ impl AgencyAlertAccounting {
 /// Where the live records of each assigned partition start (the committed offset).
 type LiveFrom = Arc<Mutex<BTreeMap<i32, i64>>>;
 
-/// Consumer callbacks: rewind to the start of the log on assignment.
+/// Consumer callbacks: rewind each newly assigned partition to the start of its log.
 struct RewindContext {
     live_from: LiveFrom,
 }
@@ -139,14 +143,29 @@ impl ConsumerContext for RewindContext {
         err: RDKafkaRespErr,
         tpl: &mut TopicPartitionList,
     ) {
+        // Cooperative (the group's protocol, `cooperative-sticky`): `tpl` holds only the
+        // partitions that move, and the others keep being read where they are.
+        let cooperative = matches!(
+            consumer.rebalance_protocol(),
+            RebalanceProtocol::Cooperative
+        );
         let mut live_from = self
             .live_from
             .lock()
             .expect("live-from lock is never poisoned: no panics under it");
         if err != RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS {
             info!(partitions = tpl.count(), "agency-alert partitions revoked");
-            live_from.clear();
-            let _ = consumer.unassign();
+            for element in tpl.elements() {
+                live_from.remove(&element.partition());
+            }
+            let unassigned = if cooperative {
+                consumer.incremental_unassign(tpl)
+            } else {
+                consumer.unassign()
+            };
+            if let Err(e) = unassigned {
+                warn!(error = %e, "unassigning agency-alert partitions failed");
+            }
             return;
         }
         let committed = consumer
@@ -175,7 +194,12 @@ impl ConsumerContext for RewindContext {
             partitions = rewound.count(),
             "agency-alert partitions assigned; re-reading their threads"
         );
-        if let Err(e) = consumer.assign(&rewound) {
+        let assigned = if cooperative {
+            consumer.incremental_assign(&rewound)
+        } else {
+            consumer.assign(&rewound)
+        };
+        if let Err(e) = assigned {
             warn!(error = %e, "assigning agency-alert partitions failed");
         }
     }
@@ -210,6 +234,9 @@ impl AgencyAlerts {
             .set("bootstrap.servers", &kafka.bootstrap_servers)
             .set("client.id", &kafka.client_id)
             .set("group.id", format!("{}.agency-alerts", kafka.group_id))
+            // Incremental: a member joining or leaving moves only the partitions it takes or
+            // gives, and only those are re-read. Every member of the group must use it.
+            .set("partition.assignment.strategy", "cooperative-sticky")
             .set("enable.auto.commit", "true")
             .set("auto.commit.interval.ms", "500")
             .set("enable.auto.offset.store", "false")

@@ -204,7 +204,8 @@ impl Metrics {
             .clone()
     }
 
-    /// Records the time one batch took from read to applied.
+    /// Records the time one batch took from being handed to the stations to settled (applied,
+    /// its dead letters written and its offsets stored).
     pub fn observe_batch_latency(&self, seconds: f64) {
         for (bucket, bound) in self.latency_buckets.iter().zip(LATENCY_BUCKETS_S) {
             if seconds <= bound {
@@ -426,7 +427,7 @@ impl Metrics {
         }
         let _ = writeln!(
             out,
-            "# HELP tianshan_batch_latency_seconds Time from reading a batch to all of it applied."
+            "# HELP tianshan_batch_latency_seconds Time from handing a batch to the stations to all of it settled (applied, dead letters written, offsets stored)."
         );
         let _ = writeln!(out, "# TYPE tianshan_batch_latency_seconds histogram");
         for (bucket, bound) in self.latency_buckets.iter().zip(LATENCY_BUCKETS_S) {

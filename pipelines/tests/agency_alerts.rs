@@ -2,7 +2,9 @@
 //! to a real sign-off desk over a real dissemination tree (the Xinjiang admin divisions, the
 //! synthetic directory, a courier that records), dead-letters what it cannot take with its
 //! reason, and a restarted consumer re-reads the topic without issuing anything twice while
-//! still placing a later update in its thread. The alerts are the fixtures of
+//! still placing a later update in its thread. A second member joining the group takes some
+//! partitions and re-reads only those; the first goes on with the rest without re-reading
+//! them (cooperative rebalancing). The alerts are the fixtures of
 //! `shared/reference/cap/examples/`.
 
 use std::collections::BTreeMap;
@@ -403,4 +405,129 @@ async fn agency_alerts_become_drafts_or_dead_letters_and_a_re_read_issues_nothin
     node.desk.stop(None);
     node.region_unit.stop(None);
     node.courier.stop(None);
+}
+
+/// Writes a malformed alert to `partition` of the agency-alerts topic.
+async fn produce_malformed_to(producer: &FutureProducer, partition: i32) {
+    let xml = example("invalid-missing-scope.xml");
+    producer
+        .send(
+            FutureRecord::to(&TopicsConfig::default().agency_alerts)
+                .partition(partition)
+                .key("malformed")
+                .payload(&xml),
+            Duration::from_secs(10),
+        )
+        .await
+        .expect("the broker takes the alert");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_joining_the_group_re_reads_only_the_partitions_it_takes() {
+    let region = Region::load(Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../regions/xinjiang"
+    )))
+    .expect("the region loads");
+    let broker = EmbeddedBroker::start(1).expect("the broker starts");
+    let topics = TopicsConfig::default();
+    broker
+        .create_node_topics(&topics)
+        .expect("the topics exist");
+    let kafka = KafkaConfig {
+        bootstrap_servers: broker.bootstrap_servers().to_owned(),
+        ..KafkaConfig::default()
+    };
+    let config = AgencyAlertsConfig::default();
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", broker.bootstrap_servers())
+        .create()
+        .expect("the producer is created");
+    let writer = || DeadLetterWriter::new(producer.clone(), topics.dead_letters.clone());
+    let node = start_desk(&region).await;
+    let partitions = 0..3;
+
+    // Alone in the group, the first member decides one record of each partition.
+    let first = AgencyAlerts::start(&kafka, &config, &region, node.desk.clone(), writer())
+        .expect("the first member starts");
+    let mut first_totals = first.accounting();
+    for partition in partitions.clone() {
+        produce_malformed_to(&producer, partition).await;
+    }
+    let before = decided(&mut first_totals, 3).await;
+    assert_eq!(
+        (before.read, before.dead_lettered.get("malformed_cap")),
+        (3, Some(&3))
+    );
+    // The automatic commit (every 500 ms) takes the three offsets.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    // A second member joins and takes some partitions: it re-reads their one old record each,
+    // silently. Then one new record lands in each partition; once all three are dead-lettered,
+    // every re-read (which comes before them in its partition) is decided too.
+    let second = AgencyAlerts::start(&kafka, &config, &region, node.desk.clone(), writer())
+        .expect("the second member starts");
+    let mut second_totals = second.accounting();
+    let joined = tokio::time::timeout(WAIT, second_totals.wait_for(|t| t.duplicates > 0))
+        .await
+        .is_ok_and(|running| running.is_ok());
+    if joined {
+        for partition in partitions.clone() {
+            produce_malformed_to(&producer, partition).await;
+        }
+    }
+    let dead_lettered = |totals: &AgencyAlertAccounting| {
+        totals
+            .dead_lettered
+            .get("malformed_cap")
+            .copied()
+            .unwrap_or(0)
+    };
+    let settled = tokio::time::timeout(WAIT, async {
+        while dead_lettered(&first_totals.borrow()) + dead_lettered(&second_totals.borrow()) < 6 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    let (first_after, second_after) = (
+        first_totals.borrow().clone(),
+        second_totals.borrow().clone(),
+    );
+    // Stopped before any check, so a failing check does not leave consumers behind.
+    first.stop().await.expect("the first member stops");
+    second.stop().await.expect("the second member stops");
+    node.desk.stop(None);
+    node.region_unit.stop(None);
+    node.courier.stop(None);
+
+    assert!(joined, "the second member took no partition in time");
+    assert!(
+        settled.is_ok(),
+        "the new records were not all decided in time: {first_after:?} {second_after:?}"
+    );
+    let taken = second_after.duplicates;
+    assert!(
+        taken < 3,
+        "the first member keeps some partitions: {second_after:?}"
+    );
+    assert_eq!(
+        first_after.duplicates, 0,
+        "the partitions the first member kept were not rewound: {first_after:?}"
+    );
+    assert_eq!(
+        second_after.read,
+        2 * taken,
+        "the second member re-read the old record of each partition it took, then read the \
+         new one: {second_after:?}"
+    );
+    assert_eq!(
+        first_after.read,
+        3 + (3 - taken),
+        "the first member read the new record of each partition it kept: {first_after:?}"
+    );
+    assert_eq!(
+        dead_lettered(&first_after) + dead_lettered(&second_after),
+        6,
+        "every live record dead-lettered once"
+    );
 }
