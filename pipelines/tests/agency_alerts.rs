@@ -173,15 +173,56 @@ async fn drafts(desk: &ActorRef<SignOffDeskMsg>) -> Vec<Draft> {
 }
 
 async fn produce(producer: &FutureProducer, key: &str, xml: &str) {
+    produce_to(producer, None, key, xml).await;
+}
+
+/// Writes an alert to the agency-alerts topic, to `partition` or the one its key hashes to.
+async fn produce_to(producer: &FutureProducer, partition: Option<i32>, key: &str, xml: &str) {
+    let topic = TopicsConfig::default().agency_alerts;
+    let mut record = FutureRecord::to(&topic).key(key).payload(xml);
+    record.partition = partition;
     producer
-        .send(
-            FutureRecord::to(&TopicsConfig::default().agency_alerts)
-                .key(key)
-                .payload(xml),
-            Duration::from_secs(10),
-        )
+        .send(record, Duration::from_secs(10))
         .await
         .expect("the broker takes the alert");
+}
+
+/// The shipped region, an embedded broker holding the node's topics, the settings that reach
+/// it and a producer to it.
+struct Fixture {
+    region: Region,
+    broker: EmbeddedBroker,
+    topics: TopicsConfig,
+    kafka: KafkaConfig,
+    producer: FutureProducer,
+}
+
+fn fixture() -> Fixture {
+    let region = Region::load(Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../regions/xinjiang"
+    )))
+    .expect("the region loads");
+    let broker = EmbeddedBroker::start(1).expect("the broker starts");
+    let topics = TopicsConfig::default();
+    broker
+        .create_node_topics(&topics)
+        .expect("the topics exist");
+    let kafka = KafkaConfig {
+        bootstrap_servers: broker.bootstrap_servers().to_owned(),
+        ..KafkaConfig::default()
+    };
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", broker.bootstrap_servers())
+        .create()
+        .expect("the producer is created");
+    Fixture {
+        region,
+        broker,
+        topics,
+        kafka,
+        producer,
+    }
 }
 
 /// Waits until the consumer has decided `records` records and returns its totals.
@@ -243,30 +284,19 @@ fn dead_letters(bootstrap: &str) -> Vec<(String, String, String)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn agency_alerts_become_drafts_or_dead_letters_and_a_re_read_issues_nothing_twice() {
-    let region = Region::load(Path::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../regions/xinjiang"
-    )))
-    .expect("the region loads");
-    let broker = EmbeddedBroker::start(1).expect("the broker starts");
-    let topics = TopicsConfig::default();
-    broker
-        .create_node_topics(&topics)
-        .expect("the topics exist");
-    let kafka = KafkaConfig {
-        bootstrap_servers: broker.bootstrap_servers().to_owned(),
-        ..KafkaConfig::default()
-    };
+    let Fixture {
+        region,
+        broker,
+        topics,
+        kafka,
+        producer,
+    } = fixture();
     // A drill node: the fixture is an Exercise, which a production node (the default, Actual
     // only) would dead-letter as status_not_taken.
     let config = AgencyAlertsConfig {
         departments: BTreeMap::from([(SENDER.to_owned(), Department::NaturalResources)]),
         statuses: vec![CapStatus::Actual, CapStatus::Exercise],
     };
-    let producer: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", broker.bootstrap_servers())
-        .create()
-        .expect("the producer is created");
     let writer = || DeadLetterWriter::new(producer.clone(), topics.dead_letters.clone());
     let mut node = start_desk(&region).await;
     let warning = agency_warning_id(SENDER, FIRST);
@@ -407,42 +437,16 @@ async fn agency_alerts_become_drafts_or_dead_letters_and_a_re_read_issues_nothin
     node.courier.stop(None);
 }
 
-/// Writes a malformed alert to `partition` of the agency-alerts topic.
-async fn produce_malformed_to(producer: &FutureProducer, partition: i32) {
-    let xml = example("invalid-missing-scope.xml");
-    producer
-        .send(
-            FutureRecord::to(&TopicsConfig::default().agency_alerts)
-                .partition(partition)
-                .key("malformed")
-                .payload(&xml),
-            Duration::from_secs(10),
-        )
-        .await
-        .expect("the broker takes the alert");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_member_joining_the_group_re_reads_only_the_partitions_it_takes() {
-    let region = Region::load(Path::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../regions/xinjiang"
-    )))
-    .expect("the region loads");
-    let broker = EmbeddedBroker::start(1).expect("the broker starts");
-    let topics = TopicsConfig::default();
-    broker
-        .create_node_topics(&topics)
-        .expect("the topics exist");
-    let kafka = KafkaConfig {
-        bootstrap_servers: broker.bootstrap_servers().to_owned(),
-        ..KafkaConfig::default()
-    };
+    let Fixture {
+        region,
+        broker: _broker,
+        topics,
+        kafka,
+        producer,
+    } = fixture();
     let config = AgencyAlertsConfig::default();
-    let producer: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", broker.bootstrap_servers())
-        .create()
-        .expect("the producer is created");
     let writer = || DeadLetterWriter::new(producer.clone(), topics.dead_letters.clone());
     let node = start_desk(&region).await;
     let partitions = 0..3;
@@ -452,7 +456,13 @@ async fn a_member_joining_the_group_re_reads_only_the_partitions_it_takes() {
         .expect("the first member starts");
     let mut first_totals = first.accounting();
     for partition in partitions.clone() {
-        produce_malformed_to(&producer, partition).await;
+        produce_to(
+            &producer,
+            Some(partition),
+            "malformed",
+            &example("invalid-missing-scope.xml"),
+        )
+        .await;
     }
     let before = decided(&mut first_totals, 3).await;
     assert_eq!(
@@ -473,7 +483,13 @@ async fn a_member_joining_the_group_re_reads_only_the_partitions_it_takes() {
         .is_ok_and(|running| running.is_ok());
     if joined {
         for partition in partitions.clone() {
-            produce_malformed_to(&producer, partition).await;
+            produce_to(
+                &producer,
+                Some(partition),
+                "malformed",
+                &example("invalid-missing-scope.xml"),
+            )
+            .await;
         }
     }
     let dead_lettered = |totals: &AgencyAlertAccounting| {
