@@ -187,6 +187,14 @@ async fn produce_to(producer: &FutureProducer, partition: Option<i32>, key: &str
         .expect("the broker takes the alert");
 }
 
+/// Writes one malformed alert to each of the agency-alerts topic's 3 partitions.
+async fn malformed_to_each_partition(producer: &FutureProducer) {
+    let xml = example("invalid-missing-scope.xml");
+    for partition in 0..3 {
+        produce_to(producer, Some(partition), "malformed", &xml).await;
+    }
+}
+
 /// The shipped region, an embedded broker holding the node's topics, the settings that reach
 /// it and a producer to it.
 struct Fixture {
@@ -449,21 +457,12 @@ async fn a_member_joining_the_group_re_reads_only_the_partitions_it_takes() {
     let config = AgencyAlertsConfig::default();
     let writer = || DeadLetterWriter::new(producer.clone(), topics.dead_letters.clone());
     let node = start_desk(&region).await;
-    let partitions = 0..3;
 
     // Alone in the group, the first member decides one record of each partition.
     let first = AgencyAlerts::start(&kafka, &config, &region, node.desk.clone(), writer())
         .expect("the first member starts");
     let mut first_totals = first.accounting();
-    for partition in partitions.clone() {
-        produce_to(
-            &producer,
-            Some(partition),
-            "malformed",
-            &example("invalid-missing-scope.xml"),
-        )
-        .await;
-    }
+    malformed_to_each_partition(&producer).await;
     let before = decided(&mut first_totals, 3).await;
     assert_eq!(
         (before.read, before.dead_lettered.get("malformed_cap")),
@@ -482,15 +481,7 @@ async fn a_member_joining_the_group_re_reads_only_the_partitions_it_takes() {
         .await
         .is_ok_and(|running| running.is_ok());
     if joined {
-        for partition in partitions.clone() {
-            produce_to(
-                &producer,
-                Some(partition),
-                "malformed",
-                &example("invalid-missing-scope.xml"),
-            )
-            .await;
-        }
+        malformed_to_each_partition(&producer).await;
     }
     let dead_lettered = |totals: &AgencyAlertAccounting| {
         totals
