@@ -82,6 +82,9 @@ pub enum StationSupervisorMsg {
     /// Replaces every station with one holding empty windows, as at start, and replies (a
     /// sharded node that gained or lost partitions rebuilds them from the log).
     Reset(RpcReplyPort<()>),
+    /// Replaces the given stations with ones holding empty windows and replies (a sharded node
+    /// that gained or lost some partitions while keeping others); unknown stations are left out.
+    ResetSome(Arc<Vec<StationId>>, RpcReplyPort<()>),
 }
 
 /// Start-up arguments of [`StationSupervisor`].
@@ -189,6 +192,20 @@ async fn spawn_station(
     Ok(actor)
 }
 
+/// Replaces the station in `slot` with one holding empty windows and nothing due.
+async fn respawn_empty(
+    me: &ActorRef<StationSupervisorMsg>,
+    st: &mut StationSupervisorState,
+    slot: usize,
+) -> Result<(), ActorProcessingErr> {
+    if let Some(station) = st.region.stations.get(&st.stations.ids[slot]) {
+        st.stations.actors[slot].stop(None);
+        st.stations.actors[slot] = spawn_station(me, station, &st.windows, &st.summaries).await?;
+    }
+    st.advance_due[slot] = None;
+    Ok(())
+}
+
 impl Actor for StationSupervisor {
     type Msg = StationSupervisorMsg;
     type State = StationSupervisorState;
@@ -283,15 +300,17 @@ impl Actor for StationSupervisor {
             }
             StationSupervisorMsg::Reset(reply) => {
                 for slot in 0..st.stations.actors.len() {
-                    let id = st.stations.ids[slot].clone();
-                    if let Some(station) = st.region.stations.get(&id) {
-                        st.stations.actors[slot].stop(None);
-                        st.stations.actors[slot] =
-                            spawn_station(&me, station, &st.windows, &st.summaries).await?;
+                    respawn_empty(&me, st, slot).await?;
+                }
+                st.last_tick = None;
+                let _ = reply.send(());
+            }
+            StationSupervisorMsg::ResetSome(stations, reply) => {
+                for id in stations.iter() {
+                    if let Some(&slot) = st.stations.index.get(id) {
+                        respawn_empty(&me, st, slot).await?;
                     }
                 }
-                st.advance_due.fill(None);
-                st.last_tick = None;
                 let _ = reply.send(());
             }
             StationSupervisorMsg::AdvanceLater(tick, stations) => {

@@ -14,6 +14,12 @@
 //! When more than `max_buffered` records wait, empty partitions stop holding the clock back, so
 //! memory stays bounded. When every partition is idle and nothing is buffered, ticks run up to
 //! the last one before the newest event time seen.
+//!
+//! A clock can also rebuild partitions a node just gained while another clock keeps merging the
+//! ones it kept: [`EventClock::next_capped`] releases no tick after the kept clock's last one,
+//! and once the rebuilding clock stands at that tick, [`EventClock::hand_over_to`] moves its
+//! partitions, with what they hold, into the kept clock, as if they had been merged there from
+//! the start.
 
 use std::borrow::Borrow;
 use std::collections::{BTreeMap, VecDeque};
@@ -39,6 +45,9 @@ struct PartitionQueue<T> {
     records: VecDeque<(Option<EventTime>, T)>,
     /// Processing time (ms) at which the partition reported its end, while nothing came after.
     at_end_since: Option<i64>,
+    /// No record has reached the clock since the partition was added: an end it reports now
+    /// means it was empty when the stream had not started yet, not that it is idle.
+    fresh: bool,
 }
 
 impl<T> Default for PartitionQueue<T> {
@@ -46,6 +55,7 @@ impl<T> Default for PartitionQueue<T> {
         Self {
             records: VecDeque::new(),
             at_end_since: None,
+            fresh: true,
         }
     }
 }
@@ -76,10 +86,15 @@ impl<K: Ord + Clone, T> EventClock<K, T> {
         }
     }
 
+    /// Returns a clock with the same settings and nothing in it.
+    pub fn new_like(&self) -> Self {
+        Self::new(self.tick_ms, self.idle_after_ms, self.max_buffered)
+    }
+
     /// Forgets every partition, buffered record and released tick: the log is read again
     /// from its start, so ticks are released again from the first record.
     pub fn restart(&mut self) {
-        *self = Self::new(self.tick_ms, self.idle_after_ms, self.max_buffered);
+        *self = self.new_like();
     }
 
     /// Makes the tracked partitions equal to `assigned`. New partitions hold the clock back until
@@ -114,6 +129,15 @@ impl<K: Ord + Clone, T> EventClock<K, T> {
         if !self.partitions.contains_key(partition) {
             self.partitions
                 .insert(partition.to_owned(), PartitionQueue::default());
+        }
+        if self.partitions.values().any(|queue| queue.fresh) {
+            // The stream has started: judge the idleness of partitions that ended before it
+            // from now.
+            for queue in self.partitions.values_mut() {
+                if std::mem::take(&mut queue.fresh) {
+                    queue.at_end_since = None;
+                }
+            }
         }
         let Some(queue) = self.partitions.get_mut(partition) else {
             return;
@@ -156,6 +180,35 @@ impl<K: Ord + Clone, T> EventClock<K, T> {
                 }
             }
         }
+    }
+
+    /// Returns whether `partition` is merged by this clock.
+    pub fn tracks<Q>(&self, partition: &Q) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Ord + ?Sized,
+    {
+        self.partitions.contains_key(partition)
+    }
+
+    /// Returns the partitions this clock merges, in order.
+    pub fn partitions(&self) -> Vec<K> {
+        self.partitions.keys().cloned().collect()
+    }
+
+    /// Moves every partition of this clock, with its buffered records and its end, into
+    /// `other`, leaving this clock empty. Call it once this clock's last tick is `other`'s and
+    /// it has nothing ready to apply: the partitions then stand where they would if `other` had
+    /// merged them from the start.
+    pub fn hand_over_to(&mut self, other: &mut Self) {
+        for (key, queue) in std::mem::take(&mut self.partitions) {
+            other.buffered += queue.records.len();
+            other.partitions.insert(key, queue);
+        }
+        if let Some(newest) = self.newest_seen.take() {
+            other.newest_seen = Some(other.newest_seen.map_or(newest, |n| n.max(newest)));
+        }
+        self.buffered = 0;
     }
 
     /// Returns how many records wait in the buffer.
@@ -203,6 +256,20 @@ impl<K: Ord + Clone, T> EventClock<K, T> {
     /// Returns the next step at processing time `now_ms`, or `None` when the clock must wait for
     /// more records (or has nothing to do). Call it until it returns `None`.
     pub fn next(&mut self, now_ms: i64, max_batch: usize) -> Option<Release<T>> {
+        self.next_capped(now_ms, max_batch, None)
+    }
+
+    /// Like [`EventClock::next`], but releases no tick after `cap` (the last tick of the clock
+    /// this one is catching up with): it applies records up to the tick after `cap` and waits
+    /// there. With every partition idle and nothing buffered it ticks on up to `cap`, since the
+    /// other clock has passed those ticks already.
+    pub fn next_capped(
+        &mut self,
+        now_ms: i64,
+        max_batch: usize,
+        cap: Option<EventTime>,
+    ) -> Option<Release<T>> {
+        let capped = |tick: EventTime| cap.map_or(tick, |cap| tick.min(cap));
         loop {
             let batch = self.pop_ready(max_batch.max(1));
             if !batch.is_empty() {
@@ -212,16 +279,26 @@ impl<K: Ord + Clone, T> EventClock<K, T> {
                 return None;
             }
             let Some(head) = self.earliest_head() else {
-                return self.tick_towards_newest();
+                let target = match cap {
+                    Some(cap) => cap,
+                    None => self.last_tick_due()?,
+                };
+                return self.tick_towards(target);
             };
             match self.last_tick {
-                None => self.last_tick = Some(head.ceil_to(self.tick_ms).plus_ms(-self.tick_ms)),
+                None => {
+                    self.last_tick =
+                        Some(capped(head.ceil_to(self.tick_ms).plus_ms(-self.tick_ms)));
+                }
                 Some(last) => {
                     // Nothing is ready, so the earliest head is after `next`: release it.
                     let next = last.plus_ms(self.tick_ms);
+                    if cap.is_some_and(|cap| next > cap) {
+                        return None;
+                    }
                     let gap = (head.millis() - next.millis()) / self.tick_ms;
                     self.last_tick = Some(if gap > MAX_TICKS_ACROSS_A_GAP {
-                        head.ceil_to(self.tick_ms).plus_ms(-self.tick_ms)
+                        capped(head.ceil_to(self.tick_ms).plus_ms(-self.tick_ms)).max(next)
                     } else {
                         next
                     });
@@ -297,17 +374,18 @@ impl<K: Ord + Clone, T> EventClock<K, T> {
             .map(|newest| newest.plus_ms(-1).floor_to(self.tick_ms))
     }
 
-    /// With nothing buffered and every partition idle, runs the ticks up to [`Self::last_tick_due`].
-    fn tick_towards_newest(&mut self) -> Option<Release<T>> {
-        let newest = self.last_tick_due()?;
+    /// With nothing buffered and every partition idle, runs the ticks up to `target`: the last
+    /// one due ([`Self::last_tick_due`]), or the cap of a rebuilding clock (which starts there
+    /// when it never saw a record).
+    fn tick_towards(&mut self, target: EventTime) -> Option<Release<T>> {
         let next = match self.last_tick {
-            Some(last) if last >= newest => return None,
+            Some(last) if last >= target => return None,
             Some(last)
-                if (newest.millis() - last.millis()) / self.tick_ms <= MAX_TICKS_ACROSS_A_GAP =>
+                if (target.millis() - last.millis()) / self.tick_ms <= MAX_TICKS_ACROSS_A_GAP =>
             {
                 last.plus_ms(self.tick_ms)
             }
-            _ => newest,
+            _ => target,
         };
         self.last_tick = Some(next);
         Some(Release::Tick(next))
@@ -337,6 +415,181 @@ mod restart_tests {
             released.push(step);
         }
         assert!(released.contains(&Release::Apply(vec![1])), "{released:?}");
+    }
+}
+
+#[cfg(test)]
+mod rebuild_tests {
+    use super::*;
+
+    const TICK: i64 = 300_000;
+
+    fn at(minutes: i64) -> EventTime {
+        EventTime(minutes * 60_000)
+    }
+
+    /// A record: its partition and its event time in minutes.
+    type Rec = (u8, i64);
+
+    /// What one partition's stations saw: its records and every tick, in order.
+    #[derive(Debug, PartialEq, Eq)]
+    enum Seen {
+        Record(i64),
+        Tick(EventTime),
+    }
+
+    fn push_all(clock: &mut EventClock<u8, Rec>, records: &[Rec]) {
+        for &(partition, minutes) in records {
+            clock.push(&partition, Some(at(minutes)), (partition, minutes));
+        }
+    }
+
+    /// Drains `clock` (capped at `cap`), appending what each partition it merges sees.
+    fn drain_into(
+        clock: &mut EventClock<u8, Rec>,
+        cap: Option<EventTime>,
+        seen: &mut BTreeMap<u8, Vec<Seen>>,
+    ) {
+        let merged = clock.partitions();
+        while let Some(step) = clock.next_capped(0, 100, cap) {
+            match step {
+                Release::Apply(records) => {
+                    for (partition, minutes) in records {
+                        seen.entry(partition)
+                            .or_default()
+                            .push(Seen::Record(minutes));
+                    }
+                }
+                Release::Tick(tick) => {
+                    for partition in &merged {
+                        seen.entry(*partition).or_default().push(Seen::Tick(tick));
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_partition_rebuilt_beside_the_kept_ones_sees_what_one_merge_would_have_shown_it() {
+        let kept_before = [(0, 1), (0, 4), (0, 7)];
+        let gained = [(1, 2), (1, 3), (1, 8), (1, 12)];
+        let kept_after = [(0, 11), (0, 13)];
+
+        let mut one_merge = EventClock::new(TICK, 0, 1000);
+        one_merge.assign(&[0, 1]);
+        push_all(&mut one_merge, &kept_before);
+        push_all(&mut one_merge, &gained);
+        push_all(&mut one_merge, &kept_after);
+        one_merge.all_reached_end(0);
+        let mut expected = BTreeMap::new();
+        drain_into(&mut one_merge, None, &mut expected);
+
+        let mut kept = EventClock::new(TICK, 0, 1000);
+        kept.assign(&[0]);
+        push_all(&mut kept, &kept_before);
+        kept.reached_end(&0, 0);
+        let mut seen = BTreeMap::new();
+        drain_into(&mut kept, None, &mut seen);
+        assert_eq!(kept.last_tick(), Some(at(5)));
+
+        let mut rebuilding = EventClock::new(TICK, 0, 1000);
+        rebuilding.assign(&[1]);
+        push_all(&mut rebuilding, &gained);
+        rebuilding.reached_end(&1, 0);
+        drain_into(&mut rebuilding, kept.last_tick(), &mut seen);
+        assert_eq!(
+            rebuilding.last_tick(),
+            kept.last_tick(),
+            "it caught up with the kept clock and waits there"
+        );
+        assert_eq!(
+            rebuilding.head(&1),
+            Some(&(1, 12)),
+            "12 min lies past the next tick"
+        );
+        rebuilding.hand_over_to(&mut kept);
+        assert_eq!(rebuilding.partitions(), Vec::<u8>::new());
+        assert_eq!(kept.partitions(), vec![0, 1]);
+        assert_eq!(kept.buffered(), 1);
+
+        push_all(&mut kept, &kept_after);
+        kept.all_reached_end(0);
+        drain_into(&mut kept, None, &mut seen);
+        assert_eq!(seen, expected);
+    }
+
+    #[test]
+    fn a_rebuilding_clock_releases_no_tick_past_its_cap() {
+        let mut rebuilding: EventClock<u8, Rec> = EventClock::new(TICK, 0, 1000);
+        rebuilding.assign(&[0]);
+        push_all(&mut rebuilding, &[(0, 2), (0, 9), (0, 21), (0, 40)]);
+        rebuilding.reached_end(&0, 0);
+        let mut seen = BTreeMap::new();
+        drain_into(&mut rebuilding, Some(at(15)), &mut seen);
+        assert_eq!(
+            seen[&0],
+            vec![
+                Seen::Record(2),
+                Seen::Tick(at(5)),
+                Seen::Record(9),
+                Seen::Tick(at(10)),
+                Seen::Tick(at(15)),
+            ]
+        );
+        assert_eq!(rebuilding.head(&0), Some(&(0, 21)));
+    }
+
+    #[test]
+    fn an_idle_rebuilding_clock_ticks_up_to_its_cap_even_with_nothing_read() {
+        let mut empty: EventClock<u8, Rec> = EventClock::new(TICK, 0, 1000);
+        empty.assign(&[0]);
+        empty.reached_end(&0, 0);
+        let mut seen = BTreeMap::new();
+        drain_into(&mut empty, Some(at(30)), &mut seen);
+        assert_eq!(seen[&0], vec![Seen::Tick(at(30))]);
+
+        let mut ran_dry: EventClock<u8, Rec> = EventClock::new(TICK, 0, 1000);
+        ran_dry.assign(&[0]);
+        push_all(&mut ran_dry, &[(0, 2)]);
+        ran_dry.reached_end(&0, 0);
+        let mut seen = BTreeMap::new();
+        drain_into(&mut ran_dry, Some(at(15)), &mut seen);
+        assert_eq!(
+            seen[&0],
+            vec![
+                Seen::Record(2),
+                Seen::Tick(at(5)),
+                Seen::Tick(at(10)),
+                Seen::Tick(at(15)),
+            ],
+            "the kept clock released those ticks: the rebuilt stations get them too"
+        );
+    }
+
+    #[test]
+    fn partitions_that_ended_before_the_first_record_are_not_idle_yet() {
+        let mut clock: EventClock<u8, Rec> = EventClock::new(TICK, 0, 1000);
+        clock.assign(&[0, 1]);
+        clock.reached_end(&0, 0);
+        clock.reached_end(&1, 0);
+        assert_eq!(clock.holding_back(0).count(), 0, "both ended: idle");
+        push_all(&mut clock, &[(0, 2)]);
+        assert_eq!(
+            clock.holding_back(0).collect::<Vec<_>>(),
+            vec![&1],
+            "the stream started after partition 1 ended: it was empty, not idle"
+        );
+        clock.reached_end(&1, 0);
+        assert_eq!(clock.holding_back(0).count(), 0, "ended again since: idle");
+        clock.assign(&[0, 1, 2]);
+        clock.reached_end(&2, 0);
+        push_all(&mut clock, &[(0, 3)]);
+        assert_eq!(
+            clock.holding_back(0).collect::<Vec<_>>(),
+            vec![&2],
+            "only the partition added since is judged again"
+        );
+        assert!(clock.tracks(&2) && !clock.tracks(&3));
     }
 }
 
@@ -620,8 +873,10 @@ mod tests {
                 for (index, minute) in minutes.iter().enumerate() {
                     clock.push(&partition, Some(at(*minute)), (partition, index, *minute));
                 }
-                clock.reached_end(&partition, 0);
             }
+            // Every partition read to its end (an end reported before the first record would
+            // be judged again, as of a partition that was empty before the stream started).
+            clock.all_reached_end(0);
             let mut applied = Vec::new();
             let mut last_tick: Option<i64> = None;
             while let Some(step) = clock.next(IDLE, 7) {

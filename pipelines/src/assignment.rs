@@ -1,10 +1,12 @@
 //! What a rebuilding consumer owns right now: the partitions of its latest assignment, where each
 //! one's live records begin (its committed offset; below it records are re-read to rebuild
-//! state), and a generation bumped at every assignment and revocation, so a reader can tell
-//! records of an older assignment apart and act on one consistent assignment at a time.
+//! state), and a generation bumped at every assignment and revocation, with the generation each
+//! partition was assigned at, so a reader can tell records read before a partition was (re)
+//! assigned apart and act on one consistent assignment at a time.
 //!
-//! [`SourceContext`] is the consumer callback that keeps it: on assignment it rewinds every
-//! partition to the start of its log. [`RewindCheck`] makes sure the rewind happened: a message
+//! [`SourceContext`] is the consumer callback that keeps it: it rewinds every partition it is
+//! given to the start of its log. Under the cooperative protocol it is given only the
+//! partitions that move, and the others keep being read where they are. [`RewindCheck`] makes sure the rewind happened: a message
 //! that is not the start of its partition's log, read first after an assignment, is dropped and
 //! the partition sought back to its start.
 
@@ -12,7 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, RebalanceProtocol};
 use rdkafka::statistics::Statistics;
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
@@ -31,6 +33,9 @@ pub struct Assignment {
     pub generation: u64,
     /// Per assigned partition, the first offset that is live (not a rebuild re-read).
     pub live_from: BTreeMap<TopicPartition, i64>,
+    /// Per assigned partition, the generation it was assigned at: records read under an
+    /// earlier one were read before its rewind.
+    pub assigned_at: BTreeMap<TopicPartition, u64>,
     /// Per partition still being rebuilt, the last offset to re-read (the one before its
     /// committed offset); taken in once the source has read it or any later offset.
     pub rebuilding_until: BTreeMap<TopicPartition, i64>,
@@ -48,6 +53,24 @@ impl Assignment {
             .keys()
             .map(|(_, partition)| *partition)
             .collect()
+    }
+
+    /// Whether a record of `partition` read under generation `read_under` belongs to this
+    /// assignment: the partition is assigned and was not (re)assigned after the record was read.
+    pub fn holds(&self, topic: &str, partition: i32, read_under: u64) -> bool {
+        self.assigned_at
+            .get(&(topic.to_string(), partition))
+            .is_some_and(|at| *at <= read_under)
+    }
+
+    /// Whether `partition` is assigned in both `self` and `later` with no revocation between:
+    /// it kept being read where it was.
+    pub fn kept_in(&self, later: &Assignment, partition: &TopicPartition) -> bool {
+        self.live_from.contains_key(partition)
+            && later
+                .assigned_at
+                .get(partition)
+                .is_some_and(|at| *at <= self.generation)
     }
 
     /// Whether `offset` of `partition` is live: read for the first time by this group.
@@ -124,8 +147,9 @@ impl SharedAssignment {
         self.lock().is_rebuilt()
     }
 
-    /// The source took in `records` (topic, partition, offset), read under assignment
-    /// `generation`; returns whether they completed the rebuild of the current assignment.
+    /// The source took in `records` (topic, partition, offset), applied under assignment
+    /// `generation` (records of partitions assigned since do not count); returns whether they
+    /// completed the rebuild of the current assignment.
     /// Locks once per batch, and looks at no record once the assignment is rebuilt.
     pub fn took_in<'a>(
         &self,
@@ -133,12 +157,14 @@ impl SharedAssignment {
         records: impl IntoIterator<Item = (&'a str, i32, i64)>,
     ) -> bool {
         let mut now = self.lock();
-        if now.generation != generation || now.rebuilding_until.is_empty() {
+        if now.rebuilding_until.is_empty() {
             return false;
         }
         let mut completed = false;
         for (topic, partition, offset) in records {
-            completed |= now.took_in(topic, partition, offset);
+            if now.holds(topic, partition, generation) {
+                completed |= now.took_in(topic, partition, offset);
+            }
         }
         completed
     }
@@ -196,6 +222,8 @@ impl SourceContext {
         let mut rewound = TopicPartitionList::new();
         {
             let mut assignment = self.assignment.lock();
+            assignment.generation += 1;
+            let generation = assignment.generation;
             for element in tpl.elements() {
                 let live_from = committed
                     .find_partition(element.topic(), element.partition())
@@ -224,21 +252,26 @@ impl SourceContext {
                 if let Some(until) = last_to_reread(live_from, log_start) {
                     assignment.rebuilding_until.insert(key.clone(), until);
                 }
-                assignment.live_from.insert(key, live_from);
+                assignment.live_from.insert(key.clone(), live_from);
+                assignment.assigned_at.insert(key, generation);
                 let _ = rewound.add_partition_offset(
                     element.topic(),
                     element.partition(),
                     Offset::Beginning,
                 );
             }
-            assignment.generation += 1;
         }
         info!(
             reads = self.reads,
             partitions = rewound.count(),
             "partitions assigned; rebuilding their state from the start of the log"
         );
-        if let Err(e) = consumer.assign(&rewound) {
+        let assigned = if is_cooperative(consumer) {
+            consumer.incremental_assign(&rewound)
+        } else {
+            consumer.assign(&rewound)
+        };
+        if let Err(e) = assigned {
             warn!(reads = self.reads, error = %e, "assigning partitions failed");
         }
         self.metrics
@@ -251,6 +284,7 @@ impl SourceContext {
             for element in tpl.elements() {
                 let key = (element.topic().to_string(), element.partition());
                 assignment.live_from.remove(&key);
+                assignment.assigned_at.remove(&key);
                 assignment.rebuilding_until.remove(&key);
             }
             assignment.generation += 1;
@@ -260,10 +294,26 @@ impl SourceContext {
             partitions = tpl.count(),
             "partitions revoked"
         );
-        let _ = consumer.unassign();
+        let unassigned = if is_cooperative(consumer) {
+            consumer.incremental_unassign(tpl)
+        } else {
+            consumer.unassign()
+        };
+        if let Err(e) = unassigned {
+            warn!(reads = self.reads, error = %e, "unassigning partitions failed");
+        }
         self.metrics
             .set_rebuilt(self.reads, self.assignment.is_rebuilt());
     }
+}
+
+/// Whether the group rebalances cooperatively (`cooperative-sticky`): the callback is then given
+/// only the partitions that move.
+fn is_cooperative<C: ConsumerContext>(consumer: &BaseConsumer<C>) -> bool {
+    matches!(
+        consumer.rebalance_protocol(),
+        RebalanceProtocol::Cooperative
+    )
 }
 
 impl ClientContext for SourceContext {
@@ -293,7 +343,7 @@ impl ConsumerContext for SourceContext {
     }
 }
 
-/// Per assignment generation, which partitions are confirmed to be read from their start.
+/// Per partition assignment, whether the partition is confirmed to be read from its start.
 ///
 /// librdkafka may hand out messages fetched at a partition's committed offset, or prefetched
 /// under the previous assignment, after the rebalance callback asked for the start of the log:
@@ -303,10 +353,11 @@ impl ConsumerContext for SourceContext {
 /// the one that triggered the seek.
 #[derive(Debug, Default)]
 pub struct RewindCheck {
-    generation: u64,
-    confirmed: BTreeSet<TopicPartition>,
-    /// Partitions sought back, with the offset of the message that showed the rewind missing.
-    sought: BTreeMap<TopicPartition, i64>,
+    /// Partitions confirmed, with the generation they were assigned at.
+    confirmed: BTreeMap<TopicPartition, u64>,
+    /// Partitions sought back, with the generation they were assigned at and the offset of the
+    /// message that showed the rewind missing.
+    sought: BTreeMap<TopicPartition, (u64, i64)>,
 }
 
 impl RewindCheck {
@@ -319,39 +370,34 @@ impl RewindCheck {
         partition: i32,
         offset: i64,
     ) -> bool {
-        let (generation, assigned) = {
-            let now = assignment.lock();
-            (
-                now.generation,
-                now.live_from.contains_key(&(topic.to_string(), partition)),
-            )
-        };
-        if generation != self.generation {
-            self.generation = generation;
-            self.confirmed.clear();
-            self.sought.clear();
-        }
-        if !assigned {
+        let key = (topic.to_string(), partition);
+        let Some(assigned_at) = assignment.lock().assigned_at.get(&key).copied() else {
             // Fetched for an assignment that has changed since.
             return false;
-        }
-        let key = (topic.to_string(), partition);
-        if self.confirmed.contains(&key) {
+        };
+        if self.confirmed.get(&key) == Some(&assigned_at) {
             return true;
         }
-        if let Some(from) = self.sought.get(&key) {
-            if offset < *from {
-                self.sought.remove(&key);
-                self.confirmed.insert(key);
-                return true;
+        self.confirmed.remove(&key);
+        match self.sought.get(&key) {
+            Some((at, from)) if *at == assigned_at => {
+                if offset < *from {
+                    self.sought.remove(&key);
+                    self.confirmed.insert(key, assigned_at);
+                    return true;
+                }
+                return false;
             }
-            return false;
+            Some(_) => {
+                self.sought.remove(&key);
+            }
+            None => {}
         }
         let start = consumer
             .fetch_watermarks(topic, partition, Duration::from_secs(10))
             .map_or(0, |(low, _)| low);
         if offset <= start {
-            self.confirmed.insert(key);
+            self.confirmed.insert(key, assigned_at);
             return true;
         }
         warn!(
@@ -366,7 +412,7 @@ impl RewindCheck {
             warn!(topic, partition, error = %e, "seeking to the start of the log failed; trying again at the next message");
             return false;
         }
-        self.sought.insert(key, offset);
+        self.sought.insert(key, (assigned_at, offset));
         false
     }
 }
@@ -386,6 +432,44 @@ mod tests {
         assert!(assignment.is_live("rainfall", 2, 40));
         assert!(!assignment.is_live("rainfall", 1, 400), "not assigned");
         assert_eq!(assignment.partitions(), vec![("rainfall".to_string(), 2)]);
+    }
+
+    #[test]
+    fn a_partition_kept_through_a_rebalance_keeps_its_records_and_a_moved_one_does_not() {
+        let rainfall = |partition: i32| ("rainfall".to_string(), partition);
+        let before = Assignment {
+            generation: 4,
+            live_from: [(rainfall(0), 10), (rainfall(1), 20)].into_iter().collect(),
+            assigned_at: [(rainfall(0), 1), (rainfall(1), 4)].into_iter().collect(),
+            ..Assignment::default()
+        };
+        // Partition 1 revoked (5), then 1 and 2 assigned (6): only 0 kept being read.
+        let after = Assignment {
+            generation: 6,
+            live_from: [(rainfall(0), 10), (rainfall(1), 25), (rainfall(2), 0)]
+                .into_iter()
+                .collect(),
+            assigned_at: [(rainfall(0), 1), (rainfall(1), 6), (rainfall(2), 6)]
+                .into_iter()
+                .collect(),
+            ..Assignment::default()
+        };
+        assert!(before.kept_in(&after, &rainfall(0)));
+        assert!(
+            !before.kept_in(&after, &rainfall(1)),
+            "revoked and assigned again"
+        );
+        assert!(!before.kept_in(&after, &rainfall(2)), "new");
+        assert!(
+            after.holds("rainfall", 0, 3),
+            "read before the rebalance, still good"
+        );
+        assert!(
+            !after.holds("rainfall", 1, 5),
+            "read before its rewind: it comes again"
+        );
+        assert!(after.holds("rainfall", 1, 6));
+        assert!(!after.holds("rainfall", 3, 6), "not assigned");
     }
 
     #[test]
@@ -447,6 +531,7 @@ mod tests {
             ..assignment.clone()
         };
         shared.lock().rebuilding_until = [(("rainfall".to_string(), 0), 39)].into_iter().collect();
+        shared.lock().assigned_at = [(("rainfall".to_string(), 0), 2)].into_iter().collect();
         assert!(
             !shared.took_in(1, [("rainfall", 0, 45)]),
             "a record of an older assignment rebuilds nothing"

@@ -3,10 +3,14 @@
 //! records, routes rejections to the dead-letter topic, releases evaluation ticks, and only then
 //! stores the offsets to commit.
 //!
-//! On every partition assignment the source rewinds to the beginning of the retained log and
-//! replays up to the committed offset silently (no dead letters, no double counting) to rebuild
-//! the windows of the stations it now owns; warnings that replay re-derives are dropped by the
-//! publisher because their (id, version) is already on the warnings topic. A blocking thread
+//! The group rebalances cooperatively (`cooperative-sticky`): a member joining or leaving moves
+//! only the partitions that change hands, and the others keep flowing. Each partition a node is
+//! given is rewound to the beginning of its retained log and replayed up to the committed offset
+//! silently (no dead letters, no double counting) to rebuild the windows of its stations;
+//! warnings that replay re-derives are dropped by the publisher because their (id, version) is
+//! already on the warnings topic. Sharded, the stations of partitions that move are emptied, and
+//! partitions gained beside kept ones are merged by a clock of their own, capped at the kept
+//! clock's last tick, until they have caught up and join it. A blocking thread
 //! polls librdkafka, decodes the records and hands them, and the partitions that caught up with
 //! their log, over a channel of capacity one; the applier buffers them in [`EventClock`], which
 //! decides what to apply and when a tick is due, and bounds the buffer. Unsharded, up to
@@ -64,6 +68,9 @@ enum Polled {
     /// The partition is caught up with its log, seen under that assignment generation.
     End(TopicPartition, u64),
 }
+
+/// The event-time merge of some of the source's partitions.
+type Clock = EventClock<TopicPartition, PendingRecord>;
 
 /// A record waiting in the event-time merge, decoded once by the poll thread (in parallel with
 /// the applier).
@@ -141,6 +148,7 @@ impl ObservationSource {
             // which left the applier starved half of a busy run (BENCHMARKS.md, Kafka end to end).
             .set("fetch.queue.backoff.ms", "10")
             .set("enable.partition.eof", "true")
+            .set("partition.assignment.strategy", "cooperative-sticky")
             .create_with_context(context)
             .map_err(|e| PipelineError::kafka("create the observation consumer", e))?;
         consumer
@@ -167,8 +175,8 @@ impl ObservationSource {
             metrics,
             assignment: assignment.clone(),
             current: Assignment::default(),
-            awaiting_first_record: true,
             clock: EventClock::new(tick_ms, idle_after_ms, pipeline.max_buffered),
+            rebuilds: Vec::new(),
             tick_ms,
             sharded,
             max_batch: pipeline.max_batch,
@@ -258,21 +266,13 @@ fn poll_loop(
                     continue;
                 }
             }
-            Some(Err(KafkaError::PartitionEOF(partition))) => {
-                // The event names no topic: check every assigned topic's partition of that number.
-                let read_under = assignment.generation();
-                if let Ok(assigned) = consumer.assignment() {
-                    for element in assigned.elements() {
-                        if element.partition() == partition && at_end(consumer, &element) {
-                            batch.push(Polled::End(
-                                (element.topic().to_string(), partition),
-                                read_under,
-                            ));
-                        }
-                    }
-                }
+            Some(Err(KafkaError::PartitionEOF(_))) => {
+                report_ended(consumer, assignment, &mut batch)
             }
             Some(Err(e)) => warn!(error = %e, "kafka consumer error"),
+            None if last_handover.elapsed() >= HEARTBEAT => {
+                report_ended(consumer, assignment, &mut batch);
+            }
             None => {}
         }
         if !batch.is_empty() {
@@ -290,6 +290,29 @@ fn poll_loop(
     }
     if !batch.is_empty() {
         let _ = batches.blocking_send(batch);
+    }
+}
+
+/// Adds an end to `batch` for every assigned partition read to its end. The end-of-partition
+/// event names no topic, and a node's partitions of one number need not be of every topic (the
+/// cooperative assignor does not keep topics co-partitioned), so every assigned partition is
+/// checked; so they are while nothing arrives, since a partition that ended before the stream
+/// started is judged again from the first record (see [`EventClock`]).
+fn report_ended(
+    consumer: &BaseConsumer<SourceContext>,
+    assignment: &SharedAssignment,
+    batch: &mut Vec<Polled>,
+) {
+    let read_under = assignment.generation();
+    if let Ok(assigned) = consumer.assignment() {
+        for element in assigned.elements() {
+            if at_end(consumer, &element) {
+                batch.push(Polled::End(
+                    (element.topic().to_string(), element.partition()),
+                    read_under,
+                ));
+            }
+        }
     }
 }
 
@@ -335,7 +358,7 @@ fn at_end(consumer: &BaseConsumer<SourceContext>, element: &TopicPartitionListEl
 /// before it was finished then.
 fn next_is_reread<'a>(
     current: &'a Assignment,
-    clock: &'a EventClock<TopicPartition, PendingRecord>,
+    clock: &'a Clock,
 ) -> impl Iterator<Item = (&'a TopicPartition, bool)> {
     current
         .live_from
@@ -344,6 +367,20 @@ fn next_is_reread<'a>(
             let next = clock.head(partition)?;
             Some((partition, next.raw.offset < *live_from))
         })
+}
+
+/// Whether every partition of `clock` holding records holds a re-read one next (and one does):
+/// the ticks those wait for were finished by whoever first read them, so partitions at their end
+/// need not hold them back for `partition-idle-after`.
+fn only_rereads_buffered(current: &Assignment, clock: &Clock) -> bool {
+    let mut any = false;
+    for (_, reread) in next_is_reread(current, clock) {
+        if !reread {
+            return false;
+        }
+        any = true;
+    }
+    any
 }
 
 /// Unsettled batches kept after a dispatch while the applier merges the next ones (one more is
@@ -376,11 +413,13 @@ struct Applier {
     metrics: Arc<Metrics>,
     /// The consumer's assignment, changed by rebalances inside `poll`.
     assignment: SharedAssignment,
-    /// The assignment the clock and the stations follow now.
+    /// The assignment the clocks and the stations follow now.
     current: Assignment,
-    /// No record of the current assignment has arrived yet.
-    awaiting_first_record: bool,
-    clock: EventClock<TopicPartition, PendingRecord>,
+    /// The merge of the partitions this node kept (all of them, unless some are being rebuilt).
+    clock: Clock,
+    /// Sharded: merges of partitions gained beside kept ones, each re-reading its partitions'
+    /// logs capped at `clock`'s last tick, until it stands there and hands them over to `clock`.
+    rebuilds: Vec<Clock>,
     tick_ms: i64,
     /// Sharded: chain readings and tick summaries go on through Kafka instead of to local actors.
     sharded: Option<ShardedTicks>,
@@ -411,26 +450,28 @@ impl Applier {
             self.follow_assignment().await?;
             let now_ms = self.now_ms();
             for event in polled {
-                match event {
-                    Polled::Record(_, read_under) | Polled::End(_, read_under)
-                        if read_under != self.current.generation =>
-                    {
-                        // Read under an assignment that has changed since: a rebalance rewound
-                        // its partition (the record comes again) or took it away.
+                let held = match &event {
+                    Polled::Record(record, read_under) => {
+                        self.current
+                            .holds(&record.raw.topic, record.raw.partition, *read_under)
                     }
+                    Polled::End((topic, partition), read_under) => {
+                        self.current.holds(topic, *partition, *read_under)
+                    }
+                };
+                if !held {
+                    // Read before its partition was rewound (the record comes again) or taken
+                    // away by a rebalance.
+                    continue;
+                }
+                match event {
                     Polled::Record(record, _) => {
-                        if std::mem::take(&mut self.awaiting_first_record) {
-                            // Partitions that reported their end before anything of this
-                            // assignment arrived were empty, not idle: judge idleness from now.
-                            self.clock.assign(&[]);
-                            self.clock.assign(&self.current.partitions());
-                        }
                         let key = (record.raw.topic.clone(), record.raw.partition);
                         let event_time = record.event_time();
-                        self.clock.push(&key, event_time, record);
+                        self.clock_of(&key).push(&key, event_time, record);
                     }
                     Polled::End(partition, _) => {
-                        self.clock.reached_end(&partition, now_ms);
+                        self.clock_of(&partition).reached_end(&partition, now_ms);
                     }
                 }
             }
@@ -440,12 +481,22 @@ impl Applier {
         commit_at_shutdown(self.consumer.as_ref(), "commit offsets at shutdown")
     }
 
-    /// Adopts the consumer's assignment when it changed: what is buffered is dropped (a
-    /// rebalance rewinds every assigned partition, so it comes again), and from here on ticks
-    /// and their markers speak for exactly the adopted partitions. Sharded, the stations' state
-    /// follows the assignment too: they start empty and are rebuilt from the start of the log,
-    /// and their ticks are released again (whose summaries and markers rebuild the basins'
-    /// owners).
+    /// The clock that merges `partition`: a rebuilding one, or else the kept one.
+    fn clock_of(&mut self, partition: &TopicPartition) -> &mut Clock {
+        match self.rebuilds.iter().position(|c| c.tracks(partition)) {
+            Some(index) => &mut self.rebuilds[index],
+            None => &mut self.clock,
+        }
+    }
+
+    /// Adopts the consumer's assignment when it changed. The partitions kept through the change
+    /// keep their place and what they buffered; those revoked are dropped with what they
+    /// buffered (their new owner reads it), and those given are rewound, so they come from the
+    /// start of their log. Sharded, the stations' state follows the assignment too: the
+    /// stations of every partition that moved are emptied, and the given partitions are merged
+    /// by a rebuilding clock of their own until they catch up with the kept ones; their ticks
+    /// are released again (whose summaries and markers rebuild the basins' owners). With
+    /// nothing kept, everything starts over from the start of the log.
     async fn follow_assignment(&mut self) -> Result<(), PipelineError> {
         let now = self.assignment.snapshot();
         if now.generation == self.current.generation {
@@ -454,62 +505,161 @@ impl Applier {
         // The outcomes of what was applied under the old assignment still count; a revoked
         // partition's offsets are left to its new owner.
         self.settle_all().await?;
-        let dropped = self.clock.assign(&[]);
+        let before = self.current.partitions();
+        let kept: Vec<TopicPartition> = before
+            .iter()
+            .filter(|p| self.current.kept_in(&now, p))
+            .cloned()
+            .collect();
+        let gained: Vec<TopicPartition> = now
+            .partitions()
+            .into_iter()
+            .filter(|p| !kept.contains(p))
+            .collect();
+        let moved: Vec<TopicPartition> = before
+            .into_iter()
+            .filter(|p| !kept.contains(p))
+            .chain(gained.iter().cloned())
+            .collect();
+        let mut dropped = 0;
+        for clock in std::iter::once(&mut self.clock).chain(&mut self.rebuilds) {
+            let staying: Vec<TopicPartition> = clock
+                .partitions()
+                .into_iter()
+                .filter(|p| kept.contains(p))
+                .collect();
+            dropped += clock.assign(&staying).len();
+        }
+        self.rebuilds.retain(|clock| !clock.partitions().is_empty());
         debug!(
-            records = dropped.len(),
+            records = dropped,
+            kept = kept.len(),
+            moved = moved.len(),
             generation = now.generation,
-            "assignment changed: buffered records dropped, they are read again"
+            "assignment changed: records buffered for moved partitions dropped"
         );
-        if self.sharded.is_some() {
-            self.clock.restart();
-            let (port, receiver) = reply_port();
-            self.stations
-                .cast(StationSupervisorMsg::Reset(port))
-                .map_err(|e| PipelineError::Actor(format!("station supervisor is gone: {e}")))?;
-            await_reply(receiver, "reset stations")
-                .await
-                .map_err(|e| PipelineError::Actor(e.to_string()))?;
-        }
-        self.clock.assign(&now.partitions());
-        self.current = now;
-        self.awaiting_first_record = true;
-        Ok(())
-    }
-
-    /// Whether every partition holding records holds a re-read one next (and one does): the
-    /// ticks those wait for were finished by whoever first read them, so partitions at their
-    /// end need not hold them back for `partition-idle-after`.
-    fn only_rereads_buffered(&self) -> bool {
-        let mut any = false;
-        for (_, reread) in next_is_reread(&self.current, &self.clock) {
-            if !reread {
-                return false;
+        if let Some(sharded) = &self.sharded {
+            // The stations to empty: every one with nothing kept, else those that moved.
+            let only = if kept.is_empty() {
+                self.clock.restart();
+                self.clock.assign(&gained);
+                None
+            } else {
+                let stations = sharded.all_stations_on(&moved);
+                if !gained.is_empty() {
+                    if self.clock.last_tick().is_some() {
+                        let mut rebuild = self.clock.new_like();
+                        rebuild.assign(&gained);
+                        self.rebuilds.push(rebuild);
+                    } else {
+                        // Nothing ticked yet: merged from the start, as if given together.
+                        let mut all = self.clock.partitions();
+                        all.extend(gained.iter().cloned());
+                        self.clock.assign(&all);
+                    }
+                }
+                Some(stations)
+            };
+            if !moved.is_empty() {
+                let (port, receiver) = reply_port();
+                let reset = match only {
+                    Some(stations) => StationSupervisorMsg::ResetSome(stations, port),
+                    None => StationSupervisorMsg::Reset(port),
+                };
+                self.stations.cast(reset).map_err(|e| {
+                    PipelineError::Actor(format!("station supervisor is gone: {e}"))
+                })?;
+                await_reply(receiver, "reset stations")
+                    .await
+                    .map_err(|e| PipelineError::Actor(e.to_string()))?;
             }
-            any = true;
+        } else {
+            self.clock.assign(&now.partitions());
         }
-        any
+        if !gained.is_empty() {
+            info!(
+                kept = kept.len(),
+                gained = gained.len(),
+                rebuilding_beside_kept = self.rebuilds.len(),
+                "observation partitions gained; re-reading their logs"
+            );
+        }
+        self.current = now;
+        Ok(())
     }
 
     fn now_ms(&self) -> i64 {
         i64::try_from(self.started.elapsed().as_millis()).unwrap_or(i64::MAX)
     }
 
-    /// Applies and ticks as far as the merge allows.
+    /// Applies and ticks as far as the merges allow: the rebuilding clocks up to the kept
+    /// clock's last tick (handing their partitions over once they stand there), then the kept
+    /// clock, and again while the kept clock's ticks let a rebuilding one go further.
     async fn drain(&mut self) -> Result<(), PipelineError> {
         loop {
-            if self.only_rereads_buffered() {
-                self.clock.idle_ended_partitions(self.now_ms());
-            }
-            let Some(step) = self.clock.next(self.now_ms(), self.max_batch) else {
-                if tracing::enabled!(tracing::Level::TRACE) {
-                    let waiting: Vec<_> = self.clock.holding_back(self.now_ms()).collect();
-                    tracing::trace!(?waiting, buffered = self.clock.buffered(), "waiting");
+            let cap = self.clock.last_tick();
+            let mut rebuilds = std::mem::take(&mut self.rebuilds);
+            for rebuild in &mut rebuilds {
+                let ran = self.run_clock(rebuild, cap).await;
+                if ran.is_err() {
+                    self.rebuilds = rebuilds;
+                    return ran;
                 }
+            }
+            rebuilds.retain_mut(|rebuild| {
+                if rebuild.last_tick() != cap {
+                    return true;
+                }
+                info!(
+                    partitions = rebuild.partitions().len(),
+                    tick = ?cap,
+                    "gained observation partitions caught up with the kept ones; merged with them"
+                );
+                rebuild.hand_over_to(&mut self.clock);
+                false
+            });
+            self.rebuilds = rebuilds;
+            let placeholder = self.clock.new_like();
+            let mut kept = std::mem::replace(&mut self.clock, placeholder);
+            let ran = self.run_clock(&mut kept, None).await;
+            self.clock = kept;
+            ran?;
+            if self.rebuilds.is_empty() || self.clock.last_tick() == cap {
                 break;
+            }
+        }
+        let buffered =
+            self.clock.buffered() + self.rebuilds.iter().map(Clock::buffered).sum::<usize>();
+        self.metrics.set_buffered(buffered);
+        self.metrics
+            .set_caught_up(self.rebuilds.is_empty() && self.clock.caught_up(self.now_ms()));
+        Ok(())
+    }
+
+    /// Applies and ticks `clock` as far as its merge allows, releasing no tick past `cap` (a
+    /// rebuilding clock's).
+    async fn run_clock(
+        &mut self,
+        clock: &mut Clock,
+        cap: Option<EventTime>,
+    ) -> Result<(), PipelineError> {
+        loop {
+            if only_rereads_buffered(&self.current, clock) {
+                clock.idle_ended_partitions(self.now_ms());
+            }
+            let Some(step) = clock.next_capped(self.now_ms(), self.max_batch, cap) else {
+                if tracing::enabled!(tracing::Level::TRACE) {
+                    let waiting: Vec<_> = clock.holding_back(self.now_ms()).collect();
+                    tracing::trace!(?waiting, buffered = clock.buffered(), ?cap, "waiting");
+                }
+                return Ok(());
             };
             match step {
                 Release::Apply(batch) => {
-                    self.dispatch(batch).await?;
+                    let before_tick = clock
+                        .last_tick()
+                        .map_or(EventTime(0), |last| last.plus_ms(self.tick_ms));
+                    self.dispatch(batch, before_tick).await?;
                     // Sharded, forwarded readings and tick markers leave through Kafka in order,
                     // so each batch is settled before the next step; otherwise the supervisor's
                     // mailbox keeps batches and ticks in order while outcomes come back.
@@ -523,16 +673,16 @@ impl Applier {
                     }
                 }
                 Release::Tick(tick) => {
-                    debug!(%tick, "tick released");
+                    debug!(%tick, rebuilding = cap.is_some(), "tick released");
                     if let Some(sharded) = &mut self.sharded {
-                        // The marker speaks for the partitions this clock merged, never for
-                        // ones assigned since and not yet rebuilt.
-                        let merged = self.current.partitions();
+                        // The marker speaks for the partitions this clock merges, never for
+                        // ones another clock is rebuilding.
+                        let merged = clock.partitions();
                         // Whoever first read a partition's next record, a re-read one lying
                         // past this tick, finished the tick for that partition before applying
                         // it; the tick is only still to finish for the other partitions.
                         let finished: BTreeSet<&TopicPartition> =
-                            next_is_reread(&self.current, &self.clock)
+                            next_is_reread(&self.current, clock)
                                 .filter_map(|(partition, reread)| reread.then_some(partition))
                                 .collect();
                         let unfinished: Vec<TopicPartition> = merged
@@ -550,19 +700,21 @@ impl Applier {
                                 PipelineError::Actor(format!("station supervisor is gone: {e}"))
                             })?;
                     }
-                    self.metrics.set_watermark_ms(tick.millis());
+                    if cap.is_none() {
+                        self.metrics.set_watermark_ms(tick.millis());
+                    }
                 }
             }
         }
-        self.metrics.set_buffered(self.clock.buffered());
-        self.metrics
-            .set_caught_up(self.clock.caught_up(self.now_ms()));
-        Ok(())
     }
 
     /// Hands a batch to the stations (and, sharded, forwards its chain readings) without
     /// waiting for the outcomes: [`Applier::settle_oldest`] takes them in order.
-    async fn dispatch(&mut self, batch: Vec<PendingRecord>) -> Result<(), PipelineError> {
+    async fn dispatch(
+        &mut self,
+        batch: Vec<PendingRecord>,
+        before_tick: EventTime,
+    ) -> Result<(), PipelineError> {
         let started = Instant::now();
         let live: Vec<bool> = batch
             .iter()
@@ -621,10 +773,6 @@ impl Applier {
             .cast(StationSupervisorMsg::ApplyBatch(envelopes, port))
             .map_err(|e| PipelineError::Actor(format!("station supervisor is gone: {e}")))?;
         if let (Some(sharded), false) = (&self.sharded, to_forward.is_empty()) {
-            let before_tick = self
-                .clock
-                .last_tick()
-                .map_or(EventTime(0), |last| last.plus_ms(self.tick_ms));
             sharded.forward(before_tick, to_forward).await?;
         }
         self.in_flight.push_back(InFlight {

@@ -59,16 +59,21 @@ pub fn partition_counts(
 pub struct ShardedTicks {
     region: Arc<Region>,
     writer: BasinUpdatesWriter,
-    /// Per station that feeds a basin or a chain: its observation partition.
-    partition_of_station: BTreeMap<StationId, SourcePartition>,
+    /// Per station: its observation partition, and whether it feeds a basin or a chain.
+    partition_of_station: BTreeMap<StationId, (SourcePartition, bool)>,
     /// The stations each chain watches.
     chains: Vec<(ChainKey, BTreeSet<StationId>)>,
-    /// The stations of the partitions last seen assigned, and that assignment.
-    owned: Option<(Vec<SourcePartition>, Arc<Vec<StationId>>)>,
+    /// The feeding stations of the partition sets last asked for (the kept ones and one being
+    /// rebuilt beside them), newest first.
+    owned: Vec<(Vec<SourcePartition>, Arc<Vec<StationId>>)>,
 }
 
+/// How many partition sets [`ShardedTicks::owned_stations`] remembers.
+const OWNED_SETS_KEPT: usize = 2;
+
 impl ShardedTicks {
-    /// Maps every station that feeds a basin or is watched by a chain to its partition.
+    /// Maps every station to its partition, noting those that feed a basin or are watched by a
+    /// chain.
     /// `partitions` holds the partition count of each observation topic.
     ///
     /// # Errors
@@ -84,9 +89,7 @@ impl ShardedTicks {
         let mut partition_of_station = BTreeMap::new();
         for station in region.stations.values() {
             let watched = chains.iter().any(|(_, set)| set.contains(&station.id));
-            if region.basins_of_station(&station.id).is_empty() && !watched {
-                continue;
-            }
+            let feeds = watched || !region.basins_of_station(&station.id).is_empty();
             let topic = match station.kind {
                 StationKind::Rain => &topics.rainfall,
                 StationKind::WaterLevel => &topics.water_level,
@@ -96,36 +99,45 @@ impl ShardedTicks {
                 PipelineError::Setup(format!("partition count of topic {topic} is unknown"))
             })?;
             let partition = partitioner.partition_of(station.id.as_str().as_bytes(), count);
-            partition_of_station.insert(station.id.clone(), (topic.clone(), partition));
+            partition_of_station.insert(station.id.clone(), ((topic.clone(), partition), feeds));
         }
         Ok(Self {
             region,
             writer,
             partition_of_station,
             chains,
-            owned: None,
+            owned: Vec::new(),
         })
     }
 
     /// The stations that feed a basin or chain and arrive on one of `assigned`, in id order;
-    /// kept for the next call with the same partitions.
+    /// kept for the next calls with the same partitions.
     pub fn owned_stations(&mut self, assigned: &[SourcePartition]) -> Arc<Vec<StationId>> {
-        if let Some((seen, owned)) = &self.owned {
-            if seen == assigned {
-                return owned.clone();
-            }
+        if let Some(position) = self.owned.iter().position(|(seen, _)| seen == assigned) {
+            let entry = self.owned.remove(position);
+            let owned = entry.1.clone();
+            self.owned.insert(0, entry);
+            return owned;
         }
-        let owned = Arc::new(self.stations_of(assigned));
-        self.owned = Some((assigned.to_vec(), owned.clone()));
+        let owned = Arc::new(self.stations_of(assigned, true));
+        self.owned.insert(0, (assigned.to_vec(), owned.clone()));
+        self.owned.truncate(OWNED_SETS_KEPT);
         owned
     }
 
-    /// The stations that feed a basin or chain and arrive on one of `partitions`, in id order.
-    fn stations_of(&self, partitions: &[SourcePartition]) -> Vec<StationId> {
+    /// Every station that arrives on one of `partitions`, in id order: those to empty when the
+    /// partitions move.
+    pub fn all_stations_on(&self, partitions: &[SourcePartition]) -> Arc<Vec<StationId>> {
+        Arc::new(self.stations_of(partitions, false))
+    }
+
+    /// The stations that arrive on one of `partitions` (only those feeding a basin or chain
+    /// when `feeding_only`), in id order.
+    fn stations_of(&self, partitions: &[SourcePartition], feeding_only: bool) -> Vec<StationId> {
         let set: BTreeSet<&SourcePartition> = partitions.iter().collect();
         self.partition_of_station
             .iter()
-            .filter(|(_, partition)| set.contains(partition))
+            .filter(|(_, (partition, feeds))| (*feeds || !feeding_only) && set.contains(partition))
             .map(|(id, _)| id.clone())
             .collect()
     }
@@ -199,7 +211,7 @@ impl ShardedTicks {
         let owned = if unfinished.len() == merged.len() {
             self.owned_stations(merged)
         } else {
-            Arc::new(self.stations_of(unfinished))
+            Arc::new(self.stations_of(unfinished, true))
         };
         let (port, receiver) = reply_port();
         stations

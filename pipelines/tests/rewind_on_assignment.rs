@@ -1,5 +1,6 @@
 //! A rebuilding consumer reads every partition it is assigned from the start of the log, also
-//! partitions another member had consumed and committed.
+//! partitions another member had consumed and committed; rebalancing cooperatively, it re-reads
+//! only those it is given and keeps reading the others where it was.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -15,7 +16,8 @@ use tianshan_pipelines::telemetry::Metrics;
 const TOPIC: &str = "gauges";
 const PER_PARTITION: i64 = 50;
 
-fn member(bootstrap: &str) -> (BaseConsumer<SourceContext>, SharedAssignment) {
+/// A member of the group; `strategy` is its partition assignment strategy.
+fn member(bootstrap: &str, strategy: &str) -> (BaseConsumer<SourceContext>, SharedAssignment) {
     let assignment = SharedAssignment::default();
     let context = SourceContext::new(
         "test records",
@@ -30,6 +32,7 @@ fn member(bootstrap: &str) -> (BaseConsumer<SourceContext>, SharedAssignment) {
         .set("auto.offset.reset", "earliest")
         .set("session.timeout.ms", "6000")
         .set("heartbeat.interval.ms", "500")
+        .set("partition.assignment.strategy", strategy)
         .create_with_context(context)
         .expect("consumer");
     consumer.subscribe(&[TOPIC]).expect("subscribe");
@@ -72,8 +75,8 @@ fn first_offsets(
     (generation, first)
 }
 
-#[test]
-fn a_member_taking_over_committed_partitions_rereads_them_from_the_start() {
+/// A broker with the topic's 3 partitions holding `PER_PARTITION` records each, and its address.
+fn filled_topic() -> (EmbeddedBroker, String) {
     let broker = EmbeddedBroker::start(1).expect("broker");
     broker.create_topic(TOPIC, 3).expect("topic");
     let bootstrap = broker.bootstrap_servers().to_string();
@@ -94,25 +97,41 @@ fn a_member_taking_over_committed_partitions_rereads_them_from_the_start() {
         }
     }
     producer.flush(Duration::from_secs(10)).expect("flushed");
+    (broker, bootstrap)
+}
 
-    let (leaver, leaver_assignment) = member(&bootstrap);
-    let (heir, heir_assignment) = member(&bootstrap);
-    // Both consume their shares and commit them as they go.
+/// Two members of the group read the whole topic and commit it; returns them.
+fn read_and_commit_by_two(
+    bootstrap: &str,
+    strategy: &str,
+) -> [(BaseConsumer<SourceContext>, SharedAssignment); 2] {
+    let (leaver, leaver_assignment) = member(bootstrap, strategy);
+    let (heir, heir_assignment) = member(bootstrap, strategy);
+    // Both consume their shares and commit them as they go, until each has a share.
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut read = 0;
-    while Instant::now() < deadline && read < 150 {
+    let both_have_partitions =
+        || !leaver_assignment.partitions().is_empty() && !heir_assignment.partitions().is_empty();
+    while Instant::now() < deadline && (read < 150 || !both_have_partitions()) {
         for consumer in [&leaver, &heir] {
             if let Some(Ok(_)) = consumer.poll(Duration::from_millis(50)) {
                 read += 1;
             }
         }
     }
-    assert_eq!(read, 150, "the two members read the topic");
-    assert!(!leaver_assignment.partitions().is_empty());
+    assert!(read >= 150, "the two members read the topic");
+    assert!(both_have_partitions(), "the group gave each member a share");
     for consumer in [&leaver, &heir] {
         // Auto-commit may have committed everything already.
         let _ = consumer.commit_consumer_state(CommitMode::Sync);
     }
+    [(leaver, leaver_assignment), (heir, heir_assignment)]
+}
+
+#[test]
+fn a_member_taking_over_committed_partitions_rereads_them_from_the_start() {
+    let (_broker, bootstrap) = filled_topic();
+    let [leaver, (heir, heir_assignment)] = read_and_commit_by_two(&bootstrap, "range");
     drop(leaver);
 
     let (generation, offsets) = first_offsets(&heir, &heir_assignment, 150);
@@ -122,4 +141,32 @@ fn a_member_taking_over_committed_partitions_rereads_them_from_the_start() {
         "every partition is read again from its start"
     );
     assert_eq!(heir_assignment.generation(), generation);
+}
+
+#[test]
+fn rebalancing_cooperatively_a_member_rereads_only_the_partitions_it_is_given() {
+    let (_broker, bootstrap) = filled_topic();
+    let [(leaver, leaver_assignment), (heir, heir_assignment)] =
+        read_and_commit_by_two(&bootstrap, "cooperative-sticky");
+    let given: Vec<i32> = leaver_assignment.partition_numbers().into_iter().collect();
+    let kept = heir_assignment.partition_numbers();
+    let kept_since = heir_assignment.snapshot();
+    drop(leaver);
+
+    let want = given.len() * PER_PARTITION as usize;
+    let (_, offsets) = first_offsets(&heir, &heir_assignment, want);
+    assert_eq!(
+        offsets,
+        given.iter().map(|p| (*p, 0)).collect(),
+        "only the partitions given are read again, from their start"
+    );
+    let now = heir_assignment.snapshot();
+    assert_eq!(now.partition_numbers().len(), 3);
+    for partition in kept {
+        let key = (TOPIC.to_string(), partition);
+        assert!(
+            kept_since.kept_in(&now, &key),
+            "partition {partition} kept being read where it was"
+        );
+    }
 }
