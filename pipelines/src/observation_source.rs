@@ -30,7 +30,7 @@ use rdkafka::error::KafkaError;
 use rdkafka::message::Headers;
 use rdkafka::topic_partition_list::TopicPartitionListElem;
 use rdkafka::types::RDKafkaErrorCode;
-use rdkafka::{ClientConfig, Message, Offset};
+use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 use tianshan_actors::ask::{await_reply, reply_port};
 use tianshan_actors::station::Envelope;
 use tianshan_actors::station_supervisor::StationSupervisorMsg;
@@ -230,6 +230,7 @@ fn poll_loop(
 ) {
     let mut batch = Vec::with_capacity(max_batch);
     let mut last_handover = Instant::now();
+    let mut last_full_check = Instant::now();
     let mut rewind = RewindCheck::default();
     while !stop.load(Ordering::Relaxed) {
         match consumer.poll(Duration::from_millis(50)) {
@@ -266,14 +267,15 @@ fn poll_loop(
                     continue;
                 }
             }
-            Some(Err(KafkaError::PartitionEOF(_))) => {
-                report_ended(consumer, assignment, &mut batch)
+            Some(Err(KafkaError::PartitionEOF(partition))) => {
+                report_ended(consumer, assignment, Some(partition), &mut batch);
             }
             Some(Err(e)) => warn!(error = %e, "kafka consumer error"),
-            None if last_handover.elapsed() >= HEARTBEAT => {
-                report_ended(consumer, assignment, &mut batch);
-            }
             None => {}
+        }
+        if last_full_check.elapsed() >= HEARTBEAT {
+            report_ended(consumer, assignment, None, &mut batch);
+            last_full_check = Instant::now();
         }
         if !batch.is_empty() {
             let polled = std::mem::replace(&mut batch, Vec::with_capacity(max_batch));
@@ -293,36 +295,42 @@ fn poll_loop(
     }
 }
 
-/// Adds an end to `batch` for every assigned partition read to its end. The end-of-partition
-/// event names no topic, and a node's partitions of one number need not be of every topic (the
-/// cooperative assignor does not keep topics co-partitioned), so every assigned partition is
-/// checked; so they are while nothing arrives, since a partition that ended before the stream
-/// started is judged again from the first record (see [`EventClock`]).
+/// Adds an end to `batch` for every assigned partition numbered `number` (every one with `None`)
+/// that is read to its end. The end-of-partition event names no topic, so it checks each
+/// topic's partition of that number. A node's partitions of one number need not be of every
+/// topic (the cooperative assignor does not keep topics co-partitioned), and a partition that
+/// ended before the stream started is judged again from the first record (see [`EventClock`]),
+/// so every partition is also checked every [`HEARTBEAT`].
 fn report_ended(
     consumer: &BaseConsumer<SourceContext>,
     assignment: &SharedAssignment,
+    number: Option<i32>,
     batch: &mut Vec<Polled>,
 ) {
     let read_under = assignment.generation();
-    if let Ok(assigned) = consumer.assignment() {
-        for element in assigned.elements() {
-            if at_end(consumer, &element) {
-                batch.push(Polled::End(
-                    (element.topic().to_string(), element.partition()),
-                    read_under,
-                ));
-            }
+    let (Ok(assigned), Ok(positions)) = (consumer.assignment(), consumer.position()) else {
+        return;
+    };
+    for element in assigned.elements() {
+        if number.is_none_or(|n| n == element.partition()) && at_end(consumer, &positions, &element)
+        {
+            batch.push(Polled::End(
+                (element.topic().to_string(), element.partition()),
+                read_under,
+            ));
         }
     }
 }
 
 /// Returns whether the application has read everything the broker holds in this partition:
 /// its position is at the high watermark librdkafka cached from the latest fetch.
-fn at_end(consumer: &BaseConsumer<SourceContext>, element: &TopicPartitionListElem<'_>) -> bool {
+/// `positions` are the consumer's positions.
+fn at_end(
+    consumer: &BaseConsumer<SourceContext>,
+    positions: &TopicPartitionList,
+    element: &TopicPartitionListElem<'_>,
+) -> bool {
     let Ok(topic) = CString::new(element.topic()) else {
-        return false;
-    };
-    let Ok(positions) = consumer.position() else {
         return false;
     };
     let position = positions
