@@ -68,6 +68,8 @@ pub struct EventClock<K, T> {
     max_buffered: usize,
     partitions: BTreeMap<K, PartitionQueue<T>>,
     buffered: usize,
+    /// Some partition was added since the last record arrived (see `PartitionQueue::fresh`).
+    any_fresh: bool,
     newest_seen: Option<EventTime>,
     last_tick: Option<EventTime>,
 }
@@ -81,6 +83,7 @@ impl<K: Ord + Clone, T> EventClock<K, T> {
             max_buffered,
             partitions: BTreeMap::new(),
             buffered: 0,
+            any_fresh: false,
             newest_seen: None,
             last_tick: None,
         }
@@ -115,7 +118,11 @@ impl<K: Ord + Clone, T> EventClock<K, T> {
         }
         self.buffered -= dropped.len();
         for key in assigned {
-            self.partitions.entry(key.clone()).or_default();
+            if !self.partitions.contains_key(key) {
+                self.partitions
+                    .insert(key.clone(), PartitionQueue::default());
+                self.any_fresh = true;
+            }
         }
         dropped
     }
@@ -129,8 +136,9 @@ impl<K: Ord + Clone, T> EventClock<K, T> {
         if !self.partitions.contains_key(partition) {
             self.partitions
                 .insert(partition.to_owned(), PartitionQueue::default());
+            self.any_fresh = true;
         }
-        if self.partitions.values().any(|queue| queue.fresh) {
+        if std::mem::take(&mut self.any_fresh) {
             // The stream has started: judge the idleness of partitions that ended before it
             // from now.
             for queue in self.partitions.values_mut() {
@@ -152,6 +160,9 @@ impl<K: Ord + Clone, T> EventClock<K, T> {
 
     /// Records that `partition` caught up with its log at processing time `now_ms`.
     pub fn reached_end(&mut self, partition: &K, now_ms: i64) {
+        if !self.partitions.contains_key(partition) {
+            self.any_fresh = true;
+        }
         let queue = self.partitions.entry(partition.clone()).or_default();
         if queue.at_end_since.is_none() {
             queue.at_end_since = Some(now_ms);
@@ -203,6 +214,7 @@ impl<K: Ord + Clone, T> EventClock<K, T> {
     pub fn hand_over_to(&mut self, other: &mut Self) {
         for (key, queue) in std::mem::take(&mut self.partitions) {
             other.buffered += queue.records.len();
+            other.any_fresh |= queue.fresh;
             other.partitions.insert(key, queue);
         }
         if let Some(newest) = self.newest_seen.take() {

@@ -57,9 +57,9 @@ impl Assignment {
 
     /// Whether a record of `partition` read under generation `read_under` belongs to this
     /// assignment: the partition is assigned and was not (re)assigned after the record was read.
-    pub fn holds(&self, topic: &str, partition: i32, read_under: u64) -> bool {
+    pub fn holds(&self, partition: &TopicPartition, read_under: u64) -> bool {
         self.assigned_at
-            .get(&(topic.to_string(), partition))
+            .get(partition)
             .is_some_and(|at| *at <= read_under)
     }
 
@@ -162,7 +162,7 @@ impl SharedAssignment {
         }
         let mut completed = false;
         for (topic, partition, offset) in records {
-            if now.holds(topic, partition, generation) {
+            if now.holds(&(topic.to_string(), partition), generation) {
                 completed |= now.took_in(topic, partition, offset);
             }
         }
@@ -461,15 +461,15 @@ mod tests {
         );
         assert!(!before.kept_in(&after, &rainfall(2)), "new");
         assert!(
-            after.holds("rainfall", 0, 3),
+            after.holds(&rainfall(0), 3),
             "read before the rebalance, still good"
         );
         assert!(
-            !after.holds("rainfall", 1, 5),
+            !after.holds(&rainfall(1), 5),
             "read before its rewind: it comes again"
         );
-        assert!(after.holds("rainfall", 1, 6));
-        assert!(!after.holds("rainfall", 3, 6), "not assigned");
+        assert!(after.holds(&rainfall(1), 6));
+        assert!(!after.holds(&rainfall(3), 6), "not assigned");
     }
 
     #[test]

@@ -458,30 +458,22 @@ impl Applier {
             self.follow_assignment().await?;
             let now_ms = self.now_ms();
             for event in polled {
-                let held = match &event {
-                    Polled::Record(record, read_under) => {
-                        self.current
-                            .holds(&record.raw.topic, record.raw.partition, *read_under)
-                    }
-                    Polled::End((topic, partition), read_under) => {
-                        self.current.holds(topic, *partition, *read_under)
-                    }
-                };
-                if !held {
-                    // Read before its partition was rewound (the record comes again) or taken
-                    // away by a rebalance.
-                    continue;
-                }
                 match event {
-                    Polled::Record(record, _) => {
+                    Polled::Record(record, read_under) => {
                         let key = (record.raw.topic.clone(), record.raw.partition);
-                        let event_time = record.event_time();
-                        self.clock_of(&key).push(&key, event_time, record);
+                        if self.current.holds(&key, read_under) {
+                            let event_time = record.event_time();
+                            self.clock_of(&key).push(&key, event_time, record);
+                        }
                     }
-                    Polled::End(partition, _) => {
-                        self.clock_of(&partition).reached_end(&partition, now_ms);
+                    Polled::End(partition, read_under) => {
+                        if self.current.holds(&partition, read_under) {
+                            self.clock_of(&partition).reached_end(&partition, now_ms);
+                        }
                     }
                 }
+                // Otherwise read before its partition was rewound (the record comes again) or
+                // taken away by a rebalance.
             }
             self.drain().await?;
         }
