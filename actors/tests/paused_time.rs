@@ -711,3 +711,73 @@ async fn a_failed_station_is_restarted_with_empty_windows() {
     );
     stations.stop(None);
 }
+
+#[tokio::test(start_paused = true)]
+async fn resetting_some_stations_empties_only_those() {
+    let region = region();
+    let gauges: Vec<StationId> = region
+        .basins
+        .values()
+        .flat_map(|basin| basin.member_stations())
+        .filter(|id| region.stations[*id].kind == StationKind::Rain)
+        .cloned()
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .take(2)
+        .collect();
+    let [moved, kept] = [gauges[0].clone(), gauges[1].clone()];
+    let interval_s = |id: &StationId| region.stations[id].report_interval_s;
+    let readings = vec![
+        rain(&moved, start_time(), 4.0, interval_s(&moved)),
+        rain(&kept, start_time(), 4.0, interval_s(&kept)),
+    ];
+    let (recorder, _) = Actor::spawn(None, Recorder, ()).await.expect("recorder");
+    let stations = stations_reporting_to(region.clone(), &recorder).await;
+    let first = ask(
+        &stations,
+        |port| StationSupervisorMsg::ApplyBatch(readings.clone(), port),
+        "apply",
+    )
+    .await
+    .expect("applied");
+    assert_eq!(reasons(&first), vec![None, None]);
+    stations
+        .cast(StationSupervisorMsg::Tick(start_time()))
+        .expect("tick");
+
+    ask(
+        &stations,
+        |port| StationSupervisorMsg::ResetSome(Arc::new(vec![moved.clone()]), port),
+        "reset some",
+    )
+    .await
+    .expect("reset");
+    let snapshot = |id: StationId| {
+        let stations = stations.clone();
+        async move {
+            ask(
+                &stations,
+                |port| StationSupervisorMsg::Snapshot(id, port),
+                "snapshot",
+            )
+            .await
+            .expect("snapshot")
+        }
+    };
+    assert_eq!(snapshot(moved.clone()).await, None, "emptied");
+    assert!(snapshot(kept.clone()).await.is_some(), "kept its windows");
+    let again = ask(
+        &stations,
+        |port| StationSupervisorMsg::ApplyBatch(readings.clone(), port),
+        "apply again",
+    )
+    .await
+    .expect("applied");
+    assert_eq!(
+        reasons(&again),
+        vec![None, Some(RejectReason::Duplicate)],
+        "the emptied station takes the reading again; the kept one knows it"
+    );
+    stations.stop(None);
+    recorder.stop(None);
+}
