@@ -109,13 +109,25 @@ fn region() -> Arc<Region> {
 
 /// A rain gauge that feeds a basin, so ticks reach it.
 fn basin_rain_gauge(region: &Region) -> StationId {
-    region
+    basin_rain_gauges(region)
+        .into_iter()
+        .next()
+        .expect("some basin has a rain gauge")
+}
+
+/// The rain gauges that feed a basin, each once, in the order the basins list them.
+fn basin_rain_gauges(region: &Region) -> Vec<StationId> {
+    let mut gauges: Vec<StationId> = Vec::new();
+    let members = region
         .basins
         .values()
-        .flat_map(|basin| basin.member_stations())
-        .find(|id| region.stations[*id].kind == StationKind::Rain)
-        .expect("some basin has a rain gauge")
-        .clone()
+        .flat_map(|basin| basin.member_stations());
+    for id in members.filter(|id| region.stations[*id].kind == StationKind::Rain) {
+        if !gauges.contains(id) {
+            gauges.push(id.clone());
+        }
+    }
+    gauges
 }
 
 fn rain(station: &StationId, at: EventTime, mm: f64, interval_s: u32) -> Envelope {
@@ -163,6 +175,34 @@ async fn stations_reporting_to(
     .await
     .expect("station supervisor starts");
     stations
+}
+
+/// Has `stations` apply `batch` and returns one outcome per envelope.
+async fn apply_batch(
+    stations: &ActorRef<StationSupervisorMsg>,
+    batch: Vec<Envelope>,
+) -> Vec<Outcome> {
+    ask(
+        stations,
+        |port| StationSupervisorMsg::ApplyBatch(batch, port),
+        "apply",
+    )
+    .await
+    .expect("applied")
+}
+
+/// The last summary of station `id`.
+async fn snapshot_of(
+    stations: &ActorRef<StationSupervisorMsg>,
+    id: &StationId,
+) -> Option<StationSummary> {
+    ask(
+        stations,
+        |port| StationSupervisorMsg::Snapshot(id.clone(), port),
+        "snapshot",
+    )
+    .await
+    .expect("snapshot")
 }
 
 fn one_hour_mm(summary: &StationSummary) -> f64 {
@@ -279,13 +319,7 @@ async fn a_silent_station_drains_its_windows_at_every_tick() {
     let stations = stations_reporting_to(region, &recorder).await;
     let t0 = start_time();
 
-    let outcomes = ask(
-        &stations,
-        |port| StationSupervisorMsg::ApplyBatch(vec![rain(&gauge, t0, 12.5, interval_s)], port),
-        "apply",
-    )
-    .await
-    .expect("applied");
+    let outcomes = apply_batch(&stations, vec![rain(&gauge, t0, 12.5, interval_s)]).await;
     assert_eq!(outcomes, vec![Outcome::Applied]);
     for minutes in [0, 30, 65] {
         stations
@@ -319,21 +353,7 @@ async fn a_station_advanced_later_judges_its_next_reading_as_if_ticked_at_once()
     let (recorder, _) = Actor::spawn(None, Recorder, ()).await.expect("recorder");
     let stations = stations_reporting_to(region, &recorder).await;
     let t0 = start_time();
-    let apply = |at: EventTime| {
-        let stations = stations.clone();
-        let gauge = gauge.clone();
-        async move {
-            ask(
-                &stations,
-                |port| {
-                    StationSupervisorMsg::ApplyBatch(vec![rain(&gauge, at, 1.0, interval_s)], port)
-                },
-                "apply",
-            )
-            .await
-            .expect("applied")
-        }
-    };
+    let apply = |at: EventTime| apply_batch(&stations, vec![rain(&gauge, at, 1.0, interval_s)]);
     assert_eq!(apply(t0).await, vec![Outcome::Applied]);
     assert_eq!(
         apply(t0.plus_ms(10 * MINUTE_MS)).await,
@@ -376,13 +396,7 @@ async fn a_batch_keeps_its_order_and_rejects_unknown_stations() {
         rain(&gauge, t0, 1.0, interval_s),
         rain(&gauge, t0.plus_ms(5 * MINUTE_MS), -3.0, interval_s),
     ];
-    let outcomes = ask(
-        &stations,
-        |port| StationSupervisorMsg::ApplyBatch(batch, port),
-        "apply",
-    )
-    .await
-    .expect("applied");
+    let outcomes = apply_batch(&stations, batch).await;
     assert_eq!(
         reasons(&outcomes),
         vec![
@@ -561,22 +575,11 @@ async fn a_snapshot_holds_the_stations_no_tick_reaches_once_they_report() {
             .await
             .expect("snapshot")
     };
-    let apply = |batch: Vec<Envelope>| async {
-        ask(
-            &stations,
-            |port| StationSupervisorMsg::ApplyBatch(batch, port),
-            "apply",
-        )
-        .await
-        .expect("applied")
-    };
 
-    apply(vec![rain(
-        &unticked,
-        t0.plus_ms(5 * MINUTE_MS),
-        6.0,
-        interval_s,
-    )])
+    apply_batch(
+        &stations,
+        vec![rain(&unticked, t0.plus_ms(5 * MINUTE_MS), 6.0, interval_s)],
+    )
     .await;
     assert!(snapshot().await.is_empty(), "no tick yet, so no summary");
 
@@ -620,12 +623,10 @@ async fn a_snapshot_holds_the_stations_no_tick_reaches_once_they_report() {
     // lateness of the gauge's own newest reading, so it is applied, and the next snapshot
     // counts it.
     assert_eq!(
-        apply(vec![rain(
-            &unticked,
-            t0.plus_ms(10 * MINUTE_MS),
-            2.0,
-            interval_s
-        )])
+        apply_batch(
+            &stations,
+            vec![rain(&unticked, t0.plus_ms(10 * MINUTE_MS), 2.0, interval_s)]
+        )
         .await,
         vec![Outcome::Applied]
     );
@@ -660,22 +661,10 @@ async fn a_failed_station_is_restarted_with_empty_windows() {
     let (recorder, recorder_handle) = Actor::spawn(None, Recorder, ()).await.expect("recorder");
     let stations = stations_reporting_to(region, &recorder).await;
     let t0 = start_time();
-    ask(
-        &stations,
-        |port| StationSupervisorMsg::ApplyBatch(vec![rain(&gauge, t0, 4.0, interval_s)], port),
-        "apply",
-    )
-    .await
-    .expect("applied");
+    apply_batch(&stations, vec![rain(&gauge, t0, 4.0, interval_s)]).await;
 
     stations.cast(StationSupervisorMsg::Tick(t0)).expect("tick");
-    let before = ask(
-        &stations,
-        |port| StationSupervisorMsg::Snapshot(gauge.clone(), port),
-        "snapshot",
-    )
-    .await
-    .expect("snapshot");
+    let before = snapshot_of(&stations, &gauge).await;
     assert!(before.is_some(), "the station summarised the first tick");
 
     // With its downstream gone, every ticked station fails on its next summary.
@@ -689,21 +678,9 @@ async fn a_failed_station_is_restarted_with_empty_windows() {
         .await
         .expect("the supervisor and its restarted stations answer");
 
-    let snapshot = ask(
-        &stations,
-        |port| StationSupervisorMsg::Snapshot(gauge.clone(), port),
-        "snapshot",
-    )
-    .await
-    .expect("snapshot");
+    let snapshot = snapshot_of(&stations, &gauge).await;
     assert_eq!(snapshot, None, "the restarted station has no summary yet");
-    let again = ask(
-        &stations,
-        |port| StationSupervisorMsg::ApplyBatch(vec![rain(&gauge, t0, 4.0, interval_s)], port),
-        "apply again",
-    )
-    .await
-    .expect("applied");
+    let again = apply_batch(&stations, vec![rain(&gauge, t0, 4.0, interval_s)]).await;
     assert_eq!(
         again,
         vec![Outcome::Applied],
@@ -715,16 +692,7 @@ async fn a_failed_station_is_restarted_with_empty_windows() {
 #[tokio::test(start_paused = true)]
 async fn resetting_some_stations_empties_only_those() {
     let region = region();
-    let gauges: Vec<StationId> = region
-        .basins
-        .values()
-        .flat_map(|basin| basin.member_stations())
-        .filter(|id| region.stations[*id].kind == StationKind::Rain)
-        .cloned()
-        .collect::<std::collections::BTreeSet<_>>()
-        .into_iter()
-        .take(2)
-        .collect();
+    let gauges = basin_rain_gauges(&region);
     let [moved, kept] = [gauges[0].clone(), gauges[1].clone()];
     let interval_s = |id: &StationId| region.stations[id].report_interval_s;
     let readings = vec![
@@ -733,13 +701,7 @@ async fn resetting_some_stations_empties_only_those() {
     ];
     let (recorder, _) = Actor::spawn(None, Recorder, ()).await.expect("recorder");
     let stations = stations_reporting_to(region.clone(), &recorder).await;
-    let first = ask(
-        &stations,
-        |port| StationSupervisorMsg::ApplyBatch(readings.clone(), port),
-        "apply",
-    )
-    .await
-    .expect("applied");
+    let first = apply_batch(&stations, readings.clone()).await;
     assert_eq!(reasons(&first), vec![None, None]);
     stations
         .cast(StationSupervisorMsg::Tick(start_time()))
@@ -752,27 +714,12 @@ async fn resetting_some_stations_empties_only_those() {
     )
     .await
     .expect("reset");
-    let snapshot = |id: StationId| {
-        let stations = stations.clone();
-        async move {
-            ask(
-                &stations,
-                |port| StationSupervisorMsg::Snapshot(id, port),
-                "snapshot",
-            )
-            .await
-            .expect("snapshot")
-        }
-    };
-    assert_eq!(snapshot(moved.clone()).await, None, "emptied");
-    assert!(snapshot(kept.clone()).await.is_some(), "kept its windows");
-    let again = ask(
-        &stations,
-        |port| StationSupervisorMsg::ApplyBatch(readings.clone(), port),
-        "apply again",
-    )
-    .await
-    .expect("applied");
+    assert_eq!(snapshot_of(&stations, &moved).await, None, "emptied");
+    assert!(
+        snapshot_of(&stations, &kept).await.is_some(),
+        "kept its windows"
+    );
+    let again = apply_batch(&stations, readings).await;
     assert_eq!(
         reasons(&again),
         vec![None, Some(RejectReason::Duplicate)],

@@ -530,16 +530,23 @@ mod rebuild_tests {
         assert_eq!(seen, expected);
     }
 
-    #[test]
-    fn a_rebuilding_clock_releases_no_tick_past_its_cap() {
-        let mut rebuilding: EventClock<u8, Rec> = EventClock::new(TICK, 0, 1000);
+    /// A rebuilding clock of partition 0 holding `records`, read to its end and drained with
+    /// `cap`; returns it and what partition 0 saw.
+    fn rebuilt_alone(records: &[Rec], cap: EventTime) -> (EventClock<u8, Rec>, Vec<Seen>) {
+        let mut rebuilding = EventClock::new(TICK, 0, 1000);
         rebuilding.assign(&[0]);
-        push_all(&mut rebuilding, &[(0, 2), (0, 9), (0, 21), (0, 40)]);
+        push_all(&mut rebuilding, records);
         rebuilding.reached_end(&0, 0);
         let mut seen = BTreeMap::new();
-        drain_into(&mut rebuilding, Some(at(15)), &mut seen);
+        drain_into(&mut rebuilding, Some(cap), &mut seen);
+        (rebuilding, seen.remove(&0).unwrap_or_default())
+    }
+
+    #[test]
+    fn a_rebuilding_clock_releases_no_tick_past_its_cap() {
+        let (rebuilding, seen) = rebuilt_alone(&[(0, 2), (0, 9), (0, 21), (0, 40)], at(15));
         assert_eq!(
-            seen[&0],
+            seen,
             vec![
                 Seen::Record(2),
                 Seen::Tick(at(5)),
@@ -553,21 +560,12 @@ mod rebuild_tests {
 
     #[test]
     fn an_idle_rebuilding_clock_ticks_up_to_its_cap_even_with_nothing_read() {
-        let mut empty: EventClock<u8, Rec> = EventClock::new(TICK, 0, 1000);
-        empty.assign(&[0]);
-        empty.reached_end(&0, 0);
-        let mut seen = BTreeMap::new();
-        drain_into(&mut empty, Some(at(30)), &mut seen);
-        assert_eq!(seen[&0], vec![Seen::Tick(at(30))]);
+        let (_, empty) = rebuilt_alone(&[], at(30));
+        assert_eq!(empty, vec![Seen::Tick(at(30))]);
 
-        let mut ran_dry: EventClock<u8, Rec> = EventClock::new(TICK, 0, 1000);
-        ran_dry.assign(&[0]);
-        push_all(&mut ran_dry, &[(0, 2)]);
-        ran_dry.reached_end(&0, 0);
-        let mut seen = BTreeMap::new();
-        drain_into(&mut ran_dry, Some(at(15)), &mut seen);
+        let (_, ran_dry) = rebuilt_alone(&[(0, 2)], at(15));
         assert_eq!(
-            seen[&0],
+            ran_dry,
             vec![
                 Seen::Record(2),
                 Seen::Tick(at(5)),

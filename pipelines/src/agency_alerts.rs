@@ -27,9 +27,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ractor::ActorRef;
-use rdkafka::consumer::{
-    BaseConsumer, Consumer, ConsumerContext, RebalanceProtocol, StreamConsumer,
-};
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, StreamConsumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::OwnedMessage;
 use rdkafka::producer::FutureProducer;
@@ -46,6 +44,7 @@ use tianshan_core::signoff::Department;
 use tokio::sync::{oneshot, watch};
 use tracing::{debug, info, warn};
 
+use crate::assignment::{assign_given, unassign_revoked};
 use crate::config::KafkaConfig;
 use crate::dead_letters::{DeadLetter, DeadLetterWriter};
 use crate::error::PipelineError;
@@ -145,10 +144,6 @@ impl ConsumerContext for RewindContext {
     ) {
         // Cooperative (the group's protocol, `cooperative-sticky`): `tpl` holds only the
         // partitions that move, and the others keep being read where they are.
-        let cooperative = matches!(
-            consumer.rebalance_protocol(),
-            RebalanceProtocol::Cooperative
-        );
         let mut live_from = self
             .live_from
             .lock()
@@ -158,12 +153,7 @@ impl ConsumerContext for RewindContext {
             for element in tpl.elements() {
                 live_from.remove(&element.partition());
             }
-            let unassigned = if cooperative {
-                consumer.incremental_unassign(tpl)
-            } else {
-                consumer.unassign()
-            };
-            if let Err(e) = unassigned {
+            if let Err(e) = unassign_revoked(consumer, tpl) {
                 warn!(error = %e, "unassigning agency-alert partitions failed");
             }
             return;
@@ -194,12 +184,7 @@ impl ConsumerContext for RewindContext {
             partitions = rewound.count(),
             "agency-alert partitions assigned; re-reading their threads"
         );
-        let assigned = if cooperative {
-            consumer.incremental_assign(&rewound)
-        } else {
-            consumer.assign(&rewound)
-        };
-        if let Err(e) = assigned {
+        if let Err(e) = assign_given(consumer, &rewound) {
             warn!(error = %e, "assigning agency-alert partitions failed");
         }
     }

@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, RebalanceProtocol};
+use rdkafka::error::KafkaResult;
 use rdkafka::statistics::Statistics;
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
@@ -266,12 +267,7 @@ impl SourceContext {
             partitions = rewound.count(),
             "partitions assigned; rebuilding their state from the start of the log"
         );
-        let assigned = if is_cooperative(consumer) {
-            consumer.incremental_assign(&rewound)
-        } else {
-            consumer.assign(&rewound)
-        };
-        if let Err(e) = assigned {
+        if let Err(e) = assign_given(consumer, &rewound) {
             warn!(reads = self.reads, error = %e, "assigning partitions failed");
         }
         self.metrics
@@ -294,12 +290,7 @@ impl SourceContext {
             partitions = tpl.count(),
             "partitions revoked"
         );
-        let unassigned = if is_cooperative(consumer) {
-            consumer.incremental_unassign(tpl)
-        } else {
-            consumer.unassign()
-        };
-        if let Err(e) = unassigned {
+        if let Err(e) = unassign_revoked(consumer, tpl) {
             warn!(reads = self.reads, error = %e, "unassigning partitions failed");
         }
         self.metrics
@@ -314,6 +305,38 @@ fn is_cooperative<C: ConsumerContext>(consumer: &BaseConsumer<C>) -> bool {
         consumer.rebalance_protocol(),
         RebalanceProtocol::Cooperative
     )
+}
+
+/// Takes the partitions a rebalance callback was given: added to the assignment under the
+/// cooperative protocol (`tpl` holds only those), else as the whole assignment.
+///
+/// # Errors
+/// The client's error when it cannot assign them.
+pub fn assign_given<C: ConsumerContext>(
+    consumer: &BaseConsumer<C>,
+    tpl: &TopicPartitionList,
+) -> KafkaResult<()> {
+    if is_cooperative(consumer) {
+        consumer.incremental_assign(tpl)
+    } else {
+        consumer.assign(tpl)
+    }
+}
+
+/// Gives up the partitions a rebalance callback revoked: only those under the cooperative
+/// protocol, else the whole assignment.
+///
+/// # Errors
+/// The client's error when it cannot unassign them.
+pub fn unassign_revoked<C: ConsumerContext>(
+    consumer: &BaseConsumer<C>,
+    tpl: &TopicPartitionList,
+) -> KafkaResult<()> {
+    if is_cooperative(consumer) {
+        consumer.incremental_unassign(tpl)
+    } else {
+        consumer.unassign()
+    }
 }
 
 impl ClientContext for SourceContext {
