@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use tianshan_cluster::node_probe::{free_local_port, scrape_metrics};
-use tianshan_cluster::sql_engine::{claimed, every_partition};
+use tianshan_cluster::whole_answer::{claimed, every_partition};
 use tianshan_core::scenario::storm_scenario;
 use tianshan_core::shard_coverage::{check_coverage, Claim};
 use tianshan_pipelines::basin_update_source::ClusterPartitions;

@@ -1,5 +1,5 @@
-//! Acknowledgements, sign-off decisions and warnings issued by hand of a sharded cluster reach
-//! the node that owns the warning, whichever node the client called. The owner of a warning of a basin or chain is
+//! Reads of one warning, acknowledgements, sign-off decisions and warnings issued by hand of a
+//! sharded cluster reach the node that owns the warning, whichever node the client called. The owner of a warning of a basin or chain is
 //! the node holding the basin-updates partition of its thread (`warning_threads`): its desk
 //! has the drafts, its tree the acknowledgement books, its courier delivers. A node receiving
 //! such a request for a thread on a partition it does not hold asks its peers' cluster views
@@ -15,8 +15,8 @@ use tianshan_core::ids::{RecipientId, WarningId};
 use tianshan_core::signoff::DutyOfficer;
 use tianshan_pipelines::node_pipeline::OwnershipReader;
 use tianshan_proto::peer::v1::{
-    ForwardAcknowledgeRequest, ForwardApproveRequest, ForwardIssueWarningRequest,
-    ForwardRejectRequest, ForwardedOfficer,
+    ForwardAcknowledgeRequest, ForwardApproveRequest, ForwardGetWarningRequest,
+    ForwardIssueWarningRequest, ForwardRejectRequest, ForwardedOfficer,
 };
 use tianshan_proto::v1;
 use tonic::{Code, Status};
@@ -24,6 +24,7 @@ use tracing::info;
 
 use crate::error::ClusterError;
 use crate::peer_gather::PeerGather;
+use crate::whole_answer::PartHere;
 
 /// Where a request about one warning is handled.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -142,6 +143,42 @@ impl Forwarder {
         };
         let claims = self.peers.ownership_claims().await;
         owner_among(warning, partition, &claims).map(Route::Owner)
+    }
+
+    /// The peers this node forwards to and gathers lists from.
+    pub fn peers(&self) -> &PeerGather {
+        &self.peers
+    }
+
+    /// What this node owns now and whether its state of it is rebuilt.
+    pub fn part_here(&self) -> PartHere {
+        PartHere {
+            ownership: self.ownership.read(),
+            ready: self.ownership.is_ready(),
+        }
+    }
+
+    /// Asks `owner` for the warning `body` names, as its desk knows it.
+    ///
+    /// # Errors
+    /// As [`Forwarder::acknowledge`].
+    #[tracing::instrument(skip_all, fields(owner = %owner))]
+    pub async fn get_warning(
+        &self,
+        owner: &str,
+        body: v1::GetWarningRequest,
+    ) -> Result<v1::GetWarningResponse, ClusterError> {
+        let warning = WarningId::new(body.warning_id.trim());
+        let message = ForwardGetWarningRequest {
+            request: Some(body),
+            received_by: self.node_id.clone(),
+        };
+        let (mut client, request) = self.peers.request_to(owner, message)?;
+        client
+            .forward_get_warning(request)
+            .await
+            .map(tonic::Response::into_inner)
+            .map_err(|status| owner_error(&warning, owner, status))
     }
 
     /// Has `owner` record the acknowledgement `body` of `by`.

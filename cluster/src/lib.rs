@@ -10,7 +10,9 @@
 //!   `/sql` and Flight SQL).
 //! - [`peer_service`]: `tianshan.peer.v1.PeerService` (cluster view, table snapshots as Arrow
 //!   IPC, forwarded acknowledgements and decisions), for tokens of role `peer` only.
-//! - [`peer_gather`]: the scatter-gather client of the peers' table snapshots.
+//! - [`peer_gather`]: the scatter-gather client of the peers' table snapshots, active
+//!   warnings and drafts.
+//! - [`whole_answer`]: whether the nodes that answered a gather hold the whole cluster's state.
 //! - [`forwarding`]: acknowledgements and decisions sent on to the node owning the warning.
 //! - [`cluster_config`]: `[cluster]`: node id, peers, peer timeout.
 //! - [`http_endpoints`]: `/metrics`, `/healthz`, `/readyz`, `/townships`, the CAP feed.
@@ -31,3 +33,4 @@ pub mod peer_service;
 pub mod server;
 pub mod sql_engine;
 pub mod warning_service;
+pub mod whole_answer;

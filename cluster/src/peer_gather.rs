@@ -1,22 +1,28 @@
-//! The scatter-gather side of SQL across nodes: asks every peer of `[cluster] peers` for its
-//! parts of the partial tables at once (`TableSnapshot`, Arrow IPC) and hands them over by
-//! table, one partition per peer that answered, in the configured order, together with what
+//! The scatter-gather side of SQL and of the lists any node answers: asks every peer of
+//! `[cluster] peers` at once for its parts of the partial tables (`TableSnapshot`, Arrow IPC),
+//! handed over by table, one partition per peer that answered, in the configured order, or
+//! for its active warnings or pending drafts (`ActiveHere`, `DraftsHere`), together with what
 //! each answering peer owns and what went wrong with each peer that did not answer in time,
 //! refused the call or sent what does not decode. Whether the answer may go without those
-//! peers is the [`crate::sql_engine`]'s call. Peers are called the way the nodes serve gRPC
+//! peers is [`crate::whole_answer`]'s call. Peers are called the way the nodes serve gRPC
 //! ([`PeerTransport`]): plaintext, or TLS verified against the cluster's CA. The same clients
 //! ask the peers what they own and carry requests forwarded to a warning's owner
 //! ([`crate::forwarding`]).
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::time::Duration;
 
 use arrow::array::RecordBatch;
+use tianshan_core::signoff::Department;
 use tianshan_proto::peer::v1::peer_service_client::PeerServiceClient;
-use tianshan_proto::peer::v1::{self as peer, ClusterViewRequest, TableSnapshotRequest};
+use tianshan_proto::peer::v1::{
+    self as peer, ActiveHereRequest, ClusterViewRequest, DraftsHereRequest, TableSnapshotRequest,
+};
+use tianshan_proto::v1;
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
-use tonic::Request;
+use tonic::{Request, Status};
 
 use crate::arrow_ipc;
 use crate::error::ClusterError;
@@ -34,6 +40,48 @@ pub struct Gathered {
     pub answered: Vec<PeerPart>,
     /// Each peer that did not answer, in configured order, with what went wrong.
     pub failed: Vec<(String, String)>,
+}
+
+/// One peer's answer to a question of the lists, with what it owned and whether it was ready.
+type OwnersAnswer<T> = (T, Option<peer::Ownership>, bool);
+
+/// What every peer said to one question of the lists any node answers.
+#[derive(Debug)]
+pub struct PeerAnswers<T> {
+    /// Each peer that answered, in configured order, with its answer.
+    pub answered: Vec<(PeerPart, T)>,
+    /// Each peer that did not answer, in configured order, with what went wrong.
+    pub failed: Vec<(String, String)>,
+}
+
+impl<T> PeerAnswers<T> {
+    /// Sorts `answers` (each with what the peer owned and whether it was ready) into those
+    /// that came and those that did not.
+    fn of(answers: Vec<(String, Result<OwnersAnswer<T>, String>)>) -> Self {
+        let mut sorted = PeerAnswers {
+            answered: Vec::new(),
+            failed: Vec::new(),
+        };
+        for (peer, answer) in answers {
+            match answer {
+                Ok((answer, ownership, ready)) => sorted.answered.push((
+                    PeerPart {
+                        peer,
+                        ownership,
+                        ready,
+                    },
+                    answer,
+                )),
+                Err(detail) => sorted.failed.push((peer, detail)),
+            }
+        }
+        sorted
+    }
+
+    /// The peers that answered, with the state their answers were taken in.
+    pub fn parts(&self) -> Vec<PeerPart> {
+        self.answered.iter().map(|(part, _)| part.clone()).collect()
+    }
 }
 
 /// A peer that answered a gather, and the state its part was taken in.
@@ -139,26 +187,11 @@ impl PeerGather {
     }
 
     /// Asks every peer at once for its parts of the partial tables.
-    ///
-    /// # Errors
-    /// [`ClusterError::Actor`] when a call's task fails; a peer that does not answer is listed
-    /// in [`Gathered::failed`].
     #[tracing::instrument(skip_all, fields(peers = self.peers.len()))]
-    pub async fn gather(&self) -> Result<Gathered, ClusterError> {
-        let calls: Vec<_> = self
-            .peers
-            .iter()
-            .map(|(peer, client)| {
-                let (client, authorization) = (client.clone(), self.authorization.clone());
-                (
-                    peer.clone(),
-                    tokio::spawn(snapshot_of(client, authorization)),
-                )
-            })
-            .collect();
+    pub async fn gather(&self) -> Gathered {
         let mut gathered = Gathered::default();
-        for (peer, call) in calls {
-            match call.await.map_err(ClusterError::actor)? {
+        for (peer, answer) in self.ask_each(snapshot_of).await {
+            match answer {
                 Ok((tables, ownership, ready)) => {
                     for (name, batches) in tables {
                         gathered.parts.entry(name).or_default().push(batches);
@@ -172,44 +205,99 @@ impl PeerGather {
                 Err(detail) => gathered.failed.push((peer, detail)),
             }
         }
-        Ok(gathered)
+        gathered
     }
-}
 
-impl PeerGather {
     /// Asks every peer at once what it owns; returns, in configured order, each peer's
     /// basin-updates partitions or what went wrong asking it. A peer running unsharded claims
     /// nothing.
     #[tracing::instrument(skip_all, fields(peers = self.peers.len()))]
     pub async fn ownership_claims(&self) -> Vec<PeerClaim> {
-        let calls: Vec<_> =
-            self.peers
-                .iter()
-                .map(|(peer, client)| {
-                    let mut client = client.clone();
-                    let request = self.authorized(ClusterViewRequest {});
-                    let peer = peer.clone();
-                    let call = tokio::spawn(async move {
-                        let view = client.cluster_view(request).await.map_err(|status| {
-                            format!("{:?}: {}", status.code(), status.message())
-                        })?;
-                        Ok(view
-                            .into_inner()
-                            .ownership
-                            .map(|owned| owned.basin_update_partitions)
-                            .unwrap_or_default())
-                    });
-                    (peer, call)
-                })
-                .collect();
-        let mut claims = Vec::with_capacity(calls.len());
+        self.ask_each(|mut client, authorization| async move {
+            let view = client
+                .cluster_view(with_token(ClusterViewRequest {}, authorization))
+                .await
+                .map_err(said)?;
+            Ok(view
+                .into_inner()
+                .ownership
+                .map(|owned| owned.basin_update_partitions)
+                .unwrap_or_default())
+        })
+        .await
+        .into_iter()
+        .map(|(peer, partitions)| PeerClaim { peer, partitions })
+        .collect()
+    }
+
+    /// Asks every peer at once for the active warnings it published.
+    #[tracing::instrument(skip_all, fields(peers = self.peers.len()))]
+    pub async fn active_warnings(&self) -> PeerAnswers<Vec<v1::Warning>> {
+        let answers = self
+            .ask_each(|mut client, authorization| async move {
+                let answer = client
+                    .active_here(with_token(ActiveHereRequest {}, authorization))
+                    .await
+                    .map_err(said)?
+                    .into_inner();
+                Ok((answer.warnings, answer.ownership, answer.ready))
+            })
+            .await;
+        PeerAnswers::of(answers)
+    }
+
+    /// Asks every peer at once for the drafts pending at its desk, of `department` or, with
+    /// `None`, of every department.
+    #[tracing::instrument(skip_all, fields(peers = self.peers.len()))]
+    pub async fn drafts(&self, department: Option<Department>) -> PeerAnswers<Vec<v1::Draft>> {
+        let department = department.map_or(String::new(), |d| d.name().to_owned());
+        let answers = self
+            .ask_each(|mut client, authorization| {
+                let request = with_token(
+                    DraftsHereRequest {
+                        department: department.clone(),
+                    },
+                    authorization,
+                );
+                async move {
+                    let answer = client
+                        .drafts_here(request)
+                        .await
+                        .map_err(said)?
+                        .into_inner();
+                    Ok((answer.drafts, answer.ownership, answer.ready))
+                }
+            })
+            .await;
+        PeerAnswers::of(answers)
+    }
+
+    /// Makes `call` to every peer at once, with a client of it and this node's peer token;
+    /// returns each peer's answer, or what went wrong, in configured order.
+    async fn ask_each<T, Answer>(
+        &self,
+        call: impl Fn(PeerServiceClient<Channel>, MetadataValue<Ascii>) -> Answer,
+    ) -> Vec<(String, Result<T, String>)>
+    where
+        Answer: Future<Output = Result<T, String>> + Send + 'static,
+        T: Send + 'static,
+    {
+        let calls: Vec<_> = self
+            .peers
+            .iter()
+            .map(|(peer, client)| {
+                let call = call(client.clone(), self.authorization.clone());
+                (peer.clone(), tokio::spawn(call))
+            })
+            .collect();
+        let mut answers = Vec::with_capacity(calls.len());
         for (peer, call) in calls {
-            let partitions = call
+            let answer = call
                 .await
                 .unwrap_or_else(|e| Err(format!("the call did not finish: {e}")));
-            claims.push(PeerClaim { peer, partitions });
+            answers.push((peer, answer));
         }
-        claims
+        answers
     }
 
     /// Returns a client of `peer` and `message` as a request carrying this node's peer token.
@@ -230,12 +318,22 @@ impl PeerGather {
     }
 
     fn authorized<T>(&self, message: T) -> Request<T> {
-        let mut request = Request::new(message);
-        request
-            .metadata_mut()
-            .insert("authorization", self.authorization.clone());
-        request
+        with_token(message, self.authorization.clone())
     }
+}
+
+/// `message` as a request carrying `authorization`.
+fn with_token<T>(message: T, authorization: MetadataValue<Ascii>) -> Request<T> {
+    let mut request = Request::new(message);
+    request
+        .metadata_mut()
+        .insert("authorization", authorization);
+    request
+}
+
+/// What a peer's refusal or failure said.
+fn said(status: Status) -> String {
+    format!("{:?}: {}", status.code(), status.message())
 }
 
 /// Asks one peer for its tables; the error says what went wrong with it.
@@ -243,14 +341,8 @@ async fn snapshot_of(
     mut client: PeerServiceClient<Channel>,
     authorization: MetadataValue<Ascii>,
 ) -> Result<PeerAnswer, String> {
-    let mut request = Request::new(TableSnapshotRequest { tables: Vec::new() });
-    request
-        .metadata_mut()
-        .insert("authorization", authorization);
-    let answer = client
-        .table_snapshot(request)
-        .await
-        .map_err(|status| format!("{:?}: {}", status.code(), status.message()))?;
+    let request = with_token(TableSnapshotRequest { tables: Vec::new() }, authorization);
+    let answer = client.table_snapshot(request).await.map_err(said)?;
     let answer = answer.into_inner();
     let tables = answer
         .tables

@@ -1,21 +1,24 @@
 //! `tianshan.peer.v1.PeerService`, what one node answers the others: its identity and, when
 //! sharded, what it owns (`ClusterView`), its parts of the partial SQL tables (`TableSnapshot`,
-//! Arrow IPC), and the acknowledgements and sign-off decisions other nodes received for the
-//! warnings it owns (`Forward*`), applied here in the name of the caller the receiving node
-//! authenticated. Only tokens of role `peer` may call it.
+//! Arrow IPC), its active warnings and pending drafts (`ActiveHere`, `DraftsHere`), and the
+//! reads, acknowledgements and sign-off decisions other nodes received for the warnings it owns
+//! (`Forward*`), answered here in the name of the caller the receiving node authenticated. Only
+//! tokens of role `peer` may call it.
 
 use std::sync::Arc;
 
 use tianshan_core::access::{Operation, TokenTable};
 use tianshan_core::ids::{OfficerId, RecipientId, WarningId};
-use tianshan_core::signoff::{Department, DutyOfficer};
+use tianshan_core::signoff::{Department, DraftScope, DutyOfficer};
 use tianshan_pipelines::node_pipeline::{Ownership, OwnershipReader};
 use tianshan_pipelines::sql::{tables, PARTIAL_TABLES};
 use tianshan_proto::peer::v1::peer_service_server::{PeerService, PeerServiceServer};
 use tianshan_proto::peer::v1::{
-    self as peer, ArrowTable, ClusterViewRequest, ClusterViewResponse, ForwardAcknowledgeRequest,
-    ForwardApproveRequest, ForwardIssueWarningRequest, ForwardRejectRequest, ForwardedOfficer,
-    ObservationPartition, TableSnapshotRequest, TableSnapshotResponse,
+    self as peer, ActiveHereRequest, ActiveHereResponse, ArrowTable, ClusterViewRequest,
+    ClusterViewResponse, DraftsHereRequest, DraftsHereResponse, ForwardAcknowledgeRequest,
+    ForwardApproveRequest, ForwardGetWarningRequest, ForwardIssueWarningRequest,
+    ForwardRejectRequest, ForwardedOfficer, ObservationPartition, TableSnapshotRequest,
+    TableSnapshotResponse,
 };
 use tianshan_proto::v1;
 use tonic::{Request, Response, Status};
@@ -55,6 +58,11 @@ struct OwnedWarnings {
 }
 
 impl OwnedWarnings {
+    /// What this node owns now, as the cluster view reports it.
+    fn ownership_now(&self) -> Option<peer::Ownership> {
+        self.ownership.read().as_ref().map(ownership_message)
+    }
+
     /// Checks that this node still owns `warning` (it may have moved since the peer looked).
     fn check_owned(&self, warning: &WarningId) -> Result<(), ClusterError> {
         let owned_here = self
@@ -214,6 +222,53 @@ impl PeerService for PeerApi {
         Ok(Response::new(
             warnings.this_node.issue(officer, body).await?,
         ))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn forward_get_warning(
+        &self,
+        request: Request<ForwardGetWarningRequest>,
+    ) -> Result<Response<v1::GetWarningResponse>, Status> {
+        let warnings = self.forwarded(&request)?;
+        let forwarded = request.into_inner();
+        let body = forwarded.request.ok_or_else(missing_request)?;
+        warnings.check_owned(&WarningId::new(body.warning_id.trim()))?;
+        info!(warning = %body.warning_id, received_by = %forwarded.received_by, "forwarded read of a warning");
+        Ok(Response::new(warnings.this_node.get_warning(body).await?))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn active_here(
+        &self,
+        request: Request<ActiveHereRequest>,
+    ) -> Result<Response<ActiveHereResponse>, Status> {
+        let warnings = self.forwarded(&request)?;
+        let active = warnings.this_node.active().await?;
+        Ok(Response::new(ActiveHereResponse {
+            warnings: active.iter().map(Into::into).collect(),
+            ownership: warnings.ownership_now(),
+            ready: self.source.is_ready(),
+        }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn drafts_here(
+        &self,
+        request: Request<DraftsHereRequest>,
+    ) -> Result<Response<DraftsHereResponse>, Status> {
+        let warnings = self.forwarded(&request)?;
+        let department = request.into_inner().department;
+        let scope = match department.trim() {
+            "" => DraftScope::AllDepartments,
+            name => DraftScope::Department(Department::parse(name).ok_or_else(|| {
+                ClusterError::InvalidRequest(format!("department {name:?} is no department"))
+            })?),
+        };
+        Ok(Response::new(DraftsHereResponse {
+            drafts: warnings.this_node.drafts(scope).await?,
+            ownership: warnings.ownership_now(),
+            ready: self.source.is_ready(),
+        }))
     }
 
     async fn cluster_view(

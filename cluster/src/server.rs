@@ -229,7 +229,11 @@ pub fn node_services(
         peers: other_peers,
     };
     let ownership = pipeline.ownership_reader();
-    let this_node = ThisNode::new(grpc.api.sign_off_desk.clone(), grpc.api.region_unit.clone());
+    let this_node = ThisNode::new(
+        pipeline.publisher.clone(),
+        grpc.api.sign_off_desk.clone(),
+        grpc.api.region_unit.clone(),
+    );
     let mut warnings = WarningApi::new(pipeline.publisher.clone(), grpc.api);
     if ownership.is_sharded() && !peers.is_empty() {
         let forwarder = Forwarder::new(identity.node_id.clone(), ownership.clone(), peers);

@@ -1,16 +1,20 @@
 //! `tianshan.v1.WarningService`: active warnings, subscriptions that resume from a cursor,
 //! acknowledgements routed down the dissemination tree, and the sign-off desk (list, approve,
 //! reject, issue by hand). Every call is authorized by its bearer token through
-//! [`TokenTable::authorize`]; errors become statuses in [`crate::error`]. A sharded node
-//! forwards an acknowledgement, approval or rejection of a warning another node owns, and a
-//! warning issued by hand for a basin or chain another node owns, to that node
-//! ([`crate::forwarding`]) and answers with the owner's answer.
+//! [`TokenTable::authorize`]; errors become statuses in [`crate::error`]. A sharded node with
+//! peers answers for the whole cluster: it lists every node's active warnings and drafts
+//! ([`cluster_lists`]), and forwards a read, acknowledgement, approval or rejection of a
+//! warning another node owns, and a warning issued by hand for a basin or chain another node
+//! owns, to that node ([`crate::forwarding`]) and answers with the owner's answer.
 //!
 //! # Layout
 //! - [`subscription`]: Subscribe over the warnings topic, with cursors.
 //! - [`requests`]: checks of request fields and the warning an officer issues by hand.
-//! - [`on_this_node`]: acknowledgements and decisions applied to this node's tree and desk.
+//! - [`on_this_node`]: reads, acknowledgements and decisions answered by this node's
+//!   publisher, tree and desk.
+//! - [`cluster_lists`]: the active warnings and drafts of every node, merged.
 
+mod cluster_lists;
 mod on_this_node;
 mod requests;
 mod subscription;
@@ -19,7 +23,6 @@ use std::sync::Arc;
 
 use ractor::ActorRef;
 use tianshan_actors::admin_unit::AdminUnitMsg;
-use tianshan_actors::ask::ask;
 use tianshan_actors::sign_off_desk::SignOffDeskMsg;
 use tianshan_core::access::{DenialReason, Denied, Operation, Principal, TokenTable};
 use tianshan_core::ids::{RecipientId, WarningId};
@@ -49,7 +52,6 @@ pub struct WarningApiSettings {
 
 /// The service implementation.
 pub struct WarningApi {
-    publisher: ActorRef<WarningPublisherMsg>,
     settings: WarningApiSettings,
     this_node: ThisNode,
     /// Sharded: where requests about the warnings of other nodes go; `None` handles every
@@ -62,15 +64,18 @@ impl WarningApi {
     /// every acknowledgement and decision on this node.
     pub fn new(publisher: ActorRef<WarningPublisherMsg>, settings: WarningApiSettings) -> Self {
         Self {
-            publisher,
-            this_node: ThisNode::new(settings.sign_off_desk.clone(), settings.region_unit.clone()),
+            this_node: ThisNode::new(
+                publisher,
+                settings.sign_off_desk.clone(),
+                settings.region_unit.clone(),
+            ),
             settings,
             forwarder: None,
         }
     }
 
-    /// Forwards acknowledgements and decisions of warnings other nodes own through
-    /// `forwarder` (a sharded node).
+    /// Lists every node's warnings and drafts, and forwards reads, acknowledgements and
+    /// decisions of warnings other nodes own, through `forwarder` (a sharded node).
     pub fn forwarding_to_owners(mut self, forwarder: Forwarder) -> Self {
         self.forwarder = Some(forwarder);
         self
@@ -102,16 +107,6 @@ impl WarningApi {
     ) -> Result<Principal, ClusterError> {
         crate::bearer::authorize(&self.settings.tokens, request.metadata(), operation)
     }
-
-    async fn active(&self) -> Result<Vec<tianshan_core::warning::WarningEvent>, ClusterError> {
-        ask(
-            &self.publisher,
-            WarningPublisherMsg::Active,
-            "list active warnings",
-        )
-        .await
-        .map_err(ClusterError::actor)
-    }
 }
 
 /// Returns the duty officer a principal stands for; the operations that call it admit only
@@ -128,12 +123,12 @@ fn officer(principal: Principal, operation: Operation<'_>) -> Result<DutyOfficer
     }
 }
 
-fn reaches(event: &tianshan_core::warning::WarningEvent, prefix: &str) -> bool {
+fn reaches(warning: &v1::Warning, prefix: &str) -> bool {
     prefix.is_empty()
-        || event
+        || warning
             .area_codes
             .iter()
-            .any(|code| code.as_str().starts_with(prefix))
+            .any(|code| code.starts_with(prefix))
 }
 
 #[tonic::async_trait]
@@ -146,12 +141,19 @@ impl WarningService for WarningApi {
         self.authorize(&request, Operation::ListActive)?;
         let prefix = request.into_inner().area_code_prefix;
         requests::check_prefix(&prefix)?;
-        let warnings = self
-            .active()
-            .await?
-            .iter()
+        let warnings = match &self.forwarder {
+            Some(forwarder) => cluster_lists::active_warnings(forwarder, &self.this_node).await?,
+            None => self
+                .this_node
+                .active()
+                .await?
+                .iter()
+                .map(Into::into)
+                .collect(),
+        };
+        let warnings = warnings
+            .into_iter()
             .filter(|w| reaches(w, &prefix))
-            .map(v1::Warning::from)
             .collect();
         Ok(Response::new(v1::ListActiveResponse { warnings }))
     }
@@ -183,30 +185,13 @@ impl WarningService for WarningApi {
         request: Request<v1::GetWarningRequest>,
     ) -> Result<Response<v1::GetWarningResponse>, Status> {
         self.authorize(&request, Operation::GetWarning)?;
-        let id = requests::warning_id(&request.into_inner().warning_id)?;
-        let published = self.active().await?.into_iter().find(|w| w.id == id);
-        let signed = ask(
-            &self.settings.sign_off_desk,
-            |port| SignOffDeskMsg::Approved(id.clone(), port),
-            "signed version",
-        )
-        .await
-        .map_err(ClusterError::actor)?;
-        let latest = match (&published, &signed) {
-            (Some(event), Some(released)) if event.version > released.event.version => event,
-            (_, Some(released)) => &released.event,
-            (Some(event), None) => event,
-            (None, None) => return Err(ClusterError::UnknownWarning(id.to_string()).into()),
+        let body = request.into_inner();
+        let id = requests::warning_id(&body.warning_id)?;
+        let response = match self.owner_elsewhere(&id).await? {
+            Some((forwarder, owner)) => forwarder.get_warning(&owner, body).await?,
+            None => self.this_node.get_warning(body).await?,
         };
-        let signed_version = signed.as_ref().map_or(0, |r| r.event.version);
-        Ok(Response::new(v1::GetWarningResponse {
-            warning: Some(v1::Warning::from(latest)),
-            signed: signed_version == latest.version,
-            signed_version,
-            signed_message: signed
-                .and_then(|released| released.message)
-                .unwrap_or_default(),
-        }))
+        Ok(Response::new(response))
     }
 
     #[tracing::instrument(skip_all)]
@@ -251,16 +236,11 @@ impl WarningService for WarningApi {
             })
             .into());
         };
-        let drafts = ask(
-            &self.settings.sign_off_desk,
-            |port| SignOffDeskMsg::ListDrafts(scope, port),
-            "list drafts",
-        )
-        .await
-        .map_err(ClusterError::actor)?;
-        Ok(Response::new(v1::ListDraftsResponse {
-            drafts: drafts.iter().map(v1::Draft::from).collect(),
-        }))
+        let drafts = match &self.forwarder {
+            Some(forwarder) => cluster_lists::drafts(forwarder, &self.this_node, scope).await?,
+            None => self.this_node.drafts(scope).await?,
+        };
+        Ok(Response::new(v1::ListDraftsResponse { drafts }))
     }
 
     #[tracing::instrument(skip_all)]

@@ -151,6 +151,12 @@ impl OwnershipReader {
         })
     }
 
+    /// Returns whether the node has its partitions assigned and its state of them rebuilt
+    /// (as `/readyz`).
+    pub fn is_ready(&self) -> bool {
+        self.metrics.is_ready()
+    }
+
     /// Returns whether the node runs sharded, owning only some warning threads.
     pub fn is_sharded(&self) -> bool {
         self.threads.is_some()

@@ -3,10 +3,12 @@
 //! rejection sent to a node that does not own the warning reach the owner, once (its book and
 //! its desk change; the other nodes' do not; a second call answers "already"); the owner's
 //! refusals (not found, other department) reach the client as they are; a warning issued by
-//! hand for a basin becomes the basin owner's draft; the peer API's
-//! forwarding opens only to peer tokens; and with the owner's server down the call is
-//! UNAVAILABLE, naming it.
+//! hand for a basin becomes the basin owner's draft; every node lists every node's active
+//! warnings and drafts, and reads a warning as its owner's desk knows it; the peer API's
+//! forwarding opens only to peer tokens; and with the owner's server down the call (and a
+//! list, which would miss the owner's part) is UNAVAILABLE, naming it.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -301,6 +303,52 @@ fn reject(warning: &WarningId) -> Request<v1::RejectRequest> {
     )
 }
 
+/// The warning ids `client`'s node lists as active, for `token`.
+async fn active_ids(client: &mut WarningServiceClient<Channel>, token: &str) -> Vec<String> {
+    let listed = client
+        .list_active(with_token(v1::ListActiveRequest::default(), token))
+        .await
+        .expect("active warnings are listed")
+        .into_inner();
+    listed.warnings.into_iter().map(|w| w.id).collect()
+}
+
+/// How often each warning id is among the drafts `client`'s node lists for `token`.
+async fn draft_counts(
+    client: &mut WarningServiceClient<Channel>,
+    token: &str,
+) -> BTreeMap<String, usize> {
+    let listed = client
+        .list_drafts(with_token(v1::ListDraftsRequest {}, token))
+        .await
+        .expect("drafts are listed")
+        .into_inner();
+    let mut counts = BTreeMap::new();
+    for draft in listed.drafts {
+        let id = draft.warning.expect("a draft has its warning").id;
+        *counts.entry(id).or_default() += 1;
+    }
+    counts
+}
+
+/// `warning` as `client`'s node reads it: its version and the version signed.
+async fn read_warning(
+    client: &mut WarningServiceClient<Channel>,
+    warning: &WarningId,
+) -> Result<(u32, bool, u32), Status> {
+    let read = client
+        .get_warning(with_token(
+            v1::GetWarningRequest {
+                warning_id: warning.to_string(),
+            },
+            HEAD,
+        ))
+        .await?
+        .into_inner();
+    let version = read.warning.expect("the warning is returned").version;
+    Ok((version, read.signed, read.signed_version))
+}
+
 fn outcome(response: Result<tonic::Response<v1::AcknowledgeResponse>, Status>) -> v1::AckOutcome {
     let response = response.expect("the acknowledgement is answered");
     v1::AckOutcome::try_from(response.into_inner().outcome).expect("a known outcome")
@@ -382,6 +430,31 @@ async fn check_forwarding(nodes: Arc<Vec<NodePipeline>>, region: Arc<Region>, ka
     let mut first = client(&served[not_owners[0]]).await;
     let mut second = client(&served[not_owners[1]]).await;
 
+    // Every node lists both warnings and both drafts (of water resources), once, and reads
+    // the warning as its owner's desk knows it: not signed yet.
+    for (index, served_node) in served.iter().enumerate() {
+        let mut any = client(served_node).await;
+        let active = active_ids(&mut any, HEAD).await;
+        for id in [&event.id, &other_event.id] {
+            assert!(active.contains(&id.to_string()), "node {index}: {active:?}");
+        }
+        let drafts = draft_counts(&mut any, WATER_OFFICER).await;
+        for id in [&event.id, &other_event.id] {
+            assert_eq!(
+                drafts.get(id.as_str()),
+                Some(&1),
+                "node {index}: {drafts:?}"
+            );
+        }
+        let forestry = draft_counts(&mut any, FORESTRY_OFFICER).await;
+        assert!(forestry.is_empty(), "node {index}: {forestry:?}");
+        assert_eq!(
+            read_warning(&mut any, &event.id).await.expect("read"),
+            (1, false, 0),
+            "node {index}"
+        );
+    }
+
     // The acknowledgement reaches the owner's book, and only it.
     assert_eq!(
         outcome(first.acknowledge(acknowledge(&event.id, &head)).await),
@@ -424,6 +497,13 @@ async fn check_forwarding(nodes: Arc<Vec<NodePipeline>>, region: Arc<Region>, ka
     for index in &not_owners {
         assert_eq!(signed_version(&nodes[*index], &event.id).await, None);
     }
+    // Read at a node whose own desk never saw it, the warning is signed.
+    assert_eq!(
+        read_warning(&mut second, &event.id).await.expect("read"),
+        (1, true, 1)
+    );
+    let drafts = draft_counts(&mut second, WATER_OFFICER).await;
+    assert!(!drafts.contains_key(event.id.as_str()), "{drafts:?}");
     let again = second
         .approve(approve(&event.id, WATER_OFFICER))
         .await
@@ -521,6 +601,24 @@ async fn check_forwarding(nodes: Arc<Vec<NodePipeline>>, region: Arc<Region>, ka
         .acknowledge(acknowledge(&event.id, &head))
         .await
         .expect_err("the owner is down");
+    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+    assert!(status.message().contains(&owner_address), "{status:?}");
+    let status = read_warning(&mut second, &event.id)
+        .await
+        .expect_err("the owner is down");
+    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+    assert!(status.message().contains(&owner_address), "{status:?}");
+    // A list without the owner's part would miss its warnings and drafts.
+    let status = first
+        .list_drafts(with_token(v1::ListDraftsRequest {}, WATER_OFFICER))
+        .await
+        .expect_err("the owner's drafts are out of reach");
+    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+    assert!(status.message().contains(&owner_address), "{status:?}");
+    let status = second
+        .list_active(with_token(v1::ListActiveRequest::default(), HEAD))
+        .await
+        .expect_err("the owner's warnings are out of reach");
     assert_eq!(status.code(), Code::Unavailable, "{status:?}");
     assert!(status.message().contains(&owner_address), "{status:?}");
 }

@@ -1,8 +1,10 @@
-//! Acknowledgements and sign-off decisions applied on this node, to the books and drafts its
-//! dissemination tree and sign-off desk hold. The caller is already authenticated: by this
-//! node's token table (a call of `WarningService`), or by the peer that received the call and
-//! forwarded it here because this node owns the warning (`PeerService.Forward*`). What depends
-//! on the draft, its department, is checked here, where the draft is.
+//! Reads, acknowledgements and sign-off decisions answered on this node, from the warnings its
+//! publisher published and the books and drafts its dissemination tree and sign-off desk
+//! hold. The caller is already authenticated: by this node's token table (a call of
+//! `WarningService`), or by the peer that received the call and forwarded it here because this
+//! node owns the warning (`PeerService.Forward*`) or gathers every node's list
+//! (`PeerService.ActiveHere`, `DraftsHere`). What depends on the draft, its department, is
+//! checked here, where the draft is.
 
 use ractor::ActorRef;
 use tianshan_actors::admin_unit::{AckRequest, AdminUnitMsg};
@@ -12,28 +14,101 @@ use tianshan_core::access::{Denied, Operation, Principal};
 use tianshan_core::dissemination::acknowledgement::Subject;
 use tianshan_core::ids::{RecipientId, WarningId};
 use tianshan_core::signoff::{Department, DraftOrigin, DraftScope, DutyOfficer, Submission};
+use tianshan_core::warning::WarningEvent;
+use tianshan_pipelines::warning_publisher::WarningPublisherMsg;
 use tianshan_proto::v1;
 
 use super::requests;
 use crate::error::ClusterError;
 
-/// The sign-off desk and the dissemination tree of this node; cheap to clone.
+/// The warning publisher, the sign-off desk and the dissemination tree of this node; cheap to
+/// clone.
 #[derive(Clone)]
 pub struct ThisNode {
+    publisher: ActorRef<WarningPublisherMsg>,
     sign_off_desk: ActorRef<SignOffDeskMsg>,
     region_unit: ActorRef<AdminUnitMsg>,
 }
 
 impl ThisNode {
-    /// Applies requests to `sign_off_desk` and the tree under `region_unit`.
+    /// Answers from `publisher` and applies requests to `sign_off_desk` and the tree under
+    /// `region_unit`.
     pub fn new(
+        publisher: ActorRef<WarningPublisherMsg>,
         sign_off_desk: ActorRef<SignOffDeskMsg>,
         region_unit: ActorRef<AdminUnitMsg>,
     ) -> Self {
         Self {
+            publisher,
             sign_off_desk,
             region_unit,
         }
+    }
+
+    /// Returns the last version of every active warning this node published, in id order.
+    ///
+    /// # Errors
+    /// [`ClusterError::Pipeline`] when the publisher does not answer.
+    pub async fn active(&self) -> Result<Vec<WarningEvent>, ClusterError> {
+        ask(
+            &self.publisher,
+            WarningPublisherMsg::Active,
+            "list active warnings",
+        )
+        .await
+        .map_err(ClusterError::actor)
+    }
+
+    /// Returns the warning `body` names as this node knows it: its latest version, published
+    /// or released by the desk, and the version signed.
+    ///
+    /// # Errors
+    /// [`ClusterError::InvalidRequest`] for a blank id, [`ClusterError::UnknownWarning`] when
+    /// this node has neither published nor signed it, [`ClusterError::Pipeline`] when the
+    /// publisher or the desk does not answer.
+    pub async fn get_warning(
+        &self,
+        body: v1::GetWarningRequest,
+    ) -> Result<v1::GetWarningResponse, ClusterError> {
+        let id = requests::warning_id(&body.warning_id)?;
+        let published = self.active().await?.into_iter().find(|w| w.id == id);
+        let signed = ask(
+            &self.sign_off_desk,
+            |port| SignOffDeskMsg::Approved(id.clone(), port),
+            "signed version",
+        )
+        .await
+        .map_err(ClusterError::actor)?;
+        let latest = match (&published, &signed) {
+            (Some(event), Some(released)) if event.version > released.event.version => event,
+            (_, Some(released)) => &released.event,
+            (Some(event), None) => event,
+            (None, None) => return Err(ClusterError::UnknownWarning(id.to_string())),
+        };
+        let signed_version = signed.as_ref().map_or(0, |r| r.event.version);
+        Ok(v1::GetWarningResponse {
+            warning: Some(v1::Warning::from(latest)),
+            signed: signed_version == latest.version,
+            signed_version,
+            signed_message: signed
+                .and_then(|released| released.message)
+                .unwrap_or_default(),
+        })
+    }
+
+    /// Returns the drafts pending at this node's desk that `scope` lets the caller see.
+    ///
+    /// # Errors
+    /// [`ClusterError::Pipeline`] when the desk does not answer.
+    pub async fn drafts(&self, scope: DraftScope) -> Result<Vec<v1::Draft>, ClusterError> {
+        let drafts = ask(
+            &self.sign_off_desk,
+            |port| SignOffDeskMsg::ListDrafts(scope, port),
+            "list drafts",
+        )
+        .await
+        .map_err(ClusterError::actor)?;
+        Ok(drafts.iter().map(v1::Draft::from).collect())
     }
 
     /// Records the acknowledgement `body` of the responsible person `by`.
