@@ -258,6 +258,12 @@ impl BasinUpdateSource {
         self.assignment.partition_numbers().into_iter().collect()
     }
 
+    /// The node's ownership lease: whether its group coordinator answered within half a
+    /// session.
+    pub fn lease(&self) -> OwnershipLease {
+        self.lease.clone()
+    }
+
     /// Whether this node owns a warning now: the thread of a basin, or of a chain, whose
     /// basin-updates key lands on one of its partitions, while its ownership lease holds (the
     /// coordinator answered within half a session). Warnings of no basin or chain (issued by

@@ -38,7 +38,7 @@ use crate::sharded_ticks::{partition_counts, ShardedTicks};
 use crate::state_journal::StateJournalMsg;
 use crate::telemetry::Metrics;
 use crate::warning_publisher::{
-    read_published, WarningPublisher, WarningPublisherArgs, WarningPublisherMsg,
+    read_published, OwnerCheck, WarningPublisher, WarningPublisherArgs, WarningPublisherMsg,
 };
 use crate::warning_threads::ThreadPartitions;
 
@@ -258,6 +258,12 @@ impl NodePipeline {
                 metrics.clone(),
             )
             .await?;
+            publisher
+                .cast(WarningPublisherMsg::OnlyOwned(OwnerCheck {
+                    owns: owns.clone(),
+                    lease: updates.lease(),
+                }))
+                .map_err(|e| actor_error("the warning publisher", e))?;
             dissemination
                 .courier
                 .cast(DeliveryCourierMsg::OnlyOwned(owns.clone()))

@@ -1,8 +1,8 @@
 //! How long a sharded node may go on acting as the owner of its basins and chains without hearing
 //! from its consumer group's coordinator. A node cut off from the broker keeps its assignment
 //! until its own client notices the lost session, while the coordinator hands its partitions to
-//! another node once the session times out; so the node stops delivering on its own much earlier,
-//! when no answer came for half a session, and the two owners never overlap.
+//! another node once the session times out; so the node stops publishing and delivering on its
+//! own much earlier, when no answer came for half a session, and the two owners never overlap.
 //!
 //! [`keep_lease`] renews the lease with a round trip to the coordinator (the committed offsets of
 //! the assigned partitions) a few times per lease.
@@ -103,7 +103,7 @@ pub fn keep_lease<C: ConsumerContext>(
                 } else {
                     warn!(
                         lease_ms = lease.length().as_millis(),
-                        "ownership lease lapsed: this node delivers nothing of its basins and chains until the coordinator answers"
+                        "ownership lease lapsed: this node publishes and delivers nothing of its basins and chains until the coordinator answers"
                     );
                 }
                 held = holds;

@@ -29,6 +29,7 @@ pub struct Metrics {
     dead_letters_written: AtomicU64,
     warnings: Mutex<BTreeMap<(Level, Status), u64>>,
     warnings_deduplicated: AtomicU64,
+    warnings_held: AtomicU64,
     stations: AtomicU64,
     basins: AtomicU64,
     watermark_ms: AtomicI64,
@@ -217,6 +218,13 @@ impl Metrics {
             .fetch_add((seconds * 1e6) as u64, Ordering::Relaxed);
     }
 
+    /// Records how many warning versions a sharded node holds while its ownership lease has
+    /// lapsed.
+    pub fn set_warnings_held(&self, held: usize) {
+        self.warnings_held
+            .store(u64::try_from(held).unwrap_or(u64::MAX), Ordering::Relaxed);
+    }
+
     /// Records whether a sharded node's ownership lease holds (its group coordinator answered
     /// within half a session), so it may act as the owner of its basins and chains.
     pub fn set_ownership_lease_held(&self, held: bool) {
@@ -369,6 +377,13 @@ impl Metrics {
             out,
             "tianshan_warnings_deduplicated_total {}",
             self.warnings_deduplicated.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(out, "# HELP tianshan_warnings_held Warning versions a sharded node holds, unpublished, until its ownership lease holds again.");
+        let _ = writeln!(out, "# TYPE tianshan_warnings_held gauge");
+        let _ = writeln!(
+            out,
+            "tianshan_warnings_held {}",
+            self.warnings_held.load(Ordering::Relaxed)
         );
         let _ = writeln!(
             out,

@@ -2,8 +2,17 @@
 //! restarts and replays: at start it reads the ids already on the topic and skips those. Receives
 //! `WarningEvent`s from the `WarningManager`; fans them out to live subscribers (gRPC, the demo's
 //! printer) through a broadcast channel. Top-level actor of the node.
+//!
+//! A sharded node publishes a version of a basin's or chain's warning only as its owner
+//! ([`WarningPublisherMsg::OnlyOwned`]): while its ownership lease has lapsed (the group
+//! coordinator has not answered for half a session) it holds the version, and everything after
+//! it, and publishes them in order once the lease holds again; a version of a thread the node
+//! no longer owns is not published (the new owner derives it from the basin-updates log), and
+//! at a rebalance the held versions are dropped for the rebuild to derive again. So a node cut
+//! off from its coordinator does not publish a version the thread's next owner, which read the
+//! topic back when it took over, publishes too.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,9 +26,11 @@ use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 use tianshan_core::warning::{Status, WarningEvent};
 use tianshan_proto::v1;
 use tokio::sync::broadcast;
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
+use crate::delivery_courier::OwnsWarning;
 use crate::error::PipelineError;
+use crate::ownership_lease::OwnershipLease;
 use crate::telemetry::Metrics;
 
 /// Messages of [`WarningPublisher`].
@@ -31,9 +42,51 @@ pub enum WarningPublisherMsg {
     /// Replies with the last version of every active warning.
     Active(RpcReplyPort<Vec<WarningEvent>>),
     /// (id, version) pairs another node has published (read back from the topic when this
-    /// node takes over basins): never published again here. Replies once merged.
+    /// node takes over basins): never published again here. Versions held for the lease are
+    /// dropped: the rebuild that follows derives those of the threads still owned again.
+    /// Replies once merged.
     PublishedElsewhere(BTreeSet<(String, u32)>, RpcReplyPort<()>),
+    /// From now on publish a warning version only while this node owns its thread (a sharded
+    /// node).
+    OnlyOwned(OwnerCheck),
+    /// Looks again at the versions held while the lease had lapsed.
+    RetryHeld,
 }
+
+/// Whether this node may publish a warning version now (a sharded node).
+#[derive(Clone)]
+pub struct OwnerCheck {
+    /// Whether the node owns the version's thread now, lease included.
+    pub owns: OwnsWarning,
+    /// The node's ownership lease.
+    pub lease: OwnershipLease,
+}
+
+/// What to do with a version now, as [`OwnerCheck`] decides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Turn {
+    /// Publish it.
+    Publish,
+    /// Keep it (and everything after it) until the lease holds again.
+    Hold,
+    /// Another node owns its thread: it is that node's to publish.
+    NotOurs,
+}
+
+impl OwnerCheck {
+    fn turn(&self, event: &WarningEvent) -> Turn {
+        if (self.owns)(event) {
+            Turn::Publish
+        } else if self.lease.holds() {
+            Turn::NotOurs
+        } else {
+            Turn::Hold
+        }
+    }
+}
+
+/// How long held versions wait before the lease is looked at again.
+const HELD_RETRY: Duration = Duration::from_millis(200);
 
 impl From<WarningEvent> for WarningPublisherMsg {
     fn from(event: WarningEvent) -> Self {
@@ -72,6 +125,14 @@ pub struct WarningPublisherArgs {
 pub struct WarningPublisherState {
     args: WarningPublisherArgs,
     active: BTreeMap<String, WarningEvent>,
+    /// Sharded: who may publish what; `None` publishes everything.
+    owner_check: Option<OwnerCheck>,
+    /// Versions held while the lease had lapsed, in the order they came.
+    held: VecDeque<WarningEvent>,
+    /// Whether a [`WarningPublisherMsg::RetryHeld`] is on its way.
+    retry_due: bool,
+    /// Whether versions wait for the lease (logged once per lapse).
+    holding: bool,
 }
 
 /// The actor that writes warnings to Kafka.
@@ -90,43 +151,29 @@ impl Actor for WarningPublisher {
         Ok(WarningPublisherState {
             args,
             active: BTreeMap::new(),
+            owner_check: None,
+            held: VecDeque::new(),
+            retry_due: false,
+            holding: false,
         })
     }
 
     async fn handle(
         &self,
-        _me: ActorRef<WarningPublisherMsg>,
+        me: ActorRef<WarningPublisherMsg>,
         msg: WarningPublisherMsg,
         st: &mut WarningPublisherState,
     ) -> Result<(), ActorProcessingErr> {
         match msg {
             WarningPublisherMsg::Publish(event) => {
-                if event.status == Status::Cancelled {
-                    st.active.remove(event.id.as_str());
-                } else {
-                    st.active.insert(event.id.to_string(), event.clone());
-                }
-                let key = (event.id.to_string(), event.version);
-                let first_time = !st.args.published.contains(&key);
-                if first_time {
-                    publish(&st.args.producer, &st.args.topic, &event).await?;
-                    st.args.published.insert(key);
-                    st.args.metrics.warning_published(&event);
-                    info!(warning = %event.id, version = event.version, level = %event.level, status = event.status.name(), "warning published");
-                } else {
-                    st.args.metrics.warning_deduplicated();
-                }
-                // Also a version already on the topic: a node that died between publishing and
-                // the desk's journal must still hand it over; the desk refuses versions it has.
-                if let Some(desk) = &st.args.sign_off {
-                    if desk.send_message(event.clone()).is_err() {
-                        error!(warning = %event.id, version = event.version, "the sign-off desk is gone: this version reaches no one");
-                    }
-                }
-                if first_time {
-                    let _ = st.args.broadcast.send(event);
-                }
+                st.held.push_back(event);
+                publish_in_turn(&me, st).await?;
             }
+            WarningPublisherMsg::RetryHeld => {
+                st.retry_due = false;
+                publish_in_turn(&me, st).await?;
+            }
+            WarningPublisherMsg::OnlyOwned(check) => st.owner_check = Some(check),
             WarningPublisherMsg::Flush(reply) => {
                 st.args
                     .producer
@@ -139,11 +186,95 @@ impl Actor for WarningPublisher {
             }
             WarningPublisherMsg::PublishedElsewhere(published, reply) => {
                 st.args.published.extend(published);
+                if !st.held.is_empty() {
+                    info!(
+                        held = st.held.len(),
+                        "rebalance: warning versions held for the lease dropped; the rebuild derives those of the threads still owned again"
+                    );
+                    st.held.clear();
+                    st.holding = false;
+                    st.args.metrics.set_warnings_held(0);
+                }
                 let _ = reply.send(());
             }
         }
         Ok(())
     }
+}
+
+/// Publishes the versions in `st.held`, in order, as far as the owner check lets it: a version
+/// of a thread another node owns is dropped; while the lease has lapsed the rest stay held,
+/// and a retry is scheduled.
+async fn publish_in_turn(
+    me: &ActorRef<WarningPublisherMsg>,
+    st: &mut WarningPublisherState,
+) -> Result<(), PipelineError> {
+    while let Some(event) = st.held.front() {
+        let turn = st
+            .owner_check
+            .as_ref()
+            .map_or(Turn::Publish, |check| check.turn(event));
+        match turn {
+            Turn::Hold => {
+                if !st.holding {
+                    st.holding = true;
+                    warn!(warning = %event.id, version = event.version, "ownership lease lapsed: warning versions held until the coordinator answers again");
+                }
+                if !st.retry_due {
+                    st.retry_due = true;
+                    me.send_after(HELD_RETRY, || WarningPublisherMsg::RetryHeld);
+                }
+                break;
+            }
+            Turn::NotOurs => {
+                info!(warning = %event.id, version = event.version, "version of a thread another node owns now: not published here, its owner derives it");
+                st.held.pop_front();
+            }
+            Turn::Publish => {
+                let event = st.held.pop_front().expect("the front was just seen");
+                publish_now(st, event).await?;
+            }
+        }
+    }
+    if st.holding && st.held.is_empty() {
+        st.holding = false;
+        info!("no warning version held any more");
+    }
+    st.args.metrics.set_warnings_held(st.held.len());
+    Ok(())
+}
+
+/// Publishes `event` unless it is on the topic already, and hands it to the desk either way.
+async fn publish_now(
+    st: &mut WarningPublisherState,
+    event: WarningEvent,
+) -> Result<(), PipelineError> {
+    if event.status == Status::Cancelled {
+        st.active.remove(event.id.as_str());
+    } else {
+        st.active.insert(event.id.to_string(), event.clone());
+    }
+    let key = (event.id.to_string(), event.version);
+    let first_time = !st.args.published.contains(&key);
+    if first_time {
+        publish(&st.args.producer, &st.args.topic, &event).await?;
+        st.args.published.insert(key);
+        st.args.metrics.warning_published(&event);
+        info!(warning = %event.id, version = event.version, level = %event.level, status = event.status.name(), "warning published");
+    } else {
+        st.args.metrics.warning_deduplicated();
+    }
+    // Also a version already on the topic: a node that died between publishing and
+    // the desk's journal must still hand it over; the desk refuses versions it has.
+    if let Some(desk) = &st.args.sign_off {
+        if desk.send_message(event.clone()).is_err() {
+            error!(warning = %event.id, version = event.version, "the sign-off desk is gone: this version reaches no one");
+        }
+    }
+    if first_time {
+        let _ = st.args.broadcast.send(event);
+    }
+    Ok(())
 }
 
 async fn publish(
