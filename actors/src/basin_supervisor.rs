@@ -9,7 +9,7 @@
 //! restarted with an empty assessor (and its snowpack back at the start value); it catches up at
 //! the next tick.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use ractor::{
@@ -39,6 +39,9 @@ pub enum BasinSupervisorMsg {
     /// Replaces every basin with a fresh one, as at start, and replies (a sharded node that
     /// gained or lost partitions rebuilds them from the log).
     Reset(RpcReplyPort<()>),
+    /// Replaces these basins with fresh ones and replies; the others keep their state (a
+    /// sharded node that kept some partitions through a rebalance).
+    ResetSome(BTreeSet<BasinId>, RpcReplyPort<()>),
 }
 
 impl From<StationSummary> for BasinSupervisorMsg {
@@ -135,16 +138,12 @@ impl Actor for BasinSupervisor {
                 }
             }
             BasinSupervisorMsg::Reset(reply) => {
-                let ids: Vec<BasinId> = st.basins.keys().cloned().collect();
-                for id in ids {
-                    if let Some(old) = st.basins.remove(&id) {
-                        old.stop(None);
-                    }
-                    if let Some(basin) = st.args.region.basins.get(&id) {
-                        let fresh = spawn_basin(&me, basin, &st.args).await?;
-                        st.basins.insert(id, fresh);
-                    }
-                }
+                let ids: BTreeSet<BasinId> = st.basins.keys().cloned().collect();
+                renew_basins(&me, st, ids).await?;
+                let _ = reply.send(());
+            }
+            BasinSupervisorMsg::ResetSome(ids, reply) => {
+                renew_basins(&me, st, ids).await?;
                 let _ = reply.send(());
             }
             BasinSupervisorMsg::Flush(reply) => {
@@ -198,4 +197,22 @@ impl Actor for BasinSupervisor {
         }
         Ok(())
     }
+}
+
+/// Replaces the basins `ids` with fresh ones, as at start.
+async fn renew_basins(
+    me: &ActorRef<BasinSupervisorMsg>,
+    st: &mut BasinSupervisorState,
+    ids: BTreeSet<BasinId>,
+) -> Result<(), ActorProcessingErr> {
+    for id in ids {
+        if let Some(old) = st.basins.remove(&id) {
+            old.stop(None);
+        }
+        if let Some(basin) = st.args.region.basins.get(&id) {
+            let fresh = spawn_basin(me, basin, &st.args).await?;
+            st.basins.insert(id, fresh);
+        }
+    }
+    Ok(())
 }

@@ -3,7 +3,7 @@
 //! warning versions (`WarningEvent`, linked to the flash-flood warning that raised them) to
 //! `warnings`. The decisions are `tianshan_core::debris_flow_chain`'s.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, DerivedActorRef, RpcReplyPort};
@@ -33,6 +33,9 @@ pub enum DebrisFlowChainMsg {
     /// Forgets every warning thread and model state, as at start, and replies (a sharded node
     /// that gained or lost partitions rebuilds them from the log).
     Reset(RpcReplyPort<()>),
+    /// Puts the chains of these basins' gullies back as at start and replies; the others go
+    /// on (a sharded node that kept some partitions through a rebalance).
+    ResetSome(BTreeSet<BasinId>, RpcReplyPort<()>),
 }
 
 impl From<ChainInput> for DebrisFlowChainMsg {
@@ -138,6 +141,14 @@ impl Actor for DebrisFlowChainActor {
             }
             DebrisFlowChainMsg::Reset(reply) => {
                 st.chains = st.initial.clone();
+                let _ = reply.send(());
+            }
+            DebrisFlowChainMsg::ResetSome(basins, reply) => {
+                for basin in &basins {
+                    if let Some(initial) = st.initial.get(basin) {
+                        st.chains.insert(basin.clone(), initial.clone());
+                    }
+                }
                 let _ = reply.send(());
             }
             DebrisFlowChainMsg::Flush(reply) => {

@@ -3,7 +3,7 @@
 //! a recorder in tests), and passes each assessment with the basin's active flash-flood warning
 //! on to the hazard chains (`chains`). Top-level actor of the node, started before the basins.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, DerivedActorRef, RpcReplyPort};
@@ -26,6 +26,9 @@ pub enum WarningManagerMsg {
     /// Forgets every warning thread and model state, as at start, and replies (a sharded node
     /// that gained or lost partitions rebuilds them from the log).
     Reset(RpcReplyPort<()>),
+    /// Forgets the warning threads of these basins and replies; the others go on (a sharded
+    /// node that kept some partitions through a rebalance).
+    ResetSome(BTreeSet<BasinId>, RpcReplyPort<()>),
 }
 
 impl From<Assessment> for WarningManagerMsg {
@@ -140,6 +143,10 @@ impl Actor for WarningManager {
             }
             WarningManagerMsg::Reset(reply) => {
                 st.threads.clear();
+                let _ = reply.send(());
+            }
+            WarningManagerMsg::ResetSome(basins, reply) => {
+                st.threads.retain(|basin, _| !basins.contains(basin));
                 let _ = reply.send(());
             }
             WarningManagerMsg::Flush(reply) => {

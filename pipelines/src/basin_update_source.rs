@@ -1,16 +1,20 @@
 //! The downstream half of a sharded node: a member of the `<group>.basins` consumer group that
-//! reads its partitions of the basin-updates topic, holds each tick's records until every
-//! observation partition has finished the tick ([`TickGate`]), then feeds the basins and chains
-//! it owns: summaries to their basins, chain readings (each applied once, by source offset) and
-//! watched summaries to the chains, and the tick to the chains whose key it owns.
+//! reads its partitions of the basin-updates topic, holds each partition's records of a tick
+//! until every observation partition has finished the tick there ([`TickGate`], one per
+//! partition), then feeds the basins and chains whose keys land on that partition: summaries to
+//! their basins, chain readings (each applied once, by source offset) and watched summaries to
+//! the chains, and the tick to the chains.
 //!
-//! On every assignment it rewinds to the start of the retained log and reads it again, which
-//! rebuilds the basins and chains it gained; warnings re-derived on the way are dropped by the
-//! publisher, which first reads the warnings topic back to learn what the previous owner
-//! published; the courier learns what it delivered from the delivery journal, and the tree and
-//! the desk take over the books and sign-offs it journaled on the state topic. An assignment is
-//! adopted as soon as it changes, records or not. Chain rejections of records below the
-//! committed offset were dead-lettered before, so only live ones are written and counted.
+//! The group rebalances cooperatively (`cooperative-sticky`): partitions a node keeps go on
+//! where they are. A partition it gains is rewound to the start of its retained log and read
+//! again beside the kept ones, which rebuilds its basins and chains (reset first, as are those
+//! of the partitions it gives up); warnings re-derived on the way are dropped by the publisher,
+//! which first reads the warnings topic back to learn what the previous owner published; the
+//! courier learns what it delivered from the delivery journal, and the tree and the desk take
+//! over the books and sign-offs it journaled on the state topic for the gained partitions. An
+//! assignment is adopted as soon as it changes, records or not. Chain rejections of records
+//! below the committed offset were dead-lettered before, so only live ones are written and
+//! counted.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -65,14 +69,22 @@ struct UpdateRecord {
 enum Held {
     Summary(BasinId, StationSummary),
     ChainSummaries(ChainKey, Vec<StationSummary>),
-    ChainReading {
-        chain: ChainKey,
-        envelope: Envelope,
-        source: SourcePartition,
-        source_offset: i64,
-        live: bool,
-    },
+    ChainReading(HeldReading),
 }
+
+/// A chain reading held for its tick, with where it came from.
+struct HeldReading {
+    chain: ChainKey,
+    envelope: Envelope,
+    source: SourcePartition,
+    source_offset: i64,
+    /// Read for the first time by the group (not a rebuild re-read): only then is a rejection
+    /// dead-lettered.
+    live: bool,
+}
+
+/// Chain readings to apply, by chain.
+type ReadingsByChain = BTreeMap<ChainKey, Vec<HeldReading>>;
 
 /// Where a node taking over basins learns what their previous owner already published,
 /// delivered and journaled, so that re-deriving their warnings neither publishes nor delivers
@@ -178,6 +190,8 @@ impl BasinUpdateSource {
             .set("bootstrap.servers", &kafka.bootstrap_servers)
             .set("client.id", &kafka.client_id)
             .set("group.id", format!("{}.basins", kafka.group_id))
+            // Only the partitions that change hands move, and only they are re-read.
+            .set("partition.assignment.strategy", "cooperative-sticky")
             .set("enable.auto.commit", "true")
             .set("auto.commit.interval.ms", "500")
             .set("enable.auto.offset.store", "false")
@@ -222,7 +236,7 @@ impl BasinUpdateSource {
             topic: kafka.topics.basin_updates.clone(),
             assignment: assignment.clone(),
             current: Assignment::default(),
-            gate: TickGate::new([]),
+            gates: BTreeMap::new(),
             sources: layout.sources,
             chain_partitions: layout.chain_partitions,
             applied_upto: BTreeMap::new(),
@@ -370,16 +384,19 @@ struct UpdateApplier {
     assignment: SharedAssignment,
     /// The assignment the gate and the models follow now.
     current: Assignment,
-    /// Markers are counted per (basin-updates partition, observation partition): a marker read
-    /// in one partition says nothing of the records still on their way in another.
-    gate: TickGate<(i32, SourcePartition), Held>,
+    /// One gate per owned basin-updates partition, counting its markers per observation
+    /// partition: a marker read in one partition says nothing of the records still on their
+    /// way in another. A partition's records concern only the basins and chains whose keys land
+    /// there, so each releases its ticks on its own, and a partition gained in a rebalance
+    /// re-reads its log beside the kept ones.
+    gates: BTreeMap<i32, TickGate<SourcePartition, Held>>,
     /// Every observation partition of the cluster.
     sources: Vec<SourcePartition>,
     /// The basin-updates partition of each chain's key: the chain ticks where it is owned.
     chain_partitions: BTreeMap<ChainKey, i32>,
-    /// Per observation partition, the highest offset whose chain reading was applied here, so
-    /// a reading re-read or forwarded twice (a failover) is applied once.
-    applied_upto: BTreeMap<SourcePartition, i64>,
+    /// Per chain and observation partition, the highest offset whose chain reading was applied
+    /// here, so a reading re-read or forwarded twice (a failover) is applied once.
+    applied_upto: BTreeMap<(ChainKey, SourcePartition), i64>,
     tick_ms: i64,
     /// The basin-updates partition of every warning thread.
     threads: Arc<ThreadPartitions>,
@@ -403,8 +420,9 @@ impl UpdateApplier {
                 self.metrics.set_rebuilt("basin updates", true);
             }
             for record in batch {
-                if record.generation != generation {
-                    // Read under an assignment that has changed since: rewound or taken away.
+                let partition = (self.topic.clone(), record.partition);
+                if !self.current.holds(&partition, record.generation) {
+                    // Read before its partition was taken away, or given again and rewound.
                     continue;
                 }
                 let live = self
@@ -417,27 +435,60 @@ impl UpdateApplier {
         Ok(())
     }
 
-    /// Adopts the consumer's assignment when it changed. State follows ownership: everything
-    /// downstream is reset and rebuilt from the start of the log of the adopted partitions,
-    /// and the gate waits for every observation partition's markers in each of them.
+    /// Adopts the consumer's assignment when it changed. State follows ownership: the basins
+    /// and chains of the partitions that moved (taken away, or gained and rewound to the start
+    /// of their log) are reset, each gained partition gets a gate of its own that waits for
+    /// every observation partition's markers in it, and the books and sign-offs journaled of
+    /// the gained warnings are taken over. Partitions kept through a cooperative rebalance go
+    /// on as they were; with none kept, everything downstream starts over.
     async fn follow_assignment(&mut self) -> Result<(), PipelineError> {
         let now = self.assignment.snapshot();
         if now.generation == self.current.generation {
             return Ok(());
         }
-        self.current = now;
+        let previous = std::mem::replace(&mut self.current, now);
+        let kept: BTreeSet<i32> = previous
+            .partition_numbers()
+            .into_iter()
+            .filter(|partition| previous.kept_in(&self.current, &(self.topic.clone(), *partition)))
+            .collect();
         let owned = self.owned();
-        self.gate = TickGate::new(owned.iter().flat_map(|partition| {
-            self.sources
-                .iter()
-                .map(move |source| (*partition, source.clone()))
-        }));
-        info!(?owned, "basin-updates partitions assigned; rebuilding");
-        self.models.reset_downstream().await?;
-        self.applied_upto.clear();
-        if !owned.is_empty() {
+        let gained: BTreeSet<i32> = owned.difference(&kept).copied().collect();
+        let moved: BTreeSet<i32> = previous
+            .partition_numbers()
+            .difference(&kept)
+            .chain(&gained)
+            .copied()
+            .collect();
+        self.gates.retain(|partition, _| kept.contains(partition));
+        for partition in &gained {
+            self.gates
+                .insert(*partition, TickGate::new(self.sources.iter().cloned()));
+        }
+        let moved_chains: BTreeSet<ChainKey> = self
+            .chain_partitions
+            .iter()
+            .filter(|(_, partition)| moved.contains(partition))
+            .map(|(chain, _)| *chain)
+            .collect();
+        self.applied_upto
+            .retain(|(chain, _), _| !moved_chains.contains(chain));
+        if kept.is_empty() {
+            info!(?owned, "basin-updates partitions assigned; rebuilding");
+            self.models.reset_downstream().await?;
+        } else if !moved.is_empty() {
+            let moved_basins: BTreeSet<BasinId> = self
+                .threads
+                .basins()
+                .filter(|(_, partition)| moved.contains(partition))
+                .map(|(basin, _)| BasinId::new(basin))
+                .collect();
+            info!(?kept, ?gained, ?moved, basins_reset = moved_basins.len(), "basin-updates partitions changed hands; the kept ones go on, the gained ones are rebuilt beside them");
+            self.models.reset_some(&moved_basins, &moved_chains).await?;
+        }
+        if !gained.is_empty() {
             self.learn_published_elsewhere().await?;
-            if let Err(e) = self.take_over_journaled_state(&owned).await {
+            if let Err(e) = self.take_over_journaled_state(&gained).await {
                 // The basins still run; only what people did at the previous owner is lost.
                 error!(error = %e, "the journaled dissemination state of the gained warnings was not taken over: acknowledgements and sign-offs made at their previous owner are asked for again");
             }
@@ -446,10 +497,10 @@ impl UpdateApplier {
     }
 
     /// Reads the dissemination state topic back and hands the tree and the desk the books and
-    /// sign-offs journaled of the warnings whose threads land on `owned`, so a node taking over
+    /// sign-offs journaled of the warnings whose threads land on `gained`, so a node taking over
     /// a basin carries on from where its previous owner was: acknowledgements made there are
     /// not asked again, escalations keep their deadlines, signed versions stay signed.
-    async fn take_over_journaled_state(&self, owned: &BTreeSet<i32>) -> Result<(), PipelineError> {
+    async fn take_over_journaled_state(&self, gained: &BTreeSet<i32>) -> Result<(), PipelineError> {
         let journaled = self
             .read_off_runtime(
                 "read the dissemination state",
@@ -460,7 +511,7 @@ impl UpdateApplier {
         let owned_here = |warning: &WarningId| {
             self.threads
                 .of_warning(warning)
-                .is_some_and(|partition| owned.contains(&partition))
+                .is_some_and(|partition| gained.contains(&partition))
         };
         let mut books = journaled.books;
         books.retain(|key| owned_here(&key.warning));
@@ -540,6 +591,9 @@ impl UpdateApplier {
     }
 
     fn hold(&mut self, record: UpdateRecord, live: bool) {
+        let Some(gate) = self.gates.get_mut(&record.partition) else {
+            return;
+        };
         let update = match BasinUpdate::decode(&record.payload) {
             Ok(update) => update,
             Err(e) => {
@@ -550,15 +604,14 @@ impl UpdateApplier {
         };
         match update {
             BasinUpdate::Summary { basin, summary } => {
-                self.gate
-                    .push(summary.tick(), Held::Summary(basin, summary));
+                gate.push(summary.tick(), Held::Summary(basin, summary));
             }
             BasinUpdate::ChainSummaries {
                 chain,
                 tick,
                 summaries,
             } => {
-                self.gate.push(tick, Held::ChainSummaries(chain, summaries));
+                gate.push(tick, Held::ChainSummaries(chain, summaries));
             }
             BasinUpdate::ChainReading {
                 chain,
@@ -572,144 +625,145 @@ impl UpdateApplier {
                     observation,
                     received_at,
                 };
-                self.gate.push(
+                gate.push(
                     before_tick,
-                    Held::ChainReading {
+                    Held::ChainReading(HeldReading {
                         chain,
                         envelope,
                         source,
                         source_offset,
                         live,
-                    },
+                    }),
                 );
             }
             BasinUpdate::Marker { tick, sources } => {
                 for source in sources {
-                    self.gate.mark(&(record.partition, source), tick);
+                    gate.mark(&source, tick);
                 }
             }
         }
     }
 
+    /// Releases every gate's complete ticks to the basins and chains of its partition, then
+    /// the chain readings that may go early; the basin watermark is the last tick every owned
+    /// partition has released.
     async fn release(&mut self) -> Result<(), PipelineError> {
-        let owned = self.owned();
-        debug!(
-            complete_through = ?self.gate.complete_through(),
-            released = ?self.gate.released(),
-            buffered = self.gate.buffered(),
-            "basin updates held"
-        );
-        for (tick, items) in self.gate.release() {
-            let mut summaries: BTreeMap<(BasinId, StationId), StationSummary> = BTreeMap::new();
-            let mut chain_summaries: BTreeMap<ChainKey, BTreeMap<StationId, StationSummary>> =
-                BTreeMap::new();
-            let mut readings: BTreeMap<ChainKey, Vec<(Envelope, SourcePartition, i64, bool)>> =
-                BTreeMap::new();
-            for item in items {
-                match item {
-                    Held::Summary(basin, summary) => {
-                        summaries.insert((basin, summary.station().clone()), summary);
-                    }
-                    Held::ChainSummaries(chain, list) => {
-                        let held = chain_summaries.entry(chain).or_default();
-                        for summary in list {
-                            held.insert(summary.station().clone(), summary);
-                        }
-                    }
-                    Held::ChainReading {
-                        chain,
-                        envelope,
-                        source,
-                        source_offset,
-                        live,
-                    } => {
-                        if !self.first_time(&source, source_offset) {
-                            continue;
-                        }
-                        readings.entry(chain).or_default().push((
-                            envelope,
-                            source,
-                            source_offset,
-                            live,
-                        ));
-                    }
-                }
-            }
+        let partitions: Vec<i32> = self.gates.keys().copied().collect();
+        for partition in partitions {
+            let Some(gate) = self.gates.get_mut(&partition) else {
+                continue;
+            };
             debug!(
-                ?tick,
-                summaries = summaries.len(),
-                chains = chain_summaries.len(),
-                readings = readings.values().map(Vec::len).sum::<usize>(),
-                "tick released to the basins and chains"
+                partition,
+                complete_through = ?gate.complete_through(),
+                released = ?gate.released(),
+                buffered = gate.buffered(),
+                "basin updates held"
             );
-            for ((basin, _), summary) in summaries {
-                self.models
-                    .basins
-                    .cast(BasinSupervisorMsg::SummaryFor(basin, summary))
-                    .map_err(|e| PipelineError::Actor(format!("basin supervisor is gone: {e}")))?;
+            let ticks = gate.release();
+            // Upstream nodes apply readings as soon as the previous tick is done; so do the
+            // chains.
+            let early = gate.take_early(self.tick_ms, |held| matches!(held, Held::ChainReading(_)));
+            for (tick, items) in ticks {
+                self.release_tick(partition, tick, items).await?;
             }
-            for (chain, mut list) in readings {
-                // Upstream nodes applied them in event time; the sort is stable, so readings of
-                // one station keep their log order.
-                list.sort_by_key(|(envelope, ..)| envelope.observation.event_time);
-                self.apply_chain_readings(chain, list).await?;
-            }
-            for (chain, partition) in &self.chain_partitions {
-                if !owned.contains(partition) {
-                    continue;
-                }
-                let watched: Vec<StationSummary> = chain_summaries
-                    .remove(chain)
-                    .unwrap_or_default()
-                    .into_values()
-                    .collect();
-                self.tick_chain(*chain, tick, watched)?;
-            }
-            self.metrics.set_basin_watermark_ms(tick.millis());
+            self.apply_early_readings(early).await?;
         }
-        // Upstream nodes apply readings as soon as the previous tick is done; so do the chains.
-        let early = self.gate.take_early(self.tick_ms, |held| {
-            matches!(held, Held::ChainReading { .. })
-        });
-        let mut readings: BTreeMap<ChainKey, Vec<(Envelope, SourcePartition, i64, bool)>> =
-            BTreeMap::new();
-        for held in early {
-            if let Held::ChainReading {
-                chain,
-                envelope,
-                source,
-                source_offset,
-                live,
-            } = held
-            {
-                if self.first_time(&source, source_offset) {
-                    readings.entry(chain).or_default().push((
-                        envelope,
-                        source,
-                        source_offset,
-                        live,
-                    ));
-                }
-            }
-        }
-        for (chain, mut list) in readings {
-            list.sort_by_key(|(envelope, ..)| envelope.observation.event_time);
-            self.apply_chain_readings(chain, list).await?;
+        let released: Option<Vec<EventTime>> =
+            self.gates.values().map(TickGate::released).collect();
+        if let Some(watermark) = released.and_then(|ticks| ticks.into_iter().min()) {
+            self.metrics.set_basin_watermark_ms(watermark.millis());
         }
         Ok(())
     }
 
-    /// Records that the chain reading at `offset` of `source` is applied; false when it was
+    /// Feeds one complete tick of `partition` to its basins and chains.
+    async fn release_tick(
+        &mut self,
+        partition: i32,
+        tick: EventTime,
+        items: Vec<Held>,
+    ) -> Result<(), PipelineError> {
+        let mut summaries: BTreeMap<(BasinId, StationId), StationSummary> = BTreeMap::new();
+        let mut chain_summaries: BTreeMap<ChainKey, BTreeMap<StationId, StationSummary>> =
+            BTreeMap::new();
+        let mut readings = ReadingsByChain::new();
+        for item in items {
+            match item {
+                Held::Summary(basin, summary) => {
+                    summaries.insert((basin, summary.station().clone()), summary);
+                }
+                Held::ChainSummaries(chain, list) => {
+                    let held = chain_summaries.entry(chain).or_default();
+                    for summary in list {
+                        held.insert(summary.station().clone(), summary);
+                    }
+                }
+                Held::ChainReading(reading) => self.collect_first_time(&mut readings, reading),
+            }
+        }
+        debug!(
+            partition,
+            ?tick,
+            summaries = summaries.len(),
+            chains = chain_summaries.len(),
+            readings = readings.values().map(Vec::len).sum::<usize>(),
+            "tick released to the basins and chains"
+        );
+        for ((basin, _), summary) in summaries {
+            self.models
+                .basins
+                .cast(BasinSupervisorMsg::SummaryFor(basin, summary))
+                .map_err(|e| PipelineError::Actor(format!("basin supervisor is gone: {e}")))?;
+        }
+        self.apply_chain_readings(readings).await?;
+        let chains_here: Vec<ChainKey> = self
+            .chain_partitions
+            .iter()
+            .filter(|(_, on)| **on == partition)
+            .map(|(chain, _)| *chain)
+            .collect();
+        for chain in chains_here {
+            let watched: Vec<StationSummary> = chain_summaries
+                .remove(&chain)
+                .unwrap_or_default()
+                .into_values()
+                .collect();
+            self.tick_chain(chain, tick, watched)?;
+        }
+        Ok(())
+    }
+
+    /// Applies chain readings taken from a gate before their tick is complete.
+    async fn apply_early_readings(&mut self, early: Vec<Held>) -> Result<(), PipelineError> {
+        let mut readings = ReadingsByChain::new();
+        for held in early {
+            if let Held::ChainReading(reading) = held {
+                self.collect_first_time(&mut readings, reading);
+            }
+        }
+        self.apply_chain_readings(readings).await
+    }
+
+    /// Adds `reading` to `readings` unless its chain has applied it already.
+    fn collect_first_time(&mut self, readings: &mut ReadingsByChain, reading: HeldReading) {
+        if self.first_time(reading.chain, &reading.source, reading.source_offset) {
+            readings.entry(reading.chain).or_default().push(reading);
+        }
+    }
+
+    /// Records that `chain`'s reading at `offset` of `source` is applied; false when it was
     /// already (read again while rebuilding, or forwarded twice around a failover).
-    fn first_time(&mut self, source: &SourcePartition, offset: i64) -> bool {
+    fn first_time(&mut self, chain: ChainKey, source: &SourcePartition, offset: i64) -> bool {
+        let key = (chain, source.clone());
         if self
             .applied_upto
-            .get(source)
+            .get(&key)
             .is_some_and(|done| offset <= *done)
         {
             return false;
         }
-        self.applied_upto.insert(source.clone(), offset);
+        self.applied_upto.insert(key, offset);
         true
     }
 
@@ -742,16 +796,30 @@ impl UpdateApplier {
         }
     }
 
-    async fn apply_chain_readings(
+    /// Applies each chain's readings in event time (upstream nodes applied them so; the sort
+    /// is stable, so readings of one station keep their log order) and dead-letters the live
+    /// ones the chain rejects.
+    async fn apply_chain_readings(&self, readings: ReadingsByChain) -> Result<(), PipelineError> {
+        for (chain, mut list) in readings {
+            list.sort_by_key(|reading| reading.envelope.observation.event_time);
+            self.apply_readings_of(chain, list).await?;
+        }
+        Ok(())
+    }
+
+    async fn apply_readings_of(
         &self,
         chain: ChainKey,
-        list: Vec<(Envelope, SourcePartition, i64, bool)>,
+        list: Vec<HeldReading>,
     ) -> Result<(), PipelineError> {
         let (envelopes, origins): (Vec<Envelope>, Vec<_>) = list
             .into_iter()
-            .map(|(envelope, source, offset, live)| {
-                let payload = serde_json::to_vec(&envelope.observation).unwrap_or_default();
-                (envelope, (source, offset, live, payload))
+            .map(|reading| {
+                let payload = serde_json::to_vec(&reading.envelope.observation).unwrap_or_default();
+                (
+                    reading.envelope,
+                    (reading.source, reading.source_offset, reading.live, payload),
+                )
             })
             .unzip();
         let (port, receiver) = reply_port();

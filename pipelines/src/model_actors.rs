@@ -21,7 +21,7 @@ use tianshan_actors::station_supervisor::{
     ChainFeed, ChainFeeds, StationSupervisor, StationSupervisorArgs, StationSupervisorMsg,
 };
 use tianshan_actors::warning_manager::{WarningManager, WarningManagerArgs, WarningManagerMsg};
-use tianshan_core::ids::StationId;
+use tianshan_core::ids::{BasinId, StationId};
 use tianshan_core::landslide_chain::LandslideChain;
 use tianshan_core::lightning_fire_chain::LightningFireChain;
 use tianshan_core::region::Region;
@@ -238,6 +238,56 @@ impl ModelActors {
             "reset the landslide chain",
         )
         .await
+    }
+
+    /// Forgets the state of `basins` (their basin actors, flash-flood threads and debris-flow
+    /// chains) and of `chains`, once what is in flight has gone through; everything else goes
+    /// on: a sharded node that kept some basin-updates partitions through a rebalance rebuilds
+    /// only those it gained from the log.
+    ///
+    /// # Errors
+    /// Returns [`PipelineError::Actor`] when an actor does not answer.
+    pub async fn reset_some(
+        &self,
+        basins: &BTreeSet<BasinId>,
+        chains: &BTreeSet<ChainKey>,
+    ) -> Result<(), PipelineError> {
+        self.flush().await?;
+        ask(
+            &self.basins,
+            |port| BasinSupervisorMsg::ResetSome(basins.clone(), port),
+            "reset basins",
+        )
+        .await?;
+        ask(
+            &self.manager,
+            |port| WarningManagerMsg::ResetSome(basins.clone(), port),
+            "reset warnings",
+        )
+        .await?;
+        ask(
+            &self.debris_flow,
+            |port| DebrisFlowChainMsg::ResetSome(basins.clone(), port),
+            "reset debris-flow chains",
+        )
+        .await?;
+        if chains.contains(&ChainKey::Fire) {
+            ask(
+                &self.lightning_fire,
+                LightningFireChainMsg::Reset,
+                "reset the lightning-fire chain",
+            )
+            .await?;
+        }
+        if chains.contains(&ChainKey::Landslide) {
+            ask(
+                &self.landslide,
+                LandslideChainMsg::Reset,
+                "reset the landslide chain",
+            )
+            .await?;
+        }
+        Ok(())
     }
 
     /// Stops every actor.

@@ -7,10 +7,9 @@
 //! ([`WarningPublisherMsg::OnlyOwned`]): while its ownership lease has lapsed (the group
 //! coordinator has not answered for half a session) it holds the version, and everything after
 //! it, and publishes them in order once the lease holds again; a version of a thread the node
-//! no longer owns is not published (the new owner derives it from the basin-updates log), and
-//! at a rebalance the held versions are dropped for the rebuild to derive again. So a node cut
-//! off from its coordinator does not publish a version the thread's next owner, which read the
-//! topic back when it took over, publishes too.
+//! no longer owns is not published (the new owner derives it from the basin-updates log). So a
+//! node cut off from its coordinator does not publish a version the thread's next owner, which
+//! read the topic back when it took over, publishes too.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
@@ -43,8 +42,8 @@ pub enum WarningPublisherMsg {
     Active(RpcReplyPort<Vec<WarningEvent>>),
     /// (id, version) pairs another node has published (read back from the topic when this
     /// node takes over basins): never published again here. Versions held for the lease are
-    /// dropped: the rebuild that follows derives those of the threads still owned again.
-    /// Replies once merged.
+    /// looked at again: those of threads kept through the rebalance go out, in order, unless
+    /// they are among these; the others are another node's. Replies once merged.
     PublishedElsewhere(BTreeSet<(String, u32)>, RpcReplyPort<()>),
     /// From now on publish a warning version only while this node owns its thread (a sharded
     /// node).
@@ -186,15 +185,7 @@ impl Actor for WarningPublisher {
             }
             WarningPublisherMsg::PublishedElsewhere(published, reply) => {
                 st.args.published.extend(published);
-                if !st.held.is_empty() {
-                    info!(
-                        held = st.held.len(),
-                        "rebalance: warning versions held for the lease dropped; the rebuild derives those of the threads still owned again"
-                    );
-                    st.held.clear();
-                    st.holding = false;
-                    st.args.metrics.set_warnings_held(0);
-                }
+                publish_in_turn(&me, st).await?;
                 let _ = reply.send(());
             }
         }

@@ -1,8 +1,8 @@
 //! A sharded node's warning publisher on the embedded Kafka broker publishes a version of a
 //! basin's warning only as the basin's owner: while its ownership lease has lapsed it holds the
-//! version (and those after it) and publishes them in order once the lease holds again; a
-//! rebalance drops what it holds (the rebuild derives it again); a version of a basin another
-//! node owns is not published here.
+//! version (and those after it) and publishes them in order once the lease holds again, also
+//! at a rebalance that keeps the basin here; a version of a basin another node owns, or has
+//! taken over, is not published here.
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
@@ -159,25 +159,53 @@ async fn a_version_is_published_only_while_this_node_owns_its_basin() {
     publish(&publisher, version_of("B0001", 3)).await;
     topic_becomes(&broker, &[("B0001", 1), ("B0001", 2), ("B0001", 3)]).await;
 
-    // The lease lapses: version 4 is held; a rebalance drops it (the rebuild derives it again
-    // if the basin stays here), so it is not published when the lease holds again.
+    // The lease lapses: version 4 is held, also through a rebalance while it has lapsed.
+    let rebalance = || async {
+        ask(
+            &publisher,
+            |port| WarningPublisherMsg::PublishedElsewhere(BTreeSet::new(), port),
+            "rebalance",
+        )
+        .await
+        .expect("merged");
+    };
     tokio::time::sleep(lease.length()).await;
     publish(&publisher, version_of("B0001", 4)).await;
     assert_eq!(held().as_deref(), Some("1"));
-    ask(
-        &publisher,
-        |port| WarningPublisherMsg::PublishedElsewhere(BTreeSet::new(), port),
-        "rebalance",
-    )
-    .await
-    .expect("merged");
-    assert_eq!(held().as_deref(), Some("0"));
+    rebalance().await;
+    assert_eq!(held().as_deref(), Some("1"));
+    // The coordinator answers at a rebalance that kept B0001 here: version 4 goes out (a kept
+    // basin is not rebuilt, so nothing else would derive it again).
     lease.confirm(Instant::now());
-    owned.lock().expect("owned").insert("B0002".to_owned());
+    rebalance().await;
+    topic_becomes(
+        &broker,
+        &[("B0001", 1), ("B0001", 2), ("B0001", 3), ("B0001", 4)],
+    )
+    .await;
+    // The lease lapses again and version 5 is held; then B0001 moves to another node: version
+    // 5 is that node's to publish, and B0002, come here, publishes at once.
+    tokio::time::sleep(lease.length()).await;
+    publish(&publisher, version_of("B0001", 5)).await;
+    assert_eq!(held().as_deref(), Some("1"));
+    {
+        let mut owned = owned.lock().expect("owned");
+        owned.remove("B0001");
+        owned.insert("B0002".to_owned());
+    }
+    lease.confirm(Instant::now());
+    rebalance().await;
+    assert_eq!(held().as_deref(), Some("0"));
     publish(&publisher, version_of("B0002", 2)).await;
     topic_becomes(
         &broker,
-        &[("B0001", 1), ("B0001", 2), ("B0001", 3), ("B0002", 2)],
+        &[
+            ("B0001", 1),
+            ("B0001", 2),
+            ("B0001", 3),
+            ("B0001", 4),
+            ("B0002", 2),
+        ],
     )
     .await;
     publisher.stop(None);
