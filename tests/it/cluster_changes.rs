@@ -242,7 +242,10 @@ async fn storm_across_processes(change: MidStorm) {
     let mut attempted_after_lease = None;
     let mut node_1_attempted = None;
     let mut next_report = Instant::now();
-    while started.elapsed() < Duration::from_secs(180) {
+    // On Tansu the storm's warnings are complete about 110 s after a kill (170 s after the
+    // start); the loop ends as soon as they are, so the bound only keeps a slower machine from
+    // failing for want of time.
+    while started.elapsed() < Duration::from_secs(300) {
         if Instant::now() >= next_report {
             for (index, port) in ports.iter().enumerate() {
                 eprintln!("node {index}: {}", progress_of(*port));
