@@ -7,8 +7,9 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::Arc;
 
-use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use ractor::Actor;
 use tianshan_actors::ask::ask;
+use tianshan_actors::warning_log::{WarningLog, WarningLogMsg};
 use tianshan_actors::warning_manager::{WarningManager, WarningManagerArgs, WarningManagerMsg};
 use tianshan_core::flash_flood::Assessment;
 use tianshan_core::ids::BasinId;
@@ -16,60 +17,6 @@ use tianshan_core::lifecycle::LifecyclePolicy;
 use tianshan_core::region::{Region, SoilState};
 use tianshan_core::time::{EventTime, MINUTE_MS};
 use tianshan_core::warning::{Level, Status, WarningEvent};
-
-/// Keeps the warning versions it receives.
-enum VersionsMsg {
-    Version(WarningEvent),
-    Take(RpcReplyPort<Vec<WarningEvent>>),
-}
-
-impl From<WarningEvent> for VersionsMsg {
-    fn from(event: WarningEvent) -> Self {
-        VersionsMsg::Version(event)
-    }
-}
-
-impl TryFrom<VersionsMsg> for WarningEvent {
-    type Error = ();
-
-    fn try_from(msg: VersionsMsg) -> Result<Self, ()> {
-        match msg {
-            VersionsMsg::Version(event) => Ok(event),
-            VersionsMsg::Take(_) => Err(()),
-        }
-    }
-}
-
-struct Versions;
-
-impl Actor for Versions {
-    type Msg = VersionsMsg;
-    type State = Vec<WarningEvent>;
-    type Arguments = ();
-
-    async fn pre_start(
-        &self,
-        _me: ActorRef<VersionsMsg>,
-        _args: (),
-    ) -> Result<Vec<WarningEvent>, ActorProcessingErr> {
-        Ok(Vec::new())
-    }
-
-    async fn handle(
-        &self,
-        _me: ActorRef<VersionsMsg>,
-        msg: VersionsMsg,
-        kept: &mut Vec<WarningEvent>,
-    ) -> Result<(), ActorProcessingErr> {
-        match msg {
-            VersionsMsg::Version(event) => kept.push(event),
-            VersionsMsg::Take(reply) => {
-                let _ = reply.send(std::mem::take(kept));
-            }
-        }
-        Ok(())
-    }
-}
 
 fn region() -> Arc<Region> {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../regions/xinjiang");
@@ -105,7 +52,7 @@ async fn resetting_some_basins_forgets_only_their_warning_threads() {
         basins.next().expect("a basin").clone(),
         basins.next().expect("a second basin").clone(),
     );
-    let (versions, _) = Actor::spawn(None, Versions, ()).await.expect("recorder");
+    let (versions, _) = Actor::spawn(None, WarningLog, ()).await.expect("recorder");
     let (manager, _) = Actor::spawn(
         None,
         WarningManager,
@@ -118,7 +65,7 @@ async fn resetting_some_basins_forgets_only_their_warning_threads() {
     )
     .await
     .expect("manager");
-    let take = || ask(&versions, VersionsMsg::Take, "versions");
+    let take = || ask(&versions, WarningLogMsg::Take, "versions");
     let active = || ask(&manager, WarningManagerMsg::Active, "active");
 
     let start = EventTime(1_719_820_800_000);

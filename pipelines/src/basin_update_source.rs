@@ -447,19 +447,15 @@ impl UpdateApplier {
             return Ok(());
         }
         let previous = std::mem::replace(&mut self.current, now);
-        let kept: BTreeSet<i32> = previous
-            .partition_numbers()
-            .into_iter()
+        let before = previous.partition_numbers();
+        let kept: BTreeSet<i32> = before
+            .iter()
+            .copied()
             .filter(|partition| previous.kept_in(&self.current, &(self.topic.clone(), *partition)))
             .collect();
         let owned = self.owned();
         let gained: BTreeSet<i32> = owned.difference(&kept).copied().collect();
-        let moved: BTreeSet<i32> = previous
-            .partition_numbers()
-            .difference(&kept)
-            .chain(&gained)
-            .copied()
-            .collect();
+        let moved: BTreeSet<i32> = before.difference(&kept).chain(&gained).copied().collect();
         self.gates.retain(|partition, _| kept.contains(partition));
         for partition in &gained {
             self.gates

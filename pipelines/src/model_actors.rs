@@ -226,18 +226,8 @@ impl ModelActors {
             "reset the debris-flow chain",
         )
         .await?;
-        ask(
-            &self.lightning_fire,
-            LightningFireChainMsg::Reset,
-            "reset the lightning-fire chain",
-        )
-        .await?;
-        ask(
-            &self.landslide,
-            LandslideChainMsg::Reset,
-            "reset the landslide chain",
-        )
-        .await
+        self.reset_chain(ChainKey::Fire).await?;
+        self.reset_chain(ChainKey::Landslide).await
     }
 
     /// Forgets the state of `basins` (their basin actors, flash-flood threads and debris-flow
@@ -271,23 +261,32 @@ impl ModelActors {
             "reset debris-flow chains",
         )
         .await?;
-        if chains.contains(&ChainKey::Fire) {
-            ask(
-                &self.lightning_fire,
-                LightningFireChainMsg::Reset,
-                "reset the lightning-fire chain",
-            )
-            .await?;
-        }
-        if chains.contains(&ChainKey::Landslide) {
-            ask(
-                &self.landslide,
-                LandslideChainMsg::Reset,
-                "reset the landslide chain",
-            )
-            .await?;
+        for chain in chains {
+            self.reset_chain(*chain).await?;
         }
         Ok(())
+    }
+
+    /// Puts `chain` back as at start.
+    async fn reset_chain(&self, chain: ChainKey) -> Result<(), PipelineError> {
+        match chain {
+            ChainKey::Fire => {
+                ask(
+                    &self.lightning_fire,
+                    LightningFireChainMsg::Reset,
+                    "reset the lightning-fire chain",
+                )
+                .await
+            }
+            ChainKey::Landslide => {
+                ask(
+                    &self.landslide,
+                    LandslideChainMsg::Reset,
+                    "reset the landslide chain",
+                )
+                .await
+            }
+        }
     }
 
     /// Stops every actor.
