@@ -266,7 +266,7 @@ async fn settle(stage: &DisseminationStage) -> anyhow::Result<CoverageReport> {
     Ok(last)
 }
 
-fn print_coverage(coverage: &CoverageReport, duplicates_suppressed: u64) {
+pub(crate) fn print_coverage(coverage: &CoverageReport, duplicates_suppressed: u64) {
     let share =
         |value: Option<f64>| value.map_or("n/a".to_owned(), |v| format!("{:.1}%", v * 100.0));
     let latency = |summary: Option<tianshan_core::dissemination::coverage::LatencySummary>| {

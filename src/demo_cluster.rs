@@ -1,19 +1,23 @@
 //! `tianshan demo --nodes N`: N sharded nodes in this process against the embedded broker. The
 //! consumer groups share out the observation partitions (stations) and the basin-updates
-//! partitions (basins and chains); the demo prints which node owns what, the warnings each node
-//! issues, and the totals, which are those of a single node.
+//! partitions (basins and chains, and the shards of the dissemination tree); the demo prints
+//! which node owns what, the warnings each node issues, what each node delivered to the
+//! recipients of its shards, and the totals, which are those of a single node.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::bail;
+use tianshan_actors::admin_unit::AdminUnitMsg;
+use tianshan_actors::ask::ask;
+use tianshan_core::dissemination::coverage::CoverageReport;
 use tianshan_core::scenario::{storm_scenario, StormConfig};
 use tianshan_pipelines::embedded_broker::EmbeddedBroker;
 use tianshan_pipelines::gateway::{gateway_producer, produce_all, scenario_records};
 use tianshan_pipelines::node_pipeline::{sharded_cluster_settled, NodePipeline, Ownership};
 
 use crate::config::Config;
-use crate::demo::{demo_dissemination, warning_header, warning_line};
+use crate::demo::{demo_dissemination, print_coverage, warning_header, warning_line};
 use crate::OutputFormat;
 
 /// Partitions of the embedded broker's basin-updates topic (`EmbeddedBroker::create_node_topics`).
@@ -119,6 +123,7 @@ pub async fn run_cluster_demo(
         "cluster: {} observations in = {} applied + {} rejected; {} warning versions",
         totals.0, totals.1, totals.2, totals.3
     );
+    print_dissemination(&cluster).await?;
     for node in cluster {
         node.stop().await?;
     }
@@ -146,6 +151,34 @@ pub(crate) async fn share_out(cluster: &[NodePipeline]) -> anyhow::Result<Vec<Ow
     }
 }
 
+/// Prints what each node's courier delivered to the recipients of its shards of the tree, and
+/// the coverage of the books of every node together (each book is held by one node only).
+async fn print_dissemination(cluster: &[NodePipeline]) -> anyhow::Result<()> {
+    let mut books = Vec::new();
+    let mut suppressed = 0;
+    for (index, node) in cluster.iter().enumerate() {
+        let courier = node.dissemination.courier_totals().await?;
+        let held = ask(
+            &node.dissemination.region_unit,
+            AdminUnitMsg::Books,
+            "acknowledgement books",
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let shards = node.ownership().map_or(0, |owned| owned.shards.len());
+        eprintln!(
+            "node-{index}: delivered {} and failed {} deliveries to the recipients of its {shards} dissemination shards; {} acknowledgement books",
+            courier.delivered,
+            courier.failed,
+            held.len()
+        );
+        suppressed += courier.duplicates_suppressed;
+        books.extend(held);
+    }
+    print_coverage(&CoverageReport::of(&books), suppressed);
+    Ok(())
+}
+
 fn print_ownership(owned: &[Ownership]) {
     for (index, ownership) in owned.iter().enumerate() {
         let basins = ownership.basins.len();
@@ -157,10 +190,12 @@ fn print_ownership(owned: &[Ownership]) {
             .iter()
             .map(|(topic, partitions)| format!("{topic} {partitions:?}"))
             .collect();
+        let shards: Vec<String> = ownership.shards.iter().map(ToString::to_string).collect();
         eprintln!(
-            "node-{index} owns observation partitions {}; basin-updates partitions {:?} ({basins} basins)",
+            "node-{index} owns observation partitions {}; basin-updates partitions {:?} ({basins} basins; dissemination shards {})",
             observation.join(", "),
-            ownership.basin_partitions
+            ownership.basin_partitions,
+            shards.join(" ")
         );
     }
 }

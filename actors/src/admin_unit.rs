@@ -19,9 +19,12 @@
 //! tree started from [`RestoredBooks`] takes them over: every unit holds its own books again,
 //! withdrawals follow the units below that hold books of the version, and the next deadline is
 //! scheduled from the books, so a step that fell due while the node was down happens at once.
-//! A sharded node that comes to own warnings another node held takes over their journaled
-//! books the same way, unit by unit (`AdminUnitMsg::TakeOver`); a book this node went on with
-//! since it journaled it is kept as it is. An acknowledgement is answered once the state sink
+//! A sharded node owns some shards of the tree (a prefecture's subtree, or the region's own
+//! recipients; `tianshan_core::dissemination::shards`): releases reach it one shard at a time.
+//! When it comes to own a shard another node held, it takes over the journaled books the same
+//! way, unit by unit (`AdminUnitMsg::TakeOver`; a book this node went on with since it
+//! journaled it is kept as it is), and a shard it gives up starts over empty
+//! (`AdminUnitMsg::Forget`). An acknowledgement is answered once the state sink
 //! confirms the book recording it is journaled (`answer_once_journaled`).
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -73,6 +76,67 @@ pub struct Release {
     pub targets: BTreeMap<AreaCode, Vec<RecipientId>>,
     /// The target units and every unit above them: where the release travels.
     pub path: BTreeSet<AreaCode>,
+}
+
+impl Release {
+    /// The release of `warning` to `audience` reaching `targets` (recipients by the unit they
+    /// are filed under), travelling down `tree` along the units above them.
+    pub fn reaching(
+        tree: &AdminTree,
+        warning: Arc<ReleasedWarning>,
+        audience: Audience,
+        targets: BTreeMap<AreaCode, Vec<RecipientId>>,
+    ) -> Self {
+        let mut path = BTreeSet::new();
+        for unit in targets.keys() {
+            path.insert(unit.clone());
+            path.extend(tree.ancestors(unit).into_iter().cloned());
+        }
+        Self {
+            warning,
+            audience,
+            targets,
+            path,
+        }
+    }
+}
+
+/// What the sign-off desk sends into dissemination: the tree's region unit on one node, the
+/// release router of a sharded node (which sends each shard its part through Kafka).
+#[derive(Debug)]
+pub enum TreeEntry {
+    /// A warning version to pass down and deliver.
+    Release(Arc<Release>),
+    /// A version released early and then rejected.
+    Withdraw {
+        /// The warning.
+        warning: WarningId,
+        /// The rejected version.
+        version: u32,
+    },
+}
+
+impl From<TreeEntry> for AdminUnitMsg {
+    fn from(entry: TreeEntry) -> Self {
+        match entry {
+            TreeEntry::Release(release) => AdminUnitMsg::Release(release),
+            TreeEntry::Withdraw { warning, version } => AdminUnitMsg::Withdraw { warning, version },
+        }
+    }
+}
+
+impl TryFrom<AdminUnitMsg> for TreeEntry {
+    type Error = ();
+
+    fn try_from(msg: AdminUnitMsg) -> Result<Self, ()> {
+        match msg {
+            AdminUnitMsg::Release(release) => Ok(TreeEntry::Release(release)),
+            AdminUnitMsg::Withdraw { warning, version } => {
+                Ok(TreeEntry::Withdraw { warning, version })
+            }
+            _ => Err(()),
+        }
+    }
 }
 
 /// One delivery for the courier, who reports the outcome back to `report_to`.
@@ -134,6 +198,10 @@ pub enum AdminUnitMsg {
     /// node taking over basins): this unit and every unit below take over theirs
     /// ([`take_over_books`]); replies with how many books were taken over.
     TakeOver(Arc<RestoredBooks>, RpcReplyPort<usize>),
+    /// Shards this node no longer owns, or is about to take over (a sharded node, sent to the
+    /// region unit): their units start over without books (the region's own books when the
+    /// region is one of them); replies with how many shards started over.
+    Forget(Arc<BTreeSet<AreaCode>>, RpcReplyPort<usize>),
 }
 
 /// Start-up arguments of [`AdminUnitActor`].
@@ -259,14 +327,17 @@ impl Actor for AdminUnitActor {
                     release.warning.event.id.clone(),
                     release.warning.event.version,
                 );
-                let mut passed = Vec::new();
+                // Releases of one version add up: an early one and the signed one, or the parts
+                // of one release sent to the shards of a sharded cluster.
+                let passed = st.passed_to.entry(key).or_default();
                 for (code, child) in &st.children {
                     if release.path.contains(code) {
                         child.cast(AdminUnitMsg::Release(release.clone()))?;
-                        passed.push(code.clone());
+                        if !passed.contains(code) {
+                            passed.push(code.clone());
+                        }
                     }
                 }
-                st.passed_to.insert(key, passed);
                 open_book(&me, st, &release)?;
             }
             AdminUnitMsg::Withdraw { warning, version } => {
@@ -396,6 +467,29 @@ impl Actor for AdminUnitActor {
                     books.extend(below);
                 }
                 let _ = reply.send(books);
+            }
+            AdminUnitMsg::Forget(shards, reply) => {
+                let mut forgotten = 0;
+                if shards.contains(&st.code) {
+                    st.books.clear();
+                    forgotten += 1;
+                }
+                let children: Vec<AreaCode> = st
+                    .children
+                    .keys()
+                    .filter(|code| shards.contains(*code))
+                    .cloned()
+                    .collect();
+                for code in children {
+                    if let Some(old) = st.children.remove(&code) {
+                        // The unit starting over must not run beside the old one.
+                        old.stop_and_wait(None, None).await?;
+                    }
+                    let actor = spawn_unit(&me, &code, &st.shared, Arc::default()).await?;
+                    st.children.insert(code, actor);
+                    forgotten += 1;
+                }
+                let _ = reply.send(forgotten);
             }
             AdminUnitMsg::TakeOver(journaled, reply) => {
                 let mut taken = take_over_books(st, &journaled);
@@ -728,18 +822,8 @@ pub fn release_of(
             .or_default()
             .push(recipient.id.clone());
     }
-    let mut path = BTreeSet::new();
-    for unit in targets.keys() {
-        path.insert(unit.clone());
-        path.extend(shared.tree.ancestors(unit).into_iter().cloned());
-    }
     (
-        Release {
-            warning,
-            audience,
-            targets,
-            path,
-        },
+        Release::reaching(&shared.tree, warning, audience, targets),
         reach.unknown,
     )
 }

@@ -13,7 +13,7 @@
 
 use std::sync::Arc;
 
-use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use ractor::{Actor, ActorProcessingErr, ActorRef, DerivedActorRef, RpcReplyPort};
 use tianshan_core::ids::WarningId;
 use tianshan_core::signoff::{
     Dispatch, Draft, DraftOrigin, DraftScope, DutyOfficer, Edit, ReleasedWarning, SignOffBook,
@@ -23,7 +23,7 @@ use tianshan_core::time::{EventTime, HOUR_MS};
 use tianshan_core::warning::WarningEvent;
 use tracing::{debug, error, info, warn};
 
-use crate::admin_unit::{release_of, AdminUnitMsg, Dissemination};
+use crate::admin_unit::{release_of, Dissemination, TreeEntry};
 use crate::state_change::{answer_once_journaled, StateChange};
 
 /// Messages of [`SignOffDesk`].
@@ -93,8 +93,9 @@ pub struct SignOffDeskArgs {
     pub policy: SignOffPolicy,
     /// The tree's shared data (clock, tree, directory).
     pub dissemination: Arc<Dissemination>,
-    /// The region unit at the top of the tree.
-    pub region: ActorRef<AdminUnitMsg>,
+    /// Where releases and withdrawals go: the region unit at the top of the tree, or a
+    /// sharded node's release router.
+    pub tree: DerivedActorRef<TreeEntry>,
     /// The sign-off book saved before a restart; `None` starts an empty one.
     pub restored: Option<SignOffBook>,
 }
@@ -279,15 +280,17 @@ fn dispatch(st: &SignOffDeskState, outcome: SignOffOutcome) -> Result<(), ActorP
                     warn!(warning = %release.warning.event.id, ?unknown, "area codes that are no unit of the tree reach no one");
                 }
                 st.args
-                    .region
-                    .cast(AdminUnitMsg::Release(Arc::new(release)))?;
+                    .tree
+                    .send_message(TreeEntry::Release(Arc::new(release)))
+                    .map_err(|_| ActorProcessingErr::from("dissemination is gone"))?;
             }
             Dispatch::Withdraw {
                 warning, version, ..
             } => {
                 st.args
-                    .region
-                    .cast(AdminUnitMsg::Withdraw { warning, version })?;
+                    .tree
+                    .send_message(TreeEntry::Withdraw { warning, version })
+                    .map_err(|_| ActorProcessingErr::from("dissemination is gone"))?;
             }
         }
     }

@@ -7,7 +7,9 @@
 //! original deadlines and acknowledgements, and a withdrawal still reaches the restored books.
 //! A tree taking over a warning from its owner (another node) carries on from the owner's
 //! journaled books: an acknowledgement made there is not asked again. An acknowledgement is
-//! answered only once the state sink confirms it has journaled the book recording it.
+//! answered only once the state sink confirms it has journaled the book recording it. A release
+//! sent shard by shard (as a sharded cluster does) opens the books of the whole release, and a
+//! shard the tree forgets drops its books and re-sends nothing more.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -16,7 +18,7 @@ use std::time::Duration;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tianshan_actors::admin_unit::{
     release_of, AckRequest, AdminUnitActor, AdminUnitArgs, AdminUnitMsg, DeliveryRequest,
-    Dissemination,
+    Dissemination, Release,
 };
 use tianshan_actors::ask::ask;
 use tianshan_actors::state_change::{JournalReceipt, RestoredBooks, StateChange};
@@ -26,6 +28,7 @@ use tianshan_core::dissemination::acknowledgement::{
     ObligationState, Subject,
 };
 use tianshan_core::dissemination::recipients::{ChannelKind, Directory};
+use tianshan_core::dissemination::shards::split_by_shard;
 use tianshan_core::dissemination::tree::AdminTree;
 use tianshan_core::ids::{AreaCode, RecipientId, WarningId};
 use tianshan_core::lifecycle::action_for;
@@ -809,4 +812,80 @@ async fn an_acknowledgement_is_answered_only_once_the_journal_has_it() {
     region.stop(None);
     courier.stop(None);
     sink.stop(None);
+}
+
+/// The recipients and subjects the books in force wait on, sorted.
+async fn obligations_in_books(tree: &ActorRef<AdminUnitMsg>) -> Vec<(String, Subject)> {
+    let books = ask(tree, AdminUnitMsg::Books, "books")
+        .await
+        .expect("the tree answers");
+    let mut held: Vec<(String, Subject)> = books
+        .iter()
+        .flat_map(|book| book.obligations())
+        .map(|(recipient, subject, _)| (recipient.to_string(), subject.clone()))
+        .collect();
+    held.sort_by(|a, b| a.0.cmp(&b.0));
+    held
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_release_sent_shard_by_shard_opens_the_books_of_the_whole_and_a_forgotten_shard_sends_no_more(
+) {
+    // The whole release on one tree, its parts per shard (region, Urumqi) on another.
+    let (shared, whole_tree, _, _) = start_fresh_tree().await;
+    let (release, _) = release_of(&shared, Arc::new(red_warning()), Audience::Everyone);
+    let parts = split_by_shard(&shared.tree, &release.targets);
+    assert_eq!(
+        parts.keys().map(AreaCode::as_str).collect::<Vec<_>>(),
+        ["650000", "650100"]
+    );
+    whole_tree
+        .cast(AdminUnitMsg::Release(Arc::new(release)))
+        .expect("the tree takes the release");
+    let (shared, sharded_tree, _, sent) = start_fresh_tree().await;
+    for targets in parts.into_values() {
+        let part = Release::reaching(
+            &shared.tree,
+            Arc::new(red_warning()),
+            Audience::Everyone,
+            targets,
+        );
+        sharded_tree
+            .cast(AdminUnitMsg::Release(Arc::new(part)))
+            .expect("the tree takes the part");
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let whole = obligations_in_books(&whole_tree).await;
+    assert!(whole.len() > 3, "{whole:?}");
+    assert_eq!(obligations_in_books(&sharded_tree).await, whole);
+
+    // The node gives Urumqi's shard up: its units drop their books and re-send nothing more;
+    // the region's own book (the CAP feed) stays.
+    let forgotten = ask(
+        &sharded_tree,
+        |port| AdminUnitMsg::Forget(Arc::new([AreaCode::new("650100")].into()), port),
+        "forget",
+    )
+    .await
+    .expect("the tree answers");
+    assert_eq!(forgotten, 1);
+    assert_eq!(
+        obligations_in_books(&sharded_tree).await,
+        [("650000-cap".to_owned(), Subject::Warning)]
+    );
+    let sent_before = sent.lock().expect("not poisoned").len();
+    // Past every answer window and handover of the red warning.
+    tokio::time::sleep(Duration::from_secs(600)).await;
+    let sent_now = sent.lock().expect("not poisoned").clone();
+    assert!(
+        sent_now[sent_before..]
+            .iter()
+            .all(|(_, key, _)| !key.recipient.as_str().starts_with("650102")),
+        "re-sent after the shard was forgotten: {:?}",
+        &sent_now[sent_before..]
+    );
+    assert!(
+        !warning_sends(&sent_now, "650102-002-v1").is_empty(),
+        "delivered before the shard was forgotten"
+    );
 }

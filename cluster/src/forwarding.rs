@@ -1,7 +1,9 @@
 //! Reads of one warning, acknowledgements, sign-off decisions and warnings issued by hand of a
-//! sharded cluster reach the node that owns the warning, whichever node the client called. The owner of a warning of a basin or chain is
-//! the node holding the basin-updates partition of its thread (`warning_threads`): its desk
-//! has the drafts, its tree the acknowledgement books, its courier delivers. A node receiving
+//! sharded cluster reach the node that owns the warning, whichever node the client called. The
+//! owner of a warning of a basin or chain is the node holding the basin-updates partition of
+//! its thread (`warning_threads`): its desk has the drafts and the signed versions. An
+//! acknowledgement goes to the owner of the shard of the dissemination tree the person's unit
+//! lies in (`shard_dissemination`): its tree holds the person's books. A node receiving
 //! such a request for a thread on a partition it does not hold asks its peers' cluster views
 //! which of them holds it now, forwards the request there over the peer API (with the peer
 //! token, in the name of the caller its own token table found) and answers with the owner's
@@ -85,6 +87,15 @@ pub fn owner_among(
     })
 }
 
+/// Returns the person whose unit's books hold the obligation an acknowledgement answers: the
+/// addressee for the warning, the unreached person for a handover.
+pub(crate) fn obligation_holder(body: &v1::AcknowledgeRequest) -> RecipientId {
+    match body.handover_of.trim() {
+        "" => RecipientId::new(body.addressee.trim()),
+        unreached => RecipientId::new(unreached),
+    }
+}
+
 /// Returns the error of a forwarded call the owner answered with `status`: its own answer
 /// (not found, denied, already decided, invalid) passes through; any other failure means the
 /// owner could not handle it, and names it.
@@ -131,14 +142,36 @@ impl Forwarder {
     /// # Errors
     /// [`ClusterError::NoReachableOwner`] when no peer that answers owns it.
     pub async fn route(&self, warning: &WarningId) -> Result<Route, ClusterError> {
+        self.route_to(warning, self.ownership.thread_partition(warning))
+            .await
+    }
+
+    /// Returns where an acknowledgement of `warning` is handled: at the owner of the shard of
+    /// the dissemination tree whose books hold `person`'s obligation (the addressee's for the
+    /// warning, the unreached person's for a handover).
+    ///
+    /// # Errors
+    /// [`ClusterError::NoReachableOwner`] when no peer that answers owns the shard.
+    pub async fn route_acknowledgement(
+        &self,
+        warning: &WarningId,
+        person: &RecipientId,
+    ) -> Result<Route, ClusterError> {
+        self.route_to(warning, self.ownership.book_partition(person))
+            .await
+    }
+
+    async fn route_to(
+        &self,
+        warning: &WarningId,
+        partition: Option<i32>,
+    ) -> Result<Route, ClusterError> {
         let owned_here = self
             .ownership
             .read()
             .map(|owned| owned.basin_partitions)
             .unwrap_or_default();
-        let Some(partition) =
-            partition_to_find(self.ownership.thread_partition(warning), &owned_here)
-        else {
+        let Some(partition) = partition_to_find(partition, &owned_here) else {
             return Ok(Route::Here);
         };
         let claims = self.peers.ownership_claims().await;

@@ -27,7 +27,7 @@ use tracing::info;
 use crate::arrow_ipc;
 use crate::bearer::authorize;
 use crate::error::ClusterError;
-use crate::forwarding::partition_to_find;
+use crate::forwarding::{obligation_holder, partition_to_find};
 use crate::sql_engine::SnapshotSource;
 use crate::warning_service::ThisNode;
 
@@ -65,12 +65,30 @@ impl OwnedWarnings {
 
     /// Checks that this node still owns `warning` (it may have moved since the peer looked).
     fn check_owned(&self, warning: &WarningId) -> Result<(), ClusterError> {
+        self.check_partition(warning, self.ownership.thread_partition(warning))
+    }
+
+    /// Checks that this node still holds the books of `person`'s obligations to acknowledge
+    /// `warning` (their shard may have moved since the peer looked).
+    fn check_books_held(
+        &self,
+        warning: &WarningId,
+        person: &RecipientId,
+    ) -> Result<(), ClusterError> {
+        self.check_partition(warning, self.ownership.book_partition(person))
+    }
+
+    fn check_partition(
+        &self,
+        warning: &WarningId,
+        partition: Option<i32>,
+    ) -> Result<(), ClusterError> {
         let owned_here = self
             .ownership
             .read()
             .map(|owned| owned.basin_partitions)
             .unwrap_or_default();
-        match partition_to_find(self.ownership.thread_partition(warning), &owned_here) {
+        match partition_to_find(partition, &owned_here) {
             None => Ok(()),
             Some(_) => Err(ClusterError::NotOwnedHere(warning.to_string())),
         }
@@ -130,6 +148,7 @@ pub(crate) fn ownership_message(owned: &Ownership) -> peer::Ownership {
         observation_partitions,
         basin_update_partitions: owned.basin_partitions.clone(),
         basins: owned.basins.iter().map(ToString::to_string).collect(),
+        dissemination_shards: owned.shards.iter().map(ToString::to_string).collect(),
     }
 }
 
@@ -168,7 +187,10 @@ impl PeerService for PeerApi {
         let warnings = self.forwarded(&request)?;
         let forwarded = request.into_inner();
         let body = forwarded.request.ok_or_else(missing_request)?;
-        warnings.check_owned(&WarningId::new(body.warning_id.trim()))?;
+        warnings.check_books_held(
+            &WarningId::new(body.warning_id.trim()),
+            &obligation_holder(&body),
+        )?;
         info!(warning = %body.warning_id, received_by = %forwarded.received_by, "forwarded acknowledgement");
         let by = RecipientId::new(forwarded.by.trim());
         Ok(Response::new(

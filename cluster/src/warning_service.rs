@@ -36,7 +36,7 @@ pub use self::on_this_node::ThisNode;
 pub use self::subscription::WarningsTopic;
 use self::subscription::{Filter, Subscription};
 use crate::error::ClusterError;
-use crate::forwarding::{Forwarder, Route};
+use crate::forwarding::{obligation_holder, Forwarder, Route};
 
 /// What the service talks to besides the warning publisher.
 pub struct WarningApiSettings {
@@ -97,6 +97,28 @@ impl WarningApi {
             Route::Here => None,
             Route::Owner(peer) => Some((forwarder, peer)),
         })
+    }
+
+    /// Returns the forwarder and the peer holding the books of `person`'s obligations to
+    /// acknowledge `warning`, or `None` when this node holds them.
+    ///
+    /// # Errors
+    /// [`ClusterError`]s of [`Forwarder::route_acknowledgement`]: no reachable node owns the
+    /// shard.
+    async fn book_holder_elsewhere(
+        &self,
+        warning: &WarningId,
+        person: &RecipientId,
+    ) -> Result<Option<(&Forwarder, String)>, ClusterError> {
+        let Some(forwarder) = &self.forwarder else {
+            return Ok(None);
+        };
+        Ok(
+            match forwarder.route_acknowledgement(warning, person).await? {
+                Route::Here => None,
+                Route::Owner(peer) => Some((forwarder, peer)),
+            },
+        )
     }
 
     /// Authorizes the call carrying `request`'s metadata for `operation`.
@@ -215,7 +237,8 @@ impl WarningService for WarningApi {
         let body = request.into_inner();
         let warning = requests::warning_id(&body.warning_id)?;
         requests::version(body.version)?;
-        let response = match self.owner_elsewhere(&warning).await? {
+        let holder = obligation_holder(&body);
+        let response = match self.book_holder_elsewhere(&warning, &holder).await? {
             Some((forwarder, owner)) => forwarder.acknowledge(&owner, &by, body).await?,
             None => self.this_node.acknowledge(by, body).await?,
         };

@@ -188,6 +188,7 @@ mod tests {
                 .collect(),
             basin_update_partitions: basin_updates.to_vec(),
             basins: Vec::new(),
+            dissemination_shards: Vec::new(),
         };
         PeerPart {
             peer: peer.to_owned(),

@@ -197,7 +197,7 @@ async fn start_node() -> anyhow::Result<Node> {
         SignOffDeskArgs {
             policy: SignOffPolicy::default(),
             dissemination: shared,
-            region: region.clone(),
+            tree: region.get_derived(),
             restored: None,
         },
     )

@@ -12,12 +12,14 @@
 //! - [`acknowledgement`]: the forced-acknowledgement state machine of one warning version.
 //! - [`ledger`]: delivery dedupe keyed by (warning, version, recipient, subject, channel).
 //! - [`coverage`]: coverage and timeliness of delivered warnings.
+//! - [`shards`]: how a sharded cluster shares the tree out, one shard per prefecture.
 //! - [`simulation`]: seeded channel failures and simulated answers for the demo and tests.
 
 pub mod acknowledgement;
 pub mod coverage;
 pub mod ledger;
 pub mod recipients;
+pub mod shards;
 pub mod simulation;
 pub mod tree;
 

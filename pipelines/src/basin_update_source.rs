@@ -3,15 +3,19 @@
 //! until every observation partition has finished the tick there ([`TickGate`], one per
 //! partition), then feeds the basins and chains whose keys land on that partition: summaries to
 //! their basins, chain readings (each applied once, by source offset) and watched summaries to
-//! the chains, and the tick to the chains.
+//! the chains, and the tick to the chains. Releases to the shards of the dissemination tree whose
+//! keys land on its partitions wait for no tick: they go down its tree
+//! ([`ShardReleases`], which holds those re-read from a gained partition until the re-read is
+//! done and then replays the newest version of each warning).
 //!
 //! The group rebalances cooperatively (`cooperative-sticky`): partitions a node keeps go on
 //! where they are. A partition it gains is rewound to the start of its retained log and read
 //! again beside the kept ones, which rebuilds its basins and chains (reset first, as are those
 //! of the partitions it gives up); warnings re-derived on the way are dropped by the publisher,
 //! which first reads the warnings topic back to learn what the previous owner published; the
-//! courier learns what it delivered from the delivery journal, and the tree and the desk take
-//! over the books and sign-offs it journaled on the state topic for the gained partitions. An
+//! courier learns what it delivered from the delivery journal, the tree drops what it knew of
+//! the moved partitions' shards and takes over the books journaled at the gained shards' units,
+//! and the desk takes over the sign-offs journaled of the gained partitions' warnings. An
 //! assignment is adopted as soon as it changes, records or not. Chain rejections of records
 //! below the committed offset were dead-lettered before, so only live ones are written and
 //! counted.
@@ -31,7 +35,7 @@ use tianshan_actors::landslide_chain::LandslideChainMsg;
 use tianshan_actors::lightning_fire_chain::LightningFireChainMsg;
 use tianshan_actors::sign_off_desk::SignOffDeskMsg;
 use tianshan_actors::station::Envelope;
-use tianshan_core::ids::{BasinId, StationId, WarningId};
+use tianshan_core::ids::{AreaCode, BasinId, StationId, WarningId};
 use tianshan_core::observation::Outcome;
 use tianshan_core::region::Region;
 use tianshan_core::signoff::{SignOffBook, WarningSignOff};
@@ -47,10 +51,11 @@ use crate::basin_updates::{BasinUpdate, BasinUpdatesWriter, ChainKey, SourcePart
 use crate::channels::journal::read_journal;
 use crate::config::KafkaConfig;
 use crate::dead_letters::{DeadLetter, DeadLetterWriter};
-use crate::delivery_courier::{DeliveryCourierMsg, OwnsWarning};
+use crate::delivery_courier::{DeliveryCourierMsg, OwnsUnit, OwnsWarning};
 use crate::error::PipelineError;
 use crate::model_actors::{ask, ModelActors};
 use crate::ownership_lease::{keep_lease, OwnershipLease};
+use crate::shard_dissemination::{ShardPartitions, ShardRecord, ShardReleases};
 use crate::state_journal::rebuild_state;
 use crate::stop_signal::StopSignal;
 use crate::telemetry::Metrics;
@@ -102,10 +107,12 @@ pub struct PublishedWarnings {
     pub deliveries_topic: String,
     /// The dissemination state topic (acknowledgement books and sign-offs).
     pub state_topic: String,
-    /// The top of this node's dissemination tree, which takes the books over.
+    /// The top of this node's dissemination tree, which takes the books of its shards over.
     pub tree: ActorRef<AdminUnitMsg>,
     /// This node's sign-off desk, which takes the sign-offs over.
     pub desk: ActorRef<SignOffDeskMsg>,
+    /// Where each shard of the dissemination tree is carried.
+    pub shards: ShardPartitions,
 }
 
 /// What the downstream half needs to know of the cluster's topics.
@@ -242,6 +249,8 @@ impl BasinUpdateSource {
             applied_upto: BTreeMap::new(),
             tick_ms: layout.tick_ms,
             threads: layout.threads,
+            shard_releases: ShardReleases::new(published.shards.clone(), published.tree.clone()),
+            live_shard_records: Vec::new(),
             published,
         };
         let apply_task = tokio::spawn(async move {
@@ -295,6 +304,20 @@ impl BasinUpdateSource {
                 && assignment
                     .partition_numbers()
                     .contains(&writer.partition_of(&key))
+        })
+    }
+
+    /// Whether this node owns the shard of the dissemination tree an admin unit lies in now:
+    /// the shard's key lands on one of its partitions while its ownership lease holds.
+    pub fn owns_unit(&self, shards: &ShardPartitions) -> OwnsUnit {
+        let assignment = self.assignment.clone();
+        let lease = self.lease.clone();
+        let shards = shards.clone();
+        Arc::new(move |unit: &AreaCode| {
+            lease.holds()
+                && shards
+                    .of_unit(unit)
+                    .is_some_and(|partition| assignment.partition_numbers().contains(&partition))
         })
     }
 
@@ -401,6 +424,10 @@ struct UpdateApplier {
     /// The basin-updates partition of every warning thread.
     threads: Arc<ThreadPartitions>,
     published: PublishedWarnings,
+    /// The releases of the shards of the tree this node owns.
+    shard_releases: ShardReleases,
+    /// Shard records read live in the batch at hand, applied once it is read.
+    live_shard_records: Vec<(i32, ShardRecord)>,
 }
 
 impl UpdateApplier {
@@ -415,10 +442,7 @@ impl UpdateApplier {
                 .iter()
                 .filter(|record| record.generation == generation)
                 .map(|record| (self.topic.as_str(), record.partition, record.offset));
-            if self.assignment.took_in(generation, taken_in) {
-                info!("basin-updates partitions rebuilt: this node's basins and chains are up to date");
-                self.metrics.set_rebuilt("basin updates", true);
-            }
+            let rebuilt = self.assignment.took_in(generation, taken_in);
             for record in batch {
                 let partition = (self.topic.clone(), record.partition);
                 if !self.current.holds(&partition, record.generation) {
@@ -429,6 +453,14 @@ impl UpdateApplier {
                     .current
                     .is_live(&self.topic, record.partition, record.offset);
                 self.hold(record, live);
+            }
+            for (partition, record) in std::mem::take(&mut self.live_shard_records) {
+                self.shard_releases.apply(partition, record)?;
+            }
+            if rebuilt {
+                self.shard_releases.replay_held()?;
+                info!("basin-updates partitions rebuilt: this node's basins, chains and shards of the tree are up to date");
+                self.metrics.set_rebuilt("basin updates", true);
             }
             self.release().await?;
         }
@@ -482,6 +514,7 @@ impl UpdateApplier {
             info!(?kept, ?gained, ?moved, basins_reset = moved_basins.len(), "basin-updates partitions changed hands; the kept ones go on, the gained ones are rebuilt beside them");
             self.models.reset_some(&moved_basins, &moved_chains).await?;
         }
+        self.shard_releases.forget(&moved).await?;
         if !gained.is_empty() {
             self.learn_published_elsewhere().await?;
             if let Err(e) = self.take_over_journaled_state(&gained).await {
@@ -492,10 +525,11 @@ impl UpdateApplier {
         Ok(())
     }
 
-    /// Reads the dissemination state topic back and hands the tree and the desk the books and
-    /// sign-offs journaled of the warnings whose threads land on `gained`, so a node taking over
-    /// a basin carries on from where its previous owner was: acknowledgements made there are
-    /// not asked again, escalations keep their deadlines, signed versions stay signed.
+    /// Reads the dissemination state topic back and hands the tree the books journaled at the
+    /// units of the shards that land on `gained`, and the desk the sign-offs of the warnings
+    /// whose threads land there, so a node taking over carries on from where the previous owner
+    /// was: acknowledgements made there are not asked again, escalations keep their deadlines,
+    /// signed versions stay signed.
     async fn take_over_journaled_state(&self, gained: &BTreeSet<i32>) -> Result<(), PipelineError> {
         let journaled = self
             .read_off_runtime(
@@ -510,7 +544,12 @@ impl UpdateApplier {
                 .is_some_and(|partition| gained.contains(&partition))
         };
         let mut books = journaled.books;
-        books.retain(|key| owned_here(&key.warning));
+        let shards = &self.published.shards;
+        books.retain(|key| {
+            shards
+                .of_unit(&key.unit)
+                .is_some_and(|partition| gained.contains(&partition))
+        });
         let sign_offs: Vec<(WarningId, WarningSignOff)> = journaled
             .sign_off
             .into_iter()
@@ -531,7 +570,7 @@ impl UpdateApplier {
         .await?;
         info!(
             books,
-            sign_offs, "took over the journaled dissemination state of the gained warnings"
+            sign_offs, "took over the journaled books of the gained shards and sign-offs of the gained warnings"
         );
         Ok(())
     }
@@ -637,6 +676,37 @@ impl UpdateApplier {
                     gate.mark(&source, tick);
                 }
             }
+            BasinUpdate::ShardRelease {
+                shard: _,
+                warning,
+                audience,
+                targets,
+            } => {
+                let release = ShardRecord::Release {
+                    warning: Arc::new(warning),
+                    audience,
+                    targets,
+                };
+                self.take_shard_record(record.partition, release, live);
+            }
+            BasinUpdate::ShardWithdraw {
+                shard: _,
+                warning,
+                version,
+            } => {
+                let withdrawal = ShardRecord::Withdraw { warning, version };
+                self.take_shard_record(record.partition, withdrawal, live);
+            }
+        }
+    }
+
+    /// A shard record read live is applied once the batch is read; one re-read is held until
+    /// the re-read is done, and then replayed with the others.
+    fn take_shard_record(&mut self, partition: i32, record: ShardRecord, live: bool) {
+        if live {
+            self.live_shard_records.push((partition, record));
+        } else {
+            self.shard_releases.hold(partition, record);
         }
     }
 

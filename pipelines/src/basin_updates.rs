@@ -6,20 +6,24 @@
 //! - a chain's watched-station summaries at a tick and the lightning and deformation readings
 //!   applied before a tick, keyed by the chain (`chain:fire`, `chain:landslide`);
 //! - a tick marker ("these observation partitions finished tick T"), written to every partition
-//!   after the tick's other records, so each downstream owner knows when a tick is complete.
+//!   after the tick's other records, so each downstream owner knows when a tick is complete;
+//! - a warning version released to (or withdrawn from) one shard of the dissemination tree,
+//!   keyed by the shard (`shard:650100`), so the node owning the shard's partition delivers it
+//!   (`tianshan_core::dissemination::shards`). These wait for no tick.
 //!
 //! Records of one writer to one partition keep their order (Kafka keeps a partition's order for a
 //! producer), so a marker always follows the records of its tick.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde::{Deserialize, Serialize};
-use tianshan_core::ids::BasinId;
+use tianshan_core::ids::{AreaCode, BasinId, RecipientId, WarningId};
 use tianshan_core::observation::Observation;
 use tianshan_core::partitioner::KeyPartitioner;
 use tianshan_core::region::Region;
+use tianshan_core::signoff::{Audience, ReleasedWarning};
 use tianshan_core::station_windows::StationSummary;
 use tianshan_core::time::EventTime;
 
@@ -90,6 +94,31 @@ pub enum BasinUpdate {
         /// The observation partitions the writer owned when it finished the tick.
         sources: Vec<SourcePartition>,
     },
+    /// A warning version released to one shard of the dissemination tree.
+    ShardRelease {
+        /// The shard: the region, or a unit right below it.
+        shard: AreaCode,
+        /// The version, as signed (or released early).
+        warning: ReleasedWarning,
+        /// Who gets it.
+        audience: Audience,
+        /// The shard's recipients to reach, by the unit they are filed under.
+        targets: BTreeMap<AreaCode, Vec<RecipientId>>,
+    },
+    /// A version released early and then rejected: the shard stops re-sending it.
+    ShardWithdraw {
+        /// The shard.
+        shard: AreaCode,
+        /// The warning.
+        warning: WarningId,
+        /// The rejected version.
+        version: u32,
+    },
+}
+
+/// The record key of the releases to `shard` of the dissemination tree.
+pub fn shard_record_key(shard: &AreaCode) -> String {
+    format!("shard:{shard}")
 }
 
 impl BasinUpdate {

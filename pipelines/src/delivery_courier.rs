@@ -15,7 +15,7 @@ use tianshan_actors::wall_clock::WallClock;
 use tianshan_core::cap::{AreaOutline, CapAlert, CapReference, CapSettings};
 use tianshan_core::dissemination::acknowledgement::{DeliveryKey, DeliveryOutcome};
 use tianshan_core::dissemination::ledger::LedgerEntry;
-use tianshan_core::ids::WarningId;
+use tianshan_core::ids::{AreaCode, WarningId};
 use tianshan_core::region::Region;
 use tianshan_core::signoff::ReleasedWarning;
 use tianshan_core::warning::WarningEvent;
@@ -34,13 +34,18 @@ pub enum DeliveryCourierMsg {
     /// Deliveries another node made (read from the journal), not to be made again; replies
     /// once they are in the ledger.
     LearnDelivered(Vec<(DeliveryKey, LedgerEntry)>, RpcReplyPort<()>),
-    /// From now on deliver only warnings this node owns (a sharded node): the owner of a
-    /// warning's basin or chain delivers it, so no one gets it from two nodes.
-    OnlyOwned(OwnsWarning),
+    /// From now on deliver only to recipients of the shards of the tree this node owns (a
+    /// sharded node): the owner of a recipient's shard delivers to them, so no one gets a
+    /// message from two nodes.
+    OnlyOwned(OwnsUnit),
 }
 
-/// Whether this node owns a warning now, and so is the one to deliver it.
+/// Whether this node owns a warning now: its thread (the publisher, the desk's journal).
 pub type OwnsWarning = Arc<dyn Fn(&WarningEvent) -> bool + Send + Sync>;
+
+/// Whether this node owns an admin unit's shard of the dissemination tree now, and so is the
+/// one to deliver to the recipients filed under it and to journal its books.
+pub type OwnsUnit = Arc<dyn Fn(&AreaCode) -> bool + Send + Sync>;
 
 impl From<DeliveryRequest> for DeliveryCourierMsg {
     fn from(request: DeliveryRequest) -> Self {
@@ -75,9 +80,9 @@ pub struct DeliveryCourierArgs {
     pub clock: WallClock,
     /// Where deliveries are counted.
     pub metrics: Arc<Metrics>,
-    /// Sharded: which warnings this node delivers from the start (until
-    /// [`DeliveryCourierMsg::OnlyOwned`] says otherwise); `None` delivers all.
-    pub owns: Option<OwnsWarning>,
+    /// Sharded: the units whose recipients this node delivers to from the start (until
+    /// [`DeliveryCourierMsg::OnlyOwned`] says otherwise); `None` delivers to all.
+    pub owns: Option<OwnsUnit>,
 }
 
 /// One warning version as people and machines read it.
@@ -131,10 +136,10 @@ impl Actor for DeliveryCourier {
                     .args
                     .owns
                     .as_ref()
-                    .is_some_and(|owns| !owns(&request.warning.event))
+                    .is_some_and(|owns| !owns(&request.recipient.unit))
                 {
-                    // Its basin or chain moved to another node, which re-derives the warning
-                    // and delivers what was not delivered yet.
+                    // The recipient's shard moved to another node (or the lease lapsed): the
+                    // owner replays the shard's releases and delivers what was not delivered.
                     st.args
                         .metrics
                         .delivery(request.delivery.key.channel.as_str(), "not_owner");

@@ -2,7 +2,9 @@
 //! (with the delivery ledger rebuilt from its Kafka journal), the state journal, the
 //! dissemination tree of admin units and the sign-off desk (both restored from the state topic),
 //! started in that order and stopped together. Published warning versions enter through the
-//! desk; gRPC calls reach the desk and the tree's region unit.
+//! desk; gRPC calls reach the desk and the tree's region unit. On a sharded node the desk's
+//! releases go through the release router to the shards of the tree, each delivered by the
+//! node owning it.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -11,9 +13,12 @@ use std::time::Duration;
 use ractor::{Actor, ActorRef};
 use rdkafka::producer::FutureProducer;
 use serde::{Deserialize, Serialize};
-use tianshan_actors::admin_unit::{AdminUnitActor, AdminUnitArgs, AdminUnitMsg, Dissemination};
+use tianshan_actors::admin_unit::{
+    AdminUnitActor, AdminUnitArgs, AdminUnitMsg, Dissemination, TreeEntry,
+};
 use tianshan_actors::ask::ask;
 use tianshan_actors::sign_off_desk::{SignOffDesk, SignOffDeskArgs, SignOffDeskMsg};
+use tianshan_actors::state_change::RestoredBooks;
 use tianshan_actors::wall_clock::WallClock;
 use tianshan_core::cap::{CapSettings, CapStatus};
 use tianshan_core::dissemination::acknowledgement::AcknowledgementConfig;
@@ -21,12 +26,14 @@ use tianshan_core::dissemination::coverage::CoverageReport;
 use tianshan_core::dissemination::recipients::{ChannelKind, Directory};
 use tianshan_core::dissemination::simulation::ChannelFailures;
 use tianshan_core::dissemination::tree::AdminTree;
+use tianshan_core::ids::AreaCode;
 use tianshan_core::region::Region;
 use tianshan_core::signoff::SignOffPolicy;
 use tokio::task::JoinHandle;
 use tracing::info;
 
 use crate::basin_update_source::owns_no_thread_yet;
+use crate::basin_updates::BasinUpdatesWriter;
 use crate::channels::app::AppChannel;
 use crate::channels::cap_feed::CapFeed;
 use crate::channels::courier::{Courier, CourierTotals};
@@ -37,10 +44,14 @@ use crate::channels::mqtt::MqttChannel;
 use crate::channels::webhook::WebhookChannel;
 use crate::channels::{Channel, ChannelsConfig};
 use crate::config::KafkaConfig;
-use crate::delivery_courier::{DeliveryCourier, DeliveryCourierArgs, DeliveryCourierMsg};
+use crate::delivery_courier::{DeliveryCourier, DeliveryCourierArgs, DeliveryCourierMsg, OwnsUnit};
 use crate::error::PipelineError;
 use crate::model_actors::actor_error;
-use crate::state_journal::{rebuild_state, StateJournal, StateJournalArgs, StateJournalMsg};
+use crate::release_router::{ReleaseRouter, ReleaseRouterArgs};
+use crate::shard_dissemination::ShardPartitions;
+use crate::state_journal::{
+    rebuild_state, JournaledHere, StateJournal, StateJournalArgs, StateJournalMsg,
+};
 use crate::telemetry::Metrics;
 
 /// Settings of dissemination (`[dissemination]`).
@@ -152,13 +163,19 @@ pub struct DisseminationStage {
     pub cap_feed: Arc<CapFeed>,
     /// Whether the directory is the synthetic one.
     pub synthetic_directory: bool,
+    /// Sharded: where each shard of the tree is carried; `None` on one node.
+    pub shards: Option<ShardPartitions>,
+    /// Sharded: the router sending the desk's releases to the shards.
+    router: Option<ActorRef<TreeEntry>>,
     coverage_gauges: JoinHandle<()>,
 }
 
 impl DisseminationStage {
     /// Starts the stage for `region`, journaling deliveries to the deliveries topic of `kafka`
     /// and the open books to its state topic through `producer`; the tree and the desk start
-    /// from the books the state topic holds.
+    /// from the books the state topic holds. A sharded node (`shard_writer` given) sends what
+    /// its desk releases to the shards of the tree through the basin-updates topic, and its
+    /// tree starts with no books and delivers nothing until its partitions are assigned.
     ///
     /// # Errors
     /// Returns [`PipelineError::Setup`] naming the directory file, a channel, the journal or
@@ -171,6 +188,7 @@ impl DisseminationStage {
         producer: FutureProducer,
         clock: WallClock,
         metrics: Arc<Metrics>,
+        shard_writer: Option<BasinUpdatesWriter>,
     ) -> Result<Self, PipelineError> {
         config.validate().map_err(PipelineError::Setup)?;
         let tree = AdminTree::try_from_units(&region.admin_units)
@@ -203,17 +221,21 @@ impl DisseminationStage {
             sign_off = restored.sign_off.is_some(),
             "dissemination state restored"
         );
-        // A sharded node restores every node's books from the shared state topic and gets every
-        // version already published: it delivers and journals only the threads it owns, and owns
-        // none until its basin-updates partitions are assigned.
-        let owns_at_start = kafka.sharded.then(|| owns_no_thread_yet(&region));
+        // A sharded node takes the books of its shards and the sign-offs of its threads over
+        // once its basin-updates partitions are assigned, and journals and delivers nothing of
+        // what it does not own.
+        let sharded = shard_writer.is_some();
+        let owns_no_unit: OwnsUnit = Arc::new(|_: &AreaCode| false);
         let (state_journal, _) = Actor::spawn(
             None,
             StateJournal,
             StateJournalArgs {
                 producer: producer.clone(),
                 topic: kafka.topics.state.clone(),
-                owns: owns_at_start.clone(),
+                owns: sharded.then(|| JournaledHere {
+                    warnings: owns_no_thread_yet(&region),
+                    units: owns_no_unit.clone(),
+                }),
             },
         )
         .await
@@ -237,7 +259,7 @@ impl DisseminationStage {
                 cap_dir: config.cap_dir.clone(),
                 clock,
                 metrics: metrics.clone(),
-                owns: owns_at_start,
+                owns: sharded.then_some(owns_no_unit),
             },
         )
         .await
@@ -256,18 +278,43 @@ impl DisseminationStage {
             AdminUnitArgs {
                 code: shared.tree.region().clone(),
                 shared: shared.clone(),
-                restored: Arc::new(restored.books),
+                restored: Arc::new(if sharded {
+                    RestoredBooks::default()
+                } else {
+                    restored.books
+                }),
             },
         )
         .await
         .map_err(|e| actor_error("start the dissemination tree", e))?;
+        let (router, shards) = match shard_writer {
+            Some(writer) => {
+                let shards = ShardPartitions::new(&writer, shared.clone());
+                let (router, _) = Actor::spawn(
+                    None,
+                    ReleaseRouter,
+                    ReleaseRouterArgs {
+                        shared: shared.clone(),
+                        writer,
+                    },
+                )
+                .await
+                .map_err(|e| actor_error("start the release router", e))?;
+                (Some(router), Some(shards))
+            }
+            None => (None, None),
+        };
+        let releases_to = match &router {
+            Some(router) => router.get_derived(),
+            None => region_unit.get_derived(),
+        };
         let (desk, _) = Actor::spawn(
             None,
             SignOffDesk,
             SignOffDeskArgs {
                 policy: config.sign_off.clone(),
                 dissemination: shared.clone(),
-                region: region_unit.clone(),
+                tree: releases_to,
                 restored: restored.sign_off,
             },
         )
@@ -283,6 +330,8 @@ impl DisseminationStage {
             app,
             cap_feed,
             synthetic_directory,
+            shards,
+            router,
             coverage_gauges,
         })
     }
@@ -312,6 +361,9 @@ impl DisseminationStage {
         self.coverage_gauges.abort();
         // An actor that already stopped has nothing left to wait for.
         let _ = self.desk.stop_and_wait(None, Some(STOP_WAIT)).await;
+        if let Some(router) = &self.router {
+            let _ = router.stop_and_wait(None, Some(STOP_WAIT)).await;
+        }
         let _ = self.region_unit.stop_and_wait(None, Some(STOP_WAIT)).await;
         self.courier.stop(None);
         // A journal that already stopped has nothing left to write.

@@ -17,6 +17,8 @@
 //! - [`basin_updates`]: the internal topic between the nodes of a sharded cluster: summaries, chain inputs, tick markers.
 //! - [`sharded_ticks`]: a sharded node's upstream half: its stations, and what it sends on at each tick.
 //! - [`basin_update_source`]: a sharded node's downstream half: basin-updates gated by tick into its basins and chains.
+//! - [`release_router`]: a sharded node's desk releases through it to the shards of the tree.
+//! - [`shard_dissemination`]: the shards of the tree a sharded node owns, and their releases replayed at a takeover.
 //! - [`agency_alerts`]: other agencies' CAP alerts from Kafka to the sign-off desk, or the dead letters.
 //! - [`dead_letters`]: the dead-letter writer.
 //! - [`warning_publisher`]: the warnings topic writer with exactly-once-per-version publishing.
@@ -48,7 +50,9 @@ pub mod model_actors;
 pub mod node_pipeline;
 pub mod observation_source;
 pub mod ownership_lease;
+pub mod release_router;
 pub mod replay;
+pub mod shard_dissemination;
 pub mod sharded_ticks;
 pub mod sql;
 pub mod state_journal;

@@ -12,7 +12,7 @@ use rdkafka::ClientConfig;
 use tianshan_actors::wall_clock::WallClock;
 use tianshan_core::debris_flow::DebrisFlowConfig;
 use tianshan_core::flash_flood::FlashFloodPolicy;
-use tianshan_core::ids::{BasinId, WarningId};
+use tianshan_core::ids::{AreaCode, BasinId, RecipientId, WarningId};
 use tianshan_core::landslide::LandslidePolicy;
 use tianshan_core::lifecycle::LifecyclePolicy;
 use tianshan_core::lightning_fire::LightningFireConfig;
@@ -34,8 +34,9 @@ use crate::dissemination_stage::{DisseminationConfig, DisseminationStage};
 use crate::error::PipelineError;
 use crate::model_actors::{actor_error, ask, ModelActors};
 use crate::observation_source::ObservationSource;
+use crate::shard_dissemination::ShardPartitions;
 use crate::sharded_ticks::{partition_counts, ShardedTicks};
-use crate::state_journal::StateJournalMsg;
+use crate::state_journal::{JournaledHere, StateJournalMsg};
 use crate::telemetry::Metrics;
 use crate::warning_publisher::{
     read_published, OwnerCheck, WarningPublisher, WarningPublisherArgs, WarningPublisherMsg,
@@ -103,6 +104,10 @@ pub struct Ownership {
     pub basin_partitions: Vec<i32>,
     /// The region's basins whose ids land on `basin_partitions`, in id order.
     pub basins: Vec<BasinId>,
+    /// The shards of the dissemination tree (the region's own recipients, and each prefecture)
+    /// whose releases land on `basin_partitions`: this node delivers to their recipients and
+    /// holds their acknowledgement books.
+    pub shards: Vec<AreaCode>,
     /// Messages behind the partition end of the owned observation partitions, as librdkafka
     /// last reported it (every few seconds); a partition not reported yet is missing.
     pub observation_lag: BTreeMap<(String, i32), i64>,
@@ -116,6 +121,8 @@ pub struct OwnershipReader {
     sources: Arc<Mutex<Option<KafkaSources>>>,
     /// The basin-updates partition of every thread of the region; `None` when unsharded.
     threads: Option<Arc<ThreadPartitions>>,
+    /// The basin-updates partition of every shard of the tree; `None` when unsharded.
+    shards: Option<ShardPartitions>,
     metrics: Arc<Metrics>,
 }
 
@@ -137,6 +144,11 @@ impl OwnershipReader {
             .filter(|(_, partition)| basin_partitions.contains(partition))
             .map(|(basin, _)| BasinId::new(basin))
             .collect();
+        let shards = self
+            .shards
+            .iter()
+            .flat_map(|shards| shards.shards_on(&basin_partitions.iter().copied().collect()))
+            .collect();
         let lags = self.metrics.consumer_lags();
         let observation_lag = observation_partitions
             .iter()
@@ -146,6 +158,7 @@ impl OwnershipReader {
             observation_partitions,
             basin_partitions,
             basins,
+            shards,
             observation_lag,
             cluster: basin_updates.cluster_partitions().clone(),
         })
@@ -167,6 +180,13 @@ impl OwnershipReader {
     /// belongs to the node that has it).
     pub fn thread_partition(&self, warning: &WarningId) -> Option<i32> {
         self.threads.as_ref()?.of_warning(warning)
+    }
+
+    /// Returns the basin-updates partition deciding who holds `recipient`'s obligations (the
+    /// owner of the shard of the tree their unit lies in); `None` when the node runs unsharded
+    /// or the recipient is not in the directory.
+    pub fn book_partition(&self, recipient: &RecipientId) -> Option<i32> {
+        self.shards.as_ref()?.of_recipient(recipient)
     }
 }
 
@@ -204,6 +224,11 @@ impl NodePipeline {
                 .await
                 .map_err(|e| actor_error("read published warnings", e))??
         };
+        let layout = if settings.kafka.sharded {
+            Some(TopicLayout::read(settings, producer.clone()).await?)
+        } else {
+            None
+        };
         let dissemination = DisseminationStage::start(
             &settings.dissemination,
             region.clone(),
@@ -211,6 +236,7 @@ impl NodePipeline {
             producer.clone(),
             WallClock::system(),
             metrics.clone(),
+            layout.as_ref().map(|layout| layout.writer.clone()),
         )
         .await?;
         let (warnings, _) = broadcast::channel(4096);
@@ -238,9 +264,14 @@ impl NodePipeline {
         let models = ModelActors::start(settings, region.clone(), publisher.get_derived()).await?;
         let dead_letters =
             DeadLetterWriter::new(producer.clone(), settings.kafka.topics.dead_letters.clone());
-        let (sharded, basin_updates, threads) = if settings.kafka.sharded {
+        let (sharded, basin_updates, threads, shards) = if let Some(layout) = layout {
+            let shards = dissemination
+                .shards
+                .clone()
+                .ok_or_else(|| actor_error("the dissemination stage", "started without shards"))?;
             let (ticks, updates, threads, owns) = start_sharding(
                 settings,
+                layout,
                 region,
                 &models,
                 PublishedWarnings {
@@ -252,8 +283,8 @@ impl NodePipeline {
                     state_topic: settings.kafka.topics.state.clone(),
                     tree: dissemination.region_unit.clone(),
                     desk: dissemination.desk.clone(),
+                    shards: shards.clone(),
                 },
-                producer,
                 dead_letters.clone(),
                 metrics.clone(),
             )
@@ -264,17 +295,21 @@ impl NodePipeline {
                     lease: updates.lease(),
                 }))
                 .map_err(|e| actor_error("the warning publisher", e))?;
+            let owns_unit = updates.owns_unit(&shards);
             dissemination
                 .courier
-                .cast(DeliveryCourierMsg::OnlyOwned(owns.clone()))
+                .cast(DeliveryCourierMsg::OnlyOwned(owns_unit.clone()))
                 .map_err(|e| actor_error("the courier", e))?;
             dissemination
                 .state_journal
-                .cast(StateJournalMsg::OnlyOwned(owns))
+                .cast(StateJournalMsg::OnlyOwned(JournaledHere {
+                    warnings: owns,
+                    units: owns_unit,
+                }))
                 .map_err(|e| actor_error("the state journal", e))?;
-            (Some(ticks), Some(updates), Some(threads))
+            (Some(ticks), Some(updates), Some(threads), Some(shards))
         } else {
-            (None, None, None)
+            (None, None, None, None)
         };
         let observations = ObservationSource::start(
             &settings.kafka,
@@ -290,6 +325,7 @@ impl NodePipeline {
                 basin_updates,
             }))),
             threads,
+            shards,
             metrics: metrics.clone(),
         };
         Ok(Self {
@@ -387,10 +423,10 @@ impl NodePipeline {
 /// whether the node owns a warning (for the courier and the state journal).
 async fn start_sharding(
     settings: &PipelineSettings,
+    layout: TopicLayout,
     region: Arc<Region>,
     models: &ModelActors,
     published: PublishedWarnings,
-    producer: FutureProducer,
     dead_letters: DeadLetterWriter,
     metrics: Arc<Metrics>,
 ) -> Result<
@@ -403,27 +439,7 @@ async fn start_sharding(
     PipelineError,
 > {
     let topics = &settings.kafka.topics;
-    let mut names: Vec<String> = topics
-        .observation_topics()
-        .into_iter()
-        .map(str::to_string)
-        .collect();
-    names.push(topics.basin_updates.clone());
-    let counts = {
-        let bootstrap = settings.kafka.bootstrap_servers.clone();
-        tokio::task::spawn_blocking(move || {
-            let names: Vec<&str> = names.iter().map(String::as_str).collect();
-            partition_counts(&bootstrap, &names)
-        })
-        .await
-        .map_err(|e| actor_error("read topic metadata", e))??
-    };
-    let writer = BasinUpdatesWriter::new(
-        producer,
-        topics.basin_updates.clone(),
-        counts[&topics.basin_updates],
-        settings.kafka.partitioner,
-    );
+    let TopicLayout { counts, writer } = layout;
     let threads = Arc::new(ThreadPartitions::new(&writer, &region));
     let ticks = ShardedTicks::new(
         region.clone(),
@@ -453,6 +469,45 @@ async fn start_sharding(
     )?;
     let owns = updates.owns_warning(&writer, &region);
     Ok((ticks, updates, threads, owns))
+}
+
+/// The partitions of a sharded cluster's topics, and the writer of its basin-updates topic.
+struct TopicLayout {
+    /// Partitions of each observation topic and of the basin-updates topic.
+    counts: BTreeMap<String, i32>,
+    writer: BasinUpdatesWriter,
+}
+
+impl TopicLayout {
+    /// Reads the topics' partition counts from the broker.
+    async fn read(
+        settings: &PipelineSettings,
+        producer: FutureProducer,
+    ) -> Result<Self, PipelineError> {
+        let topics = &settings.kafka.topics;
+        let mut names: Vec<String> = topics
+            .observation_topics()
+            .into_iter()
+            .map(str::to_string)
+            .collect();
+        names.push(topics.basin_updates.clone());
+        let counts = {
+            let bootstrap = settings.kafka.bootstrap_servers.clone();
+            tokio::task::spawn_blocking(move || {
+                let names: Vec<&str> = names.iter().map(String::as_str).collect();
+                partition_counts(&bootstrap, &names)
+            })
+            .await
+            .map_err(|e| actor_error("read topic metadata", e))??
+        };
+        let writer = BasinUpdatesWriter::new(
+            producer,
+            topics.basin_updates.clone(),
+            counts[&topics.basin_updates],
+            settings.kafka.partitioner,
+        );
+        Ok(Self { counts, writer })
+    }
 }
 
 /// True when the nodes of one sharded cluster have nothing in hand: no observation in flight,

@@ -14,9 +14,10 @@
 //!   before it is written (or its failure logged), so the tree and the desk answer an
 //!   acknowledgement or a decision only when a restart would find it.
 //!
-//! A sharded node journals only the state of the warnings it owns (after
-//! [`StateJournalMsg::OnlyOwned`]): every node's tree and desk follow every warning, but the
-//! owner's state is the one a restart must find, so a non-owner must not overwrite it.
+//! A sharded node journals only what it owns (after [`StateJournalMsg::OnlyOwned`]): the books
+//! of the units of its shards of the tree and the sign-offs of the warnings whose threads it
+//! owns. The owner's state is the one a restart or a takeover must find, so a node that no
+//! longer owns it (its lease lapsed, or a rebalance moved it) must not overwrite it.
 //! Tombstones are written by whoever closes a book or forgets a closed warning.
 //!
 //! [`rebuild_state`] reads the topic back at start, latest record per key winning, and returns
@@ -36,10 +37,9 @@ use tianshan_actors::state_change::{BookKey, RestoredBooks, SavedBook, StateChan
 use tianshan_core::dissemination::acknowledgement::ForcedAcknowledgement;
 use tianshan_core::ids::{AreaCode, WarningId};
 use tianshan_core::signoff::{ReleasedWarning, SignOffBook, WarningSignOff};
-use tianshan_core::warning::WarningEvent;
 use tracing::{debug, error};
 
-use crate::delivery_courier::OwnsWarning;
+use crate::delivery_courier::{OwnsUnit, OwnsWarning};
 use crate::error::PipelineError;
 use crate::warning_publisher::read_topic;
 
@@ -78,17 +78,26 @@ pub struct StateJournalArgs {
     pub producer: FutureProducer,
     /// The state topic.
     pub topic: String,
-    /// The warnings whose state this node journals (until [`StateJournalMsg::OnlyOwned`] says
-    /// otherwise); `None` journals all.
-    pub owns: Option<OwnsWarning>,
+    /// What this node journals (until [`StateJournalMsg::OnlyOwned`] says otherwise); `None`
+    /// journals all.
+    pub owns: Option<JournaledHere>,
+}
+
+/// What a sharded node journals.
+#[derive(Clone)]
+pub struct JournaledHere {
+    /// The sign-offs of the warnings whose threads it owns.
+    pub warnings: OwnsWarning,
+    /// The books of the units of the shards of the tree it owns.
+    pub units: OwnsUnit,
 }
 
 /// Messages of [`StateJournal`].
 pub enum StateJournalMsg {
     /// A change of the tree or the desk to journal.
     Change(StateChange),
-    /// From now on journal only the state of warnings this node owns (a sharded node).
-    OnlyOwned(OwnsWarning),
+    /// From now on journal only what this node owns (a sharded node).
+    OnlyOwned(JournaledHere),
 }
 
 impl From<StateChange> for StateJournalMsg {
@@ -143,9 +152,16 @@ impl Actor for StateJournal {
             }
             StateJournalMsg::Change(change) => change,
         };
-        if let (Some(owns), Some(event)) = (&st.owns, warning_of(&change)) {
-            if !owns(event) {
-                debug!(warning = %event.id, "state of a warning another node owns: not journaled");
+        if let Some(owns) = &st.owns {
+            let owned = match &change {
+                StateChange::Book(key, Some(_)) => (owns.units)(&key.unit),
+                StateChange::SignOff(_, Some(sign_off)) => sign_off
+                    .latest_event()
+                    .is_none_or(|event| (owns.warnings)(event)),
+                _ => true,
+            };
+            if !owned {
+                debug!("state another node owns: not journaled");
                 return Ok(());
             }
         }
@@ -158,18 +174,6 @@ impl Actor for StateJournal {
             error!(key, error = %e, "dissemination state not journaled");
         }
         Ok(())
-    }
-}
-
-/// Returns the warning version whose owner journals `change`; `None` for a tombstone (and a
-/// sign-off left with no version), which whoever makes it journals.
-fn warning_of(change: &StateChange) -> Option<&WarningEvent> {
-    match change {
-        StateChange::Book(_, Some(book)) => Some(&book.warning.event),
-        StateChange::SignOff(_, Some(sign_off)) => sign_off.latest_event(),
-        StateChange::Book(_, None) | StateChange::SignOff(_, None) | StateChange::Receipt(_) => {
-            None
-        }
     }
 }
 

@@ -146,7 +146,7 @@ async fn start_desk(region: &Region) -> Desk {
         SignOffDeskArgs {
             policy: SignOffPolicy::default(),
             dissemination: shared,
-            region: region_unit.clone(),
+            tree: region_unit.get_derived(),
             restored: None,
         },
     )

@@ -1,24 +1,32 @@
 //! Three sharded nodes against the embedded broker: the storm gives exactly the warnings of one
 //! node (the golden file: same ids, versions, levels, nothing twice), every observation is
-//! decided once across the cluster, and the partitions are shared out; each node's cluster
+//! decided once across the cluster, and the partitions are shared out; the dissemination tree
+//! is sharded by prefecture (each node holds books only of the shards it owns, no obligation in
+//! two nodes' books); each node's cluster
 //! view (peer API) reports what Kafka assigned it, and SQL answers without a listed node that
 //! is not running but not without one that owns partitions, with every gauge that reported in
 //! `station_windows` once.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arrow::array::AsArray;
 use arrow::datatypes::Int64Type;
+use tianshan_actors::admin_unit::AdminUnitMsg;
+use tianshan_actors::ask::ask;
 use tianshan_actors::wall_clock::WallClock;
 use tianshan_cluster::peer_gather::{PeerGather, PeerTransport};
 use tianshan_cluster::peer_service::{NodeIdentity, PeerApi};
 use tianshan_cluster::sql_engine::{SnapshotSource, SqlEngine};
+use tianshan_core::dissemination::acknowledgement::Subject;
+use tianshan_core::dissemination::shards::shard_of;
 use tianshan_core::ids::StationId;
 use tianshan_core::observation::Reading;
 use tianshan_core::region::Region;
-use tianshan_pipelines::node_pipeline::{sharded_cluster_settled, NodePipeline, PipelineSettings};
+use tianshan_pipelines::node_pipeline::{
+    sharded_cluster_settled, NodePipeline, Ownership, PipelineSettings,
+};
 use tianshan_pipelines::sql::NodeSources;
 use tianshan_proto::codec::decode_observation;
 use tianshan_proto::peer::v1::peer_service_client::PeerServiceClient;
@@ -132,6 +140,7 @@ async fn three_sharded_nodes_give_the_warnings_of_one() {
             .map(|n| n.ownership().expect("sharded nodes report ownership"))
             .collect();
         let accounts: Vec<_> = nodes.iter().map(|n| n.metrics.accounting()).collect();
+        check_books_follow_shards(&nodes, &ownership).await;
         for node in nodes {
             node.stop().await.expect("node stops");
         }
@@ -172,6 +181,48 @@ async fn three_sharded_nodes_give_the_warnings_of_one() {
         );
     })
     .await;
+}
+
+/// Checks that the dissemination tree is sharded by prefecture: each node holds acknowledgement
+/// books only at the units of the shards it owns, and no obligation is in two nodes' books.
+/// (The storm's warnings all lie in one prefecture, so one node may hold every book.)
+async fn check_books_follow_shards(nodes: &[NodePipeline], ownership: &[Ownership]) {
+    let mut held_by: BTreeMap<(String, u32, String, Subject), usize> = BTreeMap::new();
+    for (index, (node, owned)) in nodes.iter().zip(ownership).enumerate() {
+        let books = ask(
+            &node.dissemination.region_unit,
+            AdminUnitMsg::Books,
+            "acknowledgement books",
+        )
+        .await
+        .expect("the tree answers");
+        let shared = &node.dissemination.shared;
+        for book in &books {
+            for (recipient, subject, _) in book.obligations() {
+                let unit = &shared
+                    .directory
+                    .get(recipient)
+                    .expect("a book's recipients are in the directory")
+                    .unit;
+                let shard = shard_of(&shared.tree, unit);
+                assert!(
+                    owned.shards.contains(&shard),
+                    "node {index} holds a book of {recipient} in shard {shard}, which it does not own: {:?}",
+                    owned.shards
+                );
+                let key = (
+                    book.warning().to_string(),
+                    book.version(),
+                    recipient.to_string(),
+                    subject.clone(),
+                );
+                if let Some(other) = held_by.insert(key.clone(), index) {
+                    panic!("{key:?} is in the books of nodes {other} and {index}");
+                }
+            }
+        }
+    }
+    assert!(!held_by.is_empty(), "the storm's warnings opened books");
 }
 
 /// Partitions of the embedded broker's basin-updates topic (`EmbeddedBroker::create_node_topics`).

@@ -1,6 +1,6 @@
 //! Two sharded nodes against the embedded broker: a responsible person acknowledges a warning
-//! and a duty officer approves it at the node that owns its basin; that node stops, and the
-//! node that takes the basin over carries on from the journaled state (issue 5, "state follows
+//! and a duty officer approves it at the node that owns its basin and the shard of the tree its
+//! township lies in; that node stops, and the node that takes both over carries on from the journaled state (issue 5, "state follows
 //! ownership"): its book holds the acknowledgement, so the person is not asked again, and its
 //! desk holds the signed version, so no officer has to approve it twice.
 
@@ -17,7 +17,7 @@ use tianshan_pipelines::state_journal::{rebuild_state, RestoredState};
 use crate::deadline::{finishes_within, STORM_TEST_LIMIT};
 use crate::forwarding::{
     acknowledgements, books_of, flash_flood, obligation_state, owner_of, publish,
-    responsible_person, signed_version,
+    responsible_person, shard_owner_of, signed_version,
 };
 use crate::sharded_cluster::start_sharded_nodes;
 use crate::storm_on_embedded_broker::{storm_fixture, StormFixture};
@@ -67,10 +67,18 @@ async fn the_node_taking_over_a_basin_carries_on_from_its_previous_owners_books_
         } = storm_fixture();
         settings.kafka.sharded = true;
         let mut nodes = start_sharded_nodes(&settings, &region, 2).await;
-        let basin = region.basins.keys().next().expect("basins").clone();
+        let basin = region
+            .basins
+            .keys()
+            .find(|basin| {
+                let area = &flash_flood(&region, basin).area_codes[0];
+                owner_of(&nodes, basin) == shard_owner_of(&nodes, area)
+            })
+            .expect("some node owns a basin and the shard of its first township")
+            .clone();
         let owner = owner_of(&nodes, &basin);
         let event = flash_flood(&region, &basin);
-        publish(&nodes[owner], &event).await;
+        assert_eq!(publish(&nodes, owner, &event).await, owner);
 
         // A responsible person acknowledges, and the water officer signs, at the owner.
         let head = responsible_person(&nodes[owner], &event.id).await;

@@ -256,7 +256,7 @@ fn drafted(event: &WarningEvent) -> SignOffBook {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_sharded_node_journals_only_the_state_of_the_warnings_it_owns() {
+async fn a_sharded_node_journals_the_sign_offs_of_its_warnings_and_the_books_of_its_units() {
     let (_broker, bootstrap, producer) = state_topic();
     let owned = red_warning();
     let other = WarningEvent {
@@ -265,20 +265,28 @@ async fn a_sharded_node_journals_only_the_state_of_the_warnings_it_owns() {
         ..red_warning()
     };
     let owned_id = owned.id.clone();
-    let owns: OwnsWarning = Arc::new(move |event: &WarningEvent| event.id == owned_id);
+    let warnings: OwnsWarning = Arc::new(move |event: &WarningEvent| event.id == owned_id);
+    let units: OwnsUnit = Arc::new(|unit: &AreaCode| unit.as_str() == "650102002");
     let journal = start_journal(producer).await;
     journal
-        .send_message(StateJournalMsg::OnlyOwned(owns))
+        .send_message(StateJournalMsg::OnlyOwned(JournaledHere {
+            warnings,
+            units,
+        }))
         .expect("the journal takes it");
     let sign_off = |event: &WarningEvent| sign_off_change(&drafted(event), &event.id);
-    let (other_key, other_book) = book("650102002", &["650102-002-v1"], &other);
+    // A book of an owned unit is journaled whoever owns its warning; one of another unit is
+    // not, even of an owned warning.
+    let (owned_unit_key, owned_unit_book) = book("650102002", &["650102-002-v1"], &other);
+    let (other_unit_key, other_unit_book) = book("650103001", &["650103-001-v1"], &owned);
     journal_all(
         journal,
         [
             sign_off(&owned),
             sign_off(&other),
-            StateChange::Book(other_key.clone(), Some(other_book)),
-            StateChange::Book(other_key, None),
+            StateChange::Book(owned_unit_key, Some(owned_unit_book)),
+            StateChange::Book(other_unit_key.clone(), Some(other_unit_book)),
+            StateChange::Book(other_unit_key, None),
         ],
     )
     .await;
@@ -298,10 +306,12 @@ async fn a_sharded_node_journals_only_the_state_of_the_warnings_it_owns() {
     assert_eq!(
         written,
         [
-            ("650102002/FF-B8888-20240701T0700Z/1/0".to_owned(), true),
+            ("650102002/FF-B8888-20240701T0700Z/1/0".to_owned(), false),
+            ("650103001/FF-B9999-20240701T0800Z/1/0".to_owned(), true),
             ("sign-off/FF-B9999-20240701T0800Z".to_owned(), false),
         ],
-        "the owned warning's sign-off, and the tombstone whoever closes a book writes"
+        "the owned warning's sign-off, the owned unit's book, and the tombstone whoever closes \
+         a book writes"
     );
 }
 
