@@ -103,7 +103,7 @@ pub fn keep_lease<C: ConsumerContext>(
                 } else {
                     warn!(
                         lease_ms = lease.length().as_millis(),
-                        "ownership lease lapsed: this node publishes and delivers nothing of its basins and chains until the coordinator answers"
+                        "ownership lease lapsed: this node publishes nothing of its basins and chains, and delivers nothing to its shards of the tree, until the coordinator answers"
                     );
                 }
                 held = holds;

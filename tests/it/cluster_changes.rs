@@ -1,5 +1,6 @@
 //! `tianshan run` processes, sharded, against the embedded broker, changed in the middle of the
-//! storm: one of three is killed with SIGKILL (its partitions move to the other two, which
+//! storm: one of three, delivering at the time (it owns the shard of the tree of the storm's
+//! prefecture, so its books move too), is killed with SIGKILL (its partitions move to the other two, which
 //! rebuild its stations, basins and chains from the topics), or cut off from the broker by a
 //! proxy that drops its traffic, or left unable to reach only its group coordinator while it
 //! still produces and fetches (either way it stops sending within its ownership lease, half a
@@ -164,11 +165,12 @@ async fn off_runtime<T: Send + 'static>(kafka: &KafkaConfig, read: fn(&KafkaConf
 /// What happens to the cluster in the middle of the storm.
 #[derive(Debug, Clone, Copy)]
 enum MidStorm {
-    /// Node 1 of three is killed with SIGKILL.
+    /// One of three, delivering at the time, is killed with SIGKILL.
     KillNode,
-    /// Node 1 of three is cut off from the broker (and stays up).
+    /// One of three, delivering at the time, is cut off from the broker (and stays up).
     CutNode,
-    /// Node 1 of three can no longer reach its group coordinator, but still produces and fetches.
+    /// One of three, delivering at the time, can no longer reach its group coordinator, but
+    /// still produces and fetches.
     CoordinatorUnreachable,
     /// A third node joins two.
     AddNode,
@@ -195,7 +197,7 @@ async fn a_node_added_mid_storm_takes_work_and_changes_nothing() {
 }
 
 /// Runs the storm through `tianshan run` processes, changes the cluster after the 20th warning
-/// version (a cut when node 1 is sending), and checks the end state is one node's: the golden warnings, every designed
+/// version (a kill or a cut when a node is sending, and hitting that node), and checks the end state is one node's: the golden warnings, every designed
 /// rejection dead-lettered, no delivery made twice.
 async fn storm_across_processes(change: MidStorm) {
     // One cluster of processes at a time: on two cores, several would starve each other's
@@ -240,7 +242,11 @@ async fn storm_across_processes(change: MidStorm) {
     let mut complete_at = None;
     // Deliveries the cut node attempted once its lease (half the 6 s session) had surely lapsed.
     let mut attempted_after_lease = None;
-    let mut node_1_attempted = None;
+    // Deliveries each node had attempted at the last look, and the node the change hits: one
+    // that is delivering (it owns the shard of the tree of the storm's prefecture), so its
+    // books and re-sends must move with it.
+    let mut attempted_before: Vec<Option<u64>> = vec![None; nodes.len()];
+    let mut victim = 1;
     let mut next_report = Instant::now();
     // On Tansu the storm's warnings are complete about 110 s after a kill (170 s after the
     // start); the loop ends as soon as they are, so the bound only keeps a slower machine from
@@ -253,27 +259,31 @@ async fn storm_across_processes(change: MidStorm) {
             next_report += Duration::from_secs(10);
         }
         let on_topic = off_runtime(&kafka, warning_lines).await;
+        let attempted: Vec<Option<u64>> =
+            ports.iter().map(|port| deliveries_attempted_by(*port)).collect();
+        let sending = (0..nodes.len()).find(|index| {
+            attempted_before[*index].is_some() && attempted[*index] > attempted_before[*index]
+        });
+        attempted_before = attempted;
         let due = match change {
-            // Cut node 1 while it is sending (its deliveries went up since the last look), so it
-            // has re-sends due after the cut; at the 40th version at the latest.
-            MidStorm::CutNode | MidStorm::CoordinatorUnreachable => {
-                let attempted = deliveries_attempted_by(ports[1]);
-                let sending = attempted > node_1_attempted && node_1_attempted.is_some();
-                node_1_attempted = attempted;
-                (on_topic.len() >= 20 && sending) || on_topic.len() >= 40
+            // Kill or cut a node while it is sending (its deliveries went up since the last
+            // look), so it has re-sends due after the change; at the 40th version at the latest.
+            MidStorm::KillNode | MidStorm::CutNode | MidStorm::CoordinatorUnreachable => {
+                (on_topic.len() >= 20 && sending.is_some()) || on_topic.len() >= 40
             }
-            MidStorm::KillNode | MidStorm::AddNode => on_topic.len() >= 20,
+            MidStorm::AddNode => on_topic.len() >= 20,
         };
         if changed_at.is_none() && due {
+            victim = sending.unwrap_or(1);
             match change {
                 MidStorm::KillNode => {
-                    nodes[1].kill().expect("SIGKILL");
-                    let _ = nodes[1].wait();
+                    nodes[victim].kill().expect("SIGKILL");
+                    let _ = nodes[victim].wait();
                 }
                 MidStorm::CutNode | MidStorm::CoordinatorUnreachable => {
                     let proxy = proxy.as_ref().expect("a proxy for a cut");
                     proxy.cut(
-                        "node-1",
+                        &format!("node-{victim}"),
                         match change {
                             MidStorm::CutNode => Cut::Everything,
                             _ => Cut::GroupCoordination,
@@ -287,15 +297,16 @@ async fn storm_across_processes(change: MidStorm) {
                 }
             }
             changed_at = Some(Instant::now());
-            eprintln!("{change:?} after {} warning versions", on_topic.len());
-            if let Some(attempted) = node_1_attempted {
-                eprintln!("node 1 had attempted {attempted} deliveries when it was cut off");
-            }
+            eprintln!(
+                "{change:?} of node {victim} after {} warning versions; deliveries attempted by then: {:?}",
+                on_topic.len(),
+                attempted_before
+            );
         }
         if let (true, Some(at), None) = (cut, changed_at, attempted_after_lease) {
             // Lease 3 s, renewed up to 2 s before the cut, plus a send already under way.
             if at.elapsed() > Duration::from_secs(4) {
-                attempted_after_lease = deliveries_attempted_by(ports[1]);
+                attempted_after_lease = deliveries_attempted_by(ports[victim]);
                 eprintln!(
                     "cut node attempted {attempted_after_lease:?} deliveries by its lease's end"
                 );
@@ -335,7 +346,10 @@ async fn storm_across_processes(change: MidStorm) {
     let (delivered, delivered_twice) = off_runtime(&kafka, deliveries_made_twice).await;
     let cut_node_at_end = match change {
         MidStorm::CutNode | MidStorm::CoordinatorUnreachable => {
-            Some((deliveries_attempted_by(ports[1]), lease_held_by(ports[1])))
+            Some((
+                deliveries_attempted_by(ports[victim]),
+                lease_held_by(ports[victim]),
+            ))
         }
         MidStorm::KillNode | MidStorm::AddNode => None,
     };
