@@ -96,6 +96,18 @@ pub enum ClusterError {
         /// Each peer that did not answer, with what went wrong.
         unreachable: Vec<String>,
     },
+    /// A warning of no basin or chain is neither on this node nor on any peer that answered;
+    /// one of the peers that did not answer may have it.
+    #[error(
+        "warning {warning} is on no node that answered; not answering: {}",
+        not_answering.join(", ")
+    )]
+    WarningOutOfReach {
+        /// The warning.
+        warning: String,
+        /// Each peer that did not answer, with what went wrong.
+        not_answering: Vec<String>,
+    },
     /// The node owning the warning could not handle a request forwarded to it.
     #[error("the node owning warning {warning}, {owner}, is unavailable: {detail}")]
     OwnerUnavailable {
@@ -207,6 +219,7 @@ impl From<ClusterError> for Status {
             // Who owns the warning could not take the request now: retry once it is back, or
             // once the cluster has rebalanced.
             e @ (ClusterError::NoReachableOwner { .. }
+            | ClusterError::WarningOutOfReach { .. }
             | ClusterError::OwnerUnavailable { .. }
             | ClusterError::NotOwnedHere(_)) => Status::unavailable(e.to_string()),
             ClusterError::OwnerAnswered { code, message, .. } => Status::new(code, message),

@@ -87,6 +87,34 @@ pub fn owner_among(
     })
 }
 
+/// Returns the first peer's answer (in configured order) that has the warning: a warning of no
+/// basin or chain is known only to the node that has it.
+///
+/// # Errors
+/// [`ClusterError::UnknownWarning`] when every peer answered without it;
+/// [`ClusterError::WarningOutOfReach`] when none that answered has it and some did not answer.
+pub fn found_among<T>(
+    warning: &WarningId,
+    answers: Vec<(String, Result<Option<T>, String>)>,
+) -> Result<T, ClusterError> {
+    let mut not_answering = Vec::new();
+    for (peer, answer) in answers {
+        match answer {
+            Ok(Some(found)) => return Ok(found),
+            Ok(None) => {}
+            Err(detail) => not_answering.push(format!("{peer} ({detail})")),
+        }
+    }
+    if not_answering.is_empty() {
+        Err(ClusterError::UnknownWarning(warning.to_string()))
+    } else {
+        Err(ClusterError::WarningOutOfReach {
+            warning: warning.to_string(),
+            not_answering,
+        })
+    }
+}
+
 /// Returns the person whose unit's books hold the obligation an acknowledgement answers: the
 /// addressee for the warning, the unreached person for a handover.
 pub(crate) fn obligation_holder(body: &v1::AcknowledgeRequest) -> RecipientId {
@@ -189,6 +217,29 @@ impl Forwarder {
             ownership: self.ownership.read(),
             ready: self.ownership.is_ready(),
         }
+    }
+
+    /// Whether `warning` belongs to no basin or chain, so only the node that has it knows it.
+    pub fn is_of_no_thread(&self, warning: &WarningId) -> bool {
+        self.ownership.is_sharded() && self.ownership.thread_partition(warning).is_none()
+    }
+
+    /// Asks every peer for the warning `body` names (one of no basin or chain, which only the
+    /// node that has it knows) and returns the first that has it.
+    ///
+    /// # Errors
+    /// As [`found_among`].
+    #[tracing::instrument(skip_all)]
+    pub async fn get_warning_from_any(
+        &self,
+        body: v1::GetWarningRequest,
+    ) -> Result<v1::GetWarningResponse, ClusterError> {
+        let warning = WarningId::new(body.warning_id.trim());
+        let answers = self
+            .peers
+            .warning_anywhere(body, self.node_id.clone())
+            .await;
+        found_among(&warning, answers)
     }
 
     /// Asks `owner` for the warning `body` names, as its desk knows it.
@@ -350,6 +401,37 @@ mod tests {
 
     fn warning() -> WarningId {
         WarningId::new("FF-B0042-20240701T0000Z")
+    }
+
+    #[test]
+    fn a_warning_of_no_thread_is_the_first_answering_peer_that_has_it() {
+        let found =
+            |answers: Vec<(String, Result<Option<u32>, String>)>| found_among(&warning(), answers);
+        let down = || Err("Unavailable: connection refused".to_owned());
+        assert_eq!(
+            found(vec![
+                ("a".into(), Ok(None)),
+                ("b".into(), down()),
+                ("c".into(), Ok(Some(3))),
+                ("d".into(), Ok(Some(4))),
+            ])
+            .ok(),
+            Some(3)
+        );
+        assert!(matches!(
+            found(vec![("a".into(), Ok(None)), ("c".into(), Ok(None))]),
+            Err(ClusterError::UnknownWarning(_))
+        ));
+        assert!(matches!(
+            found(Vec::new()),
+            Err(ClusterError::UnknownWarning(_))
+        ));
+        match found(vec![("a".into(), Ok(None)), ("b".into(), down())]) {
+            Err(ClusterError::WarningOutOfReach { not_answering, .. }) => {
+                assert_eq!(not_answering, ["b (Unavailable: connection refused)"]);
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -17,7 +17,8 @@ use arrow::array::RecordBatch;
 use tianshan_core::signoff::Department;
 use tianshan_proto::peer::v1::peer_service_client::PeerServiceClient;
 use tianshan_proto::peer::v1::{
-    self as peer, ActiveHereRequest, ClusterViewRequest, DraftsHereRequest, TableSnapshotRequest,
+    self as peer, ActiveHereRequest, ClusterViewRequest, DraftsHereRequest,
+    ForwardGetWarningRequest, TableSnapshotRequest,
 };
 use tianshan_proto::v1;
 use tonic::metadata::{Ascii, MetadataValue};
@@ -228,6 +229,33 @@ impl PeerGather {
         .into_iter()
         .map(|(peer, partitions)| PeerClaim { peer, partitions })
         .collect()
+    }
+
+    /// Asks every peer at once for the warning `body` names, as its desk knows it, in the name of
+    /// node `received_by`; a peer without it answers `None`.
+    #[tracing::instrument(skip_all, fields(peers = self.peers.len()))]
+    pub async fn warning_anywhere(
+        &self,
+        body: v1::GetWarningRequest,
+        received_by: String,
+    ) -> Vec<(String, Result<Option<v1::GetWarningResponse>, String>)> {
+        self.ask_each(|mut client, authorization| {
+            let message = ForwardGetWarningRequest {
+                request: Some(body.clone()),
+                received_by: received_by.clone(),
+            };
+            async move {
+                match client
+                    .forward_get_warning(with_token(message, authorization))
+                    .await
+                {
+                    Ok(answer) => Ok(Some(answer.into_inner())),
+                    Err(status) if status.code() == tonic::Code::NotFound => Ok(None),
+                    Err(status) => Err(said(status)),
+                }
+            }
+        })
+        .await
     }
 
     /// Asks every peer at once for the active warnings it published.

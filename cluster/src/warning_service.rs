@@ -211,7 +211,16 @@ impl WarningService for WarningApi {
         let id = requests::warning_id(&body.warning_id)?;
         let response = match self.owner_elsewhere(&id).await? {
             Some((forwarder, owner)) => forwarder.get_warning(&owner, body).await?,
-            None => self.this_node.get_warning(body).await?,
+            None => match self.this_node.get_warning(body.clone()).await {
+                // A warning of no basin or chain is known to the node that has it only.
+                Err(ClusterError::UnknownWarning(_)) => match &self.forwarder {
+                    Some(forwarder) if forwarder.is_of_no_thread(&id) => {
+                        forwarder.get_warning_from_any(body).await?
+                    }
+                    _ => return Err(ClusterError::UnknownWarning(id.to_string()).into()),
+                },
+                answer => answer?,
+            },
         };
         Ok(Response::new(response))
     }

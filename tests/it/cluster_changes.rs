@@ -259,8 +259,10 @@ async fn storm_across_processes(change: MidStorm) {
             next_report += Duration::from_secs(10);
         }
         let on_topic = off_runtime(&kafka, warning_lines).await;
-        let attempted: Vec<Option<u64>> =
-            ports.iter().map(|port| deliveries_attempted_by(*port)).collect();
+        let attempted: Vec<Option<u64>> = ports
+            .iter()
+            .map(|port| deliveries_attempted_by(*port))
+            .collect();
         let sending = (0..nodes.len()).find(|index| {
             attempted_before[*index].is_some() && attempted[*index] > attempted_before[*index]
         });
@@ -345,12 +347,10 @@ async fn storm_across_processes(change: MidStorm) {
     let dead_letters = off_runtime(&kafka, distinct_dead_letters).await;
     let (delivered, delivered_twice) = off_runtime(&kafka, deliveries_made_twice).await;
     let cut_node_at_end = match change {
-        MidStorm::CutNode | MidStorm::CoordinatorUnreachable => {
-            Some((
-                deliveries_attempted_by(ports[victim]),
-                lease_held_by(ports[victim]),
-            ))
-        }
+        MidStorm::CutNode | MidStorm::CoordinatorUnreachable => Some((
+            deliveries_attempted_by(ports[victim]),
+            lease_held_by(ports[victim]),
+        )),
         MidStorm::KillNode | MidStorm::AddNode => None,
     };
     for node in &mut nodes {

@@ -6,7 +6,8 @@
 //! owner, another node, holds none of its books); the owner's
 //! refusals (not found, other department) reach the client as they are; a warning issued by
 //! hand for a basin becomes the basin owner's draft; every node lists every node's active
-//! warnings and drafts, and reads a warning as its owner's desk knows it; the peer API's
+//! warnings and drafts, and reads a warning as its owner's desk knows it (one of no basin, as
+//! the node that issued it knows it); the peer API's
 //! forwarding opens only to peer tokens; and with the owner's server down the call (and a
 //! list, which would miss the owner's part) is UNAVAILABLE, naming it.
 
@@ -590,6 +591,39 @@ async fn check_forwarding(nodes: Arc<Vec<NodePipeline>>, region: Arc<Region>, ka
     for index in &not_owners {
         assert!(!pending(&nodes[*index], &manual).await);
     }
+
+    // A warning issued by hand for a place that is no basin stays with the node it was issued
+    // at; approved there, it reads signed at any other node, which asks its peers for it.
+    let issued = first
+        .issue_warning(with_token(
+            v1::IssueWarningRequest {
+                hazard: v1::Hazard::FlashFlood.into(),
+                level: v1::Level::Orange.into(),
+                area_codes: event.area_codes.iter().map(ToString::to_string).collect(),
+                target: "river-valley-camp".to_owned(),
+                message: "山洪预警：营地人员请立即撤离".to_owned(),
+                expires_ms: WallClock::system().now().plus_ms(HOUR_MS).millis(),
+            },
+            WATER_OFFICER,
+        ))
+        .await
+        .expect("issued")
+        .into_inner();
+    let of_no_basin = WarningId::new(&issued.warning_id);
+    first
+        .approve(approve(&of_no_basin, WATER_OFFICER))
+        .await
+        .expect("approved where it was issued");
+    assert_eq!(
+        read_warning(&mut second, &of_no_basin).await.expect("read"),
+        (1, true, 1),
+        "{of_no_basin} is read at a node that does not have it"
+    );
+    let nowhere = WarningId::new(issued.warning_id.replace("river-valley-camp", "nowhere"));
+    let status = read_warning(&mut second, &nowhere)
+        .await
+        .expect_err("no node has it");
+    assert_eq!(status.code(), Code::NotFound, "{status:?}");
 
     // A warning of the owner's basin that does not exist: the owner says so.
     let unknown = warning_id(Hazard::FlashFlood, basin.as_str(), EventTime(HOUR_MS));

@@ -2,7 +2,8 @@
 //! node (the golden file: same ids, versions, levels, nothing twice), every observation is
 //! decided once across the cluster, and the partitions are shared out; the dissemination tree
 //! is sharded by prefecture (each node holds books only of the shards it owns, no obligation in
-//! two nodes' books); each node's cluster
+//! two nodes' books, and together they hold the very obligations one node holds: the books
+//! golden file); each node's cluster
 //! view (peer API) reports what Kafka assigned it, and SQL answers without a listed node that
 //! is not running but not without one that owns partitions, with every gauge that reported in
 //! `station_windows` once.
@@ -39,7 +40,9 @@ use tonic::{Code, Request, Status};
 use crate::deadline::{finishes_within, STORM_TEST_LIMIT};
 use crate::scatter_gather::{tokens, PEER};
 
-use crate::golden_warnings::{golden_text, read_golden, GOLDEN};
+use crate::golden_warnings::{
+    books_settled_text, golden_text, read_books_golden, read_golden, BOOKS_GOLDEN, GOLDEN,
+};
 use crate::storm_on_embedded_broker::{
     dead_letter_reasons, expected_rejections, produce, storm_fixture, warning_lines, StormFixture,
 };
@@ -141,6 +144,25 @@ async fn three_sharded_nodes_give_the_warnings_of_one() {
             .collect();
         let accounts: Vec<_> = nodes.iter().map(|n| n.metrics.accounting()).collect();
         check_books_follow_shards(&nodes, &ownership).await;
+        let trees: Vec<_> = nodes
+            .iter()
+            .map(|node| node.dissemination.region_unit.clone())
+            .collect();
+        let books_text = books_settled_text(move || {
+            let trees = trees.clone();
+            async move {
+                let mut books = Vec::new();
+                for tree in &trees {
+                    books.extend(
+                        ask(tree, AdminUnitMsg::Books, "acknowledgement books")
+                            .await
+                            .expect("the tree answers"),
+                    );
+                }
+                books
+            }
+        })
+        .await;
         for node in nodes {
             node.stop().await.expect("node stops");
         }
@@ -173,6 +195,11 @@ async fn three_sharded_nodes_give_the_warnings_of_one() {
         let expected = expected_rejections(&scenario);
         assert_eq!(dead_letter_reasons(&settings.kafka), expected);
 
+        assert_eq!(
+            books_text,
+            read_books_golden(),
+            "three nodes' books hold other people than one node's ({BOOKS_GOLDEN})"
+        );
         let text = golden_text(warning_lines(&settings.kafka));
         assert_eq!(
             text,

@@ -1,5 +1,6 @@
 //! The storm scenario through the real pipeline on the embedded Kafka-protocol broker: the exact
-//! warning events (golden file), every rejection on the dead-letter topic with its reason, the
+//! warning events (golden file), who the books hold to acknowledge (books golden file), every
+//! rejection on the dead-letter topic with its reason, the
 //! accounting identity, and a restart in the middle that changes nothing.
 
 use std::collections::BTreeMap;
@@ -8,6 +9,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use prost::Message;
+use tianshan_actors::admin_unit::AdminUnitMsg;
+use tianshan_actors::ask::ask;
 use tianshan_core::region::Region;
 use tianshan_core::scenario::{storm_scenario, Anomaly, Scenario, StormConfig};
 use tianshan_pipelines::config::KafkaConfig;
@@ -18,7 +21,10 @@ use tianshan_proto::v1;
 
 use crate::broker_proxy::BrokerProxy;
 use crate::deadline::{finishes_within, STORM_TEST_LIMIT};
-use crate::golden_warnings::{golden_line, golden_text, read_golden, GOLDEN};
+use crate::golden_warnings::{
+    books_settled_text, golden_line, golden_text, read_books_golden, read_golden, BOOKS_GOLDEN,
+    GOLDEN,
+};
 use crate::kafka_under_test::{KafkaUnderTest, Proxy};
 
 fn region() -> Arc<Region> {
@@ -212,6 +218,24 @@ async fn storm_scenario_produces_the_golden_warnings_and_accounts_for_every_mess
             coverage = pipeline.dissemination.coverage().await.expect("coverage");
         }
         let cap_messages = pipeline.dissemination.cap_feed.identifiers();
+        let tree = pipeline.dissemination.region_unit.clone();
+        let books_text = books_settled_text(move || {
+            let tree = tree.clone();
+            async move {
+                ask(&tree, AdminUnitMsg::Books, "acknowledgement books")
+                    .await
+                    .expect("the tree answers")
+            }
+        })
+        .await;
+        if std::env::var_os("UPDATE_GOLDEN").is_some() {
+            std::fs::write(BOOKS_GOLDEN, &books_text).expect("books golden file writes");
+        }
+        assert_eq!(
+            books_text,
+            read_books_golden(),
+            "the books differ from {BOOKS_GOLDEN}"
+        );
         let metrics_text = pipeline.metrics.render_prometheus();
         pipeline.stop().await.expect("pipeline stops");
         assert!(published > 0, "{metrics_text}");
