@@ -333,6 +333,31 @@ fn reject(warning: &WarningId) -> Request<v1::RejectRequest> {
     )
 }
 
+/// Has the water officer issue, at `client`'s node, an orange flash-flood warning for `target`
+/// over `like`'s area, by hand; returns its id.
+async fn issue_by_hand(
+    client: &mut WarningServiceClient<Channel>,
+    like: &WarningEvent,
+    target: &str,
+) -> WarningId {
+    let issued = client
+        .issue_warning(with_token(
+            v1::IssueWarningRequest {
+                hazard: v1::Hazard::FlashFlood.into(),
+                level: v1::Level::Orange.into(),
+                area_codes: like.area_codes.iter().map(ToString::to_string).collect(),
+                target: target.to_owned(),
+                message: "山洪预警：请立即转移沟道附近人员".to_owned(),
+                expires_ms: WallClock::system().now().plus_ms(HOUR_MS).millis(),
+            },
+            WATER_OFFICER,
+        ))
+        .await
+        .expect("issued")
+        .into_inner();
+    WarningId::new(&issued.warning_id)
+}
+
 /// The warning ids `client`'s node lists as active, for `token`.
 async fn active_ids(client: &mut WarningServiceClient<Channel>, token: &str) -> Vec<String> {
     let listed = client
@@ -568,22 +593,7 @@ async fn check_forwarding(nodes: Arc<Vec<NodePipeline>>, region: Arc<Region>, ka
     );
 
     // A warning issued by hand for the owner's basin, at another node, is the owner's draft.
-    let issued = first
-        .issue_warning(with_token(
-            v1::IssueWarningRequest {
-                hazard: v1::Hazard::FlashFlood.into(),
-                level: v1::Level::Orange.into(),
-                area_codes: event.area_codes.iter().map(ToString::to_string).collect(),
-                target: basin.to_string(),
-                message: "山洪预警：请立即转移沟道附近人员".to_owned(),
-                expires_ms: WallClock::system().now().plus_ms(HOUR_MS).millis(),
-            },
-            WATER_OFFICER,
-        ))
-        .await
-        .expect("issued")
-        .into_inner();
-    let manual = WarningId::new(&issued.warning_id);
+    let manual = issue_by_hand(&mut first, &event, basin.as_str()).await;
     assert!(
         pending(&nodes[owner], &manual).await,
         "{manual} is the owner's draft"
@@ -594,22 +604,7 @@ async fn check_forwarding(nodes: Arc<Vec<NodePipeline>>, region: Arc<Region>, ka
 
     // A warning issued by hand for a place that is no basin stays with the node it was issued
     // at; approved there, it reads signed at any other node, which asks its peers for it.
-    let issued = first
-        .issue_warning(with_token(
-            v1::IssueWarningRequest {
-                hazard: v1::Hazard::FlashFlood.into(),
-                level: v1::Level::Orange.into(),
-                area_codes: event.area_codes.iter().map(ToString::to_string).collect(),
-                target: "river-valley-camp".to_owned(),
-                message: "山洪预警：营地人员请立即撤离".to_owned(),
-                expires_ms: WallClock::system().now().plus_ms(HOUR_MS).millis(),
-            },
-            WATER_OFFICER,
-        ))
-        .await
-        .expect("issued")
-        .into_inner();
-    let of_no_basin = WarningId::new(&issued.warning_id);
+    let of_no_basin = issue_by_hand(&mut first, &event, "river-valley-camp").await;
     first
         .approve(approve(&of_no_basin, WATER_OFFICER))
         .await
@@ -619,7 +614,7 @@ async fn check_forwarding(nodes: Arc<Vec<NodePipeline>>, region: Arc<Region>, ka
         (1, true, 1),
         "{of_no_basin} is read at a node that does not have it"
     );
-    let nowhere = WarningId::new(issued.warning_id.replace("river-valley-camp", "nowhere"));
+    let nowhere = WarningId::new(of_no_basin.as_str().replace("river-valley-camp", "nowhere"));
     let status = read_warning(&mut second, &nowhere)
         .await
         .expect_err("no node has it");
