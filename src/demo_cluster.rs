@@ -175,6 +175,9 @@ async fn print_dissemination(cluster: &[NodePipeline]) -> anyhow::Result<()> {
         suppressed += courier.duplicates_suppressed;
         books.extend(held);
     }
+    eprintln!(
+        "nobody signs or answers in the cluster demo: what went out are the orange and red drafts released early to responsible persons, each delivered by the node owning the shard of the person's prefecture, without the re-sends an answer deadline brings"
+    );
     print_coverage(&CoverageReport::of(&books), suppressed);
     Ok(())
 }
