@@ -21,7 +21,7 @@ use tianshan_cluster::peer_gather::{PeerGather, PeerTransport};
 use tianshan_cluster::peer_service::{NodeIdentity, PeerApi};
 use tianshan_cluster::sql_engine::{SnapshotSource, SqlEngine};
 use tianshan_core::dissemination::acknowledgement::Subject;
-use tianshan_core::dissemination::shards::shard_of;
+use tianshan_core::dissemination::shards::{every_shard, shard_of};
 use tianshan_core::ids::StationId;
 use tianshan_core::observation::Reading;
 use tianshan_core::region::Region;
@@ -318,6 +318,7 @@ async fn the_cluster_view_reports_what_each_node_owns() {
         let mut observation = BTreeSet::new();
         let mut basin_partitions = BTreeSet::new();
         let mut basins = BTreeSet::new();
+        let mut shards = BTreeSet::new();
         for (node, client) in nodes.iter().zip(&mut clients) {
             let view = cluster_view(client).await;
             let owned = node.ownership().expect("sharded nodes know what they own");
@@ -344,6 +345,22 @@ async fn the_cluster_view_reports_what_each_node_owns() {
                 .collect();
             assert!(!expected_basins.is_empty(), "{owned:?}");
             assert_eq!(reported.basins, expected_basins);
+            // So are the shards of the dissemination tree (`shard:<area code>` keys).
+            let expected_shards: Vec<String> = every_shard(&node.dissemination.shared.tree)
+                .iter()
+                .map(ToString::to_string)
+                .filter(|shard| {
+                    let partition = settings
+                        .kafka
+                        .partitioner
+                        .partition_of(format!("shard:{shard}").as_bytes(), BASIN_UPDATE_PARTITIONS);
+                    owned.basin_partitions.contains(&partition)
+                })
+                .collect();
+            assert_eq!(reported.dissemination_shards, expected_shards);
+            for shard in reported.dissemination_shards {
+                assert!(shards.insert(shard.clone()), "shard {shard} reported twice");
+            }
             for p in reported_observation {
                 assert!(observation.insert(p.clone()), "{p:?} reported by two nodes");
             }
@@ -358,6 +375,11 @@ async fn the_cluster_view_reports_what_each_node_owns() {
             }
         }
         assert_eq!(observation.len(), 24);
+        assert_eq!(
+            shards.len(),
+            27,
+            "the region and its 26 units of prefecture level each have one owner"
+        );
         assert_eq!(basin_partitions.len(), BASIN_UPDATE_PARTITIONS as usize);
         let all_basins: BTreeSet<String> = region.basins.keys().map(ToString::to_string).collect();
         assert_eq!(basins, all_basins, "every basin has exactly one owner");
