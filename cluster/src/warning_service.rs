@@ -25,7 +25,7 @@ use ractor::ActorRef;
 use tianshan_actors::admin_unit::AdminUnitMsg;
 use tianshan_actors::sign_off_desk::SignOffDeskMsg;
 use tianshan_core::access::{DenialReason, Denied, Operation, Principal, TokenTable};
-use tianshan_core::ids::{RecipientId, WarningId};
+use tianshan_core::ids::RecipientId;
 use tianshan_core::signoff::DutyOfficer;
 use tianshan_pipelines::warning_publisher::WarningPublisherMsg;
 use tianshan_proto::v1;
@@ -81,44 +81,25 @@ impl WarningApi {
         self
     }
 
-    /// Returns the forwarder and the peer to forward a request about `warning` to, or `None`
-    /// when it is handled here.
+    /// Returns the forwarder and the peer that `route` names to handle a request, or `None`
+    /// when it is handled here (or the node runs alone).
     ///
     /// # Errors
-    /// [`ClusterError`]s of [`Forwarder::route`]: no reachable node owns the warning.
-    async fn owner_elsewhere(
-        &self,
-        warning: &WarningId,
-    ) -> Result<Option<(&Forwarder, String)>, ClusterError> {
+    /// The [`ClusterError`]s of `route`: no reachable node owns what the request is about.
+    async fn handled_elsewhere<'s, F>(
+        &'s self,
+        route: impl FnOnce(&'s Forwarder) -> F,
+    ) -> Result<Option<(&'s Forwarder, String)>, ClusterError>
+    where
+        F: std::future::Future<Output = Result<Route, ClusterError>>,
+    {
         let Some(forwarder) = &self.forwarder else {
             return Ok(None);
         };
-        Ok(match forwarder.route(warning).await? {
+        Ok(match route(forwarder).await? {
             Route::Here => None,
             Route::Owner(peer) => Some((forwarder, peer)),
         })
-    }
-
-    /// Returns the forwarder and the peer holding the books of `person`'s obligations to
-    /// acknowledge `warning`, or `None` when this node holds them.
-    ///
-    /// # Errors
-    /// [`ClusterError`]s of [`Forwarder::route_acknowledgement`]: no reachable node owns the
-    /// shard.
-    async fn book_holder_elsewhere(
-        &self,
-        warning: &WarningId,
-        person: &RecipientId,
-    ) -> Result<Option<(&Forwarder, String)>, ClusterError> {
-        let Some(forwarder) = &self.forwarder else {
-            return Ok(None);
-        };
-        Ok(
-            match forwarder.route_acknowledgement(warning, person).await? {
-                Route::Here => None,
-                Route::Owner(peer) => Some((forwarder, peer)),
-            },
-        )
     }
 
     /// Authorizes the call carrying `request`'s metadata for `operation`.
@@ -209,7 +190,7 @@ impl WarningService for WarningApi {
         self.authorize(&request, Operation::GetWarning)?;
         let body = request.into_inner();
         let id = requests::warning_id(&body.warning_id)?;
-        let response = match self.owner_elsewhere(&id).await? {
+        let response = match self.handled_elsewhere(|f| f.route(&id)).await? {
             Some((forwarder, owner)) => forwarder.get_warning(&owner, body).await?,
             None => match self.this_node.get_warning(body.clone()).await {
                 // A warning of no basin or chain is known to the node that has it only.
@@ -247,7 +228,10 @@ impl WarningService for WarningApi {
         let warning = requests::warning_id(&body.warning_id)?;
         requests::version(body.version)?;
         let holder = obligation_holder(&body);
-        let response = match self.book_holder_elsewhere(&warning, &holder).await? {
+        let response = match self
+            .handled_elsewhere(|f| f.route_acknowledgement(&warning, &holder))
+            .await?
+        {
             Some((forwarder, owner)) => forwarder.acknowledge(&owner, &by, body).await?,
             None => self.this_node.acknowledge(by, body).await?,
         };
@@ -288,7 +272,7 @@ impl WarningService for WarningApi {
         let officer = officer(self.authorize(&request, operation)?, operation)?;
         let body = request.into_inner();
         requests::version(body.version)?;
-        let response = match self.owner_elsewhere(&warning).await? {
+        let response = match self.handled_elsewhere(|f| f.route(&warning)).await? {
             Some((forwarder, owner)) => forwarder.approve(&owner, &officer, body).await?,
             None => self.this_node.approve(officer, body).await?,
         };
@@ -307,7 +291,7 @@ impl WarningService for WarningApi {
         let officer = officer(self.authorize(&request, operation)?, operation)?;
         let body = request.into_inner();
         requests::version(body.version)?;
-        let response = match self.owner_elsewhere(&warning).await? {
+        let response = match self.handled_elsewhere(|f| f.route(&warning)).await? {
             Some((forwarder, owner)) => forwarder.reject(&owner, &officer, body).await?,
             None => self.this_node.reject(officer, body).await?,
         };
@@ -327,7 +311,7 @@ impl WarningService for WarningApi {
         // A warning issued for a basin (or of a chain's hazard) is that thread's: its owner
         // holds the draft and delivers it.
         let warning = ThisNode::manual_warning_id(&body)?;
-        let response = match self.owner_elsewhere(&warning).await? {
+        let response = match self.handled_elsewhere(|f| f.route(&warning)).await? {
             Some((forwarder, owner)) => forwarder.issue(&owner, &officer, &warning, body).await?,
             None => self.this_node.issue(officer, body).await?,
         };

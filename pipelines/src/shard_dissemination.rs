@@ -117,11 +117,6 @@ impl ShardReleases {
         }
     }
 
-    /// The partition of every shard.
-    pub fn partitions(&self) -> &ShardPartitions {
-        &self.partitions
-    }
-
     /// Starts over the shards of the partitions that `moved` (given up, or gained and about to
     /// be re-read): their units drop their books, and what was held of a partition re-read is
     /// dropped.

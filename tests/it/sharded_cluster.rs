@@ -330,32 +330,27 @@ async fn the_cluster_view_reports_what_each_node_owns() {
                 .collect();
             assert_eq!(reported_observation, owned.observation_partitions);
             assert_eq!(reported.basin_update_partitions, owned.basin_partitions);
-            // The basins are those whose key the basin-updates writer sends to the node's partitions.
+            // The basins are those whose key the basin-updates writer sends to the node's
+            // partitions, and so are the shards of the dissemination tree (`shard:<area code>`).
+            let lands_here = |key: &str| {
+                let partition = settings
+                    .kafka
+                    .partitioner
+                    .partition_of(key.as_bytes(), BASIN_UPDATE_PARTITIONS);
+                owned.basin_partitions.contains(&partition)
+            };
             let expected_basins: Vec<String> = region
                 .basins
                 .keys()
                 .map(ToString::to_string)
-                .filter(|basin| {
-                    let partition = settings
-                        .kafka
-                        .partitioner
-                        .partition_of(basin.as_bytes(), BASIN_UPDATE_PARTITIONS);
-                    owned.basin_partitions.contains(&partition)
-                })
+                .filter(|basin| lands_here(basin))
                 .collect();
             assert!(!expected_basins.is_empty(), "{owned:?}");
             assert_eq!(reported.basins, expected_basins);
-            // So are the shards of the dissemination tree (`shard:<area code>` keys).
             let expected_shards: Vec<String> = every_shard(&node.dissemination.shared.tree)
                 .iter()
                 .map(ToString::to_string)
-                .filter(|shard| {
-                    let partition = settings
-                        .kafka
-                        .partitioner
-                        .partition_of(format!("shard:{shard}").as_bytes(), BASIN_UPDATE_PARTITIONS);
-                    owned.basin_partitions.contains(&partition)
-                })
+                .filter(|shard| lands_here(&format!("shard:{shard}")))
                 .collect();
             assert_eq!(reported.dissemination_shards, expected_shards);
             for shard in reported.dissemination_shards {
